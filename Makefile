@@ -1,0 +1,48 @@
+# PyROS: `make run` (the main job on embedded defaults) and `make test` (the fast tier).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: help venv run test test-integration test-all bench lint format clean down
+
+help:
+	@echo "make run                - set up and run the main job on embedded defaults"
+	@echo "make test               - set up and run the fast tier (SQLite; PostgreSQL when PYROS_TEST_POSTGRES_URL is set)"
+	@echo "make test-integration   - the integration tier (short simulated nights, real Prefect server)"
+	@echo "make bench [B=name]     - run the benchmarks in tests/benchmarks (JSON lines)"
+	@echo "make lint               - ruff"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/pyros db init
+	$(BIN)/pyros demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration" -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks $(B)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+
+down: $(STAMP)
+	-$(BIN)/pyros down
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,2 @@
+"""Everything physical: one small interface per capability, one TCP client shape, the device
+gateways holding the lease. No Prefect imports here."""

@@ -1,0 +1,2 @@
+"""Infrastructure everything stands on: settings, configuration, database, clock, journal and
+events."""

@@ -1,0 +1,370 @@
+"""The site configuration: one TOML file, validated at start-up.
+
+Errors name the key and the problem (``site.latitude_deg: must be <= 90 (got 123)``). Unknown keys
+are errors, so a typo never silently falls back to a default. :func:`config_hash` gives a stable
+hash of the effective configuration, journaled once per night.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("site_default.toml")
+
+Degrees = Annotated[float, Field(ge=-360.0, le=360.0)]
+Seconds = Annotated[float, Field(ge=0.0)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ConfigError(ValueError):
+    """The site configuration is unreadable or invalid; the message names the key and problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSection(_Section):
+    """Where the observatory is."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    long_name: str = ""
+    latitude_deg: float = Field(ge=-90.0, le=90.0)
+    longitude_deg: float = Field(ge=-180.0, le=180.0)
+    elevation_m: float = Field(ge=-500.0, le=9000.0)
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class LimitsSection(_Section):
+    """Pointing limits and default observing constraints."""
+
+    horizon_deg: float = Field(ge=0.0, le=89.0)
+    min_altitude_deg: float = Field(ge=0.0, le=89.0)
+    max_airmass: float = Field(ge=1.0, le=40.0)
+    min_moon_distance_deg: float = Field(ge=0.0, le=180.0)
+
+    @model_validator(mode="after")
+    def _altitude_above_horizon(self) -> LimitsSection:
+        if self.min_altitude_deg < self.horizon_deg:
+            raise ValueError(
+                f"min_altitude_deg ({self.min_altitude_deg}) is below horizon_deg "
+                f"({self.horizon_deg})"
+            )
+        return self
+
+
+class NightSection(_Section):
+    """Which sun altitudes bound the night and the twilight-flat windows."""
+
+    sun_altitude_deg: float = Field(ge=-18.0, le=0.0)
+    flat_sun_altitude_high_deg: float = Field(ge=-18.0, le=0.0)
+    flat_sun_altitude_low_deg: float = Field(ge=-18.0, le=0.0)
+
+    @model_validator(mode="after")
+    def _flat_window_ordered(self) -> NightSection:
+        if self.flat_sun_altitude_low_deg >= self.flat_sun_altitude_high_deg:
+            raise ValueError("flat_sun_altitude_low_deg must be below flat_sun_altitude_high_deg")
+        return self
+
+
+class Endpoint(_Section):
+    """A TCP device endpoint (defaults: the seed's ``socket_config.ini``)."""
+
+    host: str = "127.0.0.1"
+    port: Port
+    timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
+
+
+class DevicesSection(_Section):
+    """Endpoints of every device."""
+
+    mount: Endpoint
+    camera_vis: Endpoint
+    camera_nir: Endpoint
+    plc: Endpoint
+    dome: Endpoint
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> DevicesSection:
+        seen: dict[tuple[str, int], str] = {}
+        for name in type(self).model_fields:
+            endpoint: Endpoint = getattr(self, name)
+            key = (endpoint.host, endpoint.port)
+            if key in seen:
+                raise ValueError(f"{name} and {seen[key]} share {endpoint.host}:{endpoint.port}")
+            seen[key] = name
+        return self
+
+
+class MountSection(_Section):
+    """Mount kinematics used by the planner and the simulator."""
+
+    slew_rate_deg_s: float = Field(gt=0.0, le=100.0)
+    settle_s: Seconds
+    park_alt_deg: float = Field(ge=0.0, le=90.0)
+    park_az_deg: float = Field(ge=0.0, lt=360.0)
+
+
+class DomeSection(_Section):
+    """Dome shutter timings."""
+
+    open_s: Seconds
+    close_s: Seconds
+
+
+class InstrumentSection(_Section):
+    """A camera and its filter wheel."""
+
+    name: str = Field(min_length=1)
+    device: str
+    width: int = Field(gt=0, le=20000)
+    height: int = Field(gt=0, le=20000)
+    pixel_scale_arcsec: float = Field(gt=0.0, le=60.0)
+    gain_e_per_adu: float = Field(gt=0.0)
+    read_noise_e: float = Field(ge=0.0)
+    readout_s: Seconds
+    filter_move_s: Seconds
+    dark_current_e_s: float = Field(ge=0.0)
+    bias_adu: float = Field(ge=0.0)
+    saturation_adu: float = Field(gt=0.0)
+    filters: list[str] = Field(min_length=1)
+
+    @field_validator("filters")
+    @classmethod
+    def _unique_filters(cls, value: list[str]) -> list[str]:
+        duplicates = sorted({f for f in value if value.count(f) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate filter names {duplicates}")
+        if any(not f.strip() for f in value):
+            raise ValueError("a filter name is empty")
+        return value
+
+    @property
+    def field_of_view_deg(self) -> tuple[float, float]:
+        """Field of view (width, height) in degrees."""
+        return (
+            self.width * self.pixel_scale_arcsec / 3600.0,
+            self.height * self.pixel_scale_arcsec / 3600.0,
+        )
+
+
+class SafetySection(_Section):
+    """Thresholds of the environment synthesis (DESIGN §5, issue 6)."""
+
+    poll_interval_s: float = Field(gt=0.0, le=60.0)
+    stale_after_s: float = Field(gt=0.0)
+    hold_good_s: Seconds
+    rain_rate_threshold_mm_h: float = Field(ge=0.0)
+    wind_max_m_s: float = Field(gt=0.0)
+    humidity_max_percent: float = Field(gt=0.0, le=100.0)
+    dew_point_margin_min_c: float = Field(ge=0.0)
+    sky_temperature_cloudy_c: float
+    outside_temperature_min_c: float
+    outside_temperature_max_c: float
+    pressure_min_mbar: float = Field(gt=0.0)
+    pressure_max_mbar: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> SafetySection:
+        if self.outside_temperature_min_c >= self.outside_temperature_max_c:
+            raise ValueError("outside_temperature_min_c must be below outside_temperature_max_c")
+        if self.pressure_min_mbar >= self.pressure_max_mbar:
+            raise ValueError("pressure_min_mbar must be below pressure_max_mbar")
+        return self
+
+
+class RequestsSection(_Section):
+    """Limits of request ingestion."""
+
+    max_file_bytes: int = Field(gt=0, le=512 * 1024 * 1024)
+    default_priority: int = Field(ge=0)
+    max_priority: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _default_in_range(self) -> RequestsSection:
+        if self.default_priority > self.max_priority:
+            raise ValueError("default_priority is above max_priority")
+        return self
+
+
+class StrategyPlan(_Section):
+    """One plan of an alert follow-up strategy."""
+
+    instrument: str
+    filter: str
+    exposure_s: float = Field(gt=0.0)
+    count: int = Field(gt=0, le=10000)
+
+
+class AlertStrategy(_Section):
+    """How to follow a burst from some missions, up to some error-box size (StrategyObs)."""
+
+    name: str = Field(min_length=1)
+    missions: list[str] = Field(min_length=1)
+    max_error_radius_deg: float = Field(gt=0.0, le=180.0)
+    allow_tiling: bool = False
+    max_tiles: int = Field(default=1, ge=1, le=1000)
+    plans: list[StrategyPlan] = Field(min_length=1)
+
+
+class AlertsSection(_Section):
+    """Alert policy knobs and follow-up strategies."""
+
+    test_mode: bool = False
+    validity_s: Seconds
+    repoint_threshold_arcmin: float = Field(ge=0.0)
+    priority: int = Field(ge=0)
+    strategies: list[AlertStrategy] = Field(default_factory=list)
+
+
+class SiteConfig(_Section):
+    """The whole site configuration."""
+
+    site: SiteSection
+    limits: LimitsSection
+    night: NightSection
+    devices: DevicesSection
+    mount: MountSection
+    dome: DomeSection
+    instruments: list[InstrumentSection] = Field(min_length=1)
+    safety: SafetySection
+    requests: RequestsSection
+    alerts: AlertsSection
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SiteConfig:
+        names = [i.name for i in self.instruments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"instruments: duplicate instrument names {names}")
+        device_names = set(DevicesSection.model_fields)
+        for index, instrument in enumerate(self.instruments):
+            if instrument.device not in device_names or not instrument.device.startswith("camera"):
+                raise ValueError(
+                    f"instruments[{index}].device: {instrument.device!r} is not a camera device "
+                    f"({', '.join(sorted(d for d in device_names if d.startswith('camera')))})"
+                )
+        if self.alerts.priority > self.requests.max_priority:
+            raise ValueError("alerts.priority is above requests.max_priority")
+        for s_index, strategy in enumerate(self.alerts.strategies):
+            for p_index, plan in enumerate(strategy.plans):
+                where = f"alerts.strategies[{s_index}].plans[{p_index}]"
+                instrument = self.instrument(plan.instrument)
+                if instrument is None:
+                    raise ValueError(f"{where}.instrument: unknown instrument {plan.instrument!r}")
+                if plan.filter not in instrument.filters:
+                    raise ValueError(
+                        f"{where}.filter: {plan.filter!r} is not in the wheel of "
+                        f"{instrument.name!r}"
+                    )
+        return self
+
+    def instrument(self, name: str) -> InstrumentSection | None:
+        """Return the instrument called ``name`` (exact match), or None."""
+        for instrument in self.instruments:
+            if instrument.name == name:
+                return instrument
+        return None
+
+
+def _format_error(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        location = ".".join(
+            f"[{part}]" if isinstance(part, int) else str(part) for part in item["loc"]
+        ).replace(".[", "[")
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif "input" in item and item["type"] != "missing" and not isinstance(item["input"], dict):
+            message = f"{message} (got {item['input']!r})"
+        problems.append(f"{location or '<top>'}: {message}")
+    return f"{source}: invalid site configuration: " + "; ".join(problems)
+
+
+def parse_config(data: dict, source: str = "<config>") -> SiteConfig:
+    """Validate a configuration mapping.
+
+    Parameters
+    ----------
+    data : dict
+        The parsed TOML document.
+    source : str
+        Name used in error messages (usually the file path).
+
+    Returns
+    -------
+    SiteConfig
+        The validated configuration.
+
+    Raises
+    ------
+    ConfigError
+        Naming every invalid key and its problem.
+    """
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None
+
+
+def load_config(path: Path | str | None = None) -> SiteConfig:
+    """Load and validate the site configuration file.
+
+    Parameters
+    ----------
+    path : Path or str, optional
+        TOML file; default the bundled ``site_default.toml``.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not TOML, or does not validate.
+    """
+    file = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read site configuration: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: site configuration is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return parse_config(data, str(file))
+
+
+def config_hash(config: SiteConfig) -> str:
+    """Stable SHA-256 of the effective configuration (key order and formatting do not matter)."""
+    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str | None) -> SiteConfig:
+    return load_config(path)
+
+
+def get_config() -> SiteConfig:
+    """The configuration of this process, from ``PYROS_SITE_CONFIG`` or the defaults (cached)."""
+    from infra.settings import load_settings
+
+    site_config = load_settings().site_config
+    return _cached(str(site_config) if site_config else None)

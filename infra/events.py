@@ -1,0 +1,191 @@
+"""Event names and the emit helper (DESIGN §6).
+
+:func:`emit` journals every event and sends it to Prefect only when a Prefect API is configured:
+with no API URL, Prefect's ``emit_event`` would start a whole temporary server (10–20 s), so it is
+never called then. Sending is fire-and-forget; nothing safety-related depends on an event arriving.
+Every event names its resource and carries the mode label (``pyros.mode`` = live | sim | replay) so
+automations match live events only; the simulated instant travels in the payload and a label.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from infra.clock import Clock, format_instant, get_clock
+from infra.journal import KIND_EVENT, record, to_json_payload
+from infra.writebehind import WriteBehindQueue
+
+log = logging.getLogger(__name__)
+
+WEATHER_UNSAFE = "pyros.weather.unsafe"
+WEATHER_SAFE = "pyros.weather.safe"
+ALERT_RECEIVED = "pyros.alert.received"
+ALERT_FOLLOW_UP = "pyros.alert.follow-up"
+IMAGE_ACQUIRED = "pyros.image.acquired"
+SEQUENCE_EXECUTED = "pyros.sequence.executed"
+SEQUENCE_INTERRUPTED = "pyros.sequence.interrupted"
+SCHEDULE_UPDATED = "pyros.schedule.updated"
+NRT_CANDIDATE = "pyros.nrt.candidate"
+DEVICE_LOST = "pyros.device.lost"
+DEVICE_BACK = "pyros.device.back"
+WATCHER_HEARTBEAT = "pyros.watcher.heartbeat"
+REQUEST_SUBMITTED = "pyros.request.submitted"
+
+ALL_EVENTS = frozenset(
+    value
+    for name, value in dict(globals()).items()
+    if name.isupper() and isinstance(value, str) and value.startswith("pyros.")
+)
+
+
+def site_resource() -> str:
+    """Resource id of the site (``pyros.site.<name>``)."""
+    from infra.config import get_config
+
+    return f"pyros.site.{get_config().site.name}"
+
+
+def prefect_configured() -> bool:
+    """Whether a Prefect API is configured (env var, or Prefect's active settings if loaded)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    if "prefect" not in sys.modules:
+        # Importing Prefect only to learn that no API is configured costs more than a second.
+        return False
+    try:
+        from prefect.settings import get_current_settings
+
+        return bool(get_current_settings().api.url)
+    except Exception:
+        return False
+
+
+def current_mode() -> str:
+    """The mode label of this process (live, sim or replay)."""
+    from infra.settings import load_settings
+
+    return load_settings().mode
+
+
+def emit(
+    event: str,
+    resource_id: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    source: str = "pyros",
+    related: list[Mapping[str, str]] | None = None,
+    labels: Mapping[str, str] | None = None,
+    session: Session | None = None,
+    queue: WriteBehindQueue | None = None,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    journal: bool = True,
+) -> dict[str, Any]:
+    """Journal an event and, when Prefect is configured, send it (fire-and-forget).
+
+    Parameters
+    ----------
+    event : str
+        Dotted name starting with ``pyros.``.
+    resource_id : str
+        ``prefect.resource.id`` of what the event is about (``pyros.site.colibri``,
+        ``pyros.alert.<ivorn>``, ``pyros.image.<id>``...).
+    payload : mapping, optional
+        Event payload (JSON-able); ``sim_time`` is added.
+    source : str
+        Emitting component, recorded in the journal.
+    related : list of mapping, optional
+        Related resources; each needs ``prefect.resource.id`` and ``prefect.resource.role``.
+    labels : mapping, optional
+        Extra resource labels.
+    session, queue, engine :
+        Where the journal write goes: the caller's transaction, a write-behind queue, or its own
+        short transaction on ``engine`` (default: the process database).
+    clock : Clock, optional
+        Clock giving the simulated instant.
+    journal : bool
+        Set False only when the caller journals the event itself.
+
+    Returns
+    -------
+    dict
+        The event as sent (``event``, ``resource``, ``payload``, ``related``, ``occurred``).
+
+    Raises
+    ------
+    ValueError
+        When the name does not start with ``pyros.`` or a related resource lacks its role.
+    """
+    if not event.startswith("pyros.") or event.strip() != event:
+        raise ValueError(f"event name {event!r} must be dotted and start with 'pyros.'")
+    clock = clock or get_clock()
+    sim_now = clock.now()
+    sim_iso = format_instant(sim_now)
+    resource = {
+        "prefect.resource.id": resource_id,
+        "pyros.mode": current_mode(),
+        "pyros.sim_time": sim_iso,
+    }
+    resource.update(labels or {})
+    related_list = [dict(r) for r in related or []]
+    for item in related_list:
+        if "prefect.resource.id" not in item or "prefect.resource.role" not in item:
+            raise ValueError("related resources need prefect.resource.id and prefect.resource.role")
+    body = dict(to_json_payload(dict(payload or {})))
+    body.setdefault("sim_time", sim_iso)
+    occurred = datetime.now(UTC)
+    message = {
+        "event": event,
+        "resource": resource,
+        "payload": body,
+        "related": related_list,
+        "occurred": format_instant(occurred),
+    }
+    if journal:
+        try:
+            record(
+                KIND_EVENT,
+                source,
+                message,
+                sim_time=sim_now,
+                wall_time=occurred,
+                session=session,
+                queue=queue,
+                clock=clock,
+                engine=engine,
+            )
+        except Exception as exc:
+            if session is not None:
+                raise
+            # The journal is down: the event still goes out (nothing waits on the database).
+            log.warning(
+                "event %s could not be journaled: %s",
+                event,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+    if prefect_configured():
+        _send(event, resource, body, related_list, occurred)
+    return message
+
+
+def _send(event: str, resource: dict, payload: dict, related: list, occurred: datetime) -> None:
+    try:
+        from prefect.events import emit_event
+
+        emit_event(
+            event=event,
+            resource=resource,
+            payload=payload,
+            related=related or None,
+            occurred=occurred,
+        )
+    except Exception as exc:
+        log.warning("event %s could not be sent to Prefect: %s", event, exc)

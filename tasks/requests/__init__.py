@@ -1,0 +1,1 @@
+"""Observation requests: safe parsing, validation against the site, and ingestion."""

@@ -1,0 +1,49 @@
+"""What benchmarks share: an isolated PyROS home and database, and JSON-line output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def emit(bench: str, **figures) -> None:
+    """Print one JSON line of figures."""
+    line = {"bench": bench, **figures}
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def machine() -> dict:
+    """Where the figures were measured."""
+    return {
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu",
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).date().isoformat(),
+    }
+
+
+@contextmanager
+def isolated_home() -> Iterator[Path]:
+    """A temporary PYROS_HOME (SQLite database inside), removed afterwards."""
+    home = Path(tempfile.mkdtemp(prefix="pyros-bench-"))
+    saved = {k: os.environ.get(k) for k in ("PYROS_HOME", "PYROS_DATABASE_URL", "PREFECT_API_URL")}
+    os.environ["PYROS_HOME"] = str(home)
+    os.environ.pop("PYROS_DATABASE_URL", None)
+    os.environ.pop("PREFECT_API_URL", None)
+    try:
+        yield home
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,38 @@
+"""Operator flows on a real Prefect server (the session's test harness)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from infra.db import session_scope
+from infra.db.models import Request, Sequence
+from tests.support.requests import plan_xml, request_xml, sequence_xml
+
+pytestmark = [pytest.mark.prefect, pytest.mark.xdist_group("prefect")]
+
+
+def test_submit_request_flow_stores_the_request(engine, sim_clock, prefect_harness):
+    from flows.operator import submit_request
+
+    result = submit_request(xml=request_xml([sequence_xml("a"), sequence_xml("b")]), user="pyros")
+    assert result["sequences"] == 2
+    with session_scope(engine) as session:
+        request = session.get(Request, result["request_id"])
+        assert request.source == "prefect-ui"
+        assert [s.state for s in request.sequences] == ["to-be-planned", "to-be-planned"]
+
+
+def test_a_refused_request_fails_the_run_with_the_reason_and_stores_nothing(
+    engine, sim_clock, prefect_harness
+):
+    from flows.operator import submit_request
+
+    state = submit_request(
+        xml=request_xml([sequence_xml("a", plans=plan_xml("Y"))]), return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(Exception, match=r"prefect-ui:5: .*@filter: 'Y' is not in the wheel"):
+        state.result()
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Sequence)) == 0

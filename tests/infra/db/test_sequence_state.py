@@ -1,0 +1,134 @@
+"""The sequence state machine refuses illegal transitions and stores every transition."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from infra.db import session_scope
+from infra.db.models import Request, ScientificProgram, Sequence, SequenceTransition, User
+from infra.db.sequence_state import (
+    ALLOWED,
+    FINAL_STATES,
+    IllegalTransition,
+    SequenceState,
+    can_transition,
+    transition,
+)
+
+T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+S = SequenceState
+
+
+def _new_sequence(session) -> Sequence:
+    user = session.scalar(select(User).where(User.username == "pyros"))
+    program = session.scalar(select(ScientificProgram).where(ScientificProgram.name == "GRB"))
+    request = Request(
+        name="r", user_id=user.id, program_id=program.id, target_type="test", submitted_at=T0
+    )
+    sequence = Sequence(
+        name="s",
+        target_type="test",
+        declared_duration_s=60,
+        jd1=0,
+        jd2=3600,
+        window_start=T0,
+        window_end=T0 + timedelta(hours=1),
+        state=None,
+        state_changed_at=T0,
+    )
+    request.sequences.append(sequence)
+    session.add(request)
+    transition(session, sequence, S.TO_BE_PLANNED, "submitted", T0)
+    session.flush()
+    return sequence
+
+
+def test_the_documented_returns_to_planning_are_allowed():
+    assert can_transition("unplannable", "to-be-planned")
+    assert can_transition("interrupted", "to-be-planned")
+    assert {S.EXECUTED, S.CANCELLED, S.INVALID} == FINAL_STATES
+
+
+def test_every_pair_of_states_is_allowed_or_refused_as_the_table_says(engine):
+    with session_scope(engine) as session:
+        sequence = _new_sequence(session)
+        for current, target in itertools.product(SequenceState, SequenceState):
+            sequence.state = current.value
+            if target in ALLOWED[current]:
+                transition(session, sequence, target, "table", T0)
+                assert sequence.state == target.value
+            else:
+                with pytest.raises(IllegalTransition) as error:
+                    transition(session, sequence, target, "table", T0)
+                assert sequence.state == current.value
+                assert f"{current.value!r} -> {target.value!r}" in str(error.value)
+
+
+def test_a_night_of_transitions_is_stored_with_times_and_reasons(engine):
+    path = [
+        (S.PLANNED, "planned"),
+        (S.EXECUTING, "started"),
+        (S.INTERRUPTED, "rain"),
+        (S.TO_BE_PLANNED, "re-planned"),
+        (S.PLANNED, "planned again"),
+        (S.EXECUTING, "resumed"),
+        (S.EXECUTED, "done"),
+    ]
+    with session_scope(engine) as session:
+        sequence = _new_sequence(session)
+        for minutes, (state, reason) in enumerate(path, start=1):
+            transition(session, sequence, state, reason, T0 + timedelta(minutes=minutes))
+        sequence_id = sequence.id
+    with session_scope(engine) as session:
+        rows = session.scalars(
+            select(SequenceTransition)
+            .where(SequenceTransition.sequence_id == sequence_id)
+            .order_by(SequenceTransition.id)
+        ).all()
+        assert [(r.from_state, r.to_state, r.reason) for r in rows] == (
+            [(None, "to-be-planned", "submitted")]
+            + [
+                (prev.value, state.value, reason)
+                for prev, (state, reason) in zip(
+                    [S.TO_BE_PLANNED] + [s for s, _ in path[:-1]], path, strict=True
+                )
+            ]
+        )
+        assert rows[-1].at == T0 + timedelta(minutes=len(path))
+        stored = session.get(Sequence, sequence_id)
+        assert (stored.state, stored.state_reason) == ("executed", "done")
+        with pytest.raises(IllegalTransition, match="none, it is final"):
+            transition(session, stored, S.TO_BE_PLANNED, "again", T0)
+
+
+def test_an_illegal_transition_stores_nothing(engine):
+    with session_scope(engine) as session:
+        sequence = _new_sequence(session)
+        sequence_id = sequence.id
+    with session_scope(engine) as session:
+        sequence = session.get(Sequence, sequence_id)
+        with pytest.raises(IllegalTransition):
+            transition(session, sequence, S.EXECUTED, "skipping execution", T0)
+        with pytest.raises(IllegalTransition):
+            transition(session, sequence, "finished", "unknown state", T0)
+    with session_scope(engine) as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(SequenceTransition)
+            .where(SequenceTransition.sequence_id == sequence_id)
+        )
+        assert count == 1
+        assert session.get(Sequence, sequence_id).state == "to-be-planned"
+
+
+def test_the_database_refuses_an_unknown_state(engine):
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        sequence = _new_sequence(session)
+        sequence.state = "finished"
+        session.flush()

@@ -1,0 +1,104 @@
+"""The site configuration: defaults, errors naming key and problem, a stable hash."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from infra.config import DEFAULT_CONFIG_PATH, ConfigError, config_hash, load_config, parse_config
+
+
+def _defaults() -> dict:
+    return tomllib.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+
+
+def test_defaults_describe_san_pedro_martir_and_the_seed_endpoints():
+    config = load_config()
+    assert (config.site.latitude_deg, config.site.longitude_deg, config.site.elevation_m) == (
+        31.0292,
+        -115.4869,
+        2830.0,
+    )
+    ports = {
+        name: getattr(config.devices, name).port
+        for name in ("mount", "camera_vis", "camera_nir", "plc", "dome")
+    }
+    assert ports == {
+        "mount": 5000,
+        "camera_vis": 5001,
+        "camera_nir": 5002,
+        "plc": 5003,
+        "dome": 5004,
+    }
+    assert "First infrared filter" in config.instrument("Visible camera").filters
+    assert config.night.sun_altitude_deg == -12.0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["site"].update(latitude_deg=123), "site.latitude_deg: Input should be less"),
+        (lambda d: d["site"].update(altitude=1), "site.altitude: unknown key"),
+        (lambda d: d["site"].update(timezone="Mars/Olympus"), "site.timezone: unknown time zone"),
+        (lambda d: d["devices"]["dome"].update(port=5000), "devices: dome and mount share"),
+        (lambda d: d["devices"]["plc"].update(port=70000), "devices.plc.port"),
+        (lambda d: d["instruments"][0].update(filters=["r", "r"]), "duplicate filter names"),
+        (lambda d: d["instruments"][1].update(device="dome"), "instruments[1].device"),
+        (lambda d: d.pop("safety"), "safety: Field required"),
+        (lambda d: d["limits"].update(min_altitude_deg=5), "below horizon_deg"),
+        (
+            lambda d: d["alerts"]["strategies"][0]["plans"][0].update(filter="Y"),
+            "alerts.strategies[0].plans[0].filter",
+        ),
+        (lambda d: d["safety"].update(hold_good_s="ten minutes"), "safety.hold_good_s"),
+    ],
+)
+def test_invalid_values_are_refused_naming_key_and_problem(mutate, expected):
+    data = _defaults()
+    mutate(data)
+    with pytest.raises(ConfigError) as error:
+        parse_config(data, "site.toml")
+    assert expected in str(error.value)
+    assert str(error.value).startswith("site.toml: invalid site configuration: ")
+
+
+def test_unreadable_and_non_toml_files_are_refused(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[site\nname=", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_hash_ignores_layout_and_changes_with_values(tmp_path: Path):
+    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    reordered = tmp_path / "reordered.toml"
+    # Same content, different layout: comments removed and the [site] keys reversed.
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    start = lines.index("[site]") + 1
+    end = lines.index("", start)
+    lines[start:end] = reversed(lines[start:end])
+    reordered.write_text("\n".join(lines), encoding="utf-8")
+    assert config_hash(load_config(reordered)) == config_hash(load_config())
+
+    changed = tmp_path / "changed.toml"
+    changed.write_text(text.replace("hold_good_s = 600.0", "hold_good_s = 300.0"), encoding="utf-8")
+    assert config_hash(load_config(changed)) != config_hash(load_config())
+
+
+def test_site_config_from_environment(tmp_path: Path, monkeypatch):
+    from infra.config import _cached, get_config
+
+    custom = tmp_path / "site.toml"
+    custom.write_text(
+        DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace(
+            'name = "colibri"', 'name = "testsite"'
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PYROS_SITE_CONFIG", str(custom))
+    _cached.cache_clear()
+    assert get_config().site.name == "testsite"
