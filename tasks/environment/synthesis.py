@@ -1,0 +1,228 @@
+"""The environment synthesis: element records, the global statuses of the original weatherwatch
+and sitewatch tables, and whether the dome must close.
+
+Stale data (the PLC's own ``date`` or the reception older than ``safety.stale_after_s``), an
+unreachable PLC or a malformed reply give ``error`` records, which count as unsafe. Operator
+overrides are always visible: forcing the dome closed adds a record; ignoring a faulty sensor keeps
+its record, marked, without letting it close the dome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from infra.config import SafetySection
+from tasks.environment.elements import (
+    ElementRecord,
+    ElementState,
+    site_records,
+    weather_records,
+)
+from tasks.environment.plc import PlcReading
+
+#: Weather global status of the first closing element, in this order (original table values).
+WEATHER_STATUS = {
+    "override": "OVERRIDE",
+    "rain": "RAINING",
+    "wind": "WINDY",
+    "humidity": "HUMID",
+    "dew point margin": "DEW",
+    "outside temperature": "TEMPERATURE",
+    "sky temperature": "CLOUDY",
+}
+SITE_STATUS = {"intrusion": "INTRUSION", "doors": "DOOR_OPEN", "lights": "LIGHTS_ON"}
+WEATHER_ELEMENT_NAMES = (
+    "rain",
+    "wind",
+    "humidity",
+    "dew point margin",
+    "sky temperature",
+    "outside temperature",
+    "pressure",
+)
+
+
+@dataclass(frozen=True)
+class Override:
+    """An operator's override, valid until ``until``.
+
+    ``element`` is ``"*"`` to force the dome closed, or an element name to ignore (a faulty
+    sensor): its record is kept and marked, but it no longer closes the dome.
+    """
+
+    element: str
+    until: datetime
+    by: str
+    reason: str
+
+    def describe(self) -> str:
+        """One line for operators."""
+        what = "dome forced closed" if self.element == "*" else f"{self.element} ignored"
+        return f"{what} by {self.by} until {self.until:%Y-%m-%d %H:%M:%S}Z: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """Everything the monitor concludes from one poll."""
+
+    at: datetime
+    weather: tuple[ElementRecord, ...]
+    site: tuple[ElementRecord, ...]
+    weather_status: str
+    site_status: str
+    should_close: bool
+    reasons: tuple[str, ...]
+    overrides: tuple[str, ...] = field(default_factory=tuple)
+    plc_date: datetime | None = None
+
+    def record(self, element: str) -> ElementRecord | None:
+        """The record of one element (weather or site)."""
+        return next((r for r in (*self.weather, *self.site) if r.element == element), None)
+
+    def as_dict(self) -> dict:
+        """JSON-able form (stored with WeatherWatch/SiteWatch, shown in the artifact)."""
+
+        def records(items):
+            return [
+                {
+                    "element": r.element,
+                    "value": r.value,
+                    "unit": r.unit,
+                    "interpretation": r.interpretation,
+                    "state": r.state.value,
+                    "should_close": r.should_close,
+                    "sources": list(r.sources),
+                    "line": r.line(),
+                }
+                for r in items
+            ]
+
+        return {
+            "at": self.at,
+            "plc_date": self.plc_date,
+            "weather_status": self.weather_status,
+            "site_status": self.site_status,
+            "should_close": self.should_close,
+            "reasons": list(self.reasons),
+            "overrides": list(self.overrides),
+            "weather": records(self.weather),
+            "site": records(self.site),
+        }
+
+
+def _error_records(reason: str) -> list[ElementRecord]:
+    closes = {"rain", "wind", "humidity", "dew point margin", "outside temperature"}
+    return [
+        ElementRecord(name, None, "", reason, ElementState.ERROR, name in closes)
+        for name in WEATHER_ELEMENT_NAMES
+    ]
+
+
+def _apply_overrides(
+    records: list[ElementRecord], overrides: list[Override], now: datetime
+) -> tuple[list[ElementRecord], list[str]]:
+    active = [o for o in overrides if o.until > now]
+    result = []
+    for record in records:
+        ignored = next((o for o in active if o.element == record.element), None)
+        if ignored is not None:
+            record = replace(
+                record,
+                should_close=False,
+                interpretation=f"{record.interpretation} [{ignored.describe()}]",
+            )
+        result.append(record)
+    forced = next((o for o in active if o.element == "*"), None)
+    if forced is not None:
+        result.insert(
+            0,
+            ElementRecord(
+                "override", "closed", "", forced.describe(), ElementState.BAD, True, (forced.by,)
+            ),
+        )
+    return result, [o.describe() for o in active]
+
+
+def _status(records: list[ElementRecord], table: dict[str, str]) -> str:
+    """The first closing element in table order; else ERROR for a closing error; else the first
+    bad element that does not close (clouds, lights); else OK."""
+
+    def first(match) -> str | None:
+        for element, status in table.items():
+            record = next((r for r in records if r.element == element), None)
+            if record is not None and match(record):
+                return status
+        return None
+
+    closing = first(lambda r: r.should_close and r.state is ElementState.BAD)
+    if closing:
+        return closing
+    if any(r.should_close and r.state is ElementState.ERROR for r in records):
+        return "ERROR"
+    return first(lambda r: r.state is ElementState.BAD) or "OK"
+
+
+def synthesize(
+    reading: PlcReading | None,
+    *,
+    now: datetime,
+    received_at: datetime | None,
+    safety: SafetySection,
+    is_night: bool,
+    error: str | None = None,
+    overrides: list[Override] | None = None,
+) -> Synthesis:
+    """Turn one poll of the PLC into a synthesis.
+
+    Parameters
+    ----------
+    reading : PlcReading or None
+        The parsed STATUS reply, or None when the PLC could not be read.
+    now : datetime
+        Current instant (the clock's).
+    received_at : datetime or None
+        When the reply was received (the clock's).
+    safety : SafetySection
+        Thresholds.
+    is_night : bool
+        Whether it is night (doors and lights are judged differently by day).
+    error : str, optional
+        Why there is no reading (unreachable PLC, malformed reply).
+    overrides : list of Override, optional
+        Operator overrides; expired ones are ignored.
+    """
+    reasons: list[str] = []
+    stale = None
+    if reading is not None:
+        age_plc = (now - reading.date).total_seconds()
+        age_rx = (now - received_at).total_seconds() if received_at is not None else 0.0
+        if age_plc > safety.stale_after_s:
+            stale = f"stale: the PLC's date is {age_plc:.0f} s old"
+        elif age_rx > safety.stale_after_s:
+            stale = f"stale: last reply received {age_rx:.0f} s ago"
+    if reading is None or stale is not None:
+        why = stale or f"no PLC reading: {error or 'unknown error'}"
+        weather = _error_records(why)
+        site = [ElementRecord("site", None, "", why, ElementState.ERROR, False)]
+    else:
+        weather = weather_records(reading, safety)
+        site = site_records(reading, safety, is_night=is_night)
+    weather, active = _apply_overrides(weather, overrides or [], now)
+    site, _ = _apply_overrides(site, overrides or [], now)
+    for record in (*weather, *site):
+        if record.should_close:
+            reasons.append(record.line())
+    return Synthesis(
+        at=now,
+        weather=tuple(weather),
+        site=tuple(site),
+        weather_status=_status(weather, WEATHER_STATUS),
+        site_status=_status(site, SITE_STATUS)
+        if reading is not None and stale is None
+        else "ERROR",
+        should_close=bool(reasons),
+        reasons=tuple(reasons),
+        overrides=tuple(active),
+        plc_date=reading.date if reading is not None else None,
+    )
