@@ -234,6 +234,14 @@ class AlertsSection(_Section):
     strategies: list[AlertStrategy] = Field(default_factory=list)
 
 
+class StackSection(_Section):
+    """How ``pyros up`` runs the stack on this machine."""
+
+    prefect_port: Port = 4200
+    worker_poll_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    startup_timeout_s: float = Field(default=180.0, gt=0.0)
+
+
 class SiteConfig(_Section):
     """The whole site configuration."""
 
@@ -247,6 +255,7 @@ class SiteConfig(_Section):
     safety: SafetySection
     requests: RequestsSection
     alerts: AlertsSection
+    stack: StackSection = Field(default_factory=StackSection)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:

@@ -18,9 +18,19 @@ def _known_errors() -> dict[type[BaseException], int]:
     from infra.config import ConfigError
     from infra.db.migrate import DatabaseNotReady
     from infra.db.sequence_state import IllegalTransition
+    from infra.oslock import AlreadyRunning
     from infra.settings import SettingsError
+    from infra.stack import PortTaken
+    from infra.supervisor.control import SupervisorUnavailable
+    from infra.supervisor.core import StartupError
+    from infra.supervisor.launch import StackAlreadyRunning
 
     known: dict[type[BaseException], int] = {
+        PortTaken: EXIT_NOT_READY,
+        StackAlreadyRunning: EXIT_NOT_READY,
+        AlreadyRunning: EXIT_NOT_READY,
+        SupervisorUnavailable: EXIT_NOT_READY,
+        StartupError: EXIT_INTERNAL,
         ConfigError: EXIT_BAD_INPUT,
         SettingsError: EXIT_BAD_INPUT,
         ClockError: EXIT_BAD_INPUT,

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from infra.cli import configcmd, dbcmd, journalcmd, modecmd, requestcmd, runcmd
+from infra.cli import configcmd, dbcmd, journalcmd, modecmd, requestcmd, runcmd, stackcmd
 
 app = typer.Typer(
     name="pyros",
@@ -26,6 +26,9 @@ app.add_typer(configcmd.app, name="config")
 app.add_typer(journalcmd.app, name="journal")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
+app.command("up")(stackcmd.up)
+app.command("down")(stackcmd.down)
+app.command("status")(stackcmd.status)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,9 @@ def test_astropy_is_configured_offline_and_transforms_work_in_a_fresh_process():
         "t = as_time([datetime(2031, 6, 1, 6, tzinfo=UTC)])\n"
         "print(float(altitudes_deg(np.array([10.0]), np.array([20.0]), t, load_config())[0, 0]))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert -90.0 <= float(result.stdout.strip()) <= 90.0
     assert "Downloading" not in result.stderr

@@ -1,0 +1,95 @@
+"""``pyros up`` on a real Prefect server and worker: deployments applied once, runs executed,
+everything stopped by ``pyros down``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from sqlalchemy import select
+
+from infra.db import session_scope
+from infra.db.models import Request
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _prefect(instance, code: str) -> str:
+    env = {**instance.env, "PREFECT_API_URL": f"http://127.0.0.1:{instance.prefect_port}/api"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+COUNT = """
+import json
+from prefect.client.orchestration import get_client
+with get_client(sync_client=True) as c:
+    print(json.dumps({
+        "deployments": sorted(d.name for d in c.read_deployments()),
+        "pools": [p.name for p in c.read_work_pools()],
+        "telescope": c.read_global_concurrency_limit_by_name("telescope").limit,
+        "automations": len(c.read_automations()),
+    }))
+"""
+
+
+def test_up_applies_everything_once_runs_a_deployment_and_down_stops_all(instance, engine):
+    status = json.loads(instance.pyros("up", "--json").stdout)
+    assert status["phase"] == "running"
+    names = {p["name"]: p for p in status["processes"]}
+    assert names["prefect-bootstrap"]["last_exit"] == 0
+    assert names["worker"]["state"] == "running"
+
+    first = json.loads(_prefect(instance, COUNT))
+    assert "submit-request" in first["deployments"] and first["telescope"] == 1
+    assert first["pools"].count("pyros") == 1
+    # Bootstrapping again (a restart of `pyros up`) duplicates nothing.
+    subprocess.run(
+        [sys.executable, "-m", "infra.prefect_bootstrap"],
+        env={**instance.env, "PREFECT_API_URL": f"http://127.0.0.1:{instance.prefect_port}/api"},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert json.loads(_prefect(instance, COUNT)) == first
+
+    xml = (REPO / "simulators" / "data" / "requests" / "routine_request_01.xml").read_text(
+        encoding="utf-8"
+    )
+    state = _prefect(
+        instance,
+        f"""
+from prefect.deployments import run_deployment
+run = run_deployment("submit-request/submit-request", parameters={{"xml": {xml!r}}}, timeout=240)
+print(run.state.type.value)
+""",
+    )
+    assert state == "COMPLETED"
+    with session_scope(engine) as session:
+        assert [r.source for r in session.scalars(select(Request))] == ["prefect-ui"]
+
+    pids = [p["pid"] for p in status["processes"] if p["state"] == "running"]
+    instance.pyros("down")
+    assert not [
+        pid
+        for pid in pids
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert instance.pyros("status", check=False).returncode == 3
+
+
+def test_up_refuses_a_taken_port(instance):
+    import socket
+
+    with socket.create_server(("127.0.0.1", instance.prefect_port)):
+        result = instance.pyros("up", check=False)
+    assert result.returncode == 3
+    assert f"prefect-server port {instance.prefect_port}" in result.stderr
