@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 #: Smallest wall-clock sleep, so that fast simulated clocks never busy-loop.
 MIN_WALL_SLEEP_S = 0.001
@@ -121,32 +122,75 @@ class SimulatedClock(Clock):
         Simulated instant at the wall epoch.
     speed : float
         Simulated seconds per wall second (> 0).
-    wall_epoch : float
+    wall_epoch : float, optional
         POSIX wall time at which the simulated clock reads ``start``.
+    epoch_file : Path, optional
+        Where the epoch will be written once the stack is healthy (``pyros up``): until the file
+        exists, time stands still at ``start``, so every process agrees on the same epoch.
     """
 
-    def __init__(self, start: datetime, speed: float, wall_epoch: float) -> None:
+    def __init__(
+        self,
+        start: datetime,
+        speed: float,
+        wall_epoch: float | None = None,
+        epoch_file: Path | None = None,
+    ) -> None:
         if not speed > 0:
             raise ClockError(f"speed must be > 0 (got {speed})")
         if start.tzinfo is None:
             raise ClockError("start must be timezone-aware")
+        if wall_epoch is None and epoch_file is None:
+            raise ClockError("a simulated clock needs a wall epoch or an epoch file")
         self.start = start.astimezone(UTC)
         self.speed = float(speed)
-        self.wall_epoch = float(wall_epoch)
+        self._epoch = None if wall_epoch is None else float(wall_epoch)
+        self.epoch_file = None if epoch_file is None else Path(epoch_file)
+
+    @property
+    def wall_epoch(self) -> float | None:
+        """The wall epoch, once known (read from the epoch file when there is one)."""
+        if self._epoch is None and self.epoch_file is not None:
+            try:
+                self._epoch = float(self.epoch_file.read_text(encoding="utf-8").strip())
+            except (OSError, ValueError):
+                return None
+        return self._epoch
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=self.speed * (time.time() - self.wall_epoch))
+        epoch = self.wall_epoch
+        if epoch is None:
+            return self.start
+        return self.start + timedelta(seconds=self.speed * (time.time() - epoch))
 
     def to_wall(self, instant: datetime) -> datetime:
+        epoch = self.wall_epoch
+        epoch = time.time() if epoch is None else epoch
         offset = (instant - self.start).total_seconds() / self.speed
-        return datetime.fromtimestamp(self.wall_epoch + offset, UTC)
+        return datetime.fromtimestamp(epoch + offset, UTC)
 
     def to_sim(self, wall: datetime) -> datetime:
-        return self.start + timedelta(seconds=self.speed * (wall.timestamp() - self.wall_epoch))
+        epoch = self.wall_epoch
+        if epoch is None:
+            return self.start
+        return self.start + timedelta(seconds=self.speed * (wall.timestamp() - epoch))
 
     def spec(self) -> str:
         """The ``PYROS_CLOCK`` value describing this clock (for child processes)."""
-        return f"sim:{format_instant(self.start)}@{self.speed:g}@{self.wall_epoch:.6f}"
+        epoch = self.wall_epoch
+        tail = f"{epoch:.6f}" if epoch is not None else f"file:{self.epoch_file}"
+        return f"sim:{format_instant(self.start)}@{self.speed:g}@{tail}"
+
+
+def write_epoch_file(path: Path, wall_epoch: float | None = None) -> float:
+    """Write the wall epoch (default: now) atomically; returns it. Done once per stack."""
+    epoch = time.time() if wall_epoch is None else wall_epoch
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(f"{epoch:.6f}\n", encoding="utf-8")
+    temporary.replace(path)
+    return epoch
 
 
 @dataclass(order=True)
@@ -253,8 +297,9 @@ def parse_clock(spec: str, wall_now: float | None = None) -> Clock:
     Parameters
     ----------
     spec : str
-        ``system`` or ``sim:<ISO start>@<speed>[@<wall epoch>]``. Without a wall epoch the clock
-        starts now (``wall_now``), which suits a single process only.
+        ``system`` or ``sim:<ISO start>@<speed>[@<wall epoch>|@file:<path>]``. With
+        ``file:<path>`` the epoch is read from that file once it exists (time stands still until
+        then); without an epoch the clock starts now (``wall_now``), for a single process only.
     wall_now : float, optional
         Wall time to use as the epoch when the spec has none (default: now).
 
@@ -278,11 +323,15 @@ def parse_clock(spec: str, wall_now: float | None = None) -> Clock:
         raise ClockError(f"PYROS_CLOCK: speed {parts[1]!r} is not a number") from None
     if not speed > 0 or speed == float("inf"):
         raise ClockError(f"PYROS_CLOCK: speed must be a positive finite number (got {parts[1]})")
+    if len(parts) == 3 and parts[2].startswith("file:"):
+        return SimulatedClock(start, speed, epoch_file=Path(parts[2][5:]))
     if len(parts) == 3:
         try:
             epoch = float(parts[2])
         except ValueError:
-            raise ClockError(f"PYROS_CLOCK: wall epoch {parts[2]!r} is not a number") from None
+            raise ClockError(
+                f"PYROS_CLOCK: wall epoch {parts[2]!r} is neither a number nor file:PATH"
+            ) from None
     else:
         epoch = time.time() if wall_now is None else wall_now
     return SimulatedClock(start, speed, epoch)

@@ -71,7 +71,7 @@ def test_spec_without_epoch_starts_now():
         ("sim:yesterday@60@0", "not an ISO 8601 instant"),
         ("sim:2026-11-25T02:00:00Z@fast@0", "speed 'fast' is not a number"),
         ("sim:2026-11-25T02:00:00Z@-5@0", "positive finite"),
-        ("sim:2026-11-25T02:00:00Z@60@later", "wall epoch 'later'"),
+        ("sim:2026-11-25T02:00:00Z@60@later", "wall epoch 'later' is neither"),
         ("sim:2026-11-25T02:00:00Z", "must be sim:START@SPEED@EPOCH"),
     ],
 )
@@ -115,3 +115,17 @@ def test_discrete_event_sleep_advances_time_and_runs_what_falls_due():
     clock.call_at(START, lambda: seen.append(clock.now()))
     clock.run()
     assert seen[-1] == START + timedelta(seconds=60)
+
+
+def test_an_epoch_file_freezes_time_until_the_stack_writes_it(tmp_path):
+    from infra.clock import write_epoch_file
+
+    path = tmp_path / "run" / "clock.epoch"
+    clock = parse_clock(f"sim:2026-11-25T02:00:00Z@60@file:{path}")
+    assert clock.now() == START and clock.wall_epoch is None
+    assert clock.spec() == f"sim:2026-11-25T02:00:00Z@60@file:{path}"
+    epoch = write_epoch_file(path, time.time() - 10.0)
+    assert clock.wall_epoch == pytest.approx(epoch)
+    assert (clock.now() - START).total_seconds() >= 600.0
+    # Another process reading the same file agrees on the epoch.
+    assert parse_clock(clock.spec()).wall_epoch == pytest.approx(epoch)
