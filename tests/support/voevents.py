@@ -1,0 +1,106 @@
+"""Real VOEvents from ../shared/data/voevents, variants of them, and packet mutations (tests and
+benchmarks). The real files are read in place, never copied into the repository."""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import datetime
+from pathlib import Path
+
+VOEVENT_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "voevents"
+SWIFT = "Swift__876016-BAT_GRB_POS.xml"
+SWIFT_LOST_LOCK = "Swift__1209406-BAT_GRB_POS-lost_lock.xml"
+FERMI_LONG = "Fermi__624500874-GBM_FIN_POS-long_duration.xml"
+
+
+def read_voevents() -> dict[str, bytes]:
+    """Every real notice by file name (empty when the folder is absent)."""
+    if not VOEVENT_DIR.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(VOEVENT_DIR.glob("*.xml"))}
+
+
+def variant(
+    raw: bytes,
+    *,
+    ivorn: str | None = None,
+    params: dict[str, str] | None = None,
+    ra: float | None = None,
+    dec: float | None = None,
+    error: float | None = None,
+    date: datetime | None = None,
+    event_time: datetime | None = None,
+    citations: list[tuple[str, str]] | None = None,
+    role: str | None = None,
+) -> bytes:
+    """A copy of a real notice with some fields changed (parsed and rewritten with lxml)."""
+    from lxml import etree
+
+    root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True))
+    if ivorn is not None:
+        root.set("ivorn", ivorn)
+    if role is not None:
+        root.set("role", role)
+    for name, value in (params or {}).items():
+        (param,) = root.xpath(f"//Param[@name='{name}']")
+        param.set("value", value)
+    for tag, value in (("C1", ra), ("C2", dec), ("Error2Radius", error)):
+        if value is not None:
+            root.find(f".//{tag}").text = f"{value:.4f}"
+    if date is not None:
+        root.find("Who/Date").text = date.strftime("%Y-%m-%dT%H:%M:%S")
+    if event_time is not None:
+        root.find(".//ISOTime").text = event_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-4]
+    if citations:
+        block = root.find("Citations")
+        if block is None:
+            block = etree.SubElement(root, "Citations")
+        for cited, cite in citations:
+            etree.SubElement(block, "EventIVORN", cite=cite).text = cited
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+_NUMBER = re.compile(rb"-?\d+(\.\d+)?")
+_ODD_VALUES = [b"NaN", b"inf", b"-1e400", b"1e309", b"999", b"-91", b"", b"0x1F", b"\xff\xfe"]
+_ODD_BYTES = [b"\x00", b"<", b">", b"&", b"&amp;", b"]]>", b"<!--", b"\xc3", b"'", b'"', b"<x>"]
+
+
+def mutate(raw: bytes, rng: random.Random) -> bytes:
+    """One to three random mutations of a packet (byte flips, cuts, repeats, odd values)."""
+    data = bytearray(raw)
+    for _ in range(rng.randint(1, 3)):
+        if not data:
+            break
+        kind = rng.randrange(8)
+        i = rng.randrange(len(data))
+        j = min(len(data), i + rng.randint(1, 200))
+        if kind == 0:  # flip bytes
+            for _ in range(rng.randint(1, 5)):
+                k = rng.randrange(len(data))
+                data[k] = rng.randrange(256)
+        elif kind == 1:  # truncate
+            del data[i:]
+        elif kind == 2:  # cut a span
+            del data[i:j]
+        elif kind == 3:  # repeat a span
+            data[i:i] = data[i:j]
+        elif kind == 4:  # odd value in place of a number
+            numbers = list(_NUMBER.finditer(bytes(data)))
+            if numbers:
+                m = rng.choice(numbers)
+                data[m.start() : m.end()] = rng.choice(_ODD_VALUES)
+        elif kind == 5:  # odd bytes inserted
+            data[i:i] = rng.choice(_ODD_BYTES)
+        elif kind == 6:  # a digit changed (often still valid XML)
+            digits = [k for k, b in enumerate(data) if 48 <= b <= 57]
+            if digits:
+                data[rng.choice(digits)] = rng.randrange(48, 58)
+        else:  # swap two spans
+            k = rng.randrange(len(data))
+            l_ = min(len(data), k + rng.randint(1, 100))
+            a, b = bytes(data[i:j]), bytes(data[k:l_])
+            if j <= k:
+                data[k:l_] = a
+                data[i:j] = b
+    return bytes(data)
