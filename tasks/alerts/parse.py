@@ -153,17 +153,23 @@ def _instant(text: str) -> datetime:
 
 
 def _flatten_params(voevent) -> dict[str, str]:
-    """``What`` parameters as name -> value; top-level ones win over grouped ones."""
-    import voeventparse as vp
+    """``What`` parameters as name -> value; top-level ones win over grouped ones.
 
+    The same result as voevent-parse's ``get_toplevel_params``/``get_grouped_params`` merged,
+    read in place (those deep-copy the whole ``What`` section: 0.5 ms a packet).
+    """
+    what = voevent.find("What")
+    if what is None:
+        return {}
     params: dict[str, str] = {}
-    for group in vp.get_grouped_params(voevent).values():
-        for name, attrib in group.items():
-            if name is not None and name not in params:
-                params[str(name)] = str(attrib.get("value", "")).strip()
-    for name, attrib in vp.get_toplevel_params(voevent).items():
+    for param in what.iterfind("Group/Param"):
+        name = param.get("name")
+        if name is not None and name not in params:
+            params[name] = (param.get("value") or "").strip()
+    for param in what.iterfind("Param"):
+        name = param.get("name")
         if name is not None:
-            params[str(name)] = str(attrib.get("value", "")).strip()
+            params[name] = (param.get("value") or "").strip()
     return params
 
 

@@ -61,6 +61,48 @@ def variant(
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+TRIGGER_PARAMS = ("TrigID", "Trigger_Number", "Burst_Id", "GraceID", "AMON_ID")
+
+
+def fresh_copies(voevents: dict[str, bytes], copies: int) -> list[tuple[bytes, datetime, str]]:
+    """``copies`` copies of every real notice, each with its own IVORN and trigger id (so each
+    is a new burst), with the instant to judge it at (its Who/Date) and the file it came from."""
+    from tasks.alerts.parse import issued_at_hint
+
+    packets = []
+    for index, (name, raw) in enumerate(sorted(voevents.items())):
+        text = raw.decode()
+        ivorn = text.split('ivorn="', 1)[1].split('"', 1)[0]
+        for copy in range(copies):
+            tag = f"9{index:02d}{copy:05d}"
+            params = {
+                p: (f"sb{tag}" if p == "Burst_Id" else tag)
+                for p in TRIGGER_PARAMS
+                if f'name="{p}"' in text
+            }
+            packet = variant(raw, ivorn=f"{ivorn}-fuzz{copy}", params=params)
+            packets.append((packet, issued_at_hint(raw), name))
+    return packets
+
+
+def packet_stream(
+    voevents: dict[str, bytes], mutants: int, copies: int, seed: int
+) -> list[tuple[bytes, datetime, str | None]]:
+    """``mutants`` mutated real notices with :func:`fresh_copies` mixed in at random places;
+    each item is (packet, instant, file name of a valid copy or None for a mutant)."""
+    from tasks.alerts.parse import issued_at_hint
+
+    rng = random.Random(seed)
+    bases = [(raw, issued_at_hint(raw)) for _, raw in sorted(voevents.items())]
+    items: list[tuple[bytes, datetime, str | None]] = []
+    for _ in range(mutants):
+        raw, when = rng.choice(bases)
+        items.append((mutate(raw, rng), when, None))
+    for packet in fresh_copies(voevents, copies):
+        items.insert(rng.randrange(len(items) + 1), packet)
+    return items
+
+
 _NUMBER = re.compile(rb"-?\d+(\.\d+)?")
 _ODD_VALUES = [b"NaN", b"inf", b"-1e400", b"1e309", b"999", b"-91", b"", b"0x1F", b"\xff\xfe"]
 _ODD_BYTES = [b"\x00", b"<", b">", b"&", b"&amp;", b"]]>", b"<!--", b"\xc3", b"'", b'"', b"<x>"]

@@ -12,7 +12,6 @@ them.
 
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
 
@@ -24,43 +23,19 @@ from infra.db.models import Alert, JournalEntry
 from tasks.alerts.evaluate import evaluate
 from tasks.alerts.handle import handle_packet
 from tasks.alerts.identity import InMemoryHistory
-from tasks.alerts.parse import issued_at_hint
-from tests.support.voevents import mutate, variant
+from tests.support.voevents import packet_stream
 from tests.tasks.alerts.test_decision_table import table_rows
 
 MUTANTS, VALID_COPIES = 10_000, 10
-TRIGGER_PARAMS = ("TrigID", "Trigger_Number", "Burst_Id", "GraceID", "AMON_ID")
-
-
-def valid_packets(voevents: dict[str, bytes], copies: int) -> list[tuple[bytes, object, str]]:
-    """``copies`` fresh copies of every real notice (own IVORN and trigger id), with the time
-    to judge them at and their documented decision."""
-    expected = {name: decision for name, decision, _, _ in table_rows()}
-    packets = []
-    for index, (name, raw) in enumerate(sorted(voevents.items())):
-        for copy in range(copies):
-            text = raw.decode()
-            params = {
-                p: f"9{index:02d}{copy:05d}" if p != "Burst_Id" else f"sb9{index:02d}{copy:05d}"
-                for p in TRIGGER_PARAMS
-                if f'name="{p}"' in text
-            }
-            ivorn = text.split('ivorn="', 1)[1].split('"', 1)[0] + f"-fuzz{copy}"
-            packets.append(
-                (variant(raw, ivorn=ivorn, params=params), issued_at_hint(raw), expected[name])
-            )
-    return packets
 
 
 def stream(voevents, mutants: int, copies: int, seed: int):
-    rng = random.Random(seed)
-    bases = [(raw, issued_at_hint(raw)) for _, raw in sorted(voevents.items())]
-    items = [
-        (mutate(raw, rng), when, None) for raw, when in (rng.choice(bases) for _ in range(mutants))
+    """The packets, each with its instant and its documented decision (None for a mutant)."""
+    expected = {name: decision for name, decision, _, _ in table_rows()}
+    return [
+        (packet, when, expected[name] if name else None)
+        for packet, when, name in packet_stream(voevents, mutants, copies, seed)
     ]
-    for packet in valid_packets(voevents, copies):
-        items.insert(rng.randrange(len(items) + 1), packet)
-    return items
 
 
 def _check(decision, expected) -> None:
