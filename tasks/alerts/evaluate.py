@@ -78,8 +78,12 @@ def evaluate(
     Follow-up requests are not created: a decision that would create one gets a negative
     ``request_id`` (so later updates of the burst see it as followed).
     """
+    from datetime import UTC
+
     from tasks.alerts.parse import AlertRejected, parse_notice
 
+    if now.tzinfo is None:  # naive instants are UTC, as everywhere in PyROS
+        now = now.replace(tzinfo=UTC)
     try:
         notice = parse_notice(
             raw, config.alerts.max_packet_bytes, now, config.alerts.max_clock_skew_s

@@ -75,10 +75,16 @@ def handle_packet(
         is then followed automatically (the decision is ``ignored``, or ``rejected`` for a bad
         packet).
     """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        return Decision(
+            None, DecisionKind.REJECTED, f"a packet must be bytes, not {type(raw).__name__}"
+        )
     try:
         clock = clock or get_clock()
         config = config or get_config()
         received_at = received_at or clock.now()
+        if received_at.tzinfo is None:  # naive instants are UTC, as everywhere in PyROS
+            received_at = received_at.replace(tzinfo=UTC)
     except Exception as exc:
         return Decision(None, DecisionKind.IGNORED, f"not handled: {_one_line(exc)}", error="setup")
     try:

@@ -166,6 +166,7 @@ def store_alert(
         "continuing_request_id": verdict.request_id if request_id is None else None,
         "tiles": verdict.coverage.tiles if verdict.creates_request else 0,
         "window": list(verdict.window) if verdict.window else None,
+        "attention": verdict.attention,
         **verdict.details,
         **(extra or {}),
     }

@@ -14,6 +14,8 @@ Needs the real notices (../shared/data/voevents); prints a skip line without the
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,6 +77,7 @@ def bench_pure(voevents: dict[str, bytes]) -> None:
         sky_bound_p50_ms=_ms(sky_bound, 0.50),
         sky_bound_max_ms=_ms(sky_bound, 1.0),
         warm_up_ms=round(warm_up * 1e3, 1),
+        load_average=round(os.getloadavg()[0], 2),
         decisions=decisions,
         **machine(),
     )
@@ -120,10 +123,11 @@ def _pyros() -> list[str]:
 def bench_cli() -> None:
     pyros = _pyros()
     for label, name in (("follow-up", SWIFT), ("ignored", IGNORED)):
-        timings = []
+        timings, cpu = [], []
         for _ in range(5):
             with isolated_home():
                 subprocess.run([*pyros, "db", "init"], check=True, capture_output=True)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 started = time.perf_counter()
                 subprocess.run(
                     [*pyros, "alert", "ingest", "--json", str(VOEVENT_DIR / name)],
@@ -131,6 +135,8 @@ def bench_cli() -> None:
                     capture_output=True,
                 )
                 timings.append(time.perf_counter() - started)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         emit(
             "alert_decisions",
             path="cli",
@@ -138,6 +144,8 @@ def bench_cli() -> None:
             decision=label,
             ingest_cli_seconds=round(statistics.median(timings), 3),
             max_seconds=round(max(timings), 3),
+            cpu_seconds=round(statistics.median(cpu), 3),
+            load_average=round(os.getloadavg()[0], 2),
             **machine(),
         )
 

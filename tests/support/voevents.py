@@ -14,6 +14,37 @@ SWIFT_LOST_LOCK = "Swift__1209406-BAT_GRB_POS-lost_lock.xml"
 FERMI_LONG = "Fermi__624500874-GBM_FIN_POS-long_duration.xml"
 
 
+#: A small Swift-like position notice written here (for tests that must run without the real
+#: files): GRB 181213's position, time and trigger.
+SYNTHETIC = b"""<?xml version='1.0' encoding='UTF-8'?>
+<voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    ivorn="ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_876016-475" role="observation" version="2.0"
+    xsi:schemaLocation="http://www.ivoa.net/xml/VOEvent/v2.0  http://www.ivoa.net/xml/VOEvent/VOEvent-v2.0.xsd">
+    <Who><AuthorIVORN>ivo://nasa.gsfc.tan/gcn</AuthorIVORN><Date>2018-12-13T12:58:42</Date></Who>
+    <What>
+        <Param name="Packet_Type" value="61"/>
+        <Param name="TrigID" value="876016" ucd="meta.id"/>
+        <Description>Type=61: The Swift-BAT instrument position notice.</Description>
+    </What>
+    <WhereWhen><ObsDataLocation><ObservatoryLocation id="GEOLUN"/><ObservationLocation>
+        <AstroCoordSystem id="UTC-FK5-GEO"/>
+        <AstroCoords coord_system_id="UTC-FK5-GEO">
+            <Time unit="s">
+                <TimeInstant><ISOTime>2018-12-13T12:57:38.43</ISOTime></TimeInstant>
+            </Time>
+            <Position2D unit="deg"><Name1>RA</Name1><Name2>Dec</Name2>
+                <Value2><C1>248.2071</C1><C2>78.5044</C2></Value2>
+                <Error2Radius>0.0500</Error2Radius>
+            </Position2D>
+        </AstroCoords>
+    </ObservationLocation></ObsDataLocation></WhereWhen>
+    <Why importance="0.90"><Inference probability="0.90"><Name>GRB 181213</Name>
+        <Concept>process.variation.burst;em.gamma</Concept></Inference></Why>
+</voe:VOEvent>
+"""
+
+
 def read_voevents() -> dict[str, bytes]:
     """Every real notice by file name (empty when the folder is absent)."""
     if not VOEVENT_DIR.is_dir():

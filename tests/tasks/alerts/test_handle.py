@@ -81,6 +81,13 @@ def test_durable_first_even_for_rejected_packets_and_failing_decisions(
     assert events(engine)["pyros.alert.received"] == 2
 
 
+def test_text_and_naive_instants_are_handled(engine, voevents):
+    text = handle_packet(voevents[SWIFT].decode(), ISSUED, engine=engine)
+    assert (text.decision, text.reason) == ("rejected", "a packet must be bytes, not str")
+    naive = handle_packet(voevents[SWIFT], ISSUED.replace(tzinfo=None), engine=engine)
+    assert naive.decision == "follow-up" and naive.received_at == ISSUED
+
+
 def test_a_broken_database_never_raises(tmp_path, voevents):
     from infra.db.engine import create_pyros_engine
 
@@ -109,25 +116,38 @@ def test_stored_follow_ups_are_re_pointed_then_cancelled(engine, voevents):
     assert states(engine, first.request_id) == ["cancelled"]
     assert states(engine, moved.request_id) == ["to-be-planned"]
 
+    retraction = variant(
+        raw,
+        ivorn="ivo://nasa.gsfc.gcn/SWIFT#Retraction_876016-1",
+        params={"TrigID": "999999"},  # found through the citation
+        date=ISSUED + timedelta(minutes=3),
+        citations=[("ivo://nasa.gsfc.gcn/SWIFT#XRT_Position_876016-1", "retraction")],
+    )
+    cancel = handle_packet(retraction, ISSUED + timedelta(minutes=3), engine=engine)
+    assert (cancel.decision, cancel.action) == ("ignored", "cancel")
+    assert cancel.cancelled_request_id == moved.request_id
+    assert states(engine, moved.request_id) == ["cancelled"]
+
     lost = variant(
         voevents[SWIFT_LOST_LOCK],
         ivorn="ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_876016-999",
         params={"TrigID": "876016"},
-        date=ISSUED + timedelta(minutes=3),
+        date=ISSUED + timedelta(minutes=4),
         event_time=EVENT,
     )
-    cancel = handle_packet(lost, ISSUED + timedelta(minutes=3), engine=engine)
-    assert (cancel.decision, cancel.action) == ("ignored", "cancel")
-    assert cancel.cancelled_request_id == moved.request_id
-    assert states(engine, moved.request_id) == ["cancelled"]
+    late = handle_packet(lost, ISSUED + timedelta(minutes=4), engine=engine)
+    assert (late.decision, late.action) == ("ignored", "none")
+    assert late.reason.endswith(f"follow-up request {moved.request_id} has nothing left to cancel")
     with session_scope(engine) as session:
         rows = session.scalars(select(Alert).order_by(Alert.id)).all()
         assert [(a.decision, a.action) for a in rows] == [
             ("follow-up", "none"),
             ("follow-up", "re-point"),
             ("ignored", "cancel"),
+            ("ignored", "none"),
         ]
         assert {a.burst_key for a in rows} == {"Swift:876016"}
+        assert rows[2].details["matched_by"].startswith("citation of")
         sequence = session.scalar(select(Sequence).where(Sequence.request_id == moved.request_id))
         assert sequence.transitions[-1].reason.endswith("withdrawn")
     assert events(engine)["pyros.alert.follow-up"] == 2
@@ -143,6 +163,7 @@ def test_manual_mode_holds_the_follow_up_and_tells_the_operator(engine, voevents
     assert counted["pyros.alert.attention"] == 1 and counted["pyros.alert.follow-up"] == 0
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Request)) == 0
+        assert session.scalar(select(Alert)).details["attention"] is True
 
 
 def test_a_burst_in_daylight_is_scheduled_for_its_window(engine, voevents):

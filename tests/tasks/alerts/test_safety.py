@@ -19,7 +19,7 @@ from sqlalchemy import select
 from infra.db import session_scope
 from infra.db.models import Alert, JournalEntry
 from tasks.alerts.handle import handle_packet
-from tests.support.voevents import SWIFT
+from tests.support.voevents import SYNTHETIC
 
 SECRET = "TOP-SECRET-SENTINEL-7d1f"
 ISSUED = "2018-12-13T12:58:42"
@@ -118,11 +118,11 @@ def _harmless(swift: bytes, traps: dict) -> dict[str, bytes]:
     }
 
 
-def test_entities_and_dtds_are_rejected_without_reading_or_connecting(engine, voevents, traps):
+def test_entities_and_dtds_are_rejected_without_reading_or_connecting(engine, traps):
     from datetime import datetime
 
     when = datetime.fromisoformat(ISSUED + "+00:00")
-    hostile = _hostile(voevents[SWIFT], traps)
+    hostile = _hostile(SYNTHETIC, traps)
     for name, packet in hostile.items():
         decision = handle_packet(packet, when, engine=engine)
         assert decision.decision == "rejected", (name, decision.reason)
@@ -131,7 +131,7 @@ def test_entities_and_dtds_are_rejected_without_reading_or_connecting(engine, vo
     assert "NUL byte" in reasons["utf-16"] and "'UTF-7' is refused" in reasons["utf-7"]
     assert all("DOCTYPE" in r for n, r in reasons.items() if n not in ("utf-16", "utf-7"))
 
-    harmless = _harmless(voevents[SWIFT], traps)
+    harmless = _harmless(SYNTHETIC, traps)
     for index, (name, packet) in enumerate(harmless.items()):
         packet = packet.replace(b"876016-475", f"876016-safe{index}".encode())
         decision = handle_packet(packet, when, engine=engine)
@@ -145,13 +145,13 @@ def test_entities_and_dtds_are_rejected_without_reading_or_connecting(engine, vo
             assert entry.raw is None or SECRET.encode() not in entry.raw
 
 
-def test_even_past_the_gate_the_parser_resolves_nothing(voevents, traps):
+def test_even_past_the_gate_the_parser_resolves_nothing(traps):
     """Defence in depth: voevent-parse itself (lxml >= 6.1) must not read or fetch entities."""
     import voeventparse as vp
     from lxml import etree
 
     for name in ("xxe-file", "xxe-http", "external-dtd", "parameter-entity"):
-        packet = _hostile(voevents[SWIFT], traps)[name]
+        packet = _hostile(SYNTHETIC, traps)[name]
         try:
             tree = vp.loads(packet)
         except etree.XMLSyntaxError:
