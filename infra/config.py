@@ -224,14 +224,43 @@ class AlertStrategy(_Section):
     plans: list[StrategyPlan] = Field(min_length=1)
 
 
+#: Event kinds the alert parser recognises (docs/alerts.md).
+ALERT_KINDS = ("grb", "gw", "neutrino", "other")
+
+
 class AlertsSection(_Section):
-    """Alert policy knobs and follow-up strategies."""
+    """Alert policy knobs and follow-up strategies (docs/alerts.md)."""
 
     test_mode: bool = False
     validity_s: Seconds
     repoint_threshold_arcmin: float = Field(ge=0.0)
     priority: int = Field(ge=0)
+    max_packet_bytes: int = Field(default=262144, ge=1024, le=16 * 1024 * 1024)
+    followed_kinds: list[str] = Field(default_factory=lambda: ["grb"])
+    match_window_s: float = Field(default=120.0, ge=0.0, le=86400.0)
+    lookback_s: float = Field(default=259200.0, gt=0.0)
+    max_clock_skew_s: float = Field(default=300.0, ge=0.0, le=86400.0)
+    window_step_s: float = Field(default=300.0, ge=10.0, le=3600.0)
+    min_window_s: float = Field(default=300.0, ge=0.0)
+    tile_overlap: float = Field(default=0.1, ge=0.0, lt=0.9)
     strategies: list[AlertStrategy] = Field(default_factory=list)
+
+    @field_validator("followed_kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(ALERT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown event kinds {unknown} (known: {', '.join(ALERT_KINDS)})")
+        return value
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique_strategy_names(cls, value: list[AlertStrategy]) -> list[AlertStrategy]:
+        names = [s.name for s in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate strategy names {duplicates}")
+        return value
 
 
 class StackSection(_Section):

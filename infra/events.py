@@ -29,6 +29,8 @@ WEATHER_UNSAFE = "pyros.weather.unsafe"
 WEATHER_SAFE = "pyros.weather.safe"
 ALERT_RECEIVED = "pyros.alert.received"
 ALERT_FOLLOW_UP = "pyros.alert.follow-up"
+#: An alert the operator must look at (MANUAL mode held back a follow-up, or it was refused).
+ALERT_ATTENTION = "pyros.alert.attention"
 IMAGE_ACQUIRED = "pyros.image.acquired"
 SEQUENCE_EXECUTED = "pyros.sequence.executed"
 SEQUENCE_INTERRUPTED = "pyros.sequence.interrupted"

@@ -25,6 +25,7 @@ for _name in (
     os.environ.pop(_name, None)
 os.environ["PYROS_HOME"] = str(_SESSION_DIR / "home")
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect")
+os.environ["XDG_CACHE_HOME"] = str(_SESSION_DIR / "cache")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ["PYROS_CODE_VERSION"] = "test-suite"

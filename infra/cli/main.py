@@ -11,7 +11,16 @@ import sys
 
 import typer
 
-from infra.cli import configcmd, dbcmd, journalcmd, modecmd, requestcmd, runcmd, stackcmd
+from infra.cli import (
+    alertcmd,
+    configcmd,
+    dbcmd,
+    journalcmd,
+    modecmd,
+    requestcmd,
+    runcmd,
+    stackcmd,
+)
 
 app = typer.Typer(
     name="pyros",
@@ -24,6 +33,7 @@ app.add_typer(dbcmd.app, name="db")
 app.add_typer(requestcmd.app, name="request")
 app.add_typer(configcmd.app, name="config")
 app.add_typer(journalcmd.app, name="journal")
+app.add_typer(alertcmd.app, name="alert")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)

@@ -1,0 +1,80 @@
+"""What PyROS decided about one packet: the decision, its reason and the action on a follow-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class DecisionKind(StrEnum):
+    """The decision about a packet (docs/alerts.md)."""
+
+    FOLLOW_UP = "follow-up"
+    NOT_OBSERVABLE = "not-observable"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+
+class Action(StrEnum):
+    """What the packet does to an existing follow-up of its burst."""
+
+    NONE = "none"
+    REPOINT = "re-point"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of :func:`tasks.alerts.handle.handle_packet` (or of the pure path).
+
+    ``stored`` says whether the decision was committed to the database; ``error`` names what
+    prevented it (the packet itself is not at fault then).
+    """
+
+    ivorn: str | None
+    decision: DecisionKind
+    reason: str
+    action: Action = Action.NONE
+    request_id: int | None = None
+    cancelled_request_id: int | None = None
+    alert_id: int | None = None
+    journal_id: int | None = None
+    received_at: datetime | None = None
+    mission: str | None = None
+    burst_key: str | None = None
+    strategy: str | None = None
+    tiles: int = 0
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    error_radius_deg: float | None = None
+    window: tuple[datetime, datetime] | None = None
+    stored: bool = False
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form (``pyros alert ingest --json``, event payloads)."""
+        return {
+            "ivorn": self.ivorn,
+            "decision": str(self.decision),
+            "reason": self.reason,
+            "action": str(self.action),
+            "request_id": self.request_id,
+            "cancelled_request_id": self.cancelled_request_id,
+            "alert_id": self.alert_id,
+            "journal_id": self.journal_id,
+            "received_at": self.received_at,
+            "mission": self.mission,
+            "burst_key": self.burst_key,
+            "strategy": self.strategy,
+            "tiles": self.tiles,
+            "ra_deg": self.ra_deg,
+            "dec_deg": self.dec_deg,
+            "error_radius_deg": self.error_radius_deg,
+            "window": list(self.window) if self.window else None,
+            "stored": self.stored,
+            "error": self.error,
+        }

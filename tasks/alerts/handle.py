@@ -1,0 +1,288 @@
+"""One raw packet in, one :class:`~tasks.alerts.decision.Decision` out, never an exception.
+
+The order is the point (docs/alerts.md):
+
+1. the raw bytes go into the journal (kind ``alert``) in their own committed transaction;
+2. safe parsing and semantic checks (:mod:`tasks.alerts.parse`); a rejected packet is stored
+   without an IVORN, so it can never shadow the genuine packet;
+3. in one transaction: de-duplication and burst identity from the ``alerts`` table, the
+   operating mode, the policy, then the Alert row, the follow-up request (through the request
+   path) and the cancellation of a withdrawn or re-pointed follow-up;
+4. after the commit, the events: ``pyros.alert.received`` for every packet,
+   ``pyros.alert.follow-up`` for a follow-up, ``pyros.request.submitted`` for a follow-up
+   scheduled for a later window, ``pyros.alert.attention`` when MANUAL mode held one back.
+
+The transport (Comet) and the reflex (slewing) call this with the bytes they received.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from infra.clock import Clock, get_clock
+from infra.config import SiteConfig, get_config
+from tasks.alerts.decision import Action, Decision, DecisionKind
+from tasks.alerts.evaluate import to_decision
+from tasks.alerts.parse import AlertRejected, Notice, parse_notice
+from tasks.alerts.policy import Verdict
+from tasks.alerts.visibility import Sky
+
+log = logging.getLogger(__name__)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
+
+
+def handle_packet(
+    raw: bytes,
+    received_at: datetime | None = None,
+    *,
+    source: str = "listener",
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+    clock: Clock | None = None,
+    sky: Sky | None = None,
+) -> Decision:
+    """Journal, parse, identify, decide and store one packet; never raises.
+
+    Parameters
+    ----------
+    raw : bytes
+        The packet exactly as received.
+    received_at : datetime, optional
+        Reception instant (default: the clock's now).
+    source : str
+        Where it came from (journal source: ``listener``, ``cli:<file>``...).
+    engine : Engine, optional
+        Database (default: the process database).
+    config : SiteConfig, optional
+        Site configuration (default: the process configuration).
+    clock : Clock, optional
+        The clock (default: the process clock).
+    sky : Sky, optional
+        Visibility oracle (default: computed with astropy for the site).
+
+    Returns
+    -------
+    Decision
+        Always. ``stored`` is False and ``error`` says why when the database failed; nothing
+        is then followed automatically (the decision is ``ignored``, or ``rejected`` for a bad
+        packet).
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        return Decision(
+            None, DecisionKind.REJECTED, f"a packet must be bytes, not {type(raw).__name__}"
+        )
+    try:
+        clock = clock or get_clock()
+        config = config or get_config()
+        received_at = received_at or clock.now()
+        if received_at.tzinfo is None:  # naive instants are UTC, as everywhere in PyROS
+            received_at = received_at.replace(tzinfo=UTC)
+    except Exception as exc:
+        return Decision(None, DecisionKind.IGNORED, f"not handled: {_one_line(exc)}", error="setup")
+    try:
+        return _handle(bytes(raw), received_at, source, engine, config, clock, sky)
+    except Exception as exc:  # the last net: a stream of alerts never stops on one packet
+        log.exception("alert packet not handled")
+        return Decision(
+            None,
+            DecisionKind.IGNORED,
+            f"not handled: internal error {_one_line(exc)}",
+            received_at=received_at,
+            error=type(exc).__name__,
+        )
+
+
+def _handle(
+    raw: bytes,
+    received_at: datetime,
+    source: str,
+    engine: Engine | None,
+    config: SiteConfig,
+    clock: Clock,
+    sky: Sky | None,
+) -> Decision:
+    from tasks.alerts.store import journal_packet
+
+    wall = datetime.now(UTC)
+    journal, journal_error = None, None
+    try:
+        journal = journal_packet(raw, source, received_at, engine=engine, clock=clock)
+    except Exception as exc:
+        journal_error = f"raw packet not journaled: {_one_line(exc)}"
+        log.error("alert from %s: %s", source, journal_error)
+    ids = {"journal_id": journal.id if journal else None, "received_at": received_at}
+
+    try:
+        notice = parse_notice(
+            raw, config.alerts.max_packet_bytes, received_at, config.alerts.max_clock_skew_s
+        )
+    except AlertRejected as exc:
+        decision = Decision(
+            None,
+            DecisionKind.REJECTED,
+            exc.reason,
+            details={"claimed_ivorn": exc.ivorn},
+            error=journal_error,
+            **ids,
+        )
+        decision = _store_rejected(decision, exc, raw, engine, journal)
+        _announce(decision, engine, clock)
+        return decision
+
+    decision = _decide_and_store(notice, received_at, wall, engine, config, clock, sky, journal)
+    decision = replace(decision, **ids)
+    if journal_error and decision.error is None:
+        decision = replace(decision, error=journal_error)
+    _announce(decision, engine, clock)
+    return decision
+
+
+def _store_rejected(decision: Decision, exc: AlertRejected, raw: bytes, engine, journal):
+    import hashlib
+
+    from tasks.alerts.store import store_rejected
+
+    try:
+        alert_id = store_rejected(
+            engine,
+            exc.reason,
+            exc.ivorn,
+            received_at=decision.received_at,
+            journal=journal,
+            raw_sha256=journal.sha256 if journal else hashlib.sha256(raw).hexdigest(),
+        )
+        return replace(decision, alert_id=alert_id, stored=True)
+    except Exception as error:
+        return replace(decision, error=decision.error or f"not stored: {_one_line(error)}")
+
+
+def _decide_and_store(
+    notice: Notice,
+    received_at: datetime,
+    wall: datetime,
+    engine: Engine | None,
+    config: SiteConfig,
+    clock: Clock,
+    sky: Sky | None,
+    journal,
+) -> Decision:
+    from sqlalchemy.exc import IntegrityError
+
+    from infra.db import session_scope
+    from infra.opmode import OperatingMode, get_operating_mode
+    from tasks.alerts.policy import decide
+    from tasks.alerts.store import DbHistory
+
+    try:
+        with session_scope(engine) as session:
+            history = DbHistory(session, config)
+            manual = get_operating_mode(session) is OperatingMode.MANUAL
+            verdict = decide(notice, received_at, history, config, manual=manual, sky=sky)
+            if verdict.decision is DecisionKind.DUPLICATE:
+                return to_decision(notice, verdict, stored=True)
+            return _apply(session, notice, verdict, received_at, wall, config, clock, journal)
+    except IntegrityError:
+        # Another process stored the same IVORN between our check and our insert.
+        with session_scope(engine) as session:
+            past = DbHistory(session, config).seen(notice.ivorn)
+        if past is not None:
+            reason = f"IVORN already handled as alert {past.id} ({past.decision})"
+            return Decision(
+                notice.ivorn, DecisionKind.DUPLICATE, reason, alert_id=None, stored=True
+            )
+        raise
+    except Exception as exc:
+        log.error("alert %s not decided: %s", notice.ivorn, _one_line(exc))
+        return Decision(
+            notice.ivorn,
+            DecisionKind.IGNORED,
+            f"not decided: database error ({_one_line(exc)}); nothing is followed automatically",
+            mission=notice.mission,
+            error=_one_line(exc),
+        )
+
+
+def _apply(session, notice, verdict: Verdict, received_at, wall, config, clock, journal):
+    from tasks.alerts.store import cancel_request, create_followup, store_alert
+    from tasks.requests.parse import RequestError
+
+    extra = {}
+    if verdict.cancel_request_id is not None:
+        why = "re-pointed" if verdict.action is Action.REPOINT else "withdrawn"
+        extra["cancelled_sequences"] = cancel_request(
+            session,
+            verdict.cancel_request_id,
+            f"alert {notice.ivorn}: {why}",
+            received_at,
+        )
+    request_id = None
+    if verdict.creates_request:
+        savepoint = session.begin_nested()
+        try:
+            request_id = create_followup(session, notice, verdict, received_at, config, clock)
+            savepoint.commit()
+        except RequestError as exc:
+            savepoint.rollback()
+            verdict = replace(
+                verdict,
+                decision=DecisionKind.IGNORED,
+                reason=f"would be {verdict.decision} but the request was refused: {exc}",
+                window=None,
+                attention=True,
+            )
+    row = store_alert(
+        session,
+        notice,
+        verdict,
+        received_at=received_at,
+        wall_received_at=wall,
+        journal=journal,
+        request_id=request_id,
+        extra=extra,
+    )
+    decision = to_decision(notice, verdict, alert_id=row.id, stored=True)
+    if request_id is not None:
+        decision = replace(decision, request_id=request_id)
+    if verdict.attention:
+        decision = replace(decision, details={**decision.details, "attention": True})
+    return decision
+
+
+def _resource(decision: Decision) -> str:
+    if decision.ivorn:
+        return f"pyros.alert.{decision.ivorn}"
+    return f"pyros.alert.unidentified.{decision.journal_id or 'unjournaled'}"
+
+
+def _announce(decision: Decision, engine: Engine | None, clock: Clock) -> None:
+    """Emit the events of a decision (after its commit; failures are logged, never raised)."""
+    from infra.events import (
+        ALERT_ATTENTION,
+        ALERT_FOLLOW_UP,
+        ALERT_RECEIVED,
+        REQUEST_SUBMITTED,
+        emit,
+    )
+
+    payload = decision.as_dict()
+    resource = _resource(decision)
+    events = [(ALERT_RECEIVED, resource)]
+    if decision.decision is DecisionKind.FOLLOW_UP:
+        events.append((ALERT_FOLLOW_UP, resource))
+    elif decision.decision is DecisionKind.NOT_OBSERVABLE and decision.request_id is not None:
+        events.append((REQUEST_SUBMITTED, f"pyros.request.{decision.request_id}"))
+    if decision.details.get("attention"):
+        events.append((ALERT_ATTENTION, resource))
+    for event, resource_id in events:
+        try:
+            emit(event, resource_id, payload, source="alerts", engine=engine, clock=clock)
+        except Exception as exc:
+            log.warning("event %s for %s not emitted: %s", event, resource_id, _one_line(exc))

@@ -1,0 +1,255 @@
+"""Follow-up strategies (StrategyObs): which strategy covers a burst, its tiles, and the request.
+
+A strategy covers a burst of its missions up to ``max_error_radius_deg``. The error circle fits
+one pointing when its radius is at most half the field of view (the smallest field among the
+strategy's cameras, pixel scale x size, so every band covers it); otherwise, if the strategy
+allows tiling, a square grid of pointings (``alerts.tile_overlap`` overlap) keeps every tile
+whose cell touches the circle, and at most ``max_tiles`` are allowed.
+
+The follow-up is an ordinary request (:class:`~tasks.requests.parse.RequestSpec`) built here and
+then validated and stored by the same code as astronomers' requests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from infra.config import AlertStrategy, SiteConfig
+from tasks.requests.parse import AlbumSpec, PlanSpec, RequestSpec, SequenceSpec
+
+PROGRAM = "GRB"
+USER = "pyros"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How a strategy covers one error circle."""
+
+    strategy: AlertStrategy
+    field_deg: float
+    #: Tile centres as (east, north) offsets in degrees from the burst position.
+    offsets: tuple[tuple[float, float], ...]
+
+    @property
+    def tiles(self) -> int:
+        """Number of pointings."""
+        return len(self.offsets)
+
+
+def field_of_view_deg(strategy: AlertStrategy, config: SiteConfig) -> float:
+    """The smallest side of the fields of the strategy's cameras, in degrees."""
+    sides = []
+    for plan in strategy.plans:
+        instrument = config.instrument(plan.instrument)
+        if instrument is not None:
+            sides.extend(instrument.field_of_view_deg)
+    return min(sides) if sides else 0.0
+
+
+def tile_offsets(radius_deg: float, field_deg: float, overlap: float) -> list[tuple[float, float]]:
+    """Offsets (east, north, degrees) of the pointings covering a circle of ``radius_deg``."""
+    if radius_deg <= field_deg / 2.0:
+        return [(0.0, 0.0)]
+    step = field_deg * (1.0 - overlap)
+    n = math.ceil(2.0 * radius_deg / step)
+    centres = [(i - (n - 1) / 2.0) * step for i in range(n)]
+    offsets = []
+    for y in centres:
+        for x in centres:
+            # nearest point of the cell [x ± step/2] x [y ± step/2] to the burst position
+            dx = max(0.0, abs(x) - step / 2.0)
+            dy = max(0.0, abs(y) - step / 2.0)
+            if math.hypot(dx, dy) <= radius_deg:
+                offsets.append((x, y))
+    return sorted(offsets, key=lambda o: (math.hypot(*o), o[1], o[0]))
+
+
+def _coverage(strategy: AlertStrategy, radius_deg: float, config: SiteConfig) -> Coverage | str:
+    field = field_of_view_deg(strategy, config)
+    if radius_deg > strategy.max_error_radius_deg:
+        return f"{strategy.name} covers up to {strategy.max_error_radius_deg:g} deg"
+    if radius_deg > field / 2.0 and not strategy.allow_tiling:
+        return (
+            f"{strategy.name} needs the circle inside one {field:.3f} deg field and does not tile"
+        )
+    offsets = tile_offsets(radius_deg, field, config.alerts.tile_overlap)
+    if len(offsets) > strategy.max_tiles:
+        return f"{strategy.name} would need {len(offsets)} tiles (max {strategy.max_tiles})"
+    return Coverage(strategy, field, tuple(offsets))
+
+
+def choose_strategy(mission: str, radius_deg: float, config: SiteConfig) -> Coverage | str:
+    """The strategy for a burst of ``mission`` with this error radius, or why there is none.
+
+    The most specific strategy (smallest ``max_error_radius_deg``) that covers the circle wins.
+    """
+    candidates = sorted(
+        (s for s in config.alerts.strategies if mission.lower() in (m.lower() for m in s.missions)),
+        key=lambda s: (s.max_error_radius_deg, s.name),
+    )
+    if not candidates:
+        return f"no follow-up strategy for {mission} bursts (alerts.strategies)"
+    problems = []
+    for strategy in candidates:
+        result = _coverage(strategy, radius_deg, config)
+        if isinstance(result, Coverage):
+            return result
+        problems.append(result)
+    return f"error radius {radius_deg:.3g} deg is larger than the strategy can cover: " + "; ".join(
+        problems
+    )
+
+
+def tile_centres(ra_deg: float, dec_deg: float, coverage: Coverage) -> list[tuple[float, float]]:
+    """Sky positions (RA, Dec in degrees) of the tiles."""
+    if coverage.tiles == 1:
+        return [(ra_deg, dec_deg)]
+    import numpy as np
+    from astropy.coordinates import offset_by
+
+    east = np.array([o[0] for o in coverage.offsets])
+    north = np.array([o[1] for o in coverage.offsets])
+    lon, lat = offset_by(
+        np.radians(ra_deg),
+        np.radians(dec_deg),
+        np.arctan2(east, north),
+        np.radians(np.hypot(east, north)),
+    )
+    return [(float(a) % 360.0, float(b)) for a, b in zip(lon.deg, lat.deg, strict=True)]
+
+
+def _albums(strategy: AlertStrategy, path: str) -> tuple[AlbumSpec, ...]:
+    by_instrument: dict[str, list] = {}
+    for plan in strategy.plans:
+        by_instrument.setdefault(plan.instrument, []).append(plan)
+    albums = []
+    for a_index, (instrument, plans) in enumerate(by_instrument.items(), start=1):
+        a_path = f"{path}/album[{a_index}]"
+        albums.append(
+            AlbumSpec(
+                name=instrument,
+                instrument=instrument,
+                plans=tuple(
+                    PlanSpec(
+                        name=f"{p.filter} {p.count}x{p.exposure_s:g}s",
+                        filter=p.filter,
+                        exposure_s=p.exposure_s,
+                        nb_images=p.count,
+                        line=None,
+                        path=f"{a_path}/plan[{p_index}]",
+                    )
+                    for p_index, p in enumerate(plans, start=1)
+                ),
+                line=None,
+                path=a_path,
+            )
+        )
+    return tuple(albums)
+
+
+def _duration_s(albums: tuple[AlbumSpec, ...], config: SiteConfig) -> float:
+    from tasks.durations import CameraTiming, PlanTiming, sequence_duration_s
+
+    cameras = {i.name: CameraTiming(i.readout_s, i.filter_move_s) for i in config.instruments}
+    return sequence_duration_s(
+        [
+            (a.instrument, [PlanTiming(p.filter, p.exposure_s, p.nb_images) for p in a.plans])
+            for a in albums
+        ],
+        cameras,
+    )
+
+
+def followup_spec(
+    *,
+    label: str,
+    source: str,
+    ra_deg: float,
+    dec_deg: float,
+    coverage: Coverage,
+    window: tuple[datetime, datetime],
+    now: datetime,
+    config: SiteConfig,
+) -> RequestSpec:
+    """The follow-up request: one sequence per tile, one album per camera, at the top priority.
+
+    Windows are relative (seconds after ``now``, the submission instant).
+    """
+    label = label[:200]
+    start = max(0.0, (window[0] - now).total_seconds())
+    end = (window[1] - now).total_seconds()
+    centres = tile_centres(ra_deg, dec_deg, coverage)
+    sequences = []
+    for index, (ra, dec) in enumerate(centres, start=1):
+        path = f"/request/sequence[{index}]"
+        albums = _albums(coverage.strategy, path)
+        name = label if len(centres) == 1 else f"{label} tile {index}/{len(centres)}"
+        sequences.append(
+            SequenceSpec(
+                name=name,
+                duration_s=_duration_s(albums, config),
+                jd1=round(start, 3),
+                jd2=round(end, 3),
+                target_coords=f"{ra:.6f} {dec:.6f}",
+                priority=None,
+                t_prefered=None,
+                min_altitude_deg=None,
+                max_airmass=None,
+                min_moon_distance_deg=None,
+                albums=albums,
+                line=None,
+                path=path,
+            )
+        )
+    return RequestSpec(
+        source=source[:1024],
+        name=f"follow-up {label}",
+        program=PROGRAM,
+        target_type="sidereal",
+        relative=True,
+        priority=config.alerts.priority,
+        sequences=tuple(sequences),
+    )
+
+
+def render_request_xml(spec: RequestSpec) -> bytes:
+    """The request in the request-file format (request > sequence > album > plan).
+
+    Journaled as the follow-up request's raw input: what was stored, in the format astronomers
+    submit, and parsed back by :func:`tasks.requests.parse.parse_request` to the same spec.
+    """
+    from lxml import etree
+
+    root = etree.Element(
+        "request",
+        name=spec.name,
+        scientific_program=spec.program,
+        target_type=spec.target_type,
+        relative="1" if spec.relative else "0",
+    )
+    if spec.priority is not None:
+        root.set("priority", str(spec.priority))
+    for seq in spec.sequences:
+        s = etree.SubElement(
+            root,
+            "sequence",
+            name=seq.name,
+            duration=repr(seq.duration_s),
+            jd1=repr(seq.jd1),
+            jd2=repr(seq.jd2),
+            target_coords=seq.target_coords,
+        )
+        for album in seq.albums:
+            a = etree.SubElement(s, "album", name=album.name, detector=album.instrument)
+            for plan in album.plans:
+                etree.SubElement(
+                    a,
+                    "plan",
+                    name=plan.name,
+                    duration=repr(plan.exposure_s),
+                    filter=plan.filter,
+                    nb_images=str(plan.nb_images),
+                )
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,107 @@
+"""Strategies: which one covers a burst, the tiles covering its error circle, and the follow-up
+request built for the request path."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tasks.alerts.identity import separation_deg
+from tasks.alerts.strategy import (
+    Coverage,
+    choose_strategy,
+    field_of_view_deg,
+    followup_spec,
+    render_request_xml,
+    tile_centres,
+    tile_offsets,
+)
+from tasks.requests.parse import parse_request
+from tasks.requests.validate import validate_request
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_tiles_cover_every_point_of_the_error_circle(seed):
+    rng = random.Random(seed)
+    field = rng.uniform(0.1, 1.0)
+    radius = rng.uniform(0.01, 3.0) * field
+    overlap = rng.uniform(0.0, 0.5)
+    offsets = tile_offsets(radius, field, overlap)
+    half = field / 2.0
+    for _ in range(400):
+        r = radius * math.sqrt(rng.random())
+        angle = rng.uniform(0, 2 * math.pi)
+        x, y = r * math.cos(angle), r * math.sin(angle)
+        assert any(abs(x - tx) <= half and abs(y - ty) <= half for tx, ty in offsets)
+    if radius <= half:
+        assert offsets == [(0.0, 0.0)]
+
+
+def test_the_default_strategies_can_cover_their_own_largest_error_box(config):
+    for strategy in config.alerts.strategies:
+        for mission in strategy.missions:
+            result = choose_strategy(mission, strategy.max_error_radius_deg, config)
+            assert isinstance(result, Coverage), result
+            assert result.tiles <= strategy.max_tiles
+    swift = next(s for s in config.alerts.strategies if s.name == "swift-bat")
+    assert field_of_view_deg(swift, config) == pytest.approx(2048 * 0.63 / 3600)
+
+
+def test_the_most_specific_strategy_wins_and_refusals_say_why(config):
+    swift = choose_strategy("Swift", 0.05, config)
+    assert (swift.strategy.name, swift.tiles) == ("swift-bat", 1)
+    svom = choose_strategy("SVOM", 0.2, config)
+    assert (svom.strategy.name, svom.tiles) == ("svom-eclairs", 4)
+    fermi = choose_strategy("fermi", 1.0, config)
+    assert (fermi.strategy.name, fermi.tiles) == ("gbm-gecam-wide", 32)
+    assert "swift-bat covers up to 0.15 deg" in choose_strategy("Swift", 0.3, config)
+    assert "gbm-gecam-wide covers up to 1 deg" in choose_strategy("GECAM", 3.6, config)
+    assert "no follow-up strategy for MAXI" in choose_strategy("MAXI", 0.1, config)
+
+
+def test_tile_centres_lie_at_their_offsets_on_the_sky(config):
+    coverage = choose_strategy("Fermi", 1.0, config)
+    centres = tile_centres(10.0, 80.0, coverage)
+    assert len(centres) == 32
+    for (ra, dec), (east, north) in zip(centres, coverage.offsets, strict=True):
+        assert separation_deg(10.0, 80.0, ra, dec) == pytest.approx(math.hypot(east, north))
+        assert 0.0 <= ra < 360.0
+
+
+def test_the_follow_up_request_goes_through_the_request_path_unchanged(config):
+    coverage = choose_strategy("SVOM", 0.2, config)
+    window = (NOW + timedelta(minutes=30), NOW + timedelta(hours=5))
+    spec = followup_spec(
+        label="GRB 261125A",
+        source="alert:ivo://org.svom/fsc#sb26112501",
+        ra_deg=123.4,
+        dec_deg=-20.5,
+        coverage=coverage,
+        window=window,
+        now=NOW,
+        config=config,
+    )
+    assert spec.priority == config.alerts.priority and spec.program == "GRB"
+    assert spec.sequences[0].name == "GRB 261125A tile 1/4"
+    assert {a.instrument for a in spec.sequences[0].albums} == {"Visible camera", "Infrared camera"}
+    valid = validate_request(spec, config, NOW, max_priority=config.alerts.priority)
+    assert valid.sequences[0].window_start == window[0]
+    assert valid.sequences[0].window_end == window[1]
+    assert valid.sequences[0].priority == 100
+    # The journaled XML is a request file that parses back to the same request.
+    reparsed = parse_request(render_request_xml(spec), spec.source, 1 << 20)
+    for field in ("name", "program", "target_type", "relative", "priority"):
+        assert getattr(reparsed, field) == getattr(spec, field)
+    for mine, theirs in zip(spec.sequences, reparsed.sequences, strict=True):
+        for field in ("name", "duration_s", "jd1", "jd2", "target_coords"):
+            assert getattr(mine, field) == getattr(theirs, field)
+        for a, b in zip(mine.albums, theirs.albums, strict=True):
+            assert (a.name, a.instrument) == (b.name, b.instrument)
+            assert [(p.name, p.filter, p.exposure_s, p.nb_images) for p in a.plans] == [
+                (p.name, p.filter, p.exposure_s, p.nb_images) for p in b.plans
+            ]
