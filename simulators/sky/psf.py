@@ -1,0 +1,128 @@
+"""Moffat point sources stamped into small postage stamps (never evaluated over the frame).
+
+``I(r) = F (beta - 1) / (pi alpha²) (1 + r²/alpha²)**-beta``, with
+``alpha = FWHM / (2 sqrt(2**(1/beta) - 1))``; the profile is sampled at pixel centres (pixel
+``(x, y)`` covers ``[x - 0.5, x + 0.5)``), averaged over 3×3 sub-pixels when the FWHM is below
+3.5 pixels so the pixel integral stays right for sharp images.
+
+A stamp reaches the radius where either the pixel value falls below ``VALUE_FLOOR_E`` electrons
+or the flux left outside falls below ``LOSS_FRACTION`` (whichever is larger, up to
+``MAX_HALF_SIZE``). Stars are grouped by stamp size and stamped in vectorised batches; the flux
+that actually landed on the frame is returned (the truth records it beside the nominal flux).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+VALUE_FLOOR_E = 0.5
+LOSS_FRACTION = 0.003
+MAX_HALF_SIZE = 200
+_BATCH_PIXELS = 2_000_000
+_OVERSAMPLE_BELOW_FWHM = 3.5
+
+
+def moffat_alpha(fwhm_px: np.ndarray | float, beta: float) -> np.ndarray:
+    """Moffat ``alpha`` (pixels) for a FWHM (pixels)."""
+    return np.asarray(fwhm_px, dtype=float) / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
+
+
+def half_sizes(flux_e: np.ndarray, alpha: np.ndarray, beta: float) -> np.ndarray:
+    """Stamp half-size (pixels) per source (see the module docstring)."""
+    peak = flux_e * (beta - 1.0) / (np.pi * alpha**2)
+    q_value = np.power(np.maximum(peak / VALUE_FLOOR_E, 1.0), 1.0 / beta)
+    q_loss = LOSS_FRACTION ** (1.0 / (1.0 - beta))
+    radius = alpha * np.sqrt(np.maximum(q_value, q_loss) - 1.0)
+    return np.clip(np.ceil(radius), 2, MAX_HALF_SIZE).astype(np.int64)
+
+
+def peak_fraction(alpha: np.ndarray, beta: float) -> np.ndarray:
+    """Fraction of the flux in the brightest pixel of a centred source (for saturation flags)."""
+    return (beta - 1.0) / (np.pi * alpha**2)
+
+
+def stamp_moffat(
+    image: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux_e: np.ndarray,
+    fwhm_px: np.ndarray,
+    beta: float,
+) -> np.ndarray:
+    """Add Moffat sources to ``image`` (float32, modified in place).
+
+    Parameters
+    ----------
+    image : ndarray
+        2-D float32 frame, electrons.
+    x, y : ndarray
+        0-based positions (column, row) of the source centres.
+    flux_e : ndarray
+        Total flux of each source (electrons).
+    fwhm_px : ndarray
+        FWHM of each source (pixels).
+    beta : float
+        Moffat beta.
+
+    Returns
+    -------
+    ndarray
+        The flux of each source that landed on the frame (electrons).
+    """
+    n = len(x)
+    landed = np.zeros(n)
+    if n == 0:
+        return landed
+    height, width = image.shape
+    flat = image.reshape(-1)
+    alpha = moffat_alpha(fwhm_px, beta)
+    sizes = half_sizes(np.asarray(flux_e, dtype=float), alpha, beta)
+    oversample = np.where(np.asarray(fwhm_px) < _OVERSAMPLE_BELOW_FWHM, 3, 1)
+    x0 = np.rint(x).astype(np.int64)
+    y0 = np.rint(y).astype(np.int64)
+    for h in np.unique(sizes):
+        for k in np.unique(oversample[sizes == h]):
+            chosen = np.flatnonzero((sizes == h) & (oversample == k))
+            side = 2 * int(h) + 1
+            per_batch = max(1, _BATCH_PIXELS // (side * side * int(k) ** 2))
+            for start in range(0, len(chosen), per_batch):
+                idx = chosen[start : start + per_batch]
+                landed[idx] = _stamp_batch(
+                    flat, width, height, x[idx], y[idx], x0[idx], y0[idx], flux_e[idx],
+                    alpha[idx], beta, int(h), int(k),
+                )  # fmt: skip
+    return landed
+
+
+def _stamp_batch(flat, width, height, x, y, x0, y0, flux, alpha, beta, h, k) -> np.ndarray:
+    offsets = np.arange(-h, h + 1, dtype=np.float64)
+    fx = (x - x0)[:, None]
+    fy = (y - y0)[:, None]
+    inv_a2 = (1.0 / alpha**2)[:, None, None]
+    norm = (flux * (beta - 1.0) / (np.pi * alpha**2))[:, None, None]
+    if k == 1:
+        dx2 = (offsets[None, :] - fx) ** 2
+        dy2 = (offsets[None, :] - fy) ** 2
+        r2 = dy2[:, :, None] + dx2[:, None, :]
+        values = norm * np.power(1.0 + r2 * inv_a2, -beta)
+    else:
+        sub = (np.arange(k) + 0.5) / k - 0.5
+        values = np.zeros((len(x), 2 * h + 1, 2 * h + 1))
+        for sy in sub:
+            dy2 = (offsets[None, :] + sy - fy) ** 2
+            for sx in sub:
+                dx2 = (offsets[None, :] + sx - fx) ** 2
+                r2 = dy2[:, :, None] + dx2[:, None, :]
+                values += np.power(1.0 + r2 * inv_a2, -beta)
+        values *= norm / (k * k)
+    cols = x0[:, None, None] + np.arange(-h, h + 1)[None, None, :]
+    rows = y0[:, None, None] + np.arange(-h, h + 1)[None, :, None]
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    if inside.all():
+        np.add.at(flat, (rows * width + cols).reshape(-1), values.reshape(-1).astype(np.float32))
+        return values.sum(axis=(1, 2))
+    values = np.where(inside, values, 0.0)
+    index = np.where(inside, rows * width + cols, 0)
+    keep = inside.reshape(-1)
+    np.add.at(flat, index.reshape(-1)[keep], values.reshape(-1)[keep].astype(np.float32))
+    return values.sum(axis=(1, 2))
