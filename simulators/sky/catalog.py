@@ -170,10 +170,19 @@ def cells_in_cone(ra_deg: float, dec_deg: float, radius_deg: float, cell_size_de
     return cells
 
 
-def galactic_latitude_deg(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
-    """Galactic latitude (degrees) of ICRS positions."""
-    coords = SkyCoord(ra=np.atleast_1d(ra_deg) * u.deg, dec=np.atleast_1d(dec_deg) * u.deg)
-    return coords.galactic.b.deg
+@lru_cache(maxsize=1)
+def _galactic_pole() -> np.ndarray:
+    """Unit vector (ICRS) of the north galactic pole, from astropy's frame definition."""
+    pole = SkyCoord(l=0 * u.deg, b=90 * u.deg, frame="galactic").icrs
+    return np.array(pole.cartesian.xyz.value, dtype=float)
+
+
+def galactic_latitude_deg(ra_deg, dec_deg) -> np.ndarray:
+    """Galactic latitude (degrees) of ICRS positions (vectorised; no frame transform per call)."""
+    ra = np.radians(np.atleast_1d(np.asarray(ra_deg, dtype=float)))
+    dec = np.radians(np.atleast_1d(np.asarray(dec_deg, dtype=float)))
+    xyz = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    return np.degrees(np.arcsin(np.clip(_galactic_pole() @ xyz, -1.0, 1.0)))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """The reference catalog the image pipeline queries: the renderer's stars as a survey saw them.
 
 Not the render truth: every entry has a position error and a photometric error drawn once per
-star (so repeated queries agree), reported uncertainties that grow towards the magnitude limit,
-and the catalog stops at ``refcat_mag_limit`` (applied to the *measured* magnitude, as a real
-survey's limit is). Transients are never in it.
+star (so repeated queries agree), with stated uncertainties that grow towards the magnitude
+limit: positions scatter by ``refcat_position_error_arcsec`` (floor) plus
+``refcat_position_error_at_limit_arcsec`` scaled as 1/SNR; photometry has Gaussian flux noise
+giving ``refcat_mag_error_at_limit`` at the limit plus a ``refcat_mag_error_floor``. The catalog
+stops at ``refcat_mag_limit`` applied to the *measured* magnitude, as a real survey's limit is.
+Transients are never in it.
 
 The interface is structural (:class:`ReferenceCatalog`): anything with the same ``query`` method
 can stand in (a real Gaia/Pan-STARRS cone search), so the pipeline keeps its source pluggable
@@ -117,22 +120,35 @@ class _Survey:
             sky.refcat_mag_error_at_limit,
         )
 
-    def errors(self, mag_ref: np.ndarray, mag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Position error (arcsec, from the reference band) and magnitude error per star."""
-        pos = np.hypot(
-            self.pos_floor, self.pos_at_limit * 10.0 ** (0.4 * (mag_ref - self.mag_limit))
-        )
-        phot = np.hypot(
-            self.phot_floor, self.phot_at_limit * 10.0 ** (0.4 * (mag - self.mag_limit))
-        )
-        return pos, phot
+    def position_errors(self, mag_ref: np.ndarray) -> np.ndarray:
+        """Position error (arcsec): a floor, plus a term ∝ 1/SNR (from the reference band)."""
+        scale = 10.0 ** (0.4 * (mag_ref - self.mag_limit))
+        return np.hypot(self.pos_floor, self.pos_at_limit * scale)
+
+    def measure(self, mag: np.ndarray, rng: np.random.Generator):
+        """Survey photometry of true magnitudes: (measured mag, stated error, detected).
+
+        Sky-limited noise is Gaussian in *flux* with a constant sigma (the survey's SNR at its
+        limit is ``1.0857 / phot_at_limit``), plus a calibration floor in magnitude: stars far
+        below the limit almost never scatter into the catalog (no runaway Eddington bias).
+        """
+        flux = 10.0 ** (-0.4 * (mag - self.mag_limit))  # 1 at the limit
+        sigma_flux = self.phot_at_limit / 1.0857362
+        measured = flux + rng.standard_normal(len(mag)) * sigma_flux
+        floor = rng.standard_normal(len(mag)) * self.phot_floor
+        positive = measured > 0
+        measured_mag = np.full(len(mag), np.inf)
+        measured_mag[positive] = self.mag_limit - 2.5 * np.log10(measured[positive])
+        measured_mag += floor
+        error = np.hypot(self.phot_floor, 1.0857362 * sigma_flux / np.where(positive, measured, 1))
+        return measured_mag, error, positive & (measured_mag <= self.mag_limit)
 
 
 @lru_cache(maxsize=512)
 def _observed_cell(model: StarModel, survey: _Survey, j: int, i: int) -> dict:
     stars = cell_stars(model, j, i)
     true_mag = stars.mag_ref + survey.colour_offset_mag + survey.colour_coefficient * stars.colour
-    pos_err, mag_err = survey.errors(stars.mag_ref, true_mag)
+    pos_err = survey.position_errors(stars.mag_ref)
     # One stream per cell for astrometry, one per (cell, filter) for photometry: a star's position
     # error is the same whichever filter is queried.
     rng_pos = generator(model.seed, "refcat-astrometry", model.cell_size_deg, j, i)
@@ -144,8 +160,7 @@ def _observed_cell(model: StarModel, survey: _Survey, j: int, i: int) -> dict:
     d_east = rng_pos.standard_normal(n) * pos_err / 3600.0
     dec = np.clip(stars.dec + d_north, -90.0, 90.0)
     ra = (stars.ra + d_east / np.maximum(np.cos(np.radians(stars.dec)), 1e-6)) % 360.0
-    mag = true_mag + rng_mag.standard_normal(n) * mag_err
-    keep = mag <= survey.mag_limit
+    mag, mag_err, keep = survey.measure(true_mag, rng_mag)
     return {
         "source_id": stars.source_id[keep],
         "ra": ra[keep],
