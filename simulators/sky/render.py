@@ -107,7 +107,8 @@ def render_frame(request: FrameRequest, config: SiteConfig | None = None) -> Ren
                 _stars(request, instrument, config, filt, geo, wcs_true, conditions, light, rows)
                 timings["sources"] = time.perf_counter() - clock
     elif request.image_type == "flat" and filt is not None and not filt.opaque:
-        light, meta["conditions"] = _lamp_light(request, instrument, config, filt, frame_rng)
+        lamp_rng = generator(seed, "dome-lamp", instrument.name)  # fixed: the screen does not move
+        light, meta["conditions"] = _lamp_light(request, instrument, config, filt, lamp_rng)
     exposure = request.exposure_s
     if light is not None:
         flat = detector.flat(request.filter)
