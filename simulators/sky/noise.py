@@ -59,6 +59,7 @@ class Readout:
 
 def expose(
     light_e: np.ndarray | None,
+    flat: np.ndarray | None,
     uniform_e: float,
     sparse_index: np.ndarray,
     sparse_e: np.ndarray,
@@ -71,7 +72,9 @@ def expose(
     Parameters
     ----------
     light_e : ndarray or None
-        Expected electrons per pixel from light (already flat-fielded), or None (closed shutter).
+        Expected electrons per pixel from light before the flat field, or None (closed shutter).
+    flat : ndarray or None
+        Flat-field response multiplying ``light_e`` (None: 1).
     uniform_e : float
         Expected electrons everywhere on top (dark current).
     sparse_index, sparse_e : ndarray
@@ -106,9 +109,9 @@ def expose(
                 hits = rng.integers(0, block.size, n_events)
                 np.add.at(block.reshape(-1), hits, np.float32(1.0))
             return
-        signal = light_e[r0:r1]
+        signal = light_e[r0:r1] * flat[r0:r1] if flat is not None else light_e[r0:r1].copy()
         if uniform_e:
-            signal = signal + np.float32(uniform_e)
+            signal += np.float32(uniform_e)
         rng.standard_normal(block.shape, dtype=np.float32, out=block)
         low = signal < POISSON_BELOW_E
         if low.any():

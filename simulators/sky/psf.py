@@ -6,8 +6,10 @@
 3.5 pixels so the pixel integral stays right for sharp images.
 
 A stamp reaches the radius where either the pixel value falls below ``VALUE_FLOOR_E`` electrons
-or the flux left outside falls below ``LOSS_FRACTION`` (whichever is larger, up to
-``MAX_HALF_SIZE``). Stars are grouped by stamp size and stamped in vectorised batches; the flux
+or the flux left outside falls below ``clip(LOSS_NOISE / sqrt(F), LOSS_MIN, LOSS_MAX)`` of the
+source's flux ``F`` (whichever radius is larger, up to ``MAX_HALF_SIZE``): bright sources lose at
+most 0.3 % (3 mmag), faint ones a share well below their own photon noise, which keeps crowded
+fields (10⁵ stars) fast. Stars are grouped by stamp size and stamped in vectorised batches; the flux
 that actually landed on the frame is returned (the truth records it beside the nominal flux).
 """
 
@@ -16,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 VALUE_FLOOR_E = 0.5
-LOSS_FRACTION = 0.003
+LOSS_NOISE = 0.3
+LOSS_MIN = 0.003
+LOSS_MAX = 0.05
 MAX_HALF_SIZE = 200
 _BATCH_PIXELS = 2_000_000
 _OVERSAMPLE_BELOW_FWHM = 3.5
@@ -31,7 +35,8 @@ def half_sizes(flux_e: np.ndarray, alpha: np.ndarray, beta: float) -> np.ndarray
     """Stamp half-size (pixels) per source (see the module docstring)."""
     peak = flux_e * (beta - 1.0) / (np.pi * alpha**2)
     q_value = np.power(np.maximum(peak / VALUE_FLOOR_E, 1.0), 1.0 / beta)
-    q_loss = LOSS_FRACTION ** (1.0 / (1.0 - beta))
+    loss = np.clip(LOSS_NOISE / np.sqrt(np.maximum(flux_e, 1.0)), LOSS_MIN, LOSS_MAX)
+    q_loss = loss ** (1.0 / (1.0 - beta))
     radius = alpha * np.sqrt(np.maximum(q_value, q_loss) - 1.0)
     return np.clip(np.ceil(radius), 2, MAX_HALF_SIZE).astype(np.int64)
 
@@ -95,34 +100,35 @@ def stamp_moffat(
 
 
 def _stamp_batch(flat, width, height, x, y, x0, y0, flux, alpha, beta, h, k) -> np.ndarray:
-    offsets = np.arange(-h, h + 1, dtype=np.float64)
-    fx = (x - x0)[:, None]
-    fy = (y - y0)[:, None]
-    inv_a2 = (1.0 / alpha**2)[:, None, None]
-    norm = (flux * (beta - 1.0) / (np.pi * alpha**2))[:, None, None]
-    if k == 1:
-        dx2 = (offsets[None, :] - fx) ** 2
-        dy2 = (offsets[None, :] - fy) ** 2
-        r2 = dy2[:, :, None] + dx2[:, None, :]
-        values = norm * np.power(1.0 + r2 * inv_a2, -beta)
-    else:
-        sub = (np.arange(k) + 0.5) / k - 0.5
-        values = np.zeros((len(x), 2 * h + 1, 2 * h + 1))
-        for sy in sub:
-            dy2 = (offsets[None, :] + sy - fy) ** 2
-            for sx in sub:
-                dx2 = (offsets[None, :] + sx - fx) ** 2
-                r2 = dy2[:, :, None] + dx2[:, None, :]
-                values += np.power(1.0 + r2 * inv_a2, -beta)
-        values *= norm / (k * k)
+    # float32 throughout, and the power as exp(-beta * log1p(u)): NumPy vectorises those.
+    offsets = np.arange(-h, h + 1, dtype=np.float32)
+    fx = (x - x0).astype(np.float32)[:, None]
+    fy = (y - y0).astype(np.float32)[:, None]
+    inv_a2 = (1.0 / alpha**2).astype(np.float32)[:, None, None]
+    norm = (flux * (beta - 1.0) / (np.pi * alpha**2)).astype(np.float32)[:, None, None]
+    minus_beta = np.float32(-beta)
+    sub = (np.arange(k, dtype=np.float32) + 0.5) / k - 0.5
+    values = None
+    for sy in sub:
+        dy2 = np.square(offsets[None, :] + sy - fy) * inv_a2[:, :, 0] + np.float32(1.0)
+        for sx in sub:
+            dx2 = np.square(offsets[None, :] + sx - fx) * inv_a2[:, :, 0]
+            term = dy2[:, :, None] + dx2[:, None, :]  # 1 + r²/alpha²
+            np.log(term, out=term)
+            term *= minus_beta
+            np.exp(term, out=term)
+            if values is None:
+                values = term
+            else:
+                values += term
+    values *= norm / np.float32(k * k)
     cols = x0[:, None, None] + np.arange(-h, h + 1)[None, None, :]
     rows = y0[:, None, None] + np.arange(-h, h + 1)[None, :, None]
+    if x0.min() >= h and y0.min() >= h and x0.max() < width - h and y0.max() < height - h:
+        np.add.at(flat, (rows * width + cols).reshape(-1), values.reshape(-1))
+        return values.sum(axis=(1, 2), dtype=np.float64)
     inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
-    if inside.all():
-        np.add.at(flat, (rows * width + cols).reshape(-1), values.reshape(-1).astype(np.float32))
-        return values.sum(axis=(1, 2))
-    values = np.where(inside, values, 0.0)
-    index = np.where(inside, rows * width + cols, 0)
+    values = np.where(inside, values, np.float32(0.0))
     keep = inside.reshape(-1)
-    np.add.at(flat, index.reshape(-1)[keep], values.reshape(-1)[keep].astype(np.float32))
-    return values.sum(axis=(1, 2))
+    np.add.at(flat, (rows * width + cols).reshape(-1)[keep], values.reshape(-1)[keep])
+    return values.sum(axis=(1, 2), dtype=np.float64)

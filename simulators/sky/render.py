@@ -110,13 +110,12 @@ def render_frame(request: FrameRequest, config: SiteConfig | None = None) -> Ren
         lamp_rng = generator(seed, "dome-lamp", instrument.name)  # fixed: the screen does not move
         light, meta["conditions"] = _lamp_light(request, instrument, config, filt, lamp_rng)
     exposure = request.exposure_s
-    if light is not None:
-        flat = detector.flat(request.filter)
-        np.multiply(light, flat, out=light)
-        if len(rows):
-            rows.finish_saturation(light, saturation_e, instrument.dark_current_e_s * exposure)
+    flat = detector.flat(request.filter) if light is not None else None
+    if len(rows):
+        rows.finish_saturation(light, flat, saturation_e, instrument.dark_current_e_s * exposure)
     frame_e = expose(
         light,
+        flat,
         instrument.dark_current_e_s * exposure,
         detector.hot_index,
         detector.hot_dark_e_s * exposure,

@@ -63,14 +63,15 @@ class SourceRows:
             }
         )
 
-    def finish_saturation(self, light_e: np.ndarray, saturation_e: float, dark_e: float) -> None:
+    def finish_saturation(self, light_e, flat, saturation_e: float, dark_e: float) -> None:
         """Flag sources whose expected brightest pixel (everything included) saturates."""
         height, width = light_e.shape
         for part in self._parts:
             inside = part["in_frame"]
             xi = np.clip(np.rint(part["x"]).astype(np.int64), 0, width - 1)
             yi = np.clip(np.rint(part["y"]).astype(np.int64), 0, height - 1)
-            part["saturated"] = inside & (light_e[yi, xi] + dark_e >= saturation_e)
+            expected = light_e[yi, xi] * (flat[yi, xi] if flat is not None else 1.0) + dark_e
+            part["saturated"] = inside & (expected >= saturation_e)
 
     def add_cosmic_ray(self, ray: dict, wcs) -> None:
         """One cosmic-ray track (its mean pixel position and deposited electrons)."""

@@ -105,7 +105,7 @@ def test_a_dark_shows_the_dark_current_and_the_hot_pixels():
 def test_small_expectations_get_exact_poisson_counts():
     rate = 0.3
     counts = expose(
-        None, rate, np.empty(0, dtype=int), np.empty(0), (400, 500), 0.0, ("poisson-test",)
+        None, None, rate, np.empty(0, dtype=int), np.empty(0), (400, 500), 0.0, ("poisson-test",)
     )
     assert np.array_equal(counts, np.rint(counts))  # whole electrons
     assert counts.mean() == pytest.approx(rate, rel=0.02)
@@ -113,7 +113,7 @@ def test_small_expectations_get_exact_poisson_counts():
     assert np.mean(counts == 0) == pytest.approx(np.exp(-rate), rel=0.01)
     light = np.full((300, 300), 4.0, dtype=np.float32)
     light[:, 150:] = 400.0
-    noisy = expose(light, 0.0, np.empty(0, dtype=int), np.empty(0), (300, 300), 0.0, ("mix",))
+    noisy = expose(light, None, 0.0, np.empty(0, dtype=int), np.empty(0), (300, 300), 0.0, ("mix",))
     low, high = noisy[:, :150], noisy[:, 150:]
     assert np.array_equal(low, np.rint(low))
     assert low.mean() == pytest.approx(4.0, rel=0.02) and low.var() == pytest.approx(4.0, rel=0.05)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
@@ -30,12 +31,36 @@ def test_truth_and_fits_land_atomically_with_their_checksum(tmp_path):
         assert (hdul[0].data == rendered.data).all()
     truth = read_truth(target)
     assert len(truth) == len(rendered.truth)
+    for name in rendered.truth.colnames:
+        written, original = np.asarray(truth[name]), np.asarray(rendered.truth[name])
+        nan = original.dtype.kind == "f"
+        assert np.array_equal(written, original, equal_nan=nan), name
     assert truth.meta["pointing"] == rendered.truth.meta["pointing"]
     assert WCS(fits.Header(truth.meta["true_wcs"])).sip is not None
     # Writing again replaces both files whole.
     again = write_frame(render_light(make_config(256), exposure_s=10.0), target)
     assert again.sha256 != files.sha256
     assert sorted(os.listdir(target.parent)) == sorted([target.name, files.truth_path.name])
+
+
+def test_names_with_spaces_and_empty_truths_round_trip(tmp_path):
+    from simulators.sky import Afterglow
+    from tests.simulators.sky.helpers import later
+
+    glow = Afterglow(59.994, 9.994, later(-5), 15.0, name='GRB 261209A "bright"')
+    rendered = render_light(make_config(512), afterglows=(glow,))
+    write_frame(rendered, tmp_path / "a.fits")
+    truth = read_truth(tmp_path / "a.fits")
+    assert 'GRB 261209A "bright"' in list(truth["name"])
+    from simulators.sky import FrameRequest, render_frame
+    from tests.simulators.sky.conftest import NIGHT
+
+    bias = render_frame(
+        FrameRequest(instrument="Visible camera", image_type="bias", start=NIGHT, exposure_s=0),
+        make_config(64),
+    )
+    write_frame(bias, tmp_path / "b.fits")
+    assert len(read_truth(tmp_path / "b.fits")) == 0
 
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path):
