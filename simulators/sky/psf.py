@@ -15,6 +15,8 @@ that actually landed on the frame is returned (the truth records it beside the n
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 VALUE_FLOOR_E = 0.5
@@ -23,6 +25,8 @@ LOSS_MIN = 0.003
 LOSS_MAX = 0.05
 MAX_HALF_SIZE = 200
 _BATCH_PIXELS = 2_000_000
+#: Above this many stamp pixels, two threads share the stamping.
+_PARALLEL_PIXELS = 4_000_000
 _OVERSAMPLE_BELOW_FWHM = 3.5
 
 
@@ -85,17 +89,33 @@ def stamp_moffat(
     oversample = np.where(np.asarray(fwhm_px) < _OVERSAMPLE_BELOW_FWHM, 3, 1)
     x0 = np.rint(x).astype(np.int64)
     y0 = np.rint(y).astype(np.int64)
+    batches, pixels = [], 0
     for h in np.unique(sizes):
         for k in np.unique(oversample[sizes == h]):
             chosen = np.flatnonzero((sizes == h) & (oversample == k))
             side = 2 * int(h) + 1
             per_batch = max(1, _BATCH_PIXELS // (side * side * int(k) ** 2))
             for start in range(0, len(chosen), per_batch):
-                idx = chosen[start : start + per_batch]
-                landed[idx] = _stamp_batch(
-                    flat, width, height, x[idx], y[idx], x0[idx], y0[idx], flux_e[idx],
-                    alpha[idx], beta, int(h), int(k),
-                )  # fmt: skip
+                batches.append((chosen[start : start + per_batch], int(h), int(k)))
+                pixels += len(batches[-1][0]) * side * side * int(k) ** 2
+
+    def run(share: list, target: np.ndarray) -> None:
+        for idx, h, k in share:
+            landed[idx] = _stamp_batch(
+                target, width, height, x[idx], y[idx], x0[idx], y0[idx], flux_e[idx],
+                alpha[idx], beta, h, k,
+            )  # fmt: skip
+
+    if pixels < _PARALLEL_PIXELS or len(batches) < 2:
+        run(batches, flat)
+        return landed
+    # Crowded fields: two workers, each with its own buffer and a fixed share of the batches (the
+    # sums, and so the pixels, do not depend on scheduling). NumPy releases the GIL in the math.
+    second = np.zeros_like(flat)
+    shares = (batches[0::2], batches[1::2])
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stamps") as pool:
+        list(pool.map(run, shares, (flat, second)))
+    flat += second
     return landed
 
 
