@@ -34,6 +34,9 @@ from simulators.sky.truth import SourceRows, truth_table
 
 #: Sources whose centre lies this many pixels outside the frame still spill light into it.
 _EDGE_MARGIN_PX = 30
+#: The full well sits a little above the ADC range: saturated pixels read exactly SATURATE, and
+#: charge bleeds once a pixel holds 5 % more than the ADC can count.
+FULL_WELL_OVER_ADC = 1.05
 
 
 def render_frame(request: FrameRequest, config: SiteConfig | None = None) -> RenderedFrame:
@@ -126,7 +129,7 @@ def render_frame(request: FrameRequest, config: SiteConfig | None = None) -> Ren
     timings["noise"] = time.perf_counter() - clock
     for ray in cosmic_rays(frame_e, exposure, sky.cosmic_ray_rate_per_mpix_s, stream):
         rows.add_cosmic_ray(ray, wcs_true)
-    meta["bleeding_columns"] = bleed(frame_e, saturation_e * 1.05)
+    meta["bleeding_columns"] = bleed(frame_e, saturation_e * FULL_WELL_OVER_ADC)
     data = digitise(frame_e, detector.bias_map_adu, gain, instrument.saturation_adu)
     timings["digitise"] = time.perf_counter() - clock
     meta["detector"] = detector.truth(request.filter if light is not None else None)
@@ -135,7 +138,7 @@ def render_frame(request: FrameRequest, config: SiteConfig | None = None) -> Ren
         read_noise_e=instrument.read_noise_e,
         saturation_adu=instrument.saturation_adu,
         digital_saturation_e=saturation_e,
-        full_well_e=saturation_e * 1.05,
+        full_well_e=saturation_e * FULL_WELL_OVER_ADC,
         flat_applied=light is not None,
     )
     header = build_header(request, instrument, config, wcs_head, airmass)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,3 +241,19 @@ def test_crowded_fields_stamp_on_two_threads_with_the_same_result(monkeypatch):
     # Only the order of float32 sums differs from one thread: at most one ADU here and there.
     difference = np.abs(threaded[0].data.astype(int) - sequential.data.astype(int))
     assert difference.max() <= 1 and np.mean(difference > 0) < 0.01
+
+
+def test_another_process_renders_the_same_bytes():
+    code = (
+        "import hashlib\n"
+        "from tests.simulators.sky.conftest import make_config\n"
+        "from tests.simulators.sky.helpers import render_light\n"
+        "from simulators.sky.output import fits_bytes\n"
+        "print(hashlib.sha256(fits_bytes(render_light(make_config(256)))).hexdigest())\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    child = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    here = hashlib.sha256(fits_bytes(render_light(make_config(256)))).hexdigest()
+    assert child.stdout.strip() == here
