@@ -39,11 +39,18 @@ def later(minutes: float):
     return NIGHT + timedelta(minutes=minutes)
 
 
-def isolated_bright_stars(truth, width: int, height: int, min_flux_e: float = 2e4) -> np.ndarray:
-    """Row indices of bright, unsaturated stars with nothing else nearby (nor near an edge)."""
+def isolated_bright_stars(truth, width: int, height: int, min_snr: float = 150.0) -> np.ndarray:
+    """Row indices of bright, unsaturated stars with nothing else nearby (nor near an edge).
+
+    Bright means a signal-to-noise ratio above ``min_snr`` in an aperture of radius 2 FWHM on the
+    frame's true sky level (the infrared sky is ~100× the visible one).
+    """
     stars = (truth["kind"] == "star") & truth["in_frame"] & ~truth["saturated"]
-    candidates = np.flatnonzero(stars & (truth["flux_e"] > min_flux_e))
     x, y, flux = (np.asarray(truth[c]) for c in ("x", "y", "flux_e"))
+    sky = truth.meta["conditions"]["sky_e_per_pixel"]
+    area = np.pi * (2.0 * np.asarray(truth["fwhm_px"])) ** 2
+    snr = flux / np.sqrt(flux + area * sky)
+    candidates = np.flatnonzero(stars & (snr > min_snr))
     meta = truth.meta["detector"]
     dead_columns = np.array(meta["dead_columns"] or [-1000])
     hot = np.array(meta["hot_pixels"] or [[-1000, -1000, 0]])[:, :2]
