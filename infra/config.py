@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from infra.config_sky import SkySection
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("site_default.toml")
 
 Degrees = Annotated[float, Field(ge=-360.0, le=360.0)]
@@ -284,6 +286,7 @@ class SiteConfig(_Section):
     safety: SafetySection
     requests: RequestsSection
     alerts: AlertsSection
+    sky: SkySection
     stack: StackSection = Field(default_factory=StackSection)
 
     @model_validator(mode="after")
@@ -298,6 +301,12 @@ class SiteConfig(_Section):
                     f"instruments[{index}].device: {instrument.device!r} is not a camera device "
                     f"({', '.join(sorted(d for d in device_names if d.startswith('camera')))})"
                 )
+            for f_name in instrument.filters:
+                if f_name not in self.sky.filters:
+                    raise ValueError(
+                        f"instruments[{index}].filters: {f_name!r} has no [sky.filters] entry "
+                        "(the camera simulator needs its photometry)"
+                    )
         if self.alerts.priority > self.requests.max_priority:
             raise ValueError("alerts.priority is above requests.max_priority")
         for s_index, strategy in enumerate(self.alerts.strategies):

@@ -1,0 +1,137 @@
+"""The truth of a frame: every rendered source, and the parameters everything was made with.
+
+One row per source (``kind``: ``star``, ``afterglow``, ``cosmic_ray``):
+
+- ``source_id`` (the catalog id of a star, the same as the reference catalog's; −1 otherwise),
+  ``name`` (afterglow name, ``cr-<n>``, or the star id);
+- ``ra``, ``dec`` (degrees, ICRS, true) and ``x``, ``y`` (0-based pixel; pixel centres at
+  integers, the astropy/photutils convention) through the true WCS;
+- ``mag`` in the frame's filter above the atmosphere (afterglows: the exposure-mean magnitude);
+- ``flux_e``: electrons the source delivers in the exposure before the flat field (extinction and
+  transparency applied) — what a perfectly calibrated frame measures; ``flux_landed_e``: what the
+  truncated stamp actually put on the frame's pixels; ``fwhm_px``; ``peak_e`` (brightest pixel
+  of the source alone); ``saturated`` (the expected pixel value reaches digital saturation);
+  ``in_frame`` (centre on the detector).
+
+``meta`` holds the true and header WCS, pointing, conditions, detector parameters and the seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulators.sky.optics import pixel_to_world
+
+_COLUMNS = (
+    "source_id", "name", "kind", "ra", "dec", "x", "y", "mag", "flux_e", "flux_landed_e",
+    "fwhm_px", "peak_e", "saturated", "in_frame",
+)  # fmt: skip
+
+
+class SourceRows:
+    """Rows of the truth table, gathered while rendering."""
+
+    def __init__(self) -> None:
+        self._parts: list[dict[str, np.ndarray]] = []
+        self._width = self._height = 0
+
+    def __len__(self) -> int:
+        return sum(len(p["x"]) for p in self._parts)
+
+    def add_sources(self, ids, kind, ra, dec, x, y, mag, flux, landed, fwhm, peak, width, height):
+        """Stars and afterglows (``ids``: catalog ids or afterglow names)."""
+        self._width, self._height = width, height
+        is_star = kind == "star"
+        source_id = np.where(is_star, ids, -1).astype(np.int64)
+        in_frame = (x > -0.5) & (x < width - 0.5) & (y > -0.5) & (y < height - 0.5)
+        self._parts.append(
+            {
+                "source_id": source_id,
+                "name": np.array([str(i) for i in ids], dtype=object),
+                "kind": np.asarray(kind, dtype=object),
+                "ra": np.asarray(ra, dtype=float),
+                "dec": np.asarray(dec, dtype=float),
+                "x": np.asarray(x, dtype=float),
+                "y": np.asarray(y, dtype=float),
+                "mag": np.asarray(mag, dtype=float),
+                "flux_e": np.asarray(flux, dtype=float),
+                "flux_landed_e": np.asarray(landed, dtype=float),
+                "fwhm_px": np.asarray(fwhm, dtype=float),
+                "peak_e": np.asarray(peak, dtype=float),
+                "saturated": np.zeros(len(x), dtype=bool),
+                "in_frame": in_frame,
+            }
+        )
+
+    def finish_saturation(self, light_e, flat, saturation_e: float, dark_e: float) -> None:
+        """Flag sources whose expected brightest pixel (everything included) saturates."""
+        height, width = light_e.shape
+        for part in self._parts:
+            inside = part["in_frame"]
+            xi = np.clip(np.rint(part["x"]).astype(np.int64), 0, width - 1)
+            yi = np.clip(np.rint(part["y"]).astype(np.int64), 0, height - 1)
+            expected = light_e[yi, xi] * (flat[yi, xi] if flat is not None else 1.0) + dark_e
+            part["saturated"] = inside & (expected >= saturation_e)
+
+    def add_cosmic_ray(self, ray: dict, wcs) -> None:
+        """One cosmic-ray track (its mean pixel position and deposited electrons)."""
+        number = sum(int(np.sum(p["kind"] == "cosmic_ray")) for p in self._parts)
+        if wcs is not None:
+            ra, dec = pixel_to_world(wcs, np.array([ray["x"]]), np.array([ray["y"]]))
+        else:
+            ra = dec = np.array([np.nan])
+        self._parts.append(
+            {
+                "source_id": np.array([-1], dtype=np.int64),
+                "name": np.array([f"cr-{number}"], dtype=object),
+                "kind": np.array(["cosmic_ray"], dtype=object),
+                "ra": ra,
+                "dec": dec,
+                "x": np.array([ray["x"]]),
+                "y": np.array([ray["y"]]),
+                "mag": np.array([np.nan]),
+                "flux_e": np.array([ray["flux_e"]]),
+                "flux_landed_e": np.array([ray["flux_e"]]),
+                "fwhm_px": np.array([np.nan]),
+                "peak_e": np.array([np.nan]),
+                "saturated": np.array([False]),
+                "in_frame": np.array([True]),
+            }
+        )
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every row, column by column."""
+        if not self._parts:
+            empty = {k: np.empty(0) for k in _COLUMNS}
+            empty["source_id"] = np.empty(0, dtype=np.int64)
+            for k in ("name", "kind"):
+                empty[k] = np.empty(0, dtype=str)
+            for k in ("saturated", "in_frame"):
+                empty[k] = np.empty(0, dtype=bool)
+            return empty
+        merged = {k: np.concatenate([p[k] for p in self._parts]) for k in _COLUMNS}
+        for k in ("name", "kind"):
+            merged[k] = merged[k].astype(str)
+        return merged
+
+
+def truth_table(rows: SourceRows, meta: dict):
+    """The truth as an astropy Table (``meta`` as given, made YAML-friendly)."""
+    from astropy.table import Table
+
+    table = Table(rows.columns())
+    table.meta.update(_plain(meta))
+    return table
+
+
+def _plain(value):
+    """Plain Python types (YAML-serialisable) all the way down."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
