@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 _client_numbers = itertools.count(1)
 
 
+def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
+    """Wait before connection attempt ``attempt + 1`` (0-based): capped doubling, jittered.
+
+    The step doubles from ``initial_s`` up to ``max_s``; the wait is drawn uniformly in
+    [50 %, 100 %] of the step, so clients that lost the same server do not return in lockstep.
+    """
+    step = min(max_s, initial_s * (2.0 ** min(attempt, 60)))
+    return step * rng.uniform(0.5, 1.0)
+
+
 class PendingReply:
     """A request sent and not yet answered."""
 
@@ -322,26 +332,35 @@ class NdjsonClient:
 
     def _connect_loop(self) -> None:
         first, cap = self._backoff
-        backoff = first
+        failures = 0
+        was_connected = False
         while True:
             with self._cond:
                 while self._sock is not None and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return
+            if was_connected and failures == 0:
+                # Just lost the server: a dying process may still accept into its backlog for a
+                # moment (connect, then reset), so the first attempt waits one step too.
+                self._pause(backoff_delay(0, first, cap, self._rng))
             if self._connect_once():
-                backoff = first
+                failures = 0
+                was_connected = True
                 continue
-            delay = backoff * self._rng.uniform(0.5, 1.0)
-            backoff = min(cap, backoff * 2)
-            deadline = time.monotonic() + delay
-            with self._cond:
-                while not self._kick and not self._closed:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._cond.wait(remaining)
-                self._kick = False
+            self._pause(backoff_delay(failures, first, cap, self._rng))
+            failures += 1
+
+    def _pause(self, delay: float) -> None:
+        """Wait ``delay`` seconds, or less if a request asks for a connection or we close."""
+        deadline = time.monotonic() + delay
+        with self._cond:
+            while not self._kick and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            self._kick = False
 
     def _connect_once(self) -> bool:
         try:

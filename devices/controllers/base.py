@@ -384,8 +384,11 @@ class GatewayController(Controller):
     def health(self) -> HealthReport:
         return HealthReport.from_fields(self._link.call("HEALTH")["health"])
 
-    def close(self) -> None:
-        """Release the lease and close the connection to the gateway."""
+    def disconnect(self) -> None:
+        """Release the lease and close the connection to the gateway.
+
+        (Not ``close``: a dome closes its shutter.)
+        """
         self._link.close()
 
     # ------------------------------------------------------------------ calls
