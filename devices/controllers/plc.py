@@ -60,7 +60,7 @@ class PlcStatus:
 
     @classmethod
     def from_fields(cls, fields: dict[str, Any], device: str = "plc") -> PlcStatus:
-        raw = {"name": "STATUS", **{k: v for k, v in fields.items() if k != "gateway"}}
+        raw = {"name": "STATUS", **{k: v for k, v in fields.items() if k not in ("gateway", "id")}}
         readings: list[Reading] = []
         try:
             for unit in fields.get("device") or []:

@@ -260,12 +260,12 @@ class Gateway:
         if name == "CLAIM":
             return self._claim(item)
         if name == "HEARTBEAT":
-            lease = self._arbiter.heartbeat(command.owner, command.epoch)
-            self._mirror(lease)
+            self._arbiter.heartbeat(command.owner, command.epoch)
+            self._mirror()
             return {"lease": self._arbiter.describe()}
         if name == "RELEASE":
-            lease = self._arbiter.release(command.owner, command.epoch)
-            self._mirror(lease)
+            self._arbiter.release(command.owner, command.epoch)
+            self._mirror()
             return {"lease": self._arbiter.describe()}
         if name == "LEASE":
             return {"lease": self._arbiter.describe(), "last_preemption": self._last_preemption}
@@ -312,7 +312,7 @@ class Gateway:
                 abort_error = problem.message
         elif isinstance(abort, DeviceProblem):
             abort_error = abort.message
-        self._mirror(grant.lease)
+        self._mirror()
         previous = grant.previous
         displaced = previous.owner is not None and previous.owner != owner
         if displaced:
@@ -363,16 +363,24 @@ class Gateway:
                 "priority": lease.priority.label if lease.priority is not None else None,
             },
         )
-        self._recorder.lease(Lease(self.device, None, None, lease.epoch, None, lease.ttl_s), None)
+        self._recorder.lease(self._lease_snapshot)
 
-    def _mirror(self, lease: Lease) -> None:
+    def _mirror(self) -> None:
+        self._recorder.lease(self._lease_snapshot)
+
+    def _lease_snapshot(self) -> tuple[Lease, float | None]:
+        lease = self._arbiter.current()
         now = time.monotonic()
         expires_in = (
             max(0.0, lease.expires_at - now)
             if lease.owner is not None and lease.expires_at is not None
             else None
         )
-        self._recorder.lease(lease, expires_in)
+        return lease, expires_in
+
+    def flush_records(self, timeout: float = 5.0) -> bool:
+        """Wait until the records made so far reached the write-behind queue (tests, stop)."""
+        return self._recorder.flush(timeout)
 
     def _gateway_fields(self) -> dict[str, Any]:
         return {

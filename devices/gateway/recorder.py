@@ -78,6 +78,14 @@ class GatewayRecorder:
             self._thread.join(timeout)
             self._thread = None
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the jobs queued so far were handed to the write-behind queue."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        self._jobs.put(done.set)
+        return done.wait(timeout)
+
     def _run(self) -> None:
         while True:
             job = self._jobs.get()
@@ -92,27 +100,38 @@ class GatewayRecorder:
         self._jobs.put(job)
 
     # ------------------------------------------------------------------ lease
-    def lease(self, lease: Lease, expires_in_s: float | None) -> None:
-        """Mirror the lease (display only)."""
-        wall_now = datetime.now(UTC)
-        expires = wall_now + timedelta(seconds=expires_in_s) if expires_in_s is not None else None
-        values = {
-            "owner": lease.owner,
-            "priority": lease.priority.label if lease.priority is not None else None,
-            "epoch": lease.epoch,
-            "expires_at": expires,
-            "updated_at": wall_now,
-        }
+    def lease(self, snapshot: Callable[[], tuple[Lease, float | None]]) -> None:
+        """Mirror the lease (display only).
 
-        def write(session: Session) -> None:
-            row = session.get(DeviceLease, self.device)
-            if row is None:
-                row = DeviceLease(device=self.device)
-                session.add(row)
-            for key, value in values.items():
-                setattr(row, key, value)
+        ``snapshot()`` gives the lease and its remaining seconds when the job runs, not when it
+        was queued: jobs run in order, so the last write always shows the latest lease even if
+        two changes were queued out of order.
+        """
 
-        self._submit(lambda: self._put(write))
+        def job() -> None:
+            lease, expires_in_s = snapshot()
+            wall_now = datetime.now(UTC)
+            values = {
+                "owner": lease.owner,
+                "priority": lease.priority.label if lease.priority is not None else None,
+                "epoch": lease.epoch,
+                "expires_at": wall_now + timedelta(seconds=expires_in_s)
+                if expires_in_s is not None
+                else None,
+                "updated_at": wall_now,
+            }
+
+            def write(session: Session) -> None:
+                row = session.get(DeviceLease, self.device)
+                if row is None:
+                    row = DeviceLease(device=self.device)
+                    session.add(row)
+                for key, value in values.items():
+                    setattr(row, key, value)
+
+            self._put(write)
+
+        self._submit(job)
 
     def lease_event(self, event: str, payload: dict[str, Any]) -> None:
         """Journal a preemption or a lapse (kind ``device``)."""

@@ -139,14 +139,31 @@ def start_gateways(
     return GatewaySet(started, queue)
 
 
+def database_problem() -> str | None:
+    """Why the process database cannot take the gateways' records now (None: it can)."""
+    from infra.db import get_engine
+    from infra.db.migrate import DatabaseNotReady, ensure_ready
+
+    try:
+        ensure_ready(get_engine())
+    except DatabaseNotReady as exc:
+        return str(exc)
+    return None
+
+
 def run_gateways(
     names: Sequence[str] | None = None,
     *,
     config: SiteConfig | None = None,
     stop: threading.Event | None = None,
     announce: Callable[[str], None] = print,
+    flush_timeout_s: float = 1.0,
 ) -> None:
     """Run gateways in the foreground until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly.
+
+    The gateways never wait for the database: with the database down or not initialised they
+    serve all the same, and their records wait in the write-behind queue (up to
+    ``flush_timeout_s`` at stop).
 
     Raises
     ------
@@ -159,6 +176,9 @@ def run_gateways(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
+        problem = database_problem()
+        if problem:
+            announce(f"warning: {problem}; device records wait until it is ready")
         gateways = start_gateways(names, config=config)
         try:
             for gateway in gateways.gateways:
@@ -171,7 +191,7 @@ def run_gateways(
             while not stop.wait(0.5):
                 pass
         finally:
-            gateways.stop()
+            gateways.stop(flush_timeout_s)
         announce("gateways stopped")
     finally:
         for signum, handler in previous.items():

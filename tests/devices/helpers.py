@@ -36,3 +36,28 @@ def eventually(check: Callable[[], T], *, within_s: float, what: str, every_s: f
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not within {within_s} s (last: {last!r})")
         time.sleep(every_s)
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (bind 0, then release it)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def site_toml(device_ports: dict[str, int], gateway_ports: dict[str, int]) -> str:
+    """The bundled site file with other device endpoints and gateway ports (free ones in tests)."""
+    import re
+
+    from infra.config import DEFAULT_CONFIG_PATH
+
+    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    for name, port in device_ports.items():
+        text = re.sub(
+            rf"(\[devices\.{name}\]\nhost = \"[^\"]*\"\nport = )\d+", rf"\g<1>{port}", text
+        )
+    for name, port in gateway_ports.items():
+        text = re.sub(rf"(\[gateways\.ports\][^\[]*?\n{name} = )\d+", rf"\g<1>{port}", text)
+    return text

@@ -100,6 +100,7 @@ class FakeDevice:
         self._listener: socket.socket | None = None
         self._conns: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
+        self._timers: list[threading.Timer] = []
         self._seq = 0
         self._op = 0
         self.state: dict[str, Any] = self._initial_state()
@@ -137,6 +138,8 @@ class FakeDevice:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
+        for timer in self._timers:
+            timer.cancel()
         for thread in self._threads:
             thread.join(timeout=2)
         self._threads.clear()
@@ -259,12 +262,14 @@ class FakeDevice:
     # ------------------------------------------------------------------ device behaviour
     def _later(self, seconds: float, op: int, change: dict[str, Any]) -> None:
         def finish() -> None:
-            time.sleep(seconds)
             with self._lock:
                 if self._op == op:
                     self.state.update(change() if callable(change) else change)
 
-        threading.Thread(target=finish, daemon=True).start()
+        timer = threading.Timer(seconds, finish)
+        timer.daemon = True
+        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        timer.start()
 
     def _begin(self) -> int:
         self._op += 1
