@@ -127,6 +127,8 @@ def decode(line: bytes) -> Any:
     """
     try:
         return json.loads(line)
+    except RecursionError:
+        raise ProtocolError(f"JSON nested too deeply: {snippet(line)}", code="bad_json") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(
             f"not JSON ({exc.__class__.__name__}: {str(exc).splitlines()[0]}): {snippet(line)}",

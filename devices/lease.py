@@ -159,6 +159,7 @@ class LeaseArbiter:
         self._lapsed: Lease | None = None
         self._waiters: list[tuple[int, int, str]] = []  # (-priority, order, owner)
         self._order = itertools.count()
+        self._closed = False
 
     # ------------------------------------------------------------- reading
     def current(self) -> Lease:
@@ -182,6 +183,12 @@ class LeaseArbiter:
         """Lapse the lease if its expiry has passed; returns the lapsed lease (housekeeping)."""
         with self.cond:
             return self._lapse_if_due(self._clock())
+
+    def close(self) -> None:
+        """Refuse every waiting and future claim (the gateway is stopping)."""
+        with self.cond:
+            self._closed = True
+            self.cond.notify_all()
 
     # ------------------------------------------------------------- claiming
     def claim(
@@ -211,6 +218,8 @@ class LeaseArbiter:
             self._waiters.sort()
             try:
                 while True:
+                    if self._closed:
+                        raise LeaseRefused(f"{self.device}: gateway stopping", device=self.device)
                     self._lapse_if_due(now)
                     outcome = self._decide(owner, priority, entry)
                     if outcome is not None:

@@ -157,6 +157,7 @@ class Gateway:
     def stop(self) -> None:
         """Stop serving and close the device connection (clients see the connection close)."""
         self._stop.set()
+        self._arbiter.close()
         self._server.stop()
         self._upstream.close()
         if self._housekeeper is not None:
@@ -171,6 +172,14 @@ class Gateway:
 
     # ------------------------------------------------------------------ requests
     def _handle(self, connection: Connection, line: bytes | OversizedLine) -> bytes:
+        try:
+            return self._handle_line(line)
+        except Exception as exc:  # every line gets an answer, whatever happened
+            log.exception("gateway %s: line failed", self.device)
+            problem = DeviceError(f"{self.device}: internal gateway error: {exc}", code=INTERNAL)
+            return reply_line([error_item(None, None, problem)])
+
+    def _handle_line(self, line: bytes | OversizedLine) -> bytes:
         if isinstance(line, OversizedLine):
             return reply_line([error_item(None, None, line.error(f"{self.device}: command line"))])
         try:

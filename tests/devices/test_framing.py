@@ -94,3 +94,8 @@ def test_decode_names_the_problem_with_an_excerpt():
 def test_encode_refuses_nan():
     with pytest.raises(ValueError):
         encode({"x": float("nan")})
+
+
+def test_deeply_nested_json_is_a_protocol_error_not_a_crash():
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        decode(b"[" * 100_000 + b"]" * 100_000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 
 import pytest
 
@@ -122,6 +123,7 @@ def test_bad_lines_from_a_client_get_error_replies_on_the_same_connection(fake_d
             (b'{"id": 1, "command": [{"name": "OPEN", "speed": 2}]}\n', "bad_argument"),
             (b'{"command": [{"name": "OPEN"}]}\n', LEASE_REQUIRED),
             (b"x" * ((1 << 20) + 10) + b"\n", "line_too_long"),
+            (b"[" * 100_000 + b"]" * 100_000 + b"\n", "bad_json"),
         ]
         for data, code in cases:
             reply = _send(sock, data)
@@ -269,6 +271,28 @@ def _disconnected(controller) -> DeviceDisconnected | None:
     except DeviceDisconnected as problem:
         return problem
     return None
+
+
+def test_stopping_a_gateway_refuses_waiting_claims_at_once(mount_setup, controller_for):
+    _, gateway, make_mount = mount_setup
+    holder, waiter = make_mount(), make_mount()
+    holder.claim("flow-1", "alert")
+    outcome = {}
+
+    def wait_for_lease():
+        try:
+            waiter.claim("flow-2", "routine", wait_s=600)
+        except Exception as exc:
+            outcome["problem"] = exc
+
+    thread = threading.Thread(target=wait_for_lease)
+    thread.start()
+    eventually(lambda: holder.lease_info() and gateway._arbiter.describe()["waiting"],
+               within_s=5, what="claim waiting")  # fmt: skip
+    gateway.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert isinstance(outcome["problem"], LeaseRefused | DeviceDisconnected)
 
 
 def test_a_device_error_reply_keeps_its_code(fake_device, gateway_for, controller_for):
