@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import random
 import socket
 import threading
@@ -26,11 +25,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devices.errors import DeviceDisconnected, DeviceTimeout, ProtocolError, exception_for
-from devices.framing import MAX_LINE_BYTES, LineFramer, OversizedLine, decode, encode
-from devices.protocol import command_line, parse_reply, reply_id
-
-log = logging.getLogger(__name__)
+from devices.errors import DeviceDisconnected, DeviceTimeout, exception_for
+from devices.framing import MAX_LINE_BYTES, LineFramer, encode
+from devices.protocol import command_line
+from devices.replies import PendingReply, ReplyRouter
 
 _client_numbers = itertools.count(1)
 
@@ -43,40 +41,6 @@ def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Rand
     """
     step = min(max_s, initial_s * (2.0 ** min(attempt, 60)))
     return step * rng.uniform(0.5, 1.0)
-
-
-class PendingReply:
-    """A request sent and not yet answered."""
-
-    __slots__ = ("_event", "_items", "_problem", "names", "request_id", "sent_at")
-
-    def __init__(self, request_id: str, names: list[str]) -> None:
-        self.request_id = request_id
-        self.names = names
-        self.sent_at = time.monotonic()
-        self._event = threading.Event()
-        self._items: list[dict[str, Any]] | None = None
-        self._problem: Exception | None = None
-
-    def resolve(self, items: list[dict[str, Any]]) -> None:
-        self._items = items
-        self._event.set()
-
-    def fail(self, problem: Exception) -> None:
-        self._problem = problem
-        self._event.set()
-
-    @property
-    def done(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, timeout: float) -> list[dict[str, Any]] | None:
-        """The reply items, or None if nothing came within ``timeout`` (wall seconds)."""
-        if not self._event.wait(timeout):
-            return None
-        if self._problem is not None:
-            raise self._problem
-        return self._items
 
 
 class NdjsonClient:
@@ -98,7 +62,7 @@ class NdjsonClient:
     connect_on_demand : bool
         When a request finds no connection, try once at once instead of waiting for the backoff
         (controllers); a gateway's device link fails at once and leaves reconnecting to the
-        backoff.
+        backoff (except before the first attempt has finished: then a request waits for it).
     on_connected, on_disconnected, on_connect_failed : callable, optional
         Called from the client's threads on connection, loss (``on_disconnected(reason)``) and a
         failed connection attempt (``on_connect_failed(reason)``); they must be quick.
@@ -137,9 +101,7 @@ class NdjsonClient:
         self._write_lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._generation = 0
-        self._pending: dict[str, PendingReply] = {}
-        self._partial = 0
-        self._ids_echoed = False
+        self._router: ReplyRouter | None = None
         self._closed = False
         self._kick = False
         self._attempts = 0
@@ -220,17 +182,17 @@ class NdjsonClient:
         data = encode(line)
         pending = PendingReply(request_id, [str(i.get("name")) for i in items])
         with self._cond:
-            if self._generation != generation or self._sock is None:
+            router = self._router
+            if self._generation != generation or router is None:
                 raise DeviceDisconnected(
                     f"{self.name}: connection lost ({self._last_error})", device=self.name
                 )
-            self._pending[request_id] = pending
+            router.add(pending)
         try:
             with self._write_lock:
                 sock.sendall(data)
         except OSError as exc:
-            with self._cond:
-                self._pending.pop(request_id, None)
+            router.discard(request_id)
             self._drop(generation, f"send failed: {exc}")
             raise DeviceDisconnected(
                 f"{self.name}: connection lost while sending ({exc})", device=self.name
@@ -252,8 +214,11 @@ class NdjsonClient:
         if items is not None:
             return items
         with self._cond:
-            self._pending.pop(pending.request_id, None)
-            partial, echoed, generation = self._partial, self._ids_echoed, self._generation
+            router, generation = self._router, self._generation
+        partial, echoed = 0, True
+        if router is not None:
+            router.discard(pending.request_id)
+            partial, echoed = router.partial, router.ids_echoed
         if pending.done:  # answered in the meantime
             return self.wait(pending, 0)
         if not echoed or partial:
@@ -313,9 +278,12 @@ class NdjsonClient:
             if self._closed:
                 raise DeviceDisconnected(f"{self.name}: client closed", device=self.name)
             wait = self.connect_timeout_s if connect_wait_s is None else connect_wait_s
-            if self._on_demand and wait > 0:
+            # Wait for one connection attempt: one made now (on demand), or the first one, still
+            # under way (a request in the first moments after start is not a disconnection).
+            if wait > 0 and (self._on_demand or self._attempts == 0):
                 attempts = self._attempts
-                self._kick = True
+                if self._on_demand:
+                    self._kick = True
                 self._cond.notify_all()
                 deadline = time.monotonic() + wait
                 while self._sock is None and not self._closed and self._attempts <= attempts:
@@ -377,6 +345,9 @@ class NdjsonClient:
             return False
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(max(self.timeout_s, 0.5))
+        if self._on_connected is not None and not self._closed:
+            # Before the connection is usable: no reply can be seen before the connection is.
+            self._on_connected()
         with self._cond:
             self._attempts += 1
             if self._closed:
@@ -386,21 +357,18 @@ class NdjsonClient:
             self._generation += 1
             generation = self._generation
             self._sock = sock
-            self._partial = 0
-            self._ids_echoed = False
+            router = self._router = ReplyRouter(self.name, self._count_late)
             self.connects += 1
             self._readers = [t for t in self._readers if t.is_alive()]
             reader = threading.Thread(
                 target=self._read_loop,
-                args=(sock, generation),
+                args=(sock, router, generation),
                 name=f"reader-{self.name}",
                 daemon=True,
             )
             self._readers.append(reader)
             self._cond.notify_all()
         reader.start()
-        if self._on_connected is not None:
-            self._on_connected()
         return True
 
     def _drop(self, generation: int, reason: str) -> None:
@@ -408,9 +376,7 @@ class NdjsonClient:
             if generation != self._generation or self._sock is None:
                 return
             sock, self._sock = self._sock, None
-            pending = list(self._pending.values())
-            self._pending.clear()
-            partial, self._partial = self._partial, 0
+            router, self._router = self._router, None
             closing = self._closed
             self._last_error = reason
             self.disconnects += 1
@@ -419,24 +385,16 @@ class NdjsonClient:
             sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             sock.close()
-        for index, request in enumerate(pending):
-            if index == 0 and partial and not closing:
-                request.fail(
-                    ProtocolError(
-                        f"{self.name}: truncated reply: connection closed after {partial} bytes "
-                        "of an unterminated line",
-                        device=self.name,
-                    )
-                )
-            else:
-                request.fail(
-                    DeviceDisconnected(f"{self.name}: connection lost ({reason})", device=self.name)
-                )
+        if router is not None:
+            router.fail_all(reason, closing=closing)
         if self._on_disconnected is not None and not closing:
             self._on_disconnected(reason)
 
     # ----------------------------------------------------------------- replies
-    def _read_loop(self, sock: socket.socket, generation: int) -> None:
+    def _count_late(self) -> None:
+        self.late_replies += 1
+
+    def _read_loop(self, sock: socket.socket, router: ReplyRouter, generation: int) -> None:
         framer = LineFramer(self._max_line)
         reason = "connection closed by the server"
         while True:
@@ -453,54 +411,6 @@ class NdjsonClient:
             if not data:
                 break
             for line in framer.feed(data):
-                self._dispatch(line, generation)
-            with self._cond:
-                if self._generation == generation:
-                    self._partial = framer.pending
+                router.route(line)
+            router.partial = framer.pending
         self._drop(generation, reason)
-
-    def _dispatch(self, line: bytes | OversizedLine, generation: int) -> None:
-        if isinstance(line, OversizedLine):
-            problem = line.error(f"{self.name}: reply line")
-            problem.device = self.name
-            self._fail_oldest(generation, problem)
-            return
-        try:
-            items = parse_reply(decode(line))
-        except ProtocolError as exc:
-            self._fail_oldest(
-                generation,
-                ProtocolError(f"{self.name}: bad reply: {exc.message}", device=self.name),
-            )
-            return
-        request_id = reply_id(items)
-        with self._cond:
-            if self._generation != generation:
-                return
-            if request_id is not None:
-                self._ids_echoed = True
-                pending = self._pending.pop(str(request_id), None)
-            else:
-                pending = self._pop_oldest()
-            if pending is None:
-                self.late_replies += 1
-        if pending is not None:
-            pending.resolve(items)
-        else:
-            log.debug("%s: reply to no pending request dropped (late): %s", self.name, request_id)
-
-    def _pop_oldest(self) -> PendingReply | None:
-        for key in self._pending:
-            return self._pending.pop(key)
-        return None
-
-    def _fail_oldest(self, generation: int, problem: ProtocolError) -> None:
-        # Devices answer in order: a line that cannot be read answers the oldest request.
-        with self._cond:
-            if self._generation != generation:
-                return
-            pending = self._pop_oldest()
-        if pending is not None:
-            pending.fail(problem)
-        else:
-            log.warning("%s: unsolicited bad line: %s", self.name, problem.message)

@@ -7,13 +7,7 @@ before or after: the connection is made on demand and re-made after a loss.
 
 from __future__ import annotations
 
-from devices.controllers.base import (
-    GatewayLink,
-    HealthReport,
-    LeaseHandle,
-    LeaseInfo,
-    LinkSettings,
-)
+from devices.controllers.base import HealthReport, LeaseInfo
 from devices.controllers.camera import (
     CameraActivity,
     CameraState,
@@ -23,6 +17,7 @@ from devices.controllers.camera import (
     ImageType,
 )
 from devices.controllers.dome import DomeState, GatewayDome, ShutterState
+from devices.controllers.link import GatewayLink, LeaseHandle, LinkSettings
 from devices.controllers.mount import GatewayMount, MountMotion, MountState
 from devices.controllers.plc import GatewayPlc, PlcStatus, Reading
 from devices.lease import Priority

@@ -16,7 +16,8 @@ from enum import StrEnum
 from pathlib import PurePath
 from typing import Any
 
-from devices.controllers.base import Controller, GatewayController, GatewayLink, GatewayView
+from devices.controllers.base import Controller, GatewayController, GatewayView
+from devices.controllers.link import GatewayLink
 from devices.errors import BAD_ARGUMENT, CommandRefused, DeviceError, ProtocolError
 from infra.clock import Clock
 from infra.config import InstrumentSection, SiteConfig

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from devices.client import NdjsonClient, PendingReply
+from devices.client import NdjsonClient
 from devices.commands import ABORT_COMMAND, Access, DeviceKind, kind_of, validate
 from devices.errors import (
     INTERNAL,
@@ -40,6 +40,7 @@ from devices.protocol import (
     reply_line,
     result_item,
 )
+from devices.replies import PendingReply
 from devices.server import Connection, LineServer
 from infra.clock import Clock, format_instant, get_clock
 from infra.writebehind import WriteBehindQueue
@@ -220,8 +221,9 @@ class Gateway:
         return {k: v for k, v in item.items() if k != "id"}
 
     def _read(self, item: dict[str, Any], command: CommandLine) -> dict[str, Any]:
+        # (Outside the lease lock, a read may wait for the first connection to the device.)
         pending = self._upstream.submit(
-            [self._forwarded(item)], owner=command.owner, epoch=command.epoch, connect_wait_s=0
+            [self._forwarded(item)], owner=command.owner, epoch=command.epoch
         )
         fields = self._await(pending)
         if item["name"] == "STATUS":

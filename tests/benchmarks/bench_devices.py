@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from devices.controllers import GatewayMount
-from devices.controllers.base import GatewayLink, LinkSettings
+from devices.controllers.link import GatewayLink, LinkSettings
 from devices.errors import Preempted
 from infra.clock import SystemClock
 from infra.config import load_config

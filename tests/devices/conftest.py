@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from devices.controllers import GatewayCamera, GatewayDome, GatewayMount, GatewayPlc
-from devices.controllers.base import GatewayController, GatewayLink, LinkSettings
+from devices.controllers.base import GatewayController
+from devices.controllers.link import GatewayLink, LinkSettings
 from devices.gateway import Gateway
 from infra.clock import SystemClock
 from infra.config import get_config
@@ -20,7 +21,7 @@ from tests.support.fake_device import FakeDevice
 
 #: Timings of test links (wall seconds): short, so failure paths are quick.
 TEST_LINK = LinkSettings(
-    timeout_s=2.0,
+    timeout_s=5.0,
     claim_wait_s=0.5,
     heartbeat_s=0.1,
     poll_interval_s=0.01,
@@ -28,7 +29,9 @@ TEST_LINK = LinkSettings(
     reconnect_initial_s=0.02,
     reconnect_max_s=0.2,
 )
-DEVICE_TIMEOUT_S = 0.5
+#: Generous: two test workers and other jobs share two cores; a short device timeout is given
+#: explicitly where a test needs one.
+DEVICE_TIMEOUT_S = 3.0
 
 _CONTROLLERS: dict[str, type[GatewayController]] = {
     "mount": GatewayMount,

@@ -22,7 +22,7 @@ def fake(fake_device) -> FakeDevice:
 @pytest.fixture
 def client(fake):
     with NdjsonClient(
-        "127.0.0.1", fake.port, name="dome", timeout_s=0.5, reconnect_initial_s=0.02,
+        "127.0.0.1", fake.port, name="dome", timeout_s=1.0, reconnect_initial_s=0.02,
         reconnect_max_s=0.1,
     ) as client:  # fmt: skip
         yield client
@@ -86,19 +86,19 @@ def test_backoff_doubles_to_its_cap_with_jitter():
 def test_a_silent_device_times_out_naming_the_command_and_the_link_survives(client, fake):
     client.call("STATUS")  # the device echoes ids: a timeout need not reset the connection
     fake.misbehave("silent", names=["STATUS"])
-    with pytest.raises(DeviceTimeout, match=r"dome: no reply to STATUS within 0.5 s"):
+    with pytest.raises(DeviceTimeout, match=r"dome: no reply to STATUS within 1 s"):
         client.call("STATUS")
     assert client.call("STATUS")["state"] == "closed" and client.connects == 1
 
 
 def test_a_late_reply_is_dropped_not_given_to_the_next_request(client, fake):
     client.call("STATUS")
-    fake.misbehave("slow", delay_s=0.8, names=["OPEN"])
+    fake.misbehave("slow", delay_s=1.6, names=["OPEN"])
     with pytest.raises(DeviceTimeout):
         client.call("OPEN")
     reply = client.call("STATUS")  # waits behind the slow reply on the device
     assert reply["name"] == "STATUS"
-    assert eventually(lambda: client.late_replies == 1, within_s=2, what="late reply counted")
+    assert eventually(lambda: client.late_replies == 1, within_s=5, what="late reply counted")
 
 
 def test_garbage_fails_its_request_with_a_protocol_error_and_the_link_survives(client, fake):

@@ -15,7 +15,7 @@ import sys
 import time
 
 from devices.controllers import GatewayMount
-from devices.controllers.base import GatewayLink, LinkSettings
+from devices.controllers.link import GatewayLink, LinkSettings
 from devices.errors import Preempted
 from infra.clock import get_clock
 from infra.config import get_config

@@ -1,7 +1,7 @@
 """A device that answers garbage, truncated, oversized or slow replies, behind a gateway.
 
-The client asking gets a clear exception from the gateway (whose device timeout, 0.5 s, is shorter
-than the client's, 2 s: a message saying "within 0.5 s" came from the gateway, in time), and the
+The client asking gets a clear exception from the gateway (whose device timeout, 1 s, is shorter
+than the client's, 5 s: a message saying "within 1 s" came from the gateway, in time), and the
 gateway keeps serving other clients meanwhile and afterwards.
 """
 
@@ -21,25 +21,33 @@ CASES = [
     (
         "truncated",
         DeviceTimeout,
-        r"no reply to STATUS within 0\.5 s \(\d+ bytes of an unterminated",
+        r"no reply to STATUS within 1 s \(\d+ bytes of an unterminated",
     ),
     (
         "truncated_close",
         ProtocolError,
         r"mount: truncated reply: connection closed after \d+ bytes",
     ),
-    ("slow", DeviceTimeout, r"mount: no reply to STATUS within 0\.5 s"),
+    ("slow", DeviceTimeout, r"mount: no reply to STATUS within 1 s"),
 ]
+
+
+@pytest.fixture
+def short_timeout(fake_device, gateway_for, controller_for):
+    """A fake mount behind a gateway whose device timeout is 1 s."""
+    fake = fake_device("mount")
+    gateway = gateway_for("mount", fake, device_timeout_s=1.0)
+    return fake, gateway, lambda: controller_for(gateway)
 
 
 @pytest.mark.parametrize(("mode", "kind", "message"), CASES, ids=[c[0] for c in CASES])
 def test_a_misbehaving_reply_is_a_clear_error_and_the_gateway_keeps_serving(
-    mode, kind, message, mount_setup
+    mode, kind, message, short_timeout
 ):
-    fake, gateway, make_mount = mount_setup
+    fake, gateway, make_mount = short_timeout
     victim, other = make_mount(), make_mount()
     eventually(victim.status, within_s=5, what="device reachable")
-    fake.misbehave(mode, names=["STATUS"], delay_s=1.5)
+    fake.misbehave(mode, names=["STATUS"], delay_s=2.5)
     outcome: dict[str, BaseException] = {}
 
     def ask() -> None:
@@ -65,13 +73,13 @@ def test_a_misbehaving_reply_is_a_clear_error_and_the_gateway_keeps_serving(
     assert gateway.health.snapshot()["last_error"]
 
 
-def test_a_silent_device_resets_its_connection_after_three_timeouts(mount_setup):
-    fake, gateway, make_mount = mount_setup
+def test_a_silent_device_resets_its_connection_after_three_timeouts(short_timeout):
+    fake, gateway, make_mount = short_timeout
     mount = make_mount()
     eventually(mount.status, within_s=5, what="device reachable")
     fake.misbehave("silent", count=3, names=["STATUS"])
     for _ in range(3):
-        with pytest.raises(DeviceTimeout, match=r"within 0\.5 s"):
+        with pytest.raises(DeviceTimeout, match=r"within 1 s"):
             mount.status()
     assert eventually(mount.status, within_s=5, what="reconnected")
     assert gateway.health.connects == 2 and gateway.health.timeouts == 3
