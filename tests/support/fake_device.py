@@ -166,6 +166,11 @@ class FakeDevice:
                 Misbehaviour(mode, count, set(names) if names else None, delay_s)
             )
 
+    def mark(self) -> int:
+        """The sequence number of the last line received (to look at what comes after)."""
+        with self._lock:
+            return self._seq
+
     def received(self, name: str | None = None) -> list[Received]:
         with self._lock:
             return [r for r in self.log if name is None or name in r.names]

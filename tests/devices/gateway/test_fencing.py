@@ -45,8 +45,7 @@ def test_a_stale_goto_never_reaches_the_mount_after_the_alerts_abort(
     counts = {"executed": 0, "preempted": 0}
     for trial in range(TRIALS):
         routine_lease = routine.claim("flow-routine", "routine")
-        with fake._lock:
-            first_seq = fake._seq
+        first_seq = fake.mark()
         late["value"] = trial % 4 == 3
         claimed.clear()
         start.wait()
