@@ -115,6 +115,55 @@ class DevicesSection(_Section):
         return self
 
 
+#: Prefect's default API port: no gateway may listen there.
+PREFECT_DEFAULT_PORT = 4200
+
+
+class GatewayPorts(_Section):
+    """Where each device's gateway listens (one port per device)."""
+
+    mount: Port = 5100
+    camera_vis: Port = 5101
+    camera_nir: Port = 5102
+    plc: Port = 5103
+    dome: Port = 5104
+
+
+class GatewaysSection(_Section):
+    """The device gateways (docs/devices.md). Lease and client timings are **wall** seconds."""
+
+    host: str = "127.0.0.1"
+    ports: GatewayPorts = Field(default_factory=GatewayPorts)
+    lease_ttl_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+    heartbeat_s: float = Field(default=2.0, gt=0.0, le=600.0)
+    claim_wait_s: float = Field(default=5.0, ge=0.0, le=3600.0)
+    request_margin_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    reconnect_initial_s: float = Field(default=0.05, gt=0.0, le=60.0)
+    reconnect_max_s: float = Field(default=2.0, gt=0.0, le=300.0)
+    health_poll_s: float = Field(default=5.0, ge=0.0, le=3600.0)
+    poll_interval_s: float = Field(default=0.05, gt=0.0, le=10.0)
+    min_wait_s: float = Field(default=2.0, ge=0.0, le=600.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaysSection:
+        if self.heartbeat_s * 2 > self.lease_ttl_s:
+            raise ValueError(
+                f"heartbeat_s ({self.heartbeat_s}) must be at most half of lease_ttl_s "
+                f"({self.lease_ttl_s}), or one late heartbeat loses the lease"
+            )
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_initial_s")
+        seen: dict[int, str] = {}
+        for name in type(self.ports).model_fields:
+            port = getattr(self.ports, name)
+            if port == PREFECT_DEFAULT_PORT:
+                raise ValueError(f"ports.{name}: {port} is Prefect's API port")
+            if port in seen:
+                raise ValueError(f"ports.{name} and ports.{seen[port]} share port {port}")
+            seen[port] = name
+        return self
+
+
 class MountSection(_Section):
     """Mount kinematics used by the planner and the simulator."""
 
@@ -288,6 +337,7 @@ class SiteConfig(_Section):
     alerts: AlertsSection
     sky: SkySection
     stack: StackSection = Field(default_factory=StackSection)
+    gateways: GatewaysSection = Field(default_factory=GatewaysSection)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:
@@ -306,6 +356,15 @@ class SiteConfig(_Section):
                     raise ValueError(
                         f"instruments[{index}].filters: {f_name!r} has no [sky.filters] entry "
                         "(the camera simulator needs its photometry)"
+                    )
+        for name in DevicesSection.model_fields:
+            endpoint: Endpoint = getattr(self.devices, name)
+            for gateway in GatewayPorts.model_fields:
+                port = getattr(self.gateways.ports, gateway)
+                if port == endpoint.port and endpoint.host == self.gateways.host:
+                    raise ValueError(
+                        f"gateways.ports.{gateway}: {self.gateways.host}:{port} is the endpoint "
+                        f"of device {name}"
                     )
         if self.alerts.priority > self.requests.max_priority:
             raise ValueError("alerts.priority is above requests.max_priority")

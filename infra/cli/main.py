@@ -15,6 +15,7 @@ from infra.cli import (
     alertcmd,
     configcmd,
     dbcmd,
+    gatewayscmd,
     journalcmd,
     modecmd,
     requestcmd,
@@ -34,6 +35,7 @@ app.add_typer(requestcmd.app, name="request")
 app.add_typer(configcmd.app, name="config")
 app.add_typer(journalcmd.app, name="journal")
 app.add_typer(alertcmd.app, name="alert")
+app.add_typer(gatewayscmd.app, name="gateways")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)

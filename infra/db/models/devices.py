@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infra.db.models.base import Base, UTCDateTime
@@ -49,6 +49,7 @@ class DeviceLease(Base):
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str | None] = mapped_column(String(128))
     priority: Mapped[str | None] = mapped_column(String(16))
-    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    #: Gateways start epochs at wall milliseconds (never reused across restarts): 64 bits.
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

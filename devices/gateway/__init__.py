@@ -1,0 +1,10 @@
+"""Device gateways: one per device, owning its connection and its lease (DESIGN §2).
+
+``Gateway`` is one device's gateway; ``start_gateways`` / ``run_gateways`` start the configured
+ones (``pyros gateways start``; the supervisor behind ``pyros up`` calls ``start_gateways``).
+"""
+
+from devices.gateway.gateway import Gateway
+from devices.gateway.runner import GatewaySet, GatewayStartError, run_gateways, start_gateways
+
+__all__ = ["Gateway", "GatewaySet", "GatewayStartError", "run_gateways", "start_gateways"]

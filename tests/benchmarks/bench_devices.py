@@ -1,0 +1,124 @@
+"""``make bench B=devices``: latency through a device gateway.
+
+The gateway runs as it does in production, a ``pyros gateways start --device mount`` process (with
+its write-behind records going to an SQLite database); the fake mount and the clients run in this
+process. Keys:
+
+- ``roundtrip_p50_ms``, ``roundtrip_p99_ms``: a mount ``STATUS`` through the gateway, as a
+  controller sees it (goal: p99 <= 20 ms);
+- ``preempt_to_abort_p50_ms``, ``preempt_to_abort_p95_ms``: from an alert claim being sent to the
+  ``ABORT`` of the routine holder's slew reaching the device (goal: p95 <= 100 ms);
+- ``preempted_notice_p95_ms``: from the alert's grant to the routine holder's next command
+  failing with Preempted.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from devices.controllers import GatewayMount
+from devices.controllers.link import GatewayLink, LinkSettings
+from devices.errors import Preempted
+from infra.clock import SystemClock
+from infra.config import load_config
+from tests.benchmarks.common import emit, isolated_home, machine
+from tests.devices.helpers import free_port, site_toml, sky_position
+from tests.support.fake_device import FakeDevice
+
+ROOT = Path(__file__).resolve().parents[2]
+ROUNDTRIPS = 3000
+PREEMPTIONS = 200
+SETTINGS = LinkSettings(timeout_s=5.0, claim_wait_s=2.0, heartbeat_s=1.0, poll_interval_s=0.01)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(np.array(values) * 1000.0, q)), 3)
+
+
+def _wait_for_gateway(mount: GatewayMount) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            mount.status()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def main() -> None:
+    with isolated_home() as home:
+        fake = FakeDevice("mount", move_s=60.0).start()
+        gateway_port = free_port()
+        site = home / "site.toml"
+        site.write_text(site_toml({"mount": fake.port}, {"mount": gateway_port}), encoding="utf-8")
+        env = {**os.environ, "PYROS_SITE_CONFIG": str(site)}
+        pyros = [sys.executable, "-m", "infra.cli.main"]
+        subprocess.run([*pyros, "db", "init"], env=env, cwd=ROOT, check=True, capture_output=True)
+        gateway = subprocess.Popen(
+            [*pyros, "gateways", "start", "--device", "mount"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        config = load_config(site)
+        links = [GatewayLink("mount", "127.0.0.1", gateway_port, SETTINGS) for _ in range(2)]
+        routine, alert = (GatewayMount(link, config=config, clock=SystemClock()) for link in links)
+        try:
+            _wait_for_gateway(routine)
+            for _ in range(200):
+                routine.status()
+            roundtrips = []
+            for _ in range(ROUNDTRIPS):
+                started = time.perf_counter()
+                routine.status()
+                roundtrips.append(time.perf_counter() - started)
+
+            to_abort, notice = [], []
+            target = sky_position(60.0, 120.0)
+            for _ in range(PREEMPTIONS):
+                routine.claim("flow-routine", "routine")
+                routine.goto(*target)
+                asked = time.time()
+                lease = alert.claim("alert-listener", "alert")
+                granted = time.perf_counter()
+                try:
+                    routine.goto(*target)
+                except Preempted:
+                    notice.append(time.perf_counter() - granted)
+                abort = next(
+                    r
+                    for r in reversed(fake.received("ABORT"))
+                    if r.owner == "alert-listener" and r.epoch == lease.epoch
+                )
+                to_abort.append(abort.at - asked)
+                lease.release()
+            emit(
+                "devices",
+                roundtrip_p50_ms=_percentile(roundtrips, 50),
+                roundtrip_p99_ms=_percentile(roundtrips, 99),
+                preempt_to_abort_p50_ms=_percentile(to_abort, 50),
+                preempt_to_abort_p95_ms=_percentile(to_abort, 95),
+                preempted_notice_p95_ms=_percentile(notice, 95),
+                roundtrips=ROUNDTRIPS,
+                preemptions=PREEMPTIONS,
+                **machine(),
+            )
+        finally:
+            for controller in (routine, alert):
+                controller.disconnect()
+            gateway.terminate()
+            gateway.wait(15)
+            fake.stop()
+
+
+if __name__ == "__main__":
+    main()
