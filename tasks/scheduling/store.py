@@ -1,0 +1,389 @@
+"""Load what to plan from the database, plan, and save the schedule.
+
+Three short transactions, never one long one (SQLite writers wait on each other): read the
+candidates, plan outside any transaction, then save the :class:`~infra.db.models.Schedule`, its
+:class:`~infra.db.models.ScheduledSequence` rows and the sequences' new states in one transaction.
+Every state change goes through :func:`~infra.db.sequence_state.transition`, following its table:
+a sequence left ``unplannable`` or ``interrupted`` returns to ``to-be-planned`` before it is
+planned again. A state is only changed when the outcome changed (same reason, no new row), so
+re-planning 10,000 sequences writes rows for what moved, not for everything. A sequence whose
+state changed meanwhile (started, cancelled) keeps its row in the schedule but is not touched.
+``pyros.schedule.updated`` is emitted after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.orm import Session
+
+from infra.clock import Clock, get_clock
+from infra.config import SiteConfig, get_config
+from infra.db import session_scope
+from infra.db.models import Album, Plan, Request, Schedule, ScheduledSequence, Sequence
+from infra.db.sequence_state import SequenceState, transition
+from tasks.durations import (
+    CameraTiming,
+    remaining_plans,
+    sequence_duration_s,
+    worst_case_slew_s,
+)
+from tasks.scheduling import reasons as why
+from tasks.scheduling.planner import Entry
+from tasks.scheduling.problem import Candidate, Executing
+from tasks.scheduling.tonight import Outcome, add_sequence, plan_night, resume_plan
+
+log = logging.getLogger(__name__)
+
+S = SequenceState
+#: States the planner plans (DESIGN §4: unplannable and interrupted come back when re-planned).
+PLANNABLE_STATES = (S.TO_BE_PLANNED, S.PLANNED, S.UNPLANNABLE, S.INTERRUPTED)
+
+
+class SchedulingError(ValueError):
+    """A scheduling request that cannot be honoured (unknown sequence, wrong state)."""
+
+
+@dataclass
+class Loaded:
+    """What the planner needs from the database."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    executing: list[Executing] = field(default_factory=list)
+
+
+def _plan_rows(session: Session, states: tuple[str, ...], ids: list[int] | None = None):
+    query = (
+        select(
+            Album.sequence_id,
+            Album.position,
+            Album.instrument,
+            Plan.filter,
+            Plan.exposure_s,
+            Plan.nb_images,
+            Plan.images_done,
+        )
+        .join(Plan, Plan.album_id == Album.id)
+        .join(Sequence, Sequence.id == Album.sequence_id)
+        .where(Sequence.state.in_(states))
+        .order_by(Album.sequence_id, Album.position, Plan.position)
+    )
+    if ids is not None:
+        query = query.where(Sequence.id.in_(ids))
+    return session.execute(query).all()
+
+
+def planned_durations(
+    session: Session, config: SiteConfig, states: tuple[str, ...], ids: list[int] | None = None
+) -> dict[int, tuple[float, bool, str]]:
+    """Per sequence: (remaining computed duration with the slew, whether it has progress, the
+    refusal when an album names an instrument the site no longer has)."""
+    cameras = {i.name: CameraTiming(i.readout_s, i.filter_move_s) for i in config.instruments}
+    albums: dict[int, dict[int, tuple[str, list]]] = defaultdict(dict)
+    progress: dict[int, bool] = defaultdict(bool)
+    for sid, position, instrument, filt, exposure, count, done in _plan_rows(session, states, ids):
+        albums[sid].setdefault(position, (instrument, []))[1].append((filt, exposure, count, done))
+        progress[sid] = progress[sid] or done > 0
+    slew = worst_case_slew_s(config.mount.slew_rate_deg_s, config.mount.settle_s)
+    result = {}
+    for sid, by_position in albums.items():
+        unknown = sorted({name for name, _ in by_position.values() if name not in cameras})
+        if unknown:
+            result[sid] = (
+                0.0,
+                False,
+                why.make(
+                    why.UNKNOWN_INSTRUMENT, f"the site has no instrument {', '.join(unknown)}"
+                ),
+            )
+            continue
+        timed = [(name, remaining_plans(plans)) for name, plans in by_position.values()]
+        result[sid] = (sequence_duration_s(timed, cameras, slew_s=slew), progress[sid], "")
+    return result
+
+
+def _candidate(sequence: Sequence, timing: tuple[float, bool, str] | None) -> Candidate:
+    computed, started, refusal = timing or (0.0, False, "")
+    # A resumed sequence needs what is left; the requester's estimate described the whole.
+    duration = computed if started else max(sequence.declared_duration_s or 0.0, computed)
+    return Candidate(
+        id=sequence.id,
+        priority=sequence.priority,
+        duration_s=duration,
+        window_start=sequence.window_start,
+        window_end=sequence.window_end,
+        ra_deg=sequence.ra_deg,
+        dec_deg=sequence.dec_deg,
+        target_type=sequence.target_type,
+        preferred=sequence.t_prefered,
+        min_altitude_deg=sequence.min_altitude_deg,
+        max_airmass=sequence.max_airmass,
+        min_moon_distance_deg=sequence.min_moon_distance_deg,
+        name=sequence.name,
+        refusal=refusal,
+    )
+
+
+def load_candidates(
+    session: Session, config: SiteConfig, now: datetime, ids: list[int] | None = None
+) -> Loaded:
+    """Sequences to plan (all, or only ``ids``) and the executing one, as planner inputs."""
+    wanted = Sequence.state.in_(PLANNABLE_STATES)
+    if ids is not None:
+        wanted = wanted & Sequence.id.in_(ids)
+    query = select(Sequence).where(wanted | (Sequence.state == S.EXECUTING)).order_by(Sequence.id)
+    sequences = session.scalars(query).all()
+    timings = planned_durations(
+        session,
+        config,
+        (*PLANNABLE_STATES, S.EXECUTING),
+        ids=None if ids is None else [*ids, *(s.id for s in sequences)],
+    )
+    loaded = Loaded()
+    for sequence in sequences:
+        candidate = _candidate(sequence, timings.get(sequence.id))
+        if sequence.state == S.EXECUTING:
+            end = datetime.fromtimestamp(now.timestamp() + candidate.duration_s, UTC)
+            loaded.executing.append(Executing(sequence.id, sequence.priority, end, sequence.name))
+        else:
+            loaded.candidates.append(candidate)
+    return loaded
+
+
+def _planned_reason(entry: Entry) -> str:
+    return f"planned {entry.start:%Y-%m-%d %H:%M:%S} -> {entry.end:%H:%M:%S} UTC"
+
+
+def apply_outcome(session: Session, sequence: Sequence, entry: Entry, at: datetime) -> None:
+    """Move ``sequence`` to the state ``entry`` gives it, through the state machine."""
+    if entry.executing or sequence.state not in PLANNABLE_STATES:
+        return
+    if entry.planned:
+        target, reason = S.PLANNED, _planned_reason(entry)
+    elif why.code_of(entry.reason) in why.WAITING:
+        target, reason = S.TO_BE_PLANNED, entry.reason
+    else:
+        target, reason = S.UNPLANNABLE, entry.reason
+    if sequence.state == target and (target == S.TO_BE_PLANNED or sequence.state_reason == reason):
+        return
+    if sequence.state != S.TO_BE_PLANNED and target != S.TO_BE_PLANNED:
+        transition(session, sequence, S.TO_BE_PLANNED, "re-planned", at)
+    transition(session, sequence, target, reason, at)
+
+
+def save_outcome(
+    session: Session,
+    outcome: Outcome,
+    *,
+    reason: str,
+    clock: Clock,
+    carried: list[Entry] | None = None,
+) -> Schedule:
+    """Store ``outcome`` as the night's current schedule and move its sequences' states.
+
+    ``carried`` entries (left out by the previous schedule and untouched by an incremental
+    insertion) are stored as they were, without touching their sequences.
+    """
+    now = clock.now()
+    night = outcome.night
+    session.execute(
+        update(Schedule)
+        .where(Schedule.night == night.label, Schedule.is_current.is_(True))
+        .values(is_current=False)
+    )
+    summary = outcome.summary()
+    entries = outcome.entries()
+    schedule = Schedule(
+        night=night.label,
+        created_at=now,
+        wall_created_at=datetime.now(UTC),
+        night_start=summary["plan_begin"],
+        night_end=summary["plan_end"],
+        reason=reason,
+        is_current=True,
+        objective=outcome.objective().weighted(),
+        planning_seconds=outcome.seconds,
+        details={"night": night.as_dict(), "summary": summary},
+    )
+    session.add(schedule)
+    session.flush()
+    rows = [
+        {
+            "schedule_id": schedule.id,
+            "sequence_id": entry.sequence_id,
+            "position": position,
+            "planned": entry.planned,
+            "planned_start": entry.start,
+            "planned_end": entry.end,
+            "reason": "executing" if entry.executing else entry.reason,
+        }
+        for position, entry in enumerate([*entries, *(carried or [])])
+    ]
+    if rows:
+        session.execute(insert(ScheduledSequence), rows)
+    ids = [entry.sequence_id for entry in entries]
+    sequences = {
+        s.id: s
+        for chunk in _chunks(ids, 5000)
+        for s in session.scalars(select(Sequence).where(Sequence.id.in_(chunk)))
+    }
+    for entry in entries:
+        if entry.sequence_id in sequences:
+            apply_outcome(session, sequences[entry.sequence_id], entry, now)
+    return schedule
+
+
+def _chunks(values: list[int], size: int):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def plan_and_save(
+    *,
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+    clock: Clock | None = None,
+    reason: str = "plan",
+) -> dict:
+    """Plan the rest of the night from the clock's now and save it as the current schedule.
+
+    Returns
+    -------
+    dict
+        ``schedule_id``, the reason and the plan's summary (counts, hours, objective, timing).
+    """
+    config = config or get_config()
+    clock = clock or get_clock()
+    now = clock.now()
+    with session_scope(engine) as session:
+        loaded = load_candidates(session, config, now)
+    outcome = plan_night(loaded.candidates, config, now, executing=loaded.executing)
+    with session_scope(engine) as session:
+        schedule = save_outcome(session, outcome, reason=reason, clock=clock)
+        result = {"schedule_id": schedule.id, "reason": reason, **outcome.summary()}
+    announce(result, clock, engine)
+    return result
+
+
+def _current(session: Session, label: str) -> Schedule | None:
+    return session.scalars(
+        select(Schedule)
+        .where(Schedule.night == label, Schedule.is_current.is_(True))
+        .order_by(Schedule.id.desc())
+        .limit(1)
+    ).first()
+
+
+def insert_and_save(
+    sequence_id: int,
+    *,
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+    clock: Clock | None = None,
+    reason: str | None = None,
+) -> dict:
+    """Add one sequence to the current schedule incrementally (an alert goes at the head).
+
+    The planned sequences of the current schedule are put back where they were and the new one
+    inserted (:func:`~tasks.scheduling.tonight.add_sequence`); the sequences the current schedule
+    left out are carried over with their reasons. Without a current schedule for the night,
+    this is a full :func:`plan_and_save`.
+
+    Raises
+    ------
+    SchedulingError
+        Unknown sequence, or a sequence in a state the planner does not plan.
+    """
+    from tasks.scheduling.night import night_to_plan
+
+    config = config or get_config()
+    clock = clock or get_clock()
+    now = clock.now()
+    night = night_to_plan(now, config)
+    with session_scope(engine) as session:
+        sequence = session.get(Sequence, sequence_id)
+        if sequence is None:
+            raise SchedulingError(f"sequence {sequence_id}: no such sequence")
+        if sequence.state not in PLANNABLE_STATES:
+            raise SchedulingError(
+                f"sequence {sequence_id} is {sequence.state}: only "
+                f"{', '.join(PLANNABLE_STATES)} sequences are planned"
+            )
+        is_alert = session.scalar(select(Request.is_alert).where(Request.id == sequence.request_id))
+        current = _current(session, night.label)
+        if current is None:
+            schedule_rows = None
+        else:
+            schedule_rows = session.execute(
+                select(ScheduledSequence, Sequence.name, Sequence.priority, Sequence.state)
+                .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
+                .where(ScheduledSequence.schedule_id == current.id)
+                .order_by(ScheduledSequence.position)
+            ).all()
+    if schedule_rows is None:
+        return plan_and_save(
+            engine=engine,
+            config=config,
+            clock=clock,
+            reason=reason or f"sequence {sequence_id} added",
+        )
+    starts = {
+        row.sequence_id: row.planned_start
+        for row, _, _, state in schedule_rows
+        if row.planned and state == S.PLANNED and row.sequence_id != sequence_id
+    }
+    carried = [
+        Entry(row.sequence_id, name, priority, False, None, None, row.reason)
+        for row, name, priority, state in schedule_rows
+        if not row.planned and state in PLANNABLE_STATES and row.sequence_id != sequence_id
+    ]
+    with session_scope(engine) as session:
+        loaded = load_candidates(session, config, now, ids=[*starts, sequence_id])
+    new = [c for c in loaded.candidates if c.id == sequence_id]
+    if not new:
+        raise SchedulingError(f"sequence {sequence_id} changed state while being inserted")
+    kept = [c for c in loaded.candidates if c.id != sequence_id]
+    outcome = resume_plan(kept, starts, config, now, executing=loaded.executing, night=night)
+    outcome, _ = add_sequence(outcome, new[0], config, at_head=bool(is_alert))
+    why = reason or (
+        f"alert sequence {sequence_id} inserted" if is_alert else f"sequence {sequence_id} inserted"
+    )
+    with session_scope(engine) as session:
+        schedule = save_outcome(session, outcome, reason=why, clock=clock, carried=carried)
+        result = {"schedule_id": schedule.id, "reason": why, **outcome.summary()}
+        result["unplanned"] += len(carried)
+    announce(result, clock, engine)
+    return result
+
+
+def announce(result: dict, clock: Clock, engine: Engine | None) -> None:
+    """Emit ``pyros.schedule.updated`` (after the commit; a failure is logged, not raised)."""
+    from infra.events import SCHEDULE_UPDATED, emit
+
+    payload = {
+        key: result[key]
+        for key in (
+            "schedule_id",
+            "night",
+            "reason",
+            "planned",
+            "unplanned",
+            "planned_hours",
+            "planning_seconds",
+        )
+    }
+    try:
+        emit(
+            SCHEDULE_UPDATED,
+            f"pyros.schedule.{result['night']}",
+            payload,
+            source="scheduler",
+            clock=clock,
+            engine=engine,
+        )
+    except Exception as exc:
+        log.warning("schedule %s saved but not announced: %s", result["schedule_id"], exc)
