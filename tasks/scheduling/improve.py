@@ -30,13 +30,14 @@ MAX_ROUNDS = 8
 
 
 def improve_plan(plan: Plan) -> None:
-    """Evict lower priorities and fill gaps until nothing changes, then honour preferred times."""
+    """Slide towards preferred times, then evict lower priorities and fill gaps, until a round
+    changes nothing (sliding can open room, so the eviction check comes last)."""
     for _ in range(MAX_ROUNDS):
+        prefer(plan)
         changed = evict_lower_priorities(plan)
         changed = fill_gaps(plan) or changed
         if not changed:
             break
-    prefer(plan)
 
 
 def left_out(plan: Plan) -> list[int]:
@@ -112,11 +113,12 @@ def _best_eviction(plan: Plan, item: int, gaps: list[tuple[float, float]]) -> fl
     return None if best is None else best[-1]
 
 
-def _put_at(plan: Plan, item: int, start: float) -> None:
-    """Insert ``item`` at ``start`` (the caller made the room)."""
+def _put_at(plan: Plan, item: int, start: float, *, pinned: bool = False) -> None:
+    """Insert ``item`` at ``start`` (the caller made the room); ``pinned``: it may not slide."""
     problem, timeline = plan.problem, plan.timeline
     duration = problem.duration[item]
-    lo, hi = start_bounds(problem.feasible[item], start, duration, timeline) or (start, start)
+    bounds = None if pinned else start_bounds(problem.feasible[item], start, duration, timeline)
+    lo, hi = bounds or (start, start)
     timeline.insert(Slot(timeline.position_for(start), start, 0.0), item, duration, lo, hi)
     plan.displaced_by.pop(item, None)
 
@@ -216,7 +218,8 @@ def insert_at_head(plan: Plan, item: int) -> bool:
     ]
     for other, *_ in moved:
         timeline.remove(other)
-    _put_at(plan, item, start)
+    # Pinned: re-placing what it displaced must not push the alert back.
+    _put_at(plan, item, start, pinned=True)
     cursor = start + duration
     displaced = []
     for other, old_start, length, lo, hi in moved:
