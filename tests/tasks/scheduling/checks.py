@@ -3,6 +3,8 @@ from the problem instead of trusting the planner's own bookkeeping)."""
 
 from __future__ import annotations
 
+import itertools
+
 from tasks.scheduling.planner import Plan
 from tasks.scheduling.problem import Problem
 
@@ -52,7 +54,7 @@ def assert_valid(plan: Plan) -> None:
     start intervals; fixed blocks where they were; everything else left out with a reason."""
     problem = plan.problem
     blocks = sorted(plan.timeline, key=lambda b: b[1])
-    for (a, _, end_a), (b, start_b, _) in zip(blocks, blocks[1:], strict=False):
+    for (a, _, end_a), (b, start_b, _) in itertools.pairwise(blocks):
         assert end_a <= start_b + 1e-6, f"items {a} and {b} overlap"
     for item, start, end in blocks:
         if item in problem.fixed:

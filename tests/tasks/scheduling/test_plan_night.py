@@ -116,7 +116,7 @@ def test_an_alert_goes_at_the_head_and_the_rest_slides_or_is_displaced():
     entries = outcome.entries()
     assert entries[0].sequence_id == 9999 and entries[0].start == now
     after = {e.sequence_id: e for e in entries if e.planned}
-    for sequence_id, entry in before.items():
+    for sequence_id in before:
         if sequence_id not in after:
             reason = next(e.reason for e in entries if e.sequence_id == sequence_id)
             assert why.code_of(reason) == why.DISPLACED and "sequence 9999" in reason
