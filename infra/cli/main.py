@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from infra.cli import configcmd, dbcmd, journalcmd, modecmd, requestcmd, runcmd
+from infra.cli import configcmd, dbcmd, journalcmd, modecmd, requestcmd, runcmd, schedulecmd
 
 app = typer.Typer(
     name="pyros",
@@ -24,6 +24,7 @@ app.add_typer(dbcmd.app, name="db")
 app.add_typer(requestcmd.app, name="request")
 app.add_typer(configcmd.app, name="config")
 app.add_typer(journalcmd.app, name="journal")
+app.add_typer(schedulecmd.app, name="schedule")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 

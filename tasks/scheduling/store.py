@@ -26,6 +26,7 @@ from infra.config import SiteConfig, get_config
 from infra.db import session_scope
 from infra.db.models import Album, Plan, Request, Schedule, ScheduledSequence, Sequence
 from infra.db.sequence_state import SequenceState, transition
+from infra.journal import to_json_payload
 from tasks.durations import (
     CameraTiming,
     remaining_plans,
@@ -207,7 +208,7 @@ def save_outcome(
         is_current=True,
         objective=outcome.objective().weighted(),
         planning_seconds=outcome.seconds,
-        details={"night": night.as_dict(), "summary": summary},
+        details=to_json_payload({"night": night.as_dict(), "summary": summary}),
     )
     session.add(schedule)
     session.flush()
