@@ -76,10 +76,12 @@ class Plan:
                 f"pushed out by sequence {self.problem.ids[other]} (priority "
                 f"{self.problem.priority[other]}) and no other room in its window",
             )
+        # Kept free of figures that change from plan to plan (free time left...): an unchanged
+        # outcome must give an unchanged reason, or every re-plan would record a transition.
         return why.make(
             why.NO_ROOM,
             "observable in its window, but that time is taken by sequences of equal or higher "
-            f"priority ({why.minutes(self.timeline.free_s)} of the night left free)",
+            "priority",
         )
 
     def objective(self) -> Objective:

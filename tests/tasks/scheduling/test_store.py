@@ -88,29 +88,46 @@ def test_a_plan_is_saved_with_reasons_states_transitions_and_an_event(engine, si
         assert event.payload["resource"]["prefect.resource.id"] == "pyros.schedule.2026-11-24"
 
 
+def transitions_of(engine, name: str) -> list[tuple[str | None, str]]:
+    with session_scope(engine) as session:
+        sequence = session.scalar(select(Sequence).where(Sequence.name == name))
+        return [(t.from_state, t.to_state) for t in sequence.transitions]
+
+
 def test_replanning_changes_states_only_when_the_outcome_changes(engine, sim_clock):
-    submit([hours("a", 1, 3), hours("b", 2, 2)])
+    submit([hours("a", 1, 3), hours("b", 2, 2), hours("no room", 11, 1)])
     submit([hours("low", 1, coords="10 -80")], target_type="sidereal")
     first = plan_and_save(engine=engine, clock=sim_clock)
     rows = transition_count(engine)
     second = plan_and_save(engine=engine, clock=sim_clock, reason="again")
     assert transition_count(engine) == rows  # same plan, same reasons: nothing to record
+    left_out = {name: transitions_of(engine, name) for name in ("no room", "low")}
+    assert left_out["no room"][-1] == ("to-be-planned", "unplannable")
+    # Ten minutes later the planned ones move (new planned times), the left-out ones do not.
+    sim_clock.advance(600)
+    plan_and_save(engine=engine, clock=sim_clock)
+    assert {name: transitions_of(engine, name) for name in left_out} == left_out
+    assert transitions_of(engine, "a")[-2:] == [
+        ("planned", "to-be-planned"),
+        ("to-be-planned", "planned"),
+    ]
     with session_scope(engine) as session:
         current = session.scalars(select(Schedule).where(Schedule.is_current)).all()
-        assert [s.id for s in current] == [second["schedule_id"]] != [first["schedule_id"]]
+        assert len(current) == 1 and current[0].id not in (
+            first["schedule_id"],
+            second["schedule_id"],
+        )
         # "a" started and was interrupted: it comes back through to-be-planned.
         a = session.scalar(select(Sequence).where(Sequence.name == "a"))
         transition(session, a, "executing", "started", sim_clock.now())
         transition(session, a, "interrupted", "alert", sim_clock.now())
     sim_clock.advance(600)
     plan_and_save(engine=engine, clock=sim_clock)
-    with session_scope(engine) as session:
-        a = session.scalar(select(Sequence).where(Sequence.name == "a"))
-        assert [t.to_state for t in a.transitions][-3:] == [
-            "interrupted",
-            "to-be-planned",
-            "planned",
-        ]
+    assert [to for _, to in transitions_of(engine, "a")][-3:] == [
+        "interrupted",
+        "to-be-planned",
+        "planned",
+    ]
     assert states(engine)["low"] == "unplannable"
 
 
