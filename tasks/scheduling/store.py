@@ -17,7 +17,7 @@ import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
@@ -42,21 +42,34 @@ def _planned_reason(entry: Entry) -> str:
     return f"planned {entry.start:%Y-%m-%d %H:%M:%S} -> {entry.end:%H:%M:%S} UTC"
 
 
+def target_state(entry: Entry) -> tuple[SequenceState, str] | None:
+    """The state and reason ``entry`` gives its sequence (None: leave it, it is executing)."""
+    if entry.executing:
+        return None
+    if entry.planned:
+        return S.PLANNED, _planned_reason(entry)
+    if why.code_of(entry.reason) in why.WAITING:
+        return S.TO_BE_PLANNED, entry.reason
+    return S.UNPLANNABLE, entry.reason
+
+
+def needs_change(state: str, state_reason: str, target: tuple[SequenceState, str] | None) -> bool:
+    """Whether a sequence in ``state`` (with ``state_reason``) must move to ``target``."""
+    if target is None or state not in PLANNABLE_STATES:
+        return False
+    goal, reason = target
+    return not (state == goal and (goal == S.TO_BE_PLANNED or state_reason == reason))
+
+
 def apply_outcome(session: Session, sequence: Sequence, entry: Entry, at: datetime) -> None:
     """Move ``sequence`` to the state ``entry`` gives it, through the state machine."""
-    if entry.executing or sequence.state not in PLANNABLE_STATES:
+    target = target_state(entry)
+    if not needs_change(sequence.state, sequence.state_reason, target):
         return
-    if entry.planned:
-        target, reason = S.PLANNED, _planned_reason(entry)
-    elif why.code_of(entry.reason) in why.WAITING:
-        target, reason = S.TO_BE_PLANNED, entry.reason
-    else:
-        target, reason = S.UNPLANNABLE, entry.reason
-    if sequence.state == target and (target == S.TO_BE_PLANNED or sequence.state_reason == reason):
-        return
-    if sequence.state != S.TO_BE_PLANNED and target != S.TO_BE_PLANNED:
+    goal, reason = target
+    if sequence.state != S.TO_BE_PLANNED and goal != S.TO_BE_PLANNED:
         transition(session, sequence, S.TO_BE_PLANNED, "re-planned", at)
-    transition(session, sequence, target, reason, at)
+    transition(session, sequence, goal, reason, at)
 
 
 def save_outcome(
@@ -79,8 +92,8 @@ def save_outcome(
         .where(Schedule.night == night.label, Schedule.is_current.is_(True))
         .values(is_current=False)
     )
-    summary = outcome.summary()
     entries = outcome.entries()
+    summary = outcome.summary(entries)
     schedule = Schedule(
         night=night.label,
         created_at=now,
@@ -109,16 +122,32 @@ def save_outcome(
     ]
     if rows:
         session.execute(insert(ScheduledSequence), rows)
-    ids = [entry.sequence_id for entry in entries]
-    sequences = {
-        s.id: s
-        for chunk in _chunks(ids, 5000)
-        for s in session.scalars(select(Sequence).where(Sequence.id.in_(chunk)))
-    }
-    for entry in entries:
-        if entry.sequence_id in sequences:
-            apply_outcome(session, sequences[entry.sequence_id], entry, now)
+    _apply_states(session, entries, now)
     return schedule
+
+
+def _apply_states(session: Session, entries: list[Entry], at: datetime) -> None:
+    """Move the sequences whose outcome changed (a light query first: on a re-plan of 10,000
+    sequences, only the few that changed are loaded as objects)."""
+    by_id = {entry.sequence_id: entry for entry in entries}
+    current = {
+        sid: (state, reason)
+        for chunk in _chunks(list(by_id), 5000)
+        for sid, state, reason in session.execute(
+            select(Sequence.id, Sequence.state, Sequence.state_reason).where(Sequence.id.in_(chunk))
+        )
+    }
+    changed = [
+        sid
+        for sid, (state, reason) in current.items()
+        if needs_change(state, reason, target_state(by_id[sid]))
+    ]
+    # transition() appends to sequence.transitions: left unloaded (noload), the append costs
+    # nothing, where loading each history would be one query per sequence.
+    for chunk in _chunks(sorted(changed), 5000):
+        query = select(Sequence).where(Sequence.id.in_(chunk)).order_by(Sequence.id)
+        for sequence in session.scalars(query.options(noload(Sequence.transitions))):
+            apply_outcome(session, sequence, by_id[sequence.id], at)
 
 
 def _chunks(values: list[int], size: int):

@@ -19,8 +19,13 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 #: Tolerance on instants (seconds): floating-point noise, not a planning margin.
 EPS = 1e-6
+#: Above this many positions to scan, positions without any possible fit are skipped with one
+#: vectorised test first (a crowded night has hundreds of blocks; most candidates fit nowhere).
+SCAN_FILTER_FROM = 12
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Timeline:
         self.hi: list[float] = []
         self._busy = 0.0
         self._rooms: tuple[list[float], list[float]] | None = None
+        self._rooms_np: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -92,6 +98,7 @@ class Timeline:
         self.hi.insert(position, hi)
         self._busy += self._inside(start, end)
         self._rooms = None
+        self._rooms_np = None
 
     def add_fixed(self, item: int, start: float, end: float) -> None:
         """A block that never moves (the executing sequence); it must not overlap others."""
@@ -128,6 +135,7 @@ class Timeline:
         self.hi.pop(index)
         self._busy -= self._inside(start, end)
         self._rooms = None
+        self._rooms_np = None
         return start, end
 
     def move(self, item: int, start: float) -> None:
@@ -137,6 +145,7 @@ class Timeline:
         self.starts[index] = start
         self.ends[index] = start + length
         self._rooms = None
+        self._rooms_np = None
 
     # -- queries --------------------------------------------------------------------------
 
@@ -158,7 +167,23 @@ class Timeline:
             following = min(self.hi[index], following - length)
             latest_start[index] = min(self.end, following)
         self._rooms = (earliest_end, latest_start)
+        self._rooms_np = None
         return self._rooms
+
+    def _possible_positions(
+        self, low: int, high: int, first: float, last: float, duration: float
+    ) -> range | list[int]:
+        """Positions in ``[low, high]`` where the block could go, sliding allowed (a superset of
+        those where it fits in a gap)."""
+        if high - low < SCAN_FILTER_FROM:
+            return range(low, high + 1)
+        if self._rooms_np is None:
+            earliest_end, latest_start = self._room_bounds()
+            self._rooms_np = (np.asarray(earliest_end), np.asarray(latest_start))
+        earliest_end, latest_start = self._rooms_np
+        lo = np.maximum(first, earliest_end[low : high + 1])
+        hi = np.minimum(last, latest_start[low : high + 1] - duration)
+        return (low + np.flatnonzero(lo <= hi + EPS)).tolist()
 
     def find(
         self,
@@ -187,7 +212,7 @@ class Timeline:
                 continue
             low = bisect_left(latest_start, first + duration - EPS)
             high = bisect_right(earliest_end, last + EPS) - 1
-            for position in range(low, high + 1):
+            for position in self._possible_positions(low, high, first, last, duration):
                 gap_start = self.ends[position - 1] if position else self.begin
                 gap_start = max(gap_start, self.begin)
                 gap_end = self.starts[position] if position < count else self.end

@@ -36,9 +36,10 @@ class Outcome:
     def objective(self) -> Objective:
         return self.plan.objective()
 
-    def summary(self) -> dict:
-        """Counts and figures for the schedule's details, events and the CLI."""
-        entries = self.entries()
+    def summary(self, entries: list[Entry] | None = None) -> dict:
+        """Counts and figures for the schedule's details, events and the CLI (``entries``: this
+        outcome's, when the caller already has them)."""
+        entries = self.entries() if entries is None else entries
         planned = [e for e in entries if e.planned and not e.executing]
         reasons = Counter(why.code_of(e.reason) for e in entries if not e.planned)
         objective = self.objective()
