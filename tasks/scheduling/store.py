@@ -17,7 +17,8 @@ import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
@@ -142,11 +143,12 @@ def _apply_states(session: Session, entries: list[Entry], at: datetime) -> None:
         for sid, (state, reason) in current.items()
         if needs_change(state, reason, target_state(by_id[sid]))
     ]
-    # transition() appends to sequence.transitions: left unloaded (noload), the append costs
-    # nothing, where loading each history would be one query per sequence.
     for chunk in _chunks(sorted(changed), 5000):
         query = select(Sequence).where(Sequence.id.in_(chunk)).order_by(Sequence.id)
-        for sequence in session.scalars(query.options(noload(Sequence.transitions))):
+        for sequence in session.scalars(query):
+            # transition() appends to sequence.transitions: marked loaded (and empty here) so the
+            # append does not load each history, one query per sequence on a night of 10,000.
+            set_committed_value(sequence, "transitions", [])
             apply_outcome(session, sequence, by_id[sequence.id], at)
 
 
