@@ -16,7 +16,9 @@ night between nautical twilights. One JSON line per n:
   (scipy.optimize.milp / HiGHS, 60 s slots, same objective solved level by level), and the same on
   5 more generated instances (``optimality_other_seeds``);
 - n = 1000, 10000: ``seconds``; n = 1000: ``insert_alert_ms`` (one alert at the head of the
-  planned night, its observability included; best of 5).
+  planned night, its observability included; best of 5);
+- n = 10000 with ``database``: the whole path on SQLite (load, plan, save the schedule and every
+  state change), a re-plan 30 minutes later, and one incremental insertion.
 
 Nothing is downloaded: astropy runs offline (infra.astro) before astroplan is imported.
 """
@@ -206,6 +208,52 @@ def insert_alert_ms(candidates, config, night: Night, repeats: int = 5) -> float
     return best * 1000.0
 
 
+def database_round_trip(count: int) -> None:
+    """The whole path on SQLite: ``count`` stored sequences planned and saved (every state change
+    through the state machine), re-planned 30 minutes later, then one sequence inserted."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from infra.clock import DiscreteEventClock
+    from infra.db import session_scope
+    from infra.db.bootstrap import init_database
+    from infra.db.engine import create_pyros_engine
+    from infra.db.models import Sequence
+    from tasks.requests.ingest import ingest_request_bytes
+    from tasks.scheduling.store import insert_and_save, plan_and_save
+    from tests.benchmarks.common import isolated_home
+    from tests.support.requests import many_sequences_xml
+
+    with isolated_home() as home:
+        config = load_config()
+        clock = DiscreteEventClock(datetime(2026, 11, 25, 1, 0, tzinfo=UTC))
+        engine = create_pyros_engine(f"sqlite:///{home / 'bench.db'}")
+        init_database(engine, config)
+        xml = many_sequences_xml(1000).encode()
+        for part in range(count // 1000):
+            ingest_request_bytes(xml, f"bench-{part}.xml", engine=engine, clock=clock)
+        figures = {"n": count, "database": "sqlite"}
+        started = time.perf_counter()
+        result = plan_and_save(engine=engine, config=config, clock=clock)
+        figures["plan_and_save_seconds"] = round(time.perf_counter() - started, 3)
+        clock.advance(1800)
+        started = time.perf_counter()
+        plan_and_save(engine=engine, config=config, clock=clock)
+        figures["replan_and_save_seconds"] = round(time.perf_counter() - started, 3)
+        with session_scope(engine) as session:
+            waiting = session.scalars(
+                select(Sequence.id).where(Sequence.state == "unplannable").limit(1)
+            ).first()
+        started = time.perf_counter()
+        inserted = insert_and_save(waiting, engine=engine, config=config, clock=clock)
+        figures["insert_and_save_seconds"] = round(time.perf_counter() - started, 3)
+        figures["insert_planning_ms"] = round(inserted["planning_seconds"] * 1000, 3)
+        figures["planned"] = result["planned"]
+        engine.dispose()
+    emit("scheduler", **figures, **machine())
+
+
 def main() -> None:
     config = load_config()
     night = night_for(NIGHT_LABEL, config)
@@ -216,6 +264,7 @@ def main() -> None:
         night = night_for(NIGHT_LABEL, config)
     for count in (1000, 10000):
         scale(count, config, night)
+    database_round_trip(10000)
 
 
 if __name__ == "__main__":
