@@ -234,6 +234,10 @@ def insert_at_head(plan: Plan, item: int) -> bool:
     for other in insertion_order(problem, displaced):
         if not place(plan, other):
             plan.displaced_by[other] = item
+    # Unpinned afterwards: a later alert may slide this one right inside its window.
+    bounds = start_bounds(problem.feasible[item], start, duration, timeline)
+    if bounds is not None:
+        timeline.set_bounds(item, *bounds)
     return True
 
 

@@ -138,6 +138,13 @@ class Timeline:
         self._rooms_np = None
         return start, end
 
+    def set_bounds(self, item: int, lo: float, hi: float) -> None:
+        """Change how far ``item`` may slide (its start must stay inside)."""
+        index = self.items.index(item)
+        self.lo[index], self.hi[index] = lo, hi
+        self._rooms = None
+        self._rooms_np = None
+
     def move(self, item: int, start: float) -> None:
         """Slide ``item`` to ``start`` (the caller checked its neighbours and bounds)."""
         index = self.items.index(item)

@@ -119,11 +119,17 @@ def astroplan_schedule(problem: Problem, candidates, night, config, resolution_s
         TimeConstraint,
         Transitioner,
     )
+    from astroplan.utils import BACKUP_Time_get_delta_ut1_utc
     from astropy.coordinates import SkyCoord
     from astropy.time import Time
 
     from infra.astro import site_location
 
+    # astroplan's import falls back to low-precision UT1 (patching astropy's Time for the whole
+    # process) when no IERS table opens; astropy is set offline with the bundled tables, so
+    # that must not have happened: the figures would then compare different astronomy.
+    if Time._get_delta_ut1_utc is not BACKUP_Time_get_delta_ut1_utc:
+        raise RuntimeError("astroplan fell back to low-precision UT1: no IERS table available")
     observer = Observer(location=site_location(config.site))
     top = max(c.priority for c in candidates)
     blocks = []

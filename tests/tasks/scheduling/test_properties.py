@@ -144,3 +144,17 @@ def test_a_night_built_one_arrival_at_a_time_then_improved_respects_priorities(s
     improve_plan(result)
     assert_valid(result)
     assert_no_priority_inversion(result)
+
+
+def test_a_second_alert_goes_first_and_slides_the_first_one_right():
+    problem = make_problem(
+        [{"id": 1, "priority": 1, "duration": 500, "feasible": [(0, 5000)]}], end=END
+    )
+    result = plan(problem)
+    first = problem.add(100, 100, 300, feasible=[(0, 3000)])
+    second = problem.add(101, 100, 200, feasible=[(0, 3000)])
+    assert insert_at_head(result, first)
+    assert insert_at_head(result, second)
+    assert_valid(result)
+    spans = {problem.ids[i]: (s, e) for i, s, e in result.timeline}
+    assert spans == {101: (0, 200), 100: (200, 500), 1: (500, 1000)}
