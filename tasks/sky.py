@@ -19,7 +19,13 @@ from infra.config import SiteConfig
 configure_astropy()
 
 import astropy.units as u  # noqa: E402
-from astropy.coordinates import AltAz, SkyCoord, get_body, get_sun  # noqa: E402
+from astropy.coordinates import (  # noqa: E402
+    AltAz,
+    SkyCoord,
+    angular_separation,
+    get_body,
+    get_sun,
+)
 from astropy.time import Time  # noqa: E402
 
 
@@ -61,6 +67,33 @@ def sun_altitude_deg(times: Time, config: SiteConfig) -> np.ndarray:
     return np.atleast_1d(get_sun(times).transform_to(frame).alt.deg)
 
 
+def moon_radec_deg(times: Time, config: SiteConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Topocentric RA and Dec of the moon (degrees) at each time, seen from the site."""
+    obstime = times if times.shape else times.reshape((1,))
+    moon = get_body("moon", obstime, location=site_location(config.site))
+    return np.atleast_1d(moon.ra.deg), np.atleast_1d(moon.dec.deg)
+
+
+def moon_altitude_deg(times: Time, config: SiteConfig) -> np.ndarray:
+    """Altitude of the moon (degrees) at each time."""
+    obstime = times if times.shape else times.reshape((1,))
+    frame = AltAz(obstime=obstime, location=site_location(config.site))
+    moon = get_body("moon", obstime, location=site_location(config.site))
+    return np.atleast_1d(moon.transform_to(frame).alt.deg)
+
+
+def separation_deg(
+    ra1_deg: np.ndarray, dec1_deg: np.ndarray, ra2_deg: np.ndarray, dec2_deg: np.ndarray
+) -> np.ndarray:
+    """Angular distance (degrees) between positions, broadcast like NumPy (astropy's Vincenty
+    formula on plain arrays: no SkyCoord per call, for grids of thousands of targets)."""
+    return np.degrees(
+        angular_separation(
+            np.radians(ra1_deg), np.radians(dec1_deg), np.radians(ra2_deg), np.radians(dec2_deg)
+        )
+    )
+
+
 def moon_separation_deg(
     ra_deg: np.ndarray, dec_deg: np.ndarray, times: Time, config: SiteConfig
 ) -> np.ndarray:
@@ -68,11 +101,10 @@ def moon_separation_deg(
     shape ``(targets, times)``."""
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
-    obstime = times if times.shape else times.reshape((1,))
-    moon = get_body("moon", obstime, location=site_location(config.site))
-    moon_icrs = SkyCoord(ra=moon.ra, dec=moon.dec)  # GCRS -> plain RA/Dec, good to arcminutes
-    targets = SkyCoord(ra=ra[:, np.newaxis] * u.deg, dec=dec[:, np.newaxis] * u.deg)
-    return targets.separation(moon_icrs[np.newaxis, :]).deg
+    moon_ra, moon_dec = moon_radec_deg(times, config)  # topocentric: good to arcminutes
+    return separation_deg(
+        ra[:, np.newaxis], dec[:, np.newaxis], moon_ra[np.newaxis, :], moon_dec[np.newaxis, :]
+    )
 
 
 def moon_illumination(times: Time) -> np.ndarray:

@@ -20,6 +20,7 @@ from infra.cli import (
     modecmd,
     requestcmd,
     runcmd,
+    schedulecmd,
     stackcmd,
 )
 
@@ -36,6 +37,7 @@ app.add_typer(configcmd.app, name="config")
 app.add_typer(journalcmd.app, name="journal")
 app.add_typer(alertcmd.app, name="alert")
 app.add_typer(gatewayscmd.app, name="gateways")
+app.add_typer(schedulecmd.app, name="schedule")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)

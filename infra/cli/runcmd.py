@@ -29,8 +29,12 @@ def demo() -> None:
             f"from {file.name}"
         )
     list_requests(limit=10, json_output=False)
+    from infra.cli.schedulecmd import plan, show
+
+    plan(reason="make run", json_output=False)
+    show(night=None, schedule_id=None, all_entries=False, json_output=False)
     typer.echo(
-        "The simulated night (devices, simulators, monitor, scheduler, Prefect flows) is "
-        "not built yet: this run exercised configuration, database, journal and request "
-        "ingestion."
+        "The simulated night (devices, simulators, monitor, Prefect flows) is not built yet: "
+        "this run exercised configuration, database, journal, request ingestion and the "
+        "scheduler."
     )

@@ -1,0 +1,329 @@
+"""What the planner works on: the candidates, and where in tonight each one may start.
+
+:func:`build_problem` turns sequences (:class:`Candidate`) into a :class:`Problem`: for each, the
+intervals of start times at which it fits entirely inside its window, its observability and the
+part of the night still to plan — or the reason it cannot be planned tonight. The checks that need
+no astronomy run first, on arrays; the astronomy (one transform for every target) only for what
+is left. Bad input (empty windows, windows in daytime, durations longer than the night, targets
+never above the limit...) becomes a reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from infra.config import SiteConfig
+from tasks.scheduling import reasons as why
+from tasks.scheduling.intervals import Intervals
+from tasks.scheduling.night import Night, NightGrid, to_unix
+from tasks.scheduling.observability import effective_limits, observability
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sequence as the planner sees it (built from the database, or by tests).
+
+    ``duration_s`` is the planned duration (DESIGN §5: the larger of the declared and the computed
+    duration, slew included). Constraints left None take the site's defaults.
+    """
+
+    id: int
+    priority: int
+    duration_s: float
+    window_start: datetime
+    window_end: datetime
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    target_type: str = "sidereal"
+    preferred: datetime | None = None
+    min_altitude_deg: float | None = None
+    max_airmass: float | None = None
+    min_moon_distance_deg: float | None = None
+    name: str = ""
+    #: Set when the sequence cannot be planned for a reason found before planning (a stored
+    #: reason, ``"<code>: <explanation>"``); it is then reported as is.
+    refusal: str = ""
+
+
+@dataclass(frozen=True)
+class Executing:
+    """The sequence on the telescope now: it never moves, it ends at ``end``."""
+
+    id: int
+    priority: int
+    end: datetime
+    name: str = ""
+
+
+@dataclass
+class Problem:
+    """Items (candidates and the executing sequence) with their feasible start intervals.
+
+    Times are Unix seconds. ``feasible[i]`` lists the ``(earliest, latest)`` start times of item
+    ``i``; it is empty, and ``reasons[i]`` says why, when the item cannot be planned tonight.
+    """
+
+    begin: float
+    end: float
+    ids: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    priority: list[int] = field(default_factory=list)
+    duration: list[float] = field(default_factory=list)
+    preferred: list[float | None] = field(default_factory=list)
+    feasible: list[list[tuple[float, float]]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    #: Items that never move (the executing sequence): index -> (start, end).
+    fixed: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(
+        self,
+        id: int,
+        priority: int,
+        duration: float,
+        *,
+        name: str = "",
+        preferred: float | None = None,
+        feasible: list[tuple[float, float]] | None = None,
+        reason: str = "",
+    ) -> int:
+        """Append an item; returns its index."""
+        self.ids.append(id)
+        self.names.append(name)
+        self.priority.append(int(priority))
+        self.duration.append(float(duration))
+        self.preferred.append(preferred)
+        self.feasible.append(feasible or [])
+        self.reasons.append(reason)
+        return len(self.ids) - 1
+
+
+def _column(candidates: Sequence[Candidate], getter: Callable[[Candidate], object]) -> np.ndarray:
+    return np.array([getter(c) for c in candidates], dtype=float)
+
+
+def _optional(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def build_problem(
+    candidates: Sequence[Candidate],
+    night: Night,
+    grid: NightGrid | None,
+    config: SiteConfig,
+    now: datetime,
+    executing: Sequence[Executing] = (),
+) -> Problem:
+    """Where each candidate may start tonight, or why it may not.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+        Sequences to plan.
+    night : Night
+        Tonight (:func:`~tasks.scheduling.night.night_to_plan`).
+    grid : NightGrid or None
+        Tonight's grid (:func:`~tasks.scheduling.night.night_grid`); None when there is no dark
+        time.
+    config : SiteConfig
+        The site (limits).
+    now : datetime
+        Planning instant: only the rest of the night is planned.
+    executing : sequence of Executing
+        What is on the telescope now (kept in place, never moved).
+
+    Returns
+    -------
+    Problem
+        Items in the order given (candidates, then the executing ones).
+    """
+    now_u = to_unix(now)
+    if night.has_dark_time:
+        begin, end = max(now_u, to_unix(night.start)), to_unix(night.end)
+    else:
+        begin = end = now_u
+    problem = Problem(begin=begin, end=end)
+    if candidates:
+        add_candidates(problem, candidates, night, grid, config, now)
+    for item in executing:
+        index = problem.add(item.id, item.priority, max(0.0, to_unix(item.end) - now_u))
+        problem.names[index] = item.name
+        problem.fixed[index] = (now_u, max(now_u, to_unix(item.end)))
+    return problem
+
+
+def add_candidates(
+    problem: Problem,
+    candidates: Sequence[Candidate],
+    night: Night,
+    grid: NightGrid | None,
+    config: SiteConfig,
+    now: datetime,
+) -> list[int]:
+    """Append ``candidates`` to ``problem`` (same night and planning instant); returns their
+    indices. Used by :func:`build_problem` and to add one alert to an existing plan."""
+    first_index = len(problem)
+    now_u = to_unix(now)
+    begin, end = problem.begin, problem.end
+    count = len(candidates)
+    start = _column(candidates, lambda c: to_unix(c.window_start))
+    stop = _column(candidates, lambda c: to_unix(c.window_end))
+    duration = _column(candidates, lambda c: c.duration_s)
+    ra = _column(candidates, lambda c: _optional(c.ra_deg) if c.target_type != "test" else math.nan)
+    dec = _column(
+        candidates, lambda c: _optional(c.dec_deg) if c.target_type != "test" else math.nan
+    )
+    needs_position = np.array([c.target_type != "test" for c in candidates])
+    reasons = [""] * count
+    decided = np.zeros(count, bool)
+
+    def decide(mask: np.ndarray, explain: Callable[[int], str]) -> None:
+        for index in np.flatnonzero(mask & ~decided):
+            reasons[index] = explain(int(index))
+        decided[mask] = True
+
+    night_s = night.duration_s
+    left_s = max(0.0, end - begin)
+    refused = np.array([bool(c.refusal) for c in candidates])
+    decide(refused, lambda i: candidates[i].refusal)
+    with np.errstate(invalid="ignore"):
+        decide(
+            ~np.isfinite(duration) | (duration <= 0),
+            lambda i: why.make(why.BAD_DURATION, f"duration {duration[i]:g} s is not positive"),
+        )
+        decide(
+            ~(stop > start),
+            lambda i: why.make(
+                why.EMPTY_WINDOW, f"its window {why.hhmm(start[i])} -> {why.hhmm(stop[i])} is empty"
+            ),
+        )
+        if not night.has_dark_time or left_s <= 0:
+            decide(
+                np.ones(count, bool),
+                lambda i: why.make(
+                    why.NO_DARK_TIME,
+                    f"night {night.label} has no dark time left (sun below "
+                    f"{night.sun_altitude_deg:g} deg)",
+                ),
+            )
+        decide(
+            stop <= now_u,
+            lambda i: why.make(why.WINDOW_PASSED, f"its window ended at {why.hhmm(stop[i])}"),
+        )
+        decide(
+            stop <= begin,
+            lambda i: why.make(
+                why.WINDOW_IN_DAYTIME,
+                f"its window ends at {why.hhmm(stop[i])}, before the night starts at "
+                f"{why.hhmm(begin)}",
+            ),
+        )
+        decide(
+            start >= end,
+            lambda i: why.make(
+                why.LATER_NIGHT,
+                f"its window opens at {why.hhmm(start[i])}, after this night ends at "
+                f"{why.hhmm(end)}",
+            ),
+        )
+        decide(
+            needs_position & (np.isnan(ra) | np.isnan(dec)),
+            lambda i: why.make(why.NO_POSITION, "sidereal target without coordinates"),
+        )
+        decide(
+            duration > left_s,
+            lambda i: why.make(
+                why.LONGER_THAN_NIGHT,
+                f"it lasts {why.minutes(duration[i])}, longer than the "
+                + (
+                    f"whole night ({why.minutes(night_s)})"
+                    if duration[i] > night_s
+                    else f"rest of the night ({why.minutes(left_s)})"
+                ),
+            ),
+        )
+        low = np.maximum(start, begin)
+        high = np.minimum(stop, end)
+        decide(
+            duration > high - low,
+            lambda i: why.make(
+                why.LONGER_THAN_WINDOW,
+                f"it lasts {why.minutes(duration[i])} but its window holds only "
+                f"{why.minutes(high[i] - low[i])} of dark time",
+            ),
+        )
+    todo = np.flatnonzero(~decided)
+    feasible: list[list[tuple[float, float]]] = [[] for _ in range(count)]
+    if todo.size and grid is not None:
+        min_alt, min_moon = effective_limits(
+            _column(candidates, lambda c: _optional(c.min_altitude_deg))[todo],
+            _column(candidates, lambda c: _optional(c.max_airmass))[todo],
+            _column(candidates, lambda c: _optional(c.min_moon_distance_deg))[todo],
+            config.limits,
+        )
+        seen = observability(ra[todo], dec[todo], min_alt, min_moon, grid, config)
+        runs = seen.intervals.clip(low[todo], high[todo])
+        longest = runs.longest(todo.size)
+        for local, index in enumerate(todo):
+            if seen.never[local]:
+                code = seen.never[local]
+                reasons[index] = why.make(code, _never_text(code, local, min_alt, min_moon))
+            elif longest[local] <= 0.0:
+                reasons[index] = why.make(
+                    why.NOT_OBSERVABLE_IN_WINDOW,
+                    f"observable tonight only outside its window {why.hhmm(start[index])} -> "
+                    f"{why.hhmm(stop[index])}",
+                )
+            elif longest[local] < duration[index]:
+                reasons[index] = why.make(
+                    why.OBSERVABLE_TOO_BRIEFLY,
+                    f"observable for at most {why.minutes(longest[local])} at a time in its "
+                    f"window, it needs {why.minutes(duration[index])}",
+                )
+        _feasible_starts(runs, todo, duration, feasible)
+    preferred = [c.preferred for c in candidates]
+    for index, candidate in enumerate(candidates):
+        problem.add(
+            candidate.id,
+            candidate.priority,
+            duration[index] if np.isfinite(duration[index]) else 0.0,
+            name=candidate.name,
+            preferred=None if preferred[index] is None else to_unix(preferred[index]),
+            feasible=feasible[index],
+            reason=reasons[index],
+        )
+    return list(range(first_index, len(problem)))
+
+
+def _never_text(code: str, local: int, min_alt: np.ndarray, min_moon: np.ndarray) -> str:
+    if code == why.NEVER_HIGH_ENOUGH:
+        return f"never above {min_alt[local]:g} deg during the night"
+    if code == why.TOO_CLOSE_TO_MOON:
+        return f"always within {min_moon[local]:g} deg of the moon during the night"
+    return (
+        f"never both above {min_alt[local]:g} deg and {min_moon[local]:g} deg from the moon "
+        "during the night"
+    )
+
+
+def _feasible_starts(
+    runs: Intervals,
+    todo: np.ndarray,
+    duration: np.ndarray,
+    feasible: list[list[tuple[float, float]]],
+) -> None:
+    """Start intervals ``[a, b - d]`` of every observable stretch ``[a, b]`` long enough."""
+    needed = duration[todo][runs.row]
+    keep = runs.end - runs.start >= needed
+    rows = todo[runs.row[keep]].tolist()
+    starts = runs.start[keep].tolist()
+    latest = (runs.end[keep] - needed[keep]).tolist()
+    for row, first, last in zip(rows, starts, latest, strict=True):
+        feasible[row].append((first, last))
