@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from infra.config_calibration import CalibrationSection
 from infra.config_sky import SkySection
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("site_default.toml")
@@ -288,6 +289,7 @@ class SiteConfig(_Section):
     alerts: AlertsSection
     sky: SkySection
     stack: StackSection = Field(default_factory=StackSection)
+    calibration: CalibrationSection = Field(default_factory=CalibrationSection)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:

@@ -13,6 +13,7 @@ import typer
 
 from infra.cli import (
     alertcmd,
+    calibratecmd,
     configcmd,
     dbcmd,
     journalcmd,
@@ -34,6 +35,7 @@ app.add_typer(requestcmd.app, name="request")
 app.add_typer(configcmd.app, name="config")
 app.add_typer(journalcmd.app, name="journal")
 app.add_typer(alertcmd.app, name="alert")
+app.add_typer(calibratecmd.app, name="calibrate")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)
