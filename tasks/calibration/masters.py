@@ -392,7 +392,7 @@ def _header(build: MasterBuild, instrument, config, bias, dark, created_at, gain
     header["NREJECT"] = (len(build.rejected), "frames rejected (see the database row)")
     header["COMBINE"] = ("sigma-clipped mean", "per pixel, across frames")
     header["CLIPCEN"] = ("median", "clipping centre")
-    header["CLIPSTD"] = ("MAD", "clipping sigma: 1.4826 x median absolute deviation")
+    header["CLIPSTD"] = ("MAD", "clipping sigma: 1.4826 x median abs. deviation")
     header["CLIPLOW"] = (config.sigma_low, "lower threshold (sigma)")
     header["CLIPHIGH"] = (config.sigma_high, "upper threshold (sigma)")
     header["CLIPITER"] = (config.clip_iterations, "clipping iterations")
