@@ -14,6 +14,7 @@ built once per set of masters. A frame then costs one read and three ccdproc pas
 from __future__ import annotations
 
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import astropy.units as u
 import numpy as np
 from astropy.io import fits
 from astropy.nddata import CCDData
+from astropy.utils.exceptions import AstropyUserWarning
 
 from tasks.calibration.fitsio import write_fits_atomic
 from tasks.calibration.frames import FrameError, describe
@@ -133,7 +135,11 @@ def read_raw(path: Path | str) -> tuple[CCDData, dict]:
     """
     path = Path(path)
     try:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        with warnings.catch_warnings():
+            # "File may have been truncated": describe() checks the size and says so clearly.
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
+        with hdul:
             info = describe(path, hdul, "light")
             data = hdul[0].data
             header = hdul[0].header
@@ -216,7 +222,7 @@ def provenance(
         prefix = _PREFIX[step]
         if step in used:
             ref, age = used[step].ref, used[step].age_nights
-            header[f"{prefix}FILE"] = (Path(ref.path).name[:68], f"master {step} applied")
+            header[f"{prefix}FILE"] = Path(ref.path).name[:68]  # the HISTORY card has it all
             if ref.id is not None:
                 header[f"{prefix}ID"] = (int(ref.id), f"master {step} id (calibration_masters)")
             header[f"{prefix}NGT"] = (ref.night, f"night of the master {step}")
