@@ -16,6 +16,7 @@ fails only when nothing at all was built, so the operator sees it.
 
 from __future__ import annotations
 
+import numpy as np
 from prefect import flow, get_run_logger
 
 from tasks.calibration.tasks import acquire_task, build_master_task, find_frames_task
@@ -60,7 +61,7 @@ def calibrate(
     night = night or night_of(now, config)
     results: list[dict] = []
     if acquire:
-        sun = float(sun_altitude_deg(as_time(now), config))
+        sun = float(np.ravel(sun_altitude_deg(as_time(now), config))[0])
         plan = plan_acquisitions(config, camera, kinds, filters or [], sun)
         for request in plan:
             try:

@@ -1,4 +1,4 @@
-"""Rendering small calibration frames with the sky simulator (tests only: tasks/ never imports it)."""
+"""Rendering small calibration frames with the sky simulator (tests only, never tasks/)."""
 
 from __future__ import annotations
 

@@ -55,9 +55,10 @@ def test_a_flat_set_with_bad_frames_is_built_from_the_valid_ones(bank, tmp_path)
 def test_mixed_filters_without_a_filter_keep_the_majority(bank):
     build = _flat_build(bank, [*bank.dome_r[:5], *bank.dome_g])
     assert build.ok and build.filter == "r" and len(build.frames) == 5
-    assert sorted(r["reason"].split(": ", 1)[1] for r in build.rejected) == [
-        "FILTER is 'g', the set is 'r'"
-    ] * 2
+    assert (
+        sorted(r["reason"].split(": ", 1)[1] for r in build.rejected)
+        == ["FILTER is 'g', the set is 'r'"] * 2
+    )
 
 
 def test_fewer_frames_than_the_minimum_fail_with_the_reason(bank, tmp_path):
@@ -91,9 +92,10 @@ def test_frames_of_the_wrong_kind_camera_or_level_are_rejected(bank, tmp_path):
     faint = edit_header(bank.vis_biases[0], tmp_path / "faint.fits", IMAGETYP="flat",
                         EXPTIME=1.0, FILTER="r", FLATTYPE="dome")  # fmt: skip
     flat = _flat_build(bank, [*bank.dome_r[:5], faint], filter_name="r")
-    assert flat.ok and "outside the usable" in {r["path"]: r["reason"] for r in flat.rejected}[
-        str(faint)
-    ]
+    assert (
+        flat.ok
+        and "outside the usable" in {r["path"]: r["reason"] for r in flat.rejected}[str(faint)]
+    )
 
 
 def test_a_dark_or_flat_without_a_bias_master_fails_clearly(bank):

@@ -83,7 +83,6 @@ def test_master_dark_current_is_within_three_percent_of_truth(bank):
 
 
 def test_twilight_flats_give_the_true_flat_without_stars_and_flatten_frames(flat_bank):
-    config = flat_bank.config
     bias = _build(flat_bank, "bias", flat_bank.vis_biases)
     dark = _build(flat_bank, "dark", flat_bank.vis_darks, bias=_ref(bias, "bias"))
     flat = _build(flat_bank, "flat", flat_bank.twilight_r, filter_name="r",

@@ -109,9 +109,7 @@ def test_last_nights_masters_are_used_with_their_age_when_tonights_are_missing(
         ScienceCalibrator(engine=engine, config=bank.config).calibrate(raw, require=("flat",))
 
 
-def test_a_failed_build_is_recorded_and_the_previous_master_stays_in_use(
-    bank, engine, sim_clock
-):
+def test_a_failed_build_is_recorded_and_the_previous_master_stays_in_use(bank, engine, sim_clock):
     good = build_and_record("bias", bank.vis_biases, camera=VISIBLE, engine=engine,
                             config=bank.config, night="2026-12-07")  # fmt: skip
     failed = build_and_record("bias", bank.vis_biases[:2], camera=VISIBLE, engine=engine,
