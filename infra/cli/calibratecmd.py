@@ -117,8 +117,8 @@ def frame(
     """Calibrate one frame with the masters of its night (bias, dark, flat, with provenance)."""
     from infra.cli.common import ready_engine
     from infra.cli.errors import CliError
+    from tasks.calibration.calibrator import ScienceCalibrator
     from tasks.calibration.science import CalibrationError
-    from tasks.calibration.service import ScienceCalibrator
 
     calibrator = ScienceCalibrator(engine=ready_engine())
     try:

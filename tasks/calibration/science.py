@@ -29,7 +29,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from tasks.calibration.fitsio import write_fits_atomic
 from tasks.calibration.frames import FrameError, describe
-from tasks.calibration.masters import SOFTWARE, MasterError, MasterRef, read_master
+from tasks.calibration.masterfiles import read_master
+from tasks.calibration.masters import SOFTWARE, MasterError, MasterRef
 
 STEPS = ("bias", "dark", "flat")
 #: Header keyword prefix of each step's provenance cards.

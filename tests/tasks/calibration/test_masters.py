@@ -7,7 +7,8 @@ import pytest
 from astropy.stats import sigma_clipped_stats
 
 from simulators.sky import read_truth
-from tasks.calibration.masters import MasterRef, build_master, read_master, write_master
+from tasks.calibration.masterfiles import read_master, write_master
+from tasks.calibration.masters import MasterRef, build_master
 from tasks.calibration.science import MasterCache, UsedMaster, calibrate_frame
 from tests.tasks.calibration.helpers import (
     INFRARED,
