@@ -169,3 +169,31 @@ def test_take_and_build_records_what_could_not_be_acquired(bank, engine, sim_clo
 
     with pytest.raises(AcquisitionUnavailable, match="not available yet"):
         acquisition_unavailable(plan[0])
+
+
+def test_the_nights_frames_are_found_through_their_image_rows(bank, engine, sim_clock):
+    from astropy.io import fits as pyfits
+
+    from infra.db.models import Image
+    from tasks.calibration.service import frames_from_database, night_window
+
+    start, end = night_window(NIGHT_LABEL, bank.config)
+    assert start < NIGHT < end and (end - start).total_seconds() == 86400
+    with session_scope(engine) as session:
+        for index, path in enumerate([*bank.vis_biases[:3], *bank.dome_r[:2], *bank.dome_g]):
+            header = pyfits.getheader(path)
+            session.add(Image(
+                id=f"CAL-{index:04d}", instrument=VISIBLE, filter=header.get("FILTER", ""),
+                image_type=header["IMAGETYP"], exposure_s=header["EXPTIME"], path=str(path),
+                sha256="0" * 64, acquired_at=NIGHT, wall_acquired_at=NIGHT,
+            ))  # fmt: skip
+        session.add(Image(id="CAL-LATE", instrument=VISIBLE, image_type="bias", path="late.fits",
+                          sha256="0" * 64, acquired_at=end + timedelta(hours=1),
+                          wall_acquired_at=end))  # fmt: skip
+    biases = frames_from_database(VISIBLE, "bias", NIGHT_LABEL, engine=engine, config=bank.config)
+    assert biases == bank.vis_biases[:3]
+    flats = frames_from_database(VISIBLE, "flat", NIGHT_LABEL, filter_name="r", engine=engine,
+                                 config=bank.config)  # fmt: skip
+    assert flats == bank.dome_r[:2]
+    assert frames_from_database("Infrared camera", "bias", NIGHT_LABEL, engine=engine,
+                                config=bank.config) == []  # fmt: skip
