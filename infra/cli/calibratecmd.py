@@ -93,14 +93,20 @@ def list_masters(
     if json_output:
         print_json(items)
         return
+
+    def master(item: dict) -> str:
+        words = [item["type"], item["filter"], item["flat_source"]]
+        if item["type"] == "dark":
+            words.append(f"{item['exposure_s']:g}s")
+        return " ".join(w for w in words if w)
+
     print_table(
         "Calibration masters",
-        ["id", "camera", "type", "filter", "source", "exp s", "night", "status", "frames",
-         "rejected", "path or reason"],
+        ["id", "camera", "master", "night", "status", "frames", "file or reason"],
         [
-            [i["id"], i["camera"], i["type"], i["filter"], i["flat_source"], f"{i['exposure_s']:g}",
-             i["night"], i["status"], i["n_frames"], i["n_rejected"],
-             i["path"] if i["status"] == "good" else i["reason"]]
+            [i["id"], i["camera"], master(i), i["night"], i["status"],
+             f"{i['n_frames']} (+{i['n_rejected']} rejected)",
+             Path(i["path"]).name if i["status"] == "good" else i["reason"]]
             for i in items
         ],
     )  # fmt: skip

@@ -8,7 +8,6 @@ tasks and the near-real-time consumer call.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,8 +28,6 @@ from tasks.calibration.science import (
     MasterCache,
 )
 from tasks.calibration.store import MasterChoice, choose_master, record_build
-
-log = logging.getLogger(__name__)
 
 
 def calibration_dir() -> Path:
@@ -166,8 +163,6 @@ def build_and_record(
             "rejected": build.rejected,
             "quality": row.quality,
         }
-    if result["status"] != "good":
-        log.warning("master %s for %s not built: %s", kind, camera, build.reason)
     return result
 
 
