@@ -327,7 +327,13 @@ def _bad_pixels(kind, data, exposure_s, gain, config: CalibrationSection) -> np.
     if kind == "flat":
         return (data < config.bad_flat_low) | (data > config.bad_flat_high) | ~np.isfinite(data)
     if kind == "dark" and exposure_s > 0:
-        return data * np.float32(gain / exposure_s) > np.float32(config.hot_pixel_e_s)
+        # Hot: above hot_pixel_e_s *and* clearly above the master's own noise (a short dark's
+        # noise alone can exceed hot_pixel_e_s).
+        sample = data[:: max(1, data.shape[0] // 512), :: max(1, data.shape[1] // 512)]
+        level = float(np.nanmedian(sample))
+        noise = float(mad_std(sample, ignore_nan=True))
+        threshold = max(config.hot_pixel_e_s * exposure_s / gain, level + 5.0 * noise)
+        return data > np.float32(threshold)
     return None
 
 

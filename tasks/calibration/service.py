@@ -23,7 +23,7 @@ from infra.db.models import Image
 from infra.journal import night_label
 from tasks.calibration.frames import KINDS, ascii_fold, frame_kind
 from tasks.calibration.masterfiles import read_master, write_master
-from tasks.calibration.masters import MasterRef, build_master
+from tasks.calibration.masters import MasterBuild, MasterRef, build_master
 from tasks.calibration.science import (
     MasterCache,
 )
@@ -125,18 +125,23 @@ def build_and_record(
             )
             dark = load_choice(choice) if choice else None
     started = time.perf_counter()
-    build = build_master(
-        kind,
-        list(paths),
-        instrument=instrument,
-        config=section,
-        night=night,
-        filter_name=filter_name,
-        flat_source=flat_source,
-        bias=bias,
-        dark=dark,
-        created_at=clock_now,
-    )
+    try:
+        build = build_master(
+            kind,
+            list(paths),
+            instrument=instrument,
+            config=section,
+            night=night,
+            filter_name=filter_name,
+            flat_source=flat_source,
+            bias=bias,
+            dark=dark,
+            created_at=clock_now,
+        )
+    except Exception as exc:  # never leave a build unrecorded (MemoryError, a disk error...)
+        build = MasterBuild(kind=kind, camera=camera, filter=filter_name or "",
+                            flat_source=flat_source or "", night=night,
+                            reason=f"build failed: {type(exc).__name__}: {exc}")  # fmt: skip
     path, sha256 = "", ""
     if build.ok:
         try:
