@@ -13,6 +13,7 @@ import typer
 
 from infra.cli import (
     alertcmd,
+    calibratecmd,
     configcmd,
     dbcmd,
     gatewayscmd,
@@ -41,6 +42,7 @@ app.add_typer(gatewayscmd.app, name="gateways")
 app.add_typer(monitorcmd.app, name="monitor")
 app.add_typer(monitorcmd.dome_app, name="dome")
 app.add_typer(schedulecmd.app, name="schedule")
+app.add_typer(calibratecmd.app, name="calibrate")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)

@@ -2,6 +2,7 @@
 
 from infra.db.models.alerts import Alert, StrategyObs
 from infra.db.models.base import Base, UTCDateTime
+from infra.db.models.calibration import CalibrationMaster
 from infra.db.models.devices import Device, DeviceLease, DeviceStatusHistory
 from infra.db.models.environment import (
     SiteWatch,
@@ -25,6 +26,7 @@ __all__ = [
     "Album",
     "Alert",
     "Base",
+    "CalibrationMaster",
     "Country",
     "Device",
     "DeviceLease",

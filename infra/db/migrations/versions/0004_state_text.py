@@ -3,8 +3,8 @@
 The environment monitor keeps operator overrides (element, expiry, author, reason) as one JSON
 value; 256 characters held only two of them.
 
-Revision ID: 0003_state_text
-Revises: 0002_devices
+Revision ID: 0004_state_text
+Revises: 0003_calibration
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_state_text"
-down_revision: str | None = "0002_devices"
+revision: str = "0004_state_text"
+down_revision: str | None = "0003_calibration"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

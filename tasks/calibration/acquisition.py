@@ -1,0 +1,118 @@
+"""Taking calibration frames: the plan, and the hook where the camera controllers plug in.
+
+The ``calibrate`` deployment ("take and build masters now") asks for frames through an
+*acquisition callable*: ``acquire(AcquisitionRequest) -> list of FITS paths``, which takes
+``count`` frames of one kind with the camera (and, for dome flats, the PLC's calibration lamp;
+for twilight flats, a dither of ``dither_arcsec`` between frames so that stars fall on different
+pixels). The device controllers are not merged yet, so :func:`default_acquisition` returns
+:func:`acquisition_unavailable`, which refuses clearly; nothing is faked. When the camera
+controller exists, :func:`default_acquisition` returns its implementation and nothing else
+changes: the masters are built from whatever paths it returns, exactly as from frames on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.config import SiteConfig
+
+KINDS_IN_ORDER = ("bias", "dark", "flat")
+
+
+@dataclass(frozen=True)
+class AcquisitionRequest:
+    """``count`` frames of ``kind`` with ``camera``.
+
+    ``flat_source`` is ``twilight`` (the sky, dithered by ``dither_arcsec`` between frames) or
+    ``dome`` (the PLC's calibration lamp on, the dome closed).
+    """
+
+    camera: str
+    kind: str
+    count: int
+    exposure_s: float = 0.0
+    filter: str = ""
+    flat_source: str = ""
+    dither_arcsec: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+#: The hook: takes the frames of a request, returns their paths (written atomically, recorded).
+Acquire = Callable[[AcquisitionRequest], Sequence[Path]]
+
+
+class AcquisitionUnavailable(RuntimeError):
+    """No acquisition is available: the frames cannot be taken."""
+
+
+def acquisition_unavailable(request: AcquisitionRequest) -> Sequence[Path]:
+    """The acquisition used until the camera controllers are merged: refuses clearly."""
+    raise AcquisitionUnavailable(
+        f"cannot take {request.count} {request.kind} frame(s) with {request.camera!r}: "
+        "camera acquisition is not available yet (the device controllers are not merged); "
+        "build masters from frames already on disk or in the database"
+    )
+
+
+def default_acquisition() -> Acquire:
+    """The acquisition callable of this installation (the camera controllers plug in here)."""
+    return acquisition_unavailable
+
+
+def flat_source_for(sun_altitude_deg: float, config: SiteConfig) -> str:
+    """``twilight`` inside the twilight-flat window (``[night] flat_sun_altitude_*``), else dome."""
+    night = config.night
+    low, high = night.flat_sun_altitude_low_deg, night.flat_sun_altitude_high_deg
+    return "twilight" if low <= sun_altitude_deg <= high else "dome"
+
+
+def plan_acquisitions(
+    config: SiteConfig,
+    camera: str,
+    kinds: Iterable[str],
+    filters: Iterable[str],
+    sun_altitude_deg: float,
+) -> list[AcquisitionRequest]:
+    """What to take now: bias, then dark, then one flat set per filter (twilight or dome).
+
+    Raises
+    ------
+    ValueError
+        Unknown camera, master type, or a filter not in the camera's wheel.
+    """
+    instrument = config.instrument(camera)
+    if instrument is None:
+        raise ValueError(f"camera {camera!r} is not an instrument")
+    wanted = list(dict.fromkeys(kinds))
+    unknown = [k for k in wanted if k not in KINDS_IN_ORDER]
+    if unknown:
+        raise ValueError(f"unknown master types {unknown} (bias, dark, flat)")
+    filters = list(dict.fromkeys(filters))
+    wrong = [f for f in filters if f not in instrument.filters]
+    if wrong:
+        raise ValueError(f"filters {wrong} are not in the wheel of {camera!r}")
+    section = config.calibration
+    plan: list[AcquisitionRequest] = []
+    if "bias" in wanted:
+        plan.append(AcquisitionRequest(camera, "bias", section.bias_count))
+    if "dark" in wanted:
+        plan.append(AcquisitionRequest(camera, "dark", section.dark_count, section.dark_exposure_s))
+    if "flat" in wanted:
+        source = flat_source_for(sun_altitude_deg, config)
+        exposure = (
+            section.twilight_flat_exposure_s
+            if source == "twilight"
+            else section.dome_flat_exposure_s
+        )
+        dither = section.twilight_dither_arcsec if source == "twilight" else 0.0
+        for filter_name in filters:
+            plan.append(
+                AcquisitionRequest(
+                    camera, "flat", section.flat_count, exposure, filter_name, source, dither
+                )
+            )
+    return plan

@@ -1,0 +1,302 @@
+"""Calibration with the database: build and record masters, find frames, calibrate frames.
+
+These functions compose the pure modules (:mod:`~tasks.calibration.masters`,
+:mod:`~tasks.calibration.science`) with the database (:mod:`~tasks.calibration.store`) and the
+files under ``$PYROS_HOME/calibration/<night>/<camera>/``. They are what the CLI, the Prefect
+tasks and the near-real-time consumer call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from astropy.io import fits
+from sqlalchemy import Engine, select
+
+from infra.clock import get_clock
+from infra.config import InstrumentSection, SiteConfig, get_config
+from infra.db import session_scope
+from infra.db.models import Image
+from infra.journal import night_label
+from tasks.calibration.frames import KINDS, ascii_fold, frame_kind
+from tasks.calibration.masterfiles import read_master, write_master
+from tasks.calibration.masters import MasterBuild, MasterRef, build_master
+from tasks.calibration.science import (
+    MasterCache,
+)
+from tasks.calibration.store import MasterChoice, choose_master, record_build
+
+
+def calibration_dir() -> Path:
+    """Where masters are written: ``$PYROS_HOME/calibration``."""
+    from infra.settings import load_settings
+
+    return load_settings().home / "calibration"
+
+
+def instrument_named(config: SiteConfig, camera: str) -> InstrumentSection:
+    """The instrument called ``camera`` (ValueError naming the known ones otherwise)."""
+    instrument = config.instrument(camera)
+    if instrument is None:
+        known = ", ".join(repr(i.name) for i in config.instruments)
+        raise ValueError(f"camera {camera!r} is not an instrument ({known})")
+    return instrument
+
+
+def night_of(instant: datetime, config: SiteConfig) -> str:
+    """The night label of an instant at the site."""
+    return night_label(instant, config.site.longitude_deg)
+
+
+def _latest_date_obs(paths: Sequence[Path | str]) -> datetime | None:
+    latest = None
+    for path in paths:
+        try:
+            value = fits.getheader(path).get("DATE-OBS")
+            instant = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except Exception:
+            continue
+        instant = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
+        latest = instant if latest is None or instant > latest else latest
+    return latest
+
+
+def load_choice(choice: MasterChoice, cache: MasterCache | None = None) -> MasterRef:
+    fields = {"id": choice.id, "night": choice.night, "kind": choice.kind}
+    if cache is not None:
+        return cache.load(choice.path, **fields)
+    return read_master(choice.path, **fields)
+
+
+def build_and_record(
+    kind: str,
+    paths: Sequence[Path | str],
+    *,
+    camera: str,
+    filter_name: str | None = None,
+    flat_source: str | None = None,
+    night: str | None = None,
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+    directory: Path | None = None,
+) -> dict:
+    """Build a master from ``paths``, write it and record it (a failure is recorded too).
+
+    The bias (and dark) subtracted from darks and flats are the ones chosen for the night in the
+    database. Never raises on bad frames: the returned dictionary says ``status`` good or failed,
+    with the reason, the rejected frames and the quality figures.
+
+    Raises
+    ------
+    ValueError
+        Unknown camera or master type (nothing is recorded).
+    """
+    config = config or get_config()
+    if kind not in KINDS:
+        raise ValueError(f"unknown master type {kind!r} (bias, dark or flat)")
+    instrument = instrument_named(config, camera)
+    clock_now = get_clock().now()
+    night = night or night_of(_latest_date_obs(paths) or clock_now, config)
+    shape = (instrument.height, instrument.width)
+    section = config.calibration
+    bias = dark = None
+    with session_scope(engine) as session:
+        if kind in ("dark", "flat"):
+            choice = choose_master(
+                session,
+                camera,
+                "bias",
+                night,
+                shape=shape,
+                max_age_nights=section.max_master_age_nights,
+            )
+            bias = load_choice(choice) if choice else None
+        if kind == "flat":
+            choice = choose_master(
+                session,
+                camera,
+                "dark",
+                night,
+                shape=shape,
+                max_age_nights=section.max_master_age_nights,
+            )
+            dark = load_choice(choice) if choice else None
+    started = time.perf_counter()
+    try:
+        build = build_master(
+            kind,
+            list(paths),
+            instrument=instrument,
+            config=section,
+            night=night,
+            filter_name=filter_name,
+            flat_source=flat_source,
+            bias=bias,
+            dark=dark,
+            created_at=clock_now,
+        )
+    except Exception as exc:  # never leave a build unrecorded (MemoryError, a disk error...)
+        build = MasterBuild(kind=kind, camera=camera, filter=filter_name or "",
+                            flat_source=flat_source or "", night=night,
+                            reason=f"build failed: {type(exc).__name__}: {exc}")  # fmt: skip
+    path, sha256 = "", ""
+    if build.ok:
+        try:
+            written, sha256 = write_master(build, directory or calibration_dir(), clock_now)
+            path = str(written)
+        except OSError as exc:
+            build.status, build.reason = "failed", f"master not written: {exc}"
+    build.quality["build_seconds"] = round(time.perf_counter() - started, 3)
+    with session_scope(engine) as session:
+        row = record_build(session, build, clock_now, path, sha256)
+        result = {
+            "id": row.id,
+            "camera": camera,
+            "type": kind,
+            "filter": build.filter,
+            "flat_source": build.flat_source,
+            "exposure_s": build.exposure_s,
+            "night": night,
+            "status": row.status,
+            "reason": build.reason,
+            "path": path,
+            "sha256": sha256,
+            "n_frames": len(build.frames),
+            "rejected": build.rejected,
+            "quality": row.quality,
+        }
+    return result
+
+
+def night_window(night: str, config: SiteConfig) -> tuple[datetime, datetime]:
+    """UTC instants bounding a night label (local solar noon to the next noon)."""
+    start = datetime.fromisoformat(night).replace(tzinfo=UTC) + timedelta(
+        hours=12 - config.site.longitude_deg / 15.0
+    )
+    return start, start + timedelta(days=1)
+
+
+def frames_from_database(
+    camera: str,
+    kind: str,
+    night: str,
+    *,
+    filter_name: str | None = None,
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+) -> list[Path]:
+    """Paths of the night's calibration frames of ``kind`` recorded as Image rows."""
+    config = config or get_config()
+    start, end = night_window(night, config)
+    with session_scope(engine) as session:
+        query = select(Image).where(
+            Image.instrument == camera,
+            Image.acquired_at >= start,
+            Image.acquired_at < end,
+        )
+        if filter_name and kind == "flat":
+            query = query.where(Image.filter == filter_name)
+        rows = session.scalars(query.order_by(Image.acquired_at)).all()
+        return [Path(r.path) for r in rows if frame_kind(r.image_type) == kind]
+
+
+def group_frames(paths: Sequence[Path | str], camera: str) -> dict[tuple[str, str], list[Path]]:
+    """Calibration frames of ``camera`` grouped by (kind, filter) from their headers.
+
+    Files whose header cannot be read, or of another camera, or light frames, are left out
+    (the build of the group they would belong to reports nothing about them).
+    """
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for raw in paths:
+        path = Path(raw)
+        try:
+            header = fits.getheader(path)
+        except Exception:
+            continue
+        if ascii_fold(str(header.get("INSTRUME", ""))) != ascii_fold(camera):
+            continue
+        kind = frame_kind(header.get("IMAGETYP", ""))
+        if kind not in KINDS:
+            continue
+        filter_name = str(header.get("FILTER", "")).strip() if kind == "flat" else ""
+        groups.setdefault((kind, filter_name), []).append(path)
+    return groups
+
+
+def take_and_build(
+    plan: Sequence,
+    acquire,
+    *,
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+    night: str | None = None,
+) -> list[dict]:
+    """Acquire each request of ``plan`` through ``acquire`` and build its master, in order.
+
+    A failed acquisition is recorded as a failed build (its reason), and the next request goes
+    on: a dark failure does not prevent the flats (they are built with the previous dark).
+    """
+    results = []
+    for request in plan:
+        try:
+            paths = list(acquire(request))
+        except Exception as exc:
+            results.append(
+                record_failure(
+                    request.kind,
+                    request.camera,
+                    f"acquisition failed: {exc}",
+                    filter_name=request.filter,
+                    flat_source=request.flat_source,
+                    night=night,
+                    engine=engine,
+                    config=config,
+                )
+            )
+            continue
+        results.append(
+            build_and_record(
+                request.kind,
+                paths,
+                camera=request.camera,
+                filter_name=request.filter or None,
+                flat_source=request.flat_source or None,
+                night=night,
+                engine=engine,
+                config=config,
+            )
+        )
+    return results
+
+
+def record_failure(
+    kind: str,
+    camera: str,
+    reason: str,
+    *,
+    filter_name: str = "",
+    flat_source: str = "",
+    night: str | None = None,
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+) -> dict:
+    """Record a master that could not even be attempted (e.g. its frames could not be taken)."""
+    from tasks.calibration.masters import MasterBuild
+
+    config = config or get_config()
+    now = get_clock().now()
+    build = MasterBuild(
+        kind=kind,
+        camera=camera,
+        filter=filter_name,
+        flat_source=flat_source,
+        night=night or night_of(now, config),
+        reason=reason,
+    )
+    with session_scope(engine) as session:
+        row = record_build(session, build, now)
+        return {"id": row.id, "camera": camera, "type": kind, "filter": filter_name,
+                "night": build.night, "status": row.status, "reason": reason}  # fmt: skip
