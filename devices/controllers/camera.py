@@ -276,8 +276,8 @@ class GatewayCamera(GatewayController, Camera):
     ) -> Frame:
         def finished(fields: dict[str, Any]) -> bool:
             state = CameraState.from_fields(fields, self.device)
-            if state.last_frame is not None and state.last_frame.frame_id == frame_id:
-                return True
+            # Our exposure still running comes first: ``last_frame`` may hold an older frame of
+            # the same id (a frame taken again after an interruption).
             ours = (state.exposure or {}).get("frame_id") == frame_id
             return not (ours and state.busy)
 

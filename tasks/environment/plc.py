@@ -1,31 +1,25 @@
-"""Reading the PLC's STATUS reply (the seed's ``plc_status_reply.json`` format).
+"""The PLC's STATUS reply (the seed's ``plc_status_reply.json`` format) as the synthesis reads it.
 
-The reply is a JSON list whose ``STATUS`` item carries the PLC's ``date`` (UTC) and its devices,
-each with a ``valid`` flag and named values with units. Sensors flagged ``"valid": "no"`` are kept
-(stored) but excluded from decisions. Anything malformed raises :class:`PlcReplyError`, which the
-monitor turns into an ``error`` synthesis (unsafe).
+Parsing is the PLC controller's (:class:`devices.controllers.plc.PlcStatus`, one parser for the
+whole project); this module groups its readings by PLC device and adds what the synthesis needs:
+numbers and words by name, and the valid devices only. Sensors flagged ``"valid": "no"`` are kept
+(stored) but excluded from decisions. A reply without a ``STATUS`` object, a device list or a
+date raises :class:`PlcReplyError`, which the monitor turns into an ``error`` synthesis (unsafe).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from devices.controllers.plc import PlcStatus, Reading
+from devices.errors import ProtocolError
 
 
 class PlcReplyError(ValueError):
     """The PLC's reply does not have the STATUS format."""
-
-
-@dataclass(frozen=True)
-class SensorValue:
-    """One named value of a PLC device."""
-
-    name: str
-    value: Any
-    unit: str
-    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,7 +29,7 @@ class PlcDevice:
     name: str
     type: str
     valid: bool
-    values: dict[str, SensorValue] = field(default_factory=dict)
+    values: dict[str, Reading] = field(default_factory=dict)
 
     def number(self, name: str) -> float | None:
         """The value called ``name`` as a finite float, or None when absent or not numeric."""
@@ -56,7 +50,7 @@ class PlcDevice:
 
 @dataclass(frozen=True)
 class PlcReading:
-    """A parsed STATUS reply."""
+    """A STATUS reply, by PLC device."""
 
     date: datetime
     site: str
@@ -68,23 +62,27 @@ class PlcReading:
         return {name: device for name, device in self.devices.items() if device.valid}
 
 
-def _parse_date(text: Any) -> datetime:
-    if not isinstance(text, str):
-        raise PlcReplyError(f"date: expected an ISO 8601 string, got {type(text).__name__}")
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PlcReplyError(f"date: {text!r} is not an ISO 8601 instant") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def reading_from_status(status: PlcStatus) -> PlcReading:
+    """Group a parsed STATUS by device.
+
+    Raises
+    ------
+    PlcReplyError
+        When the reply has no date (staleness could not be judged).
+    """
+    if status.date is None:
+        raise PlcReplyError("date: missing (the PLC's time is needed to judge staleness)")
+    devices: dict[str, PlcDevice] = {}
+    for unit in status.raw.get("device") or []:
+        name = str(unit["name"])
+        values = {r.name: r for r in status.readings if r.device == name}
+        valid = str(unit.get("valid", "no")).strip().lower() == "yes"
+        devices[name] = PlcDevice(name, str(unit.get("type", "")), valid, values)
+    return PlcReading(date=status.date, site=status.site, source=status.station, devices=devices)
 
 
 def parse_status_reply(reply: Any) -> PlcReading:
-    """Parse a decoded STATUS reply.
-
-    Parameters
-    ----------
-    reply : list or dict
-        The decoded JSON: a list holding the ``STATUS`` object (as the seed), or that object.
+    """Parse a decoded STATUS reply (a list holding the ``STATUS`` object, as the seed, or it).
 
     Raises
     ------
@@ -95,31 +93,12 @@ def parse_status_reply(reply: Any) -> PlcReading:
     status = next((i for i in items if isinstance(i, dict) and i.get("name") == "STATUS"), None)
     if status is None:
         raise PlcReplyError("no STATUS object in the reply")
-    raw_devices = status.get("device")
-    if not isinstance(raw_devices, list):
+    if not isinstance(status.get("device"), list):
         raise PlcReplyError("device: expected a list of devices")
-    devices: dict[str, PlcDevice] = {}
-    for index, raw in enumerate(raw_devices):
-        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+    for index, unit in enumerate(status["device"]):
+        if not isinstance(unit, dict) or not isinstance(unit.get("name"), str):
             raise PlcReplyError(f"device[{index}]: expected an object with a name")
-        values = raw.get("values", [])
-        if not isinstance(values, list):
-            raise PlcReplyError(f"device[{index}].values: expected a list")
-        parsed: dict[str, SensorValue] = {}
-        for v_index, item in enumerate(values):
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise PlcReplyError(f"device[{index}].values[{v_index}]: expected a named value")
-            parsed[item["name"]] = SensorValue(
-                item["name"],
-                item.get("value"),
-                str(item.get("unit", "")),
-                str(item.get("comment", "")),
-            )
-        valid = str(raw.get("valid", "no")).strip().lower() in ("yes", "true", "1")
-        devices[raw["name"]] = PlcDevice(raw["name"], str(raw.get("type", "")), valid, parsed)
-    return PlcReading(
-        date=_parse_date(status.get("date")),
-        site=str(status.get("site", "")),
-        source=str(status.get("from", "")),
-        devices=devices,
-    )
+    try:
+        return reading_from_status(PlcStatus.from_fields(status))
+    except ProtocolError as error:
+        raise PlcReplyError(str(error)) from None

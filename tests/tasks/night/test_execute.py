@@ -1,0 +1,226 @@
+"""Executing a sequence through real gateways in front of fake devices: frames stored with their
+rows and progress, resumption without retaking, adoption after a crash, preemption and faults
+ending the sequence as interrupted with the reason."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from devices.controllers import Priority
+from infra.clock import SystemClock
+from infra.config import get_config
+from infra.db import session_scope
+from infra.db.models import Image, Plan, ScientificProgram, Sequence, SequenceTransition
+from infra.db.sequence_state import SequenceState, transition
+from tasks.night.execute import SequenceRun, Telescope
+from tasks.night.images import sha256_of
+from tasks.requests.ingest import ingest_request_bytes
+from tests.support.requests import plan_xml, request_xml, sequence_xml
+
+NIR = ["J", "H", "Dark"]
+
+
+@pytest.fixture
+def telescope(fake_device, gateway_for, controller_for):
+    """Fake mount and cameras behind gateways; returns (telescope, fakes, factory of mounts)."""
+    fakes = {
+        "mount": fake_device("mount"),
+        "camera_vis": fake_device("camera"),
+        "camera_nir": fake_device("camera", filters=NIR),
+    }
+    gateways = {name: gateway_for(name, fake) for name, fake in fakes.items()}
+    clock = SystemClock()
+    scope = Telescope(
+        mount=controller_for(gateways["mount"], clock=clock),
+        cameras={
+            "Visible camera": controller_for(gateways["camera_vis"], clock=clock),
+            "Infrared camera": controller_for(gateways["camera_nir"], clock=clock),
+        },
+    )
+    return scope, fakes, lambda: controller_for(gateways["mount"], clock=clock)
+
+
+def zenith_now() -> tuple[float, float]:
+    """RA/Dec at the site's zenith now (the mount's horizon check uses the real clock here)."""
+    from astropy.coordinates import AltAz, SkyCoord
+
+    from infra.astro import site_location
+    from tasks.sky import as_time
+
+    frame = AltAz(obstime=as_time(SystemClock().now()), location=site_location(get_config().site))
+    zenith = SkyCoord(alt=89.0, az=0.0, unit="deg", frame=frame).icrs
+    return round(float(zenith.ra.deg), 4), round(float(zenith.dec.deg), 4)
+
+
+def planned_sequence(
+    engine, *, nb_images: int = 3, nir_images: int = 2, sidereal: bool = True
+) -> int:
+    albums = plan_xml("r", "10", str(nb_images), "r")
+    ra, dec = zenith_now()
+    xml = request_xml(
+        [
+            sequence_xml("s", coords=f"{ra} {dec}" if sidereal else "10", plans=albums).replace(
+                "</album>",
+                '</album>\n    <album detector="Infrared camera" name="nir">'
+                + plan_xml("J", "10", str(nir_images), "j")
+                + "</album>",
+            )
+        ],
+        target_type="sidereal" if sidereal else "test",
+    )
+    result = ingest_request_bytes(xml.encode(), "night.xml", engine=engine)
+    (sequence_id,) = result.sequence_ids
+    with session_scope(engine) as session:
+        sequence = session.get(Sequence, sequence_id)
+        transition(session, sequence, SequenceState.PLANNED, "planned", SystemClock().now())
+    return sequence_id
+
+
+def run(engine, scope, sequence_id, tmp_path, **kwargs):
+    clock = SystemClock()
+    runner = SequenceRun(
+        engine,
+        scope,
+        "flow-test",
+        clock,
+        tmp_path / "frames",
+        get_config().site.longitude_deg,
+        **kwargs,
+    )
+    return runner.run(sequence_id)
+
+
+def exposures(fake) -> int:
+    return len(fake.received("EXPOSE"))
+
+
+def test_a_sequence_runs_both_albums_and_stores_every_frame(engine, telescope, tmp_path):
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine)
+    announced = []
+    outcome = run(
+        engine,
+        scope,
+        sequence_id,
+        tmp_path,
+        on_image=lambda image, plan, camera: announced.append(image.image_id),
+    )
+    assert (outcome.state, len(outcome.images)) == ("executed", 5), outcome.reason
+    assert sorted(announced) == sorted(i.image_id for i in outcome.images)
+    assert (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"])) == (3, 2)
+    goto = fakes["mount"].received("GOTO")[0].line["command"][0]
+    with session_scope(engine) as session:
+        assert goto["ra_deg"] == pytest.approx(session.get(Sequence, sequence_id).ra_deg)
+    with session_scope(engine) as session:
+        images = session.scalars(select(Image).order_by(Image.id)).all()
+        assert len(images) == 5
+        for image in images:
+            assert image.id == Path(image.path).stem
+            assert sha256_of(Path(image.path)) == (image.sha256, image.size_bytes)
+        assert [p.images_done for p in session.scalars(select(Plan).order_by(Plan.id))] == [3, 2]
+        sequence = session.get(Sequence, sequence_id)
+        assert sequence.state == "executed" and sequence.executed_hours > 0
+        program = session.scalar(select(ScientificProgram).where(ScientificProgram.name == "GRB"))
+        assert program.used_hours == pytest.approx(sequence.executed_hours)
+        states = session.scalars(
+            select(SequenceTransition.to_state)
+            .where(SequenceTransition.sequence_id == sequence_id)
+            .order_by(SequenceTransition.id)
+        ).all()
+        assert states == ["to-be-planned", "planned", "executing", "executed"]
+
+
+def test_a_resumed_sequence_takes_only_what_is_left_and_adopts_a_frame_left_by_a_crash(
+    engine, telescope, tmp_path
+):
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine)
+    first = run(engine, scope, sequence_id, tmp_path)
+    frames = {i.image_id: Path(i.path) for i in first.images}
+    # Pretend the night crashed: the visible plan had frame 1 stored and frame 2 written but not
+    # recorded; the infrared plan had nothing.
+    with session_scope(engine) as session:
+        visible, infrared = session.scalars(select(Plan).order_by(Plan.id)).all()
+        keep = f"S{sequence_id:07d}-P{visible.id:07d}-I0001"
+        orphan = f"S{sequence_id:07d}-P{visible.id:07d}-I0002"
+        for image in session.scalars(select(Image)):
+            if image.id != keep:
+                session.delete(image)
+        visible.images_done, infrared.images_done = 1, 0
+        sequence = session.get(Sequence, sequence_id)
+        sequence.state = "interrupted"
+        transition(
+            session, sequence, SequenceState.TO_BE_PLANNED, "re-planned", SystemClock().now()
+        )
+        transition(session, sequence, SequenceState.PLANNED, "planned", SystemClock().now())
+    for image_id, path in frames.items():
+        if image_id not in (keep, orphan):
+            path.unlink()
+    before = (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"]))
+    second = run(engine, scope, sequence_id, tmp_path)
+    assert second.state == "executed"
+    assert sorted(i.adopted for i in second.images) == [False, False, False, True]
+    assert (
+        exposures(fakes["camera_vis"]) - before[0],
+        exposures(fakes["camera_nir"]) - before[1],
+    ) == (1, 2)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Image)) == 5
+
+
+def test_an_alert_claim_interrupts_the_sequence_which_never_fails(engine, telescope, tmp_path):
+    scope, fakes, new_mount = telescope
+    sequence_id = planned_sequence(engine, nb_images=50, nir_images=50)
+    alert_mount = new_mount()
+    claimed = threading.Event()
+
+    def alert_after_two_frames(image, plan, camera) -> None:
+        if camera == "Visible camera" and image.image_id.endswith("I0002") and not claimed.is_set():
+            claimed.set()
+            alert_mount.claim("alert-listener", Priority.ALERT)
+
+    outcome = run(engine, scope, sequence_id, tmp_path, on_image=alert_after_two_frames)
+    assert outcome.state == "interrupted"
+    assert outcome.reason.startswith("preempted") and "alert-listener" in outcome.reason
+    assert len(outcome.images) < 100
+    # Both albums stopped and told their cameras to drop what they were exposing.
+    assert fakes["camera_vis"].received("ABORT") and fakes["camera_nir"].received("ABORT")
+    with session_scope(engine) as session:
+        sequence = session.get(Sequence, sequence_id)
+        assert sequence.state == "interrupted" and "alert-listener" in sequence.state_reason
+        done = sum(p.images_done for p in session.scalars(select(Plan)))
+        assert (
+            done == len(outcome.images) == session.scalar(select(func.count()).select_from(Image))
+        )
+
+
+def test_a_device_fault_interrupts_with_the_reason(engine, telescope, tmp_path):
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine)
+    fakes["camera_nir"].misbehave("garbage", names=["EXPOSE"])
+    outcome = run(engine, scope, sequence_id, tmp_path)
+    assert outcome.state == "interrupted"
+    assert outcome.reason.startswith("Infrared camera exposure") and "device fault" in (
+        outcome.reason
+    )
+
+
+def test_a_held_lease_leaves_the_sequence_planned(engine, telescope, tmp_path):
+    scope, _, new_mount = telescope
+    sequence_id = planned_sequence(engine)
+    with new_mount().claim("alert-listener", Priority.ALERT):
+        outcome = run(engine, scope, sequence_id, tmp_path)
+    assert outcome.state == "not-started" and "lease refused" in outcome.reason
+    with session_scope(engine) as session:
+        assert session.get(Sequence, sequence_id).state == "planned"
+
+
+def test_test_targets_do_not_slew(engine, telescope, tmp_path):
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine, sidereal=False)
+    assert run(engine, scope, sequence_id, tmp_path).state == "executed"
+    assert fakes["mount"].received("GOTO") == []
