@@ -37,7 +37,7 @@ from infra.journal import KIND_PLC, record
 from infra.writebehind import WriteBehindQueue
 from tasks.environment.control import DomeRequest
 from tasks.environment.hysteresis import SafetyGate, Verdict
-from tasks.environment.plc import PlcReading, PlcReplyError, parse_status_reply
+from tasks.environment.plc import PlcReading, PlcReplyError, reading_from_status
 from tasks.environment.records import StatusTracker
 from tasks.environment.reflex import SafetyReflex
 from tasks.environment.synthesis import Override, Synthesis, synthesize
@@ -116,7 +116,7 @@ class EnvironmentMonitor:
         received = self.clock.now()
         record(KIND_PLC, "plc", status.raw, sim_time=received, queue=self.queue, clock=self.clock)
         try:
-            return parse_status_reply(status.raw), received, None
+            return reading_from_status(status), received, None
         except PlcReplyError as error:
             return None, received, f"malformed PLC reply: {error}"
 
