@@ -1,0 +1,90 @@
+"""The dome simulator: shutter travel times (1× and 60×), abort, and its own rain interlock — also
+as a gateway sees it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from devices.errors import DeviceError
+from tests.simulators.conftest import site_config
+from tests.simulators.timing import assert_duration, measure
+
+
+def _until(dome, state: str, within_s: float = 30.0) -> dict:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        status = dome.call("STATUS")
+        if status["state"] == state:
+            return status
+        time.sleep(0.002)
+    raise AssertionError(f"dome not {state} within {within_s} s")
+
+
+@pytest.mark.parametrize(("speed", "open_s", "close_s"), [(1.0, 2.0, 1.5), (60.0, 30.0, 40.0)])
+def test_open_and_close_take_the_configured_time(rig, speed, open_s, close_s):
+    config = site_config(sections={"dome": {"open_s": open_s, "close_s": close_s}})
+    bench = rig(speed=speed, config=config)
+    dome = bench.device("dome")
+
+    def travel(command: str, start: str, final: str, expected: float):
+        def attempt():
+            if dome.call("STATUS")["state"] != start:
+                dome.call("OPEN" if start == "open" else "CLOSE")
+                _until(dome, start)
+            return measure(dome, bench.clock, command, None, lambda s: s["state"] == final), expected
+
+        return attempt
+
+    assert_duration(travel("OPEN", "closed", "open", open_s))
+    assert dome.call("STATUS")["open_percent"] == 100.0
+    assert_duration(travel("CLOSE", "open", "closed", close_s))
+    assert dome.call("STATUS")["open_percent"] == 0.0
+
+
+def test_abort_stops_the_shutter_where_it_is_and_a_reversal_starts_from_there(rig):
+    bench = rig(speed=60.0, config=site_config(sections={"dome": {"open_s": 30.0}}))
+    dome = bench.device("dome")
+    assert dome.call("OPEN")["state"] == "opening"
+    bench.clock.sleep(12.0)
+    stopped = dome.call("ABORT")
+    assert stopped["state"] == "stopped" and 30.0 < stopped["open_percent"] < 60.0
+    bench.clock.sleep(30.0)
+    later = dome.call("STATUS")
+    assert (later["state"], later["open_percent"]) == ("stopped", stopped["open_percent"])
+    assert dome.call("ABORT")["state"] == "stopped"  # idempotent
+    # Closing from 40 % takes 40 % of close_s.
+    dome.call("CLOSE")
+    closing_from = stopped["open_percent"] / 100.0 * bench.config.dome.close_s
+    bench.clock.sleep(closing_from * 0.8)
+    assert dome.call("STATUS")["state"] == "closing"
+    _until(dome, "closed")
+
+
+def test_the_rain_interlock_refuses_to_open_and_never_closes_by_itself(rig):
+    config = site_config(sections={"dome": {"open_s": 10.0, "close_s": 10.0}})
+    bench = rig(speed=120.0, config=config, gateways=("dome",))
+    plc = bench.observatory.plc
+    dome = bench.gateway("dome")
+    lease = dome.call("CLAIM", {"owner": "test", "priority": "operator"})
+    envelope = {"owner": "test", "epoch": lease["epoch"]}
+    plc.set_value("WXT520", "RainRate", 12.0)
+    with pytest.raises(DeviceError) as refused:
+        dome.call("OPEN", **envelope)
+    assert refused.value.code == "limit"
+    assert "rain interlock" in refused.value.message and "WXT520 RainRate 12" in refused.value.message
+    # An invalid station does not count; DRD11's digital channel does.
+    plc.set_value("WXT520", "RainRate", 0.0)
+    plc.set_value("VantagePro", "RainRate", 12.0)  # VantagePro is "valid": "no" in the seed
+    assert dome.call("OPEN", **envelope)["state"] == "opening"
+    _until(dome, "open")
+    plc.set_value("DRD11", "digital", 0)
+    bench.clock.sleep(60.0)
+    assert dome.call("STATUS")["state"] == "open"  # the interlock does not close: the monitor does
+    dome.call("CLOSE", **envelope)
+    _until(dome, "closed")
+    with pytest.raises(DeviceError, match="DRD11 digital channel reads rain"):
+        dome.call("OPEN", **envelope)
+    plc.set_value("DRD11", "digital", 1)
+    assert dome.call("OPEN", **envelope)["state"] == "opening"
