@@ -354,7 +354,7 @@ class CameraSimulator(SimulatedDevice):
         self._exposure = exposure
         self._state = "exposing"
         self.last_error = None
-        self._workers.submit(self._produce, exposure)
+        self.after_reply(lambda: self._workers.submit(self._produce, exposure))
         self._advance(now)
         return {**self.cmd_status(), "frame_id": frame_id, "path": str(target)}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from devices.commands import DeviceKind, validate
@@ -63,6 +64,7 @@ class SimulatedDevice:
         self.clock = clock
         self._lock = lock if lock is not None else threading.RLock()
         self._fault: Fault | None = None
+        self._after_reply = threading.local()
         self.commands_answered = 0
         self.lines_dropped = 0
         self._server = LineServer(
@@ -139,7 +141,26 @@ class SimulatedDevice:
         return fault is not None and fault.kind == FAULT and not fault.ended.is_set()
 
     # ------------------------------------------------------------------ serving
-    def _handle(self, connection: Connection, line: bytes | OversizedLine) -> bytes | None:
+    def after_reply(self, action: Callable[[], object]) -> None:
+        """Run ``action`` once the reply to the current line is sent (a command handler starts
+        CPU-heavy work this way, so that its accepted reply is not held up by it)."""
+        self._after_reply.actions.append(action)
+
+    def _handle(self, connection: Connection, line: bytes | OversizedLine) -> None:
+        self._after_reply.actions = []
+        try:
+            reply = self._reply(connection, line)
+            if reply is not None:
+                connection.send(reply)
+        finally:
+            actions, self._after_reply.actions = self._after_reply.actions, []
+            for action in actions:
+                try:
+                    action()
+                except Exception:
+                    log.exception("%s: work after the reply failed", self.name)
+
+    def _reply(self, connection: Connection, line: bytes | OversizedLine) -> bytes | None:
         fault = self._fault
         if fault is not None and fault.ended.is_set():
             fault = None

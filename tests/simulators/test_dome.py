@@ -33,7 +33,9 @@ def test_open_and_close_take_the_configured_time(rig, speed, open_s, close_s):
             if dome.call("STATUS")["state"] != start:
                 dome.call("OPEN" if start == "open" else "CLOSE")
                 _until(dome, start)
-            return measure(dome, bench.clock, command, None, lambda s: s["state"] == final), expected
+            return measure(
+                dome, bench.clock, command, None, lambda s: s["state"] == final
+            ), expected
 
         return attempt
 
@@ -45,21 +47,37 @@ def test_open_and_close_take_the_configured_time(rig, speed, open_s, close_s):
 
 def test_abort_stops_the_shutter_where_it_is_and_a_reversal_starts_from_there(rig):
     bench = rig(speed=60.0, config=site_config(sections={"dome": {"open_s": 30.0}}))
-    dome = bench.device("dome")
+    dome, clock = bench.device("dome"), bench.clock
+    before = clock.now()
     assert dome.call("OPEN")["state"] == "opening"
-    bench.clock.sleep(12.0)
+    started = clock.now()
+    clock.sleep(12.0)
+    sent = clock.now()
     stopped = dome.call("ABORT")
-    assert stopped["state"] == "stopped" and 30.0 < stopped["open_percent"] < 60.0
-    bench.clock.sleep(30.0)
+    answered = clock.now()
+    # The shutter stopped where it was at the abort: open_s / 100 seconds per percent.
+    low = (sent - started).total_seconds() / 30.0 * 100.0
+    high = (answered - before).total_seconds() / 30.0 * 100.0
+    assert stopped["state"] == "stopped" and low <= stopped["open_percent"] <= high
+    clock.sleep(30.0)
     later = dome.call("STATUS")
     assert (later["state"], later["open_percent"]) == ("stopped", stopped["open_percent"])
     assert dome.call("ABORT")["state"] == "stopped"  # idempotent
-    # Closing from 40 % takes 40 % of close_s.
-    dome.call("CLOSE")
-    closing_from = stopped["open_percent"] / 100.0 * bench.config.dome.close_s
-    bench.clock.sleep(closing_from * 0.8)
-    assert dome.call("STATUS")["state"] == "closing"
-    _until(dome, "closed")
+    # Closing from there takes that fraction of close_s (a repeat stops it part-way again).
+    close_s = bench.config.dome.close_s
+
+    def attempt():
+        status = dome.call("STATUS")
+        if status["state"] != "stopped":
+            dome.call("OPEN")
+            _until(dome, "open")
+            dome.call("CLOSE")
+            clock.sleep(close_s / 2)
+            status = dome.call("ABORT")
+        expected = status["open_percent"] / 100.0 * close_s
+        return measure(dome, clock, "CLOSE", None, lambda s: s["state"] == "closed"), expected
+
+    assert_duration(attempt)
 
 
 def test_the_rain_interlock_refuses_to_open_and_never_closes_by_itself(rig):
@@ -73,7 +91,9 @@ def test_the_rain_interlock_refuses_to_open_and_never_closes_by_itself(rig):
     with pytest.raises(DeviceError) as refused:
         dome.call("OPEN", **envelope)
     assert refused.value.code == "limit"
-    assert "rain interlock" in refused.value.message and "WXT520 RainRate 12" in refused.value.message
+    assert (
+        "rain interlock" in refused.value.message and "WXT520 RainRate 12" in refused.value.message
+    )
     # An invalid station does not count; DRD11's digital channel does.
     plc.set_value("WXT520", "RainRate", 0.0)
     plc.set_value("VantagePro", "RainRate", 12.0)  # VantagePro is "valid": "no" in the seed
