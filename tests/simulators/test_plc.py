@@ -105,9 +105,9 @@ def test_setting_values_names_what_is_wrong(rig):
     plc = rig(speed=60.0).observatory.plc
     assert plc.set_value("MLX90614-1", "SkyTemperature", 2.0) == -15.67
     assert plc.get_value("MLX90614-1", "SkyTemperature") == 2.0
-    with pytest.raises(PlcValueError, match="no device 'WXT999'.*WXT520"):
+    with pytest.raises(PlcValueError, match=r"no device 'WXT999'.*WXT520"):
         plc.set_value("WXT999", "RainRate", 1.0)
-    with pytest.raises(PlcValueError, match="no value 'Rain'.*RainRate"):
+    with pytest.raises(PlcValueError, match=r"no value 'Rain'.*RainRate"):
         plc.set_value("WXT520", "Rain", 1.0)
     with pytest.raises(PlcValueError, match="follows the dome"):
         plc.set_value("SITE", "Shutter", "open")
