@@ -50,7 +50,7 @@ def test_conf_json_submits_the_ten_requests_each_stored_at_its_time(rig, engine)
         )
         assert due == player.at(outcome["time_s"])
         assert due <= applied <= due + timedelta(seconds=LATENESS_S)
-        name, submitted, source = rows[outcome["result"]["request_id"]]
+        _name, submitted, source = rows[outcome["result"]["request_id"]]
         submitted = submitted if submitted.tzinfo else submitted.replace(tzinfo=due.tzinfo)
         # Stored by the submitting process while it ran, under the simulators' clock.
         assert applied <= submitted <= finished, (number, applied, submitted, finished)
@@ -110,7 +110,7 @@ def test_a_late_start_applies_state_and_skips_what_was_already_sent(tmp_path):
             {
                 "time": 3,
                 "plcSimulator": {"device_name": "WXT520", "value_name": "RainRate", "value": 12.0},
-            },  # fmt: skip
+            },
             {"time": 5, "userSimulator": "routine_request_01.xml"},
             {"time": 10, "faultSimulator": {"device": "dome", "kind": "silent", "duration": 20}},
             {"time": 50, "faultSimulator": {"device": "mount", "kind": "garbage", "duration": 100}},
@@ -118,7 +118,7 @@ def test_a_late_start_applies_state_and_skips_what_was_already_sent(tmp_path):
             {
                 "time": 103,
                 "plcSimulator": {"device_name": "DRD11", "value_name": "digital", "value": 0},
-            },  # fmt: skip
+            },
         ],
         "late.json",
     )
@@ -161,7 +161,7 @@ def test_unknown_plc_names_and_devices_are_refused_before_anything_starts(rig):
                 "time": 1,
                 "plcSimulator": {"device_name": "WXT520", "value_name": "Rain", "value": 1},
             },
-        ],  # fmt: skip
+        ],
         "plc.json",
     )
     with pytest.raises(ValueError, match=r"plc.json: item 1 .*no value 'Rain'"):
@@ -170,7 +170,7 @@ def test_unknown_plc_names_and_devices_are_refused_before_anything_starts(rig):
         [
             10,
             {"time": 1, "faultSimulator": {"device": "telescope", "kind": "silent", "duration": 1}},
-        ],  # fmt: skip
+        ],
         "fault.json",
     )
     with pytest.raises(ValueError, match="unknown device 'telescope'"):
@@ -179,6 +179,17 @@ def test_unknown_plc_names_and_devices_are_refused_before_anything_starts(rig):
 
 def test_time_zero_is_the_clock_start(rig):
     start = datetime(2026, 12, 9, 6, 0, tzinfo=NIGHT.tzinfo)
-    bench = rig(speed=100.0, start=start, scenario=parse_scenario([1, {"time": 0.5,
-        "plcSimulator": {"device_name": "DRD11", "value_name": "digital", "value": 0}}]))  # fmt: skip
+    bench = rig(
+        speed=100.0,
+        start=start,
+        scenario=parse_scenario(
+            [
+                1,
+                {
+                    "time": 0.5,
+                    "plcSimulator": {"device_name": "DRD11", "value_name": "digital", "value": 0},
+                },
+            ]
+        ),
+    )
     assert bench.run.player.at(0) == start

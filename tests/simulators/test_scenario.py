@@ -61,7 +61,7 @@ def test_new_keys_parse(tmp_path):
                     "duration_s": 9,
                     "delay_s": 0.5,
                 },
-            },  # fmt: skip
+            },
             {"time": 10, "alertSimulator": "grb.xml"},
             {"time": 11, "alertSimulator": {"file": "grb.xml", "host": "127.0.0.1", "port": 9}},
             {
@@ -72,7 +72,7 @@ def test_new_keys_parse(tmp_path):
                     "magnitude": 15.0,
                     "decay_index": 1.3,
                 },
-            },  # fmt: skip
+            },
             {"time": 13, "plcSimulator": {"device_name": "VantagePro", "valid": "yes"}},
             {"time": 14, "userSimulator": {"file": "routine_request_02.xml", "user": "pyros"}},
         ],
@@ -139,7 +139,7 @@ PLC_ITEM = {"device_name": "WXT520", "value_name": "RainRate", "value": 1.0}
             [
                 10,
                 {"time": 1, "faultSimulator": {"device": "mount", "kind": "silent", "duration": 0}},
-            ],  # fmt: skip
+            ],
             "duration: must be > 0",
         ),
         ([10, {"time": 1, "alertSimulator": {"file": "a.xml", "port": 0}}], "port: must be a TCP"),
