@@ -38,7 +38,8 @@ def _roundtrip() -> dict:
         tempfile.TemporaryDirectory() as frames,
         Observatory(
             load_config(), clock=clock, frames_dir=Path(frames), ports=ports
-        ) as observatory,NdjsonClient(*observatory.mount.address, name="mount") as client
+        ) as observatory,
+        NdjsonClient(*observatory.mount.address, name="mount") as client,
     ):
         for _ in range(100):
             client.call("STATUS")
