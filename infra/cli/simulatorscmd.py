@@ -108,6 +108,14 @@ def afterglow(
     typer.echo(f"afterglow {name} added ({reply['afterglows']} in the sky)")
 
 
+def _fault_cell(fault: dict | None) -> str:
+    if not fault:
+        return ""
+    if fault["left_s"] is None:
+        return f"{fault['kind']} (until cleared)"
+    return f"{fault['kind']} ({fault['left_s']:g} s left)"
+
+
 @app.command()
 def status(json_output: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Show the running simulators: devices, faults, afterglows, the scenario's progress."""
@@ -126,7 +134,7 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print as JSON
                 "yes" if device["listening"] else "no",
                 device["clients"],
                 device.get("state", ""),
-                f"{fault_info['kind']} ({fault_info['left_s']} s left)" if fault_info else "",
+                _fault_cell(fault_info),
             ]
         )
     print_table(
