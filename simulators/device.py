@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from devices.commands import DeviceKind, validate
@@ -65,6 +67,9 @@ class SimulatedDevice:
         self._lock = lock if lock is not None else threading.RLock()
         self._fault: Fault | None = None
         self._after_reply = threading.local()
+        #: Command name -> (simulated instant, wall time.time()) it was last received (benchmarks:
+        #: "the close command received by the dome simulator").
+        self.last_received: dict[str, tuple[datetime, float]] = {}
         self.commands_answered = 0
         self.lines_dropped = 0
         self._server = LineServer(
@@ -201,6 +206,7 @@ class SimulatedDevice:
 
     def _item(self, item: dict[str, Any], request_id: str | int | None) -> dict[str, Any]:
         name = item.get("name")
+        self.last_received[str(name)] = (self.clock.now(), time.time())
         try:
             validate(self.kind, item, gateway=False)
             if name != "STATUS" and self.in_hardware_fault():

@@ -102,7 +102,10 @@ def test_the_rain_interlock_refuses_to_open_and_never_closes_by_itself(rig):
     plc.set_value("DRD11", "digital", 0)
     bench.clock.sleep(60.0)
     assert dome.call("STATUS")["state"] == "open"  # the interlock does not close: the monitor does
+    sent = bench.clock.now()
     dome.call("CLOSE", **envelope)
+    received, _wall = bench.observatory.dome.last_received["CLOSE"]
+    assert sent <= received <= bench.clock.now()
     _until(dome, "closed")
     with pytest.raises(DeviceError, match="DRD11 digital channel reads rain"):
         dome.call("OPEN", **envelope)
