@@ -69,6 +69,9 @@ class LineServer:
         Most lines handled at once.
     send_timeout_s : float
         A client that does not read its replies for this long is disconnected.
+    ordered : bool
+        Handle each connection's lines one after another, in order, on its reader thread (a
+        device) instead of on the worker pool (a gateway, whose replies may come out of order).
     """
 
     def __init__(
@@ -81,8 +84,10 @@ class LineServer:
         workers: int = 64,
         send_timeout_s: float = 5.0,
         max_line: int = MAX_LINE_BYTES,
+        ordered: bool = False,
     ) -> None:
         self.host, self.requested_port = host, port
+        self._ordered = ordered
         self.name = name
         self._handler = handler
         self._workers = workers
@@ -94,13 +99,17 @@ class LineServer:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._bound_port: int | None = None
 
     @property
     def port(self) -> int:
         """The port listened on (known after :meth:`start`)."""
-        if self._listener is None:
-            return self.requested_port
-        return self._listener.getsockname()[1]
+        return self._bound_port if self._bound_port is not None else self.requested_port
+
+    @property
+    def listening(self) -> bool:
+        """Whether the server accepts connections now (False once suspended or stopped)."""
+        return self._listener is not None and not self._stopping
 
     @property
     def client_count(self) -> int:
@@ -115,47 +124,88 @@ class LineServer:
         OSError
             When the address cannot be bound (the message names it).
         """
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self.name}-work")
         try:
-            self._listener = socket.create_server((self.host, self.requested_port), backlog=64)
+            self._listen(self.requested_port)
+        except OSError:
+            self._pool.shutdown(wait=False)
+            raise
+        return self
+
+    def _listen(self, port: int) -> None:
+        try:
+            listener = socket.create_server((self.host, port), backlog=64)
         except OSError as exc:
             raise OSError(
                 exc.errno,
-                f"{self.name}: cannot listen on {self.host}:{self.requested_port}: "
-                f"{exc.strerror or exc}",
+                f"{self.name}: cannot listen on {self.host}:{port}: {exc.strerror or exc}",
             ) from None
-        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self.name}-work")
-        thread = threading.Thread(target=self._accept_loop, name=f"{self.name}-accept", daemon=True)
-        self._threads.append(thread)
+        self._listener = listener
+        self._bound_port = listener.getsockname()[1]
+        thread = threading.Thread(
+            target=self._accept_loop, args=(listener,), name=f"{self.name}-accept", daemon=True
+        )
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
         thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Stop accepting, close every connection, stop the workers."""
-        self._stopping = True
-        if self._listener is not None:
+    def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
             with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
+                listener.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
-                self._listener.close()
+                listener.close()
+
+    def drop_connections(self) -> int:
+        """Close every client connection now (clients see the connection close); how many."""
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
             connection.close()
-        for thread in self._threads:
+        return len(connections)
+
+    def suspend(self) -> None:
+        """Stop listening and drop every connection: clients are refused until :meth:`resume`."""
+        self._close_listener()
+        self.drop_connections()
+
+    def resume(self) -> None:
+        """Listen again on the same port after :meth:`suspend` (no effect while listening).
+
+        Raises
+        ------
+        OSError
+            When the port cannot be bound again.
+        """
+        if self._listener is None and not self._stopping:
+            self._listen(self.port)
+
+    def stop(self) -> None:
+        """Stop accepting, close every connection, stop the workers."""
+        self._stopping = True
+        self._close_listener()
+        self.drop_connections()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=2.0)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        while not self._stopping:
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while not self._stopping and self._listener is listener:
             try:
-                sock, address = self._listener.accept()
+                sock, address = listener.accept()
             except OSError:
-                if self._stopping:
+                if self._stopping or self._listener is not listener:
                     return
                 continue
+            if self._stopping or self._listener is not listener:
+                sock.close()
+                return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(self._send_timeout_s)
             connection = Connection(sock, f"{address[0]}:{address[1]}")
@@ -184,6 +234,11 @@ class LineServer:
                 if not data:
                     return
                 for line in framer.feed(data):
+                    if self._ordered:
+                        if connection.closed or self._stopping:
+                            return
+                        self._handle(connection, line)
+                        continue
                     try:
                         assert self._pool is not None
                         self._pool.submit(self._handle, connection, line)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.config_calibration import CalibrationSection
+from infra.config_simulators import SimulatorsSection, check_endpoints
 from infra.config_sky import SkySection
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("site_default.toml")
@@ -347,6 +348,7 @@ class SiteConfig(_Section):
     stack: StackSection = Field(default_factory=StackSection)
     gateways: GatewaysSection = Field(default_factory=GatewaysSection)
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
+    simulators: SimulatorsSection = Field(default_factory=SimulatorsSection)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:
@@ -375,6 +377,10 @@ class SiteConfig(_Section):
                         f"gateways.ports.{gateway}: {self.gateways.host}:{port} is the endpoint "
                         f"of device {name}"
                     )
+        check_endpoints(
+            self.simulators,
+            {name: getattr(self.devices, name).host for name in DevicesSection.model_fields},
+        )
         if self.alerts.priority > self.requests.max_priority:
             raise ValueError("alerts.priority is above requests.max_priority")
         for s_index, strategy in enumerate(self.alerts.strategies):

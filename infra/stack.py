@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from infra.config import SiteConfig
 from infra.settings import Settings
@@ -63,8 +64,53 @@ def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str],
     return env, own_server
 
 
-def plan_stack(settings: Settings, config: SiteConfig) -> StackPlan:
-    """The whole stack on this instance's settings and site configuration."""
+def device_specs(
+    python: str, env: dict[str, str], config: SiteConfig, scenario: Path | None = None
+) -> tuple[list[ProcessSpec], dict[str, int]]:
+    """The simulators (unless ``[simulators] enabled = false``) then the gateways, each ready
+    when every one of its ports accepts connections; and the ports they need free."""
+    specs: list[ProcessSpec] = []
+    ports: dict[str, int] = {}
+    timeout = min(120.0, config.stack.startup_timeout_s)
+    names = list(type(config.devices).model_fields)
+    if config.simulators.enabled:
+        device_ports = {n: getattr(config.devices, n).port for n in names}
+        ports.update({f"simulator {n}": p for n, p in device_ports.items()})
+        argv = [python, "-m", "infra.cli.main", "simulators", "start"]
+        if scenario is not None:
+            argv += ["--scenario", str(Path(scenario).resolve())]
+        specs.append(
+            ProcessSpec(
+                name="simulators",
+                argv=argv,
+                env=env,
+                ready=Readiness(tcp_ports=tuple(device_ports.values()), timeout_s=timeout),
+                stop_timeout_s=15,
+            )
+        )
+    gateway_ports = {n: getattr(config.gateways.ports, n) for n in names}
+    ports.update({f"gateway {n}": p for n, p in gateway_ports.items()})
+    specs.append(
+        ProcessSpec(
+            name="gateways",
+            argv=[python, "-m", "infra.cli.main", "gateways", "start"],
+            env=env,
+            ready=Readiness(tcp_ports=tuple(gateway_ports.values()), timeout_s=timeout),
+            stop_timeout_s=15,
+        )
+    )
+    return specs, ports
+
+
+def plan_stack(
+    settings: Settings, config: SiteConfig, *, scenario: Path | None = None
+) -> StackPlan:
+    """The whole stack on this instance's settings and site configuration.
+
+    Order: the simulators (unless real devices are configured), the gateways in front of them
+    (both need nothing else and are ready in a second), then Prefect (server, bootstrap, worker).
+    ``scenario`` (default ``[simulators] scenario``) is played by the simulators.
+    """
     python = sys.executable
     env, own_server = prefect_env(settings, config)
     env.update(
@@ -79,8 +125,9 @@ def plan_stack(settings: Settings, config: SiteConfig) -> StackPlan:
         env["PYROS_DATABASE_URL"] = os.environ["PYROS_DATABASE_URL"]
     if settings.site_config is not None:
         env["PYROS_SITE_CONFIG"] = str(settings.site_config)
-    specs: list[ProcessSpec] = []
-    ports: dict[str, int] = {}
+    if scenario is None and config.simulators.scenario:
+        scenario = Path(config.simulators.scenario)
+    specs, ports = device_specs(python, env, config, scenario)
     if own_server:
         port = config.stack.prefect_port
         ports["prefect-server"] = port

@@ -23,6 +23,7 @@ from infra.cli import (
     requestcmd,
     runcmd,
     schedulecmd,
+    simulatorscmd,
     stackcmd,
 )
 
@@ -43,6 +44,7 @@ app.add_typer(monitorcmd.app, name="monitor")
 app.add_typer(monitorcmd.dome_app, name="dome")
 app.add_typer(schedulecmd.app, name="schedule")
 app.add_typer(calibratecmd.app, name="calibrate")
+app.add_typer(simulatorscmd.app, name="simulators")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)

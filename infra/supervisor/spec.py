@@ -11,18 +11,21 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Readiness:
-    """How to tell that a started process is ready: a TCP port accepting connections or an HTTP
-    URL answering 2xx, within ``timeout_s`` wall seconds."""
+    """How to tell that a started process is ready: TCP ports accepting connections (``tcp_port``
+    and every one of ``tcp_ports``) or an HTTP URL answering 2xx, within ``timeout_s`` wall
+    seconds."""
 
     tcp_port: int | None = None
     http_url: str | None = None
     timeout_s: float = 60.0
+    tcp_ports: tuple[int, ...] = ()
 
     def check(self) -> bool:
-        """One non-blocking-ish probe (at most one second)."""
-        if self.tcp_port is not None:
+        """One non-blocking-ish probe (at most one second per port)."""
+        ports = ([self.tcp_port] if self.tcp_port is not None else []) + list(self.tcp_ports)
+        for port in ports:
             try:
-                with socket.create_connection(("127.0.0.1", self.tcp_port), timeout=1.0):
+                with socket.create_connection(("127.0.0.1", port), timeout=1.0):
                     pass
             except OSError:
                 return False
@@ -73,4 +76,6 @@ class ProcessSpec:
     def from_dict(cls, data: dict[str, Any]) -> ProcessSpec:
         """Inverse of :meth:`to_dict`."""
         ready = data.get("ready")
-        return cls(**{**data, "ready": Readiness(**ready) if ready else None})
+        if ready:
+            ready = Readiness(**{**ready, "tcp_ports": tuple(ready.get("tcp_ports") or ())})
+        return cls(**{**data, "ready": ready or None})

@@ -12,6 +12,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 
+from devices.client import NdjsonClient
 from infra.db import session_scope
 from infra.db.models import Request
 
@@ -47,6 +48,19 @@ def test_up_applies_everything_once_runs_a_deployment_and_down_stops_all(instanc
     names = {p["name"]: p for p in status["processes"]}
     assert names["prefect-bootstrap"]["last_exit"] == 0
     assert names["worker"]["state"] == "running"
+    # The simulators, then the gateways in front of them, came up first and answer.
+    order = [p["name"] for p in status["processes"]]
+    assert order[:2] == ["simulators", "gateways"]
+    assert names["simulators"]["ready"] and names["gateways"]["ready"]
+    for name in ("mount", "dome", "plc"):
+        with NdjsonClient(
+            "127.0.0.1", instance.gateway_ports[name], name=name, timeout_s=10
+        ) as gateway:
+            reply = gateway.call("STATUS")
+        assert reply["gateway"]["health"]["connected"] is True, reply
+    assert reply["from"] == "Beckhoff" and reply["device"][-1]["name"] == "SITE"
+    fault = instance.pyros("simulators", "fault", "dome", "garbage", "--for", "5")
+    assert "dome: garbage until" in fault.stdout
 
     first = json.loads(_prefect(instance, COUNT))
     assert "submit-request" in first["deployments"] and first["telescope"] == 1
@@ -84,6 +98,19 @@ print(run.state.type.value)
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
     assert instance.pyros("status", check=False).returncode == 3
+    ports = [*instance.device_ports.values(), *instance.gateway_ports.values()]
+    assert not [port for port in ports if _listening(port)]
+    assert instance.pyros("simulators", "status", check=False).returncode == 3
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def test_up_refuses_a_taken_port(instance):
@@ -93,3 +120,12 @@ def test_up_refuses_a_taken_port(instance):
         result = instance.pyros("up", check=False)
     assert result.returncode == 3
     assert f"prefect-server port {instance.prefect_port}" in result.stderr
+
+
+def test_up_refuses_a_taken_device_port(instance):
+    import socket
+
+    with socket.create_server(("127.0.0.1", instance.device_ports["plc"])):
+        result = instance.pyros("up", check=False)
+    assert result.returncode == 3
+    assert f"simulator plc port {instance.device_ports['plc']}" in result.stderr

@@ -1,0 +1,128 @@
+"""What the scenario sends outside the simulators: requests (as a user) and VOEvents (as the alert
+network). Both are separate programs run as subprocesses, exactly as a person or a mission would:
+
+- a request file is submitted with ``pyros request submit FILE --json`` (the simulators never
+  import ``tasks/``), under the simulators' clock (``PYROS_CLOCK``) so the submission time is the
+  simulated instant;
+- a VOEvent is sent with Comet's ``comet-sendvo`` to the broker ``[simulators]
+  alert_broker_host:alert_broker_port`` (the broker and the alert listener are other parts).
+
+Each returns an :class:`Outcome` (never raises for a failure of the other program).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.clock import Clock
+
+
+@dataclass
+class Outcome:
+    """What happened to one submission."""
+
+    ok: bool
+    detail: str
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def _tail(text: str, lines: int = 1) -> str:
+    kept = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " / ".join(kept[-lines:])
+
+
+def clock_env(clock: Clock) -> dict[str, str]:
+    """The environment that gives a child process the same clock."""
+    env = dict(os.environ)
+    spec = getattr(clock, "spec", None)
+    if callable(spec):
+        env["PYROS_CLOCK"] = spec()
+    return env
+
+
+def submit_request(file: Path, *, user: str | None, clock: Clock, timeout_s: float) -> Outcome:
+    """Submit a request file with ``pyros request submit FILE --json``.
+
+    Returns
+    -------
+    Outcome
+        ``result`` is the command's JSON (``request_id``, ``sequence_ids``...) when it stored the
+        request; ``detail`` is its one-line error otherwise.
+    """
+    argv = [sys.executable, "-m", "infra.cli.main", "request", "submit", str(file), "--json"]
+    if user:
+        argv += ["--user", user]
+    try:
+        done = subprocess.run(
+            argv,
+            env=clock_env(clock),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return Outcome(False, f"pyros request submit {file.name}: no answer within {timeout_s:g} s")
+    except OSError as exc:
+        return Outcome(False, f"pyros request submit {file.name}: cannot run: {exc}")
+    result: dict[str, Any] = {}
+    for line in reversed(done.stdout.strip().splitlines()):
+        try:
+            result = json.loads(line)
+            break
+        except json.JSONDecodeError:
+            continue
+    if done.returncode == 0 and result.get("ok"):
+        return Outcome(True, f"request {result.get('request_id')} stored from {file.name}", result)
+    error = result.get("error") or _tail(done.stderr) or f"exit code {done.returncode}"
+    return Outcome(False, f"pyros request submit {file.name}: {error}", result)
+
+
+def sendvo_program() -> str | None:
+    """Comet's ``comet-sendvo`` (beside this Python first, then on the PATH)."""
+    beside = Path(sys.executable).with_name("comet-sendvo")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("comet-sendvo")
+
+
+def send_voevent(file: Path, *, host: str, port: int, timeout_s: float) -> Outcome:
+    """Send a VOEvent file to a VOEvent broker with ``comet-sendvo``.
+
+    Returns
+    -------
+    Outcome
+        ok when the broker acknowledged it; otherwise the reason (no broker answering, the broker
+        refused the packet, comet-sendvo missing or timing out).
+    """
+    program = sendvo_program()
+    if program is None:
+        return Outcome(False, "comet-sendvo not found: install Comet (pip install comet)")
+    argv = [program, "--host", host, "--port", str(port), "-f", str(file)]
+    where = f"{host}:{port}"
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return Outcome(False, f"VOEvent {file.name}: the broker at {where} did not answer within "
+                       f"{timeout_s:g} s")  # fmt: skip
+    except OSError as exc:
+        return Outcome(False, f"VOEvent {file.name}: cannot run comet-sendvo: {exc}")
+    output = done.stdout + done.stderr
+    if done.returncode == 0 and "sent successfully" in output:
+        return Outcome(True, f"VOEvent {file.name} acknowledged by the broker at {where}")
+    if "Connection failed" in output or "Connection refused" in output:
+        return Outcome(False, f"VOEvent {file.name}: no VOEvent broker answers at {where}")
+    return Outcome(
+        False,
+        f"VOEvent {file.name}: the broker at {where} did not take it "
+        f"(comet-sendvo exit {done.returncode}: {_tail(output)})",
+    )
