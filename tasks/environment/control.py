@@ -23,6 +23,7 @@ from tasks.environment.synthesis import WEATHER_ELEMENT_NAMES, Override
 
 DOME_REQUEST_KEY = "dome_request"
 OVERRIDES_KEY = "environment_overrides"
+VERDICT_KEY = "weather_verdict"
 DOME_REQUESTS = ("open", "closed")
 SITE_ELEMENTS = ("doors", "intrusion", "lights", "shutter", "inside temperature", "inside humidity")
 
@@ -132,3 +133,31 @@ def clear_overrides(session: Session, by: str, at: datetime) -> None:
     """Remove every override."""
     _put(session, OVERRIDES_KEY, "[]", by, at)
     record(KIND_OPERATOR, by, {"command": "override", "clear": True}, sim_time=at, session=session)
+
+
+@dataclass(frozen=True)
+class WeatherVerdict:
+    """The monitor's last verdict, as the night flows read it (unsafe when never written)."""
+
+    safe: bool
+    reason: str
+    at: datetime | None
+
+
+def verdict_write(safe: bool, reason: str, at: datetime):
+    """A write (for the monitor's write-behind queue) recording its verdict."""
+    value = json.dumps({"safe": safe, "reason": reason})
+
+    def write(session: Session) -> None:
+        _put(session, VERDICT_KEY, value, "environment-monitor", at)
+
+    return write
+
+
+def weather_verdict(session: Session) -> WeatherVerdict:
+    """The monitor's last verdict."""
+    row = session.get(ObservatoryState, VERDICT_KEY)
+    if row is None:
+        return WeatherVerdict(False, "no verdict from the environment monitor yet", None)
+    data = json.loads(row.value)
+    return WeatherVerdict(bool(data["safe"]), str(data["reason"]), row.updated_at)

@@ -35,7 +35,7 @@ from infra.events import (
 )
 from infra.journal import KIND_PLC, record
 from infra.writebehind import WriteBehindQueue
-from tasks.environment.control import DomeRequest
+from tasks.environment.control import DomeRequest, verdict_write
 from tasks.environment.hysteresis import SafetyGate, Verdict
 from tasks.environment.plc import PlcReading, PlcReplyError, reading_from_status
 from tasks.environment.records import StatusTracker
@@ -147,6 +147,8 @@ class EnvironmentMonitor:
         # Acted: now tell (none of this waits).
         for write in self.tracker.writes(synthesis):
             self.queue.put(write)
+        if verdict.changed or self.last is None:
+            self.queue.put(verdict_write(verdict.safe, verdict.reason, now))
         self._announce(synthesis, verdict, report.actions, report.problems)
         self.last = PollResult(synthesis, verdict, tuple(report.actions), tuple(report.problems))
         return self.last
