@@ -18,3 +18,18 @@ def submit_request(xml: str, user: str = "pyros", source: str = "prefect-ui") ->
         "request %s stored: %d sequence(s)", result["request_id"], result["sequences"]
     )
     return result
+
+
+@flow(name="fake-alarm", log_prints=False)
+def fake_alarm(minutes: float = 5.0, by: str = "operator") -> str:
+    """A drill: the environment monitor sees an unsafe condition for ``minutes`` (simulated) and
+    acts on it (closes the dome, parks the mount, emits ``pyros.weather.unsafe``)."""
+    from infra.clock import get_clock
+    from infra.db import session_scope
+    from tasks.environment.control import add_override
+
+    with session_scope() as session:
+        override = add_override(session, "*", minutes * 60.0, by, "fake alarm (drill)",
+                                get_clock().now())
+    get_run_logger().info("%s", override.describe())
+    return override.describe()

@@ -233,6 +233,13 @@ class SafetySection(_Section):
     outside_temperature_max_c: float
     pressure_min_mbar: float = Field(gt=0.0)
     pressure_max_mbar: float = Field(gt=0.0)
+    #: Shortest wall time between two polls: at high simulation speeds the simulated interval
+    #: would shrink to milliseconds of wall time.
+    min_poll_wall_s: float = Field(default=0.05, gt=0.0, le=10.0)
+    #: Wall seconds between two ``pyros.watcher.heartbeat`` events of the monitor.
+    heartbeat_wall_s: float = Field(default=30.0, gt=0.0)
+    #: Most writes the monitor queues while the database is slow or away.
+    write_queue_max: int = Field(default=20000, ge=100)
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> SafetySection:

@@ -40,6 +40,8 @@ DEVICE_LOST = "pyros.device.lost"
 DEVICE_BACK = "pyros.device.back"
 WATCHER_HEARTBEAT = "pyros.watcher.heartbeat"
 REQUEST_SUBMITTED = "pyros.request.submitted"
+SITE_ALARM = "pyros.site.alarm"
+DOME_ACTION = "pyros.dome.action"
 
 ALL_EVENTS = frozenset(
     value

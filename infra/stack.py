@@ -102,13 +102,27 @@ def device_specs(
     return specs, ports
 
 
+def watcher_specs(python: str, env: dict[str, str]) -> list[ProcessSpec]:
+    """The watchers (DESIGN §6): plain processes, one instance each (an OS lock), restarted by
+    the supervisor. They come right after the gateways: safety must not wait for Prefect."""
+    return [
+        ProcessSpec(
+            name="environment-monitor",
+            argv=[python, "-m", "infra.cli.main", "monitor", "run"],
+            env=env,
+            stop_timeout_s=10,
+        )
+    ]
+
+
 def plan_stack(
     settings: Settings, config: SiteConfig, *, scenario: Path | None = None
 ) -> StackPlan:
     """The whole stack on this instance's settings and site configuration.
 
     Order: the simulators (unless real devices are configured), the gateways in front of them
-    (both need nothing else and are ready in a second), then Prefect (server, bootstrap, worker).
+    (both need nothing else and are ready in a second), the watchers (the environment monitor),
+    then Prefect (server, bootstrap, worker).
     ``scenario`` (default ``[simulators] scenario``) is played by the simulators.
     """
     python = sys.executable
@@ -128,6 +142,7 @@ def plan_stack(
     if scenario is None and config.simulators.scenario:
         scenario = Path(config.simulators.scenario)
     specs, ports = device_specs(python, env, config, scenario)
+    specs.extend(watcher_specs(python, env))
     if own_server:
         port = config.stack.prefect_port
         ports["prefect-server"] = port

@@ -28,7 +28,16 @@ from devices.framing import OversizedLine, decode
 from devices.protocol import error_item, parse_command_line, peek_id, reply_line, result_item
 from devices.server import Connection, LineServer
 from infra.clock import Clock
-from simulators.faults import DISCONNECT, FAULT, GARBAGE, GARBAGE_LINE, SILENT, SLOW, Fault
+from simulators.faults import (
+    DISCONNECT,
+    FAULT,
+    FROZEN,
+    GARBAGE,
+    GARBAGE_LINE,
+    SILENT,
+    SLOW,
+    Fault,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +153,13 @@ class SimulatedDevice:
         """Whether a ``fault`` fault is in force (STATUS shows the state ``fault``)."""
         fault = self._fault
         return fault is not None and fault.kind == FAULT and not fault.ended.is_set()
+
+    def device_now(self):
+        """The device's own clock: the simulated now, or the instant it froze (``frozen``)."""
+        fault = self._fault
+        if fault is not None and fault.kind == FROZEN and not fault.ended.is_set():
+            return fault.started_at
+        return self.clock.now()
 
     # ------------------------------------------------------------------ serving
     def after_reply(self, action: Callable[[], object]) -> None:

@@ -11,7 +11,9 @@ Kinds, and what a gateway sees (docs/simulators.md):
   gateway's device timeout (the default), else only late replies;
 - ``fault`` — hardware failure: every command but ``STATUS`` is refused with the error code
   ``fault`` (``DeviceError``), ``STATUS`` shows the state ``fault``, and what was in progress
-  stops.
+  stops;
+- ``frozen`` — the device answers, but its own clock is stuck at the fault's start (the PLC's
+  ``date`` stops advancing): nothing a gateway sees; the environment monitor judges it stale.
 
 A fault lasts ``duration_s`` simulated seconds (None: until cleared). When it ends the device is
 back: listening again, answering, out of its fault state (the mount idle where it stopped, the
@@ -33,8 +35,9 @@ GARBAGE = "garbage"
 DISCONNECT = "disconnect"
 SLOW = "slow"
 FAULT = "fault"
+FROZEN = "frozen"
 #: Every fault kind, in the order of the documentation.
-FAULT_KINDS = (SILENT, GARBAGE, DISCONNECT, SLOW, FAULT)
+FAULT_KINDS = (SILENT, GARBAGE, DISCONNECT, SLOW, FAULT, FROZEN)
 #: Other names accepted for a kind (the words of the issue).
 KIND_ALIASES = {
     "stop": SILENT,
@@ -46,6 +49,8 @@ KIND_ALIASES = {
     "hardware": FAULT,
     "hardware_failure": FAULT,
     "failure": FAULT,
+    "frozen_date": FROZEN,
+    "stale": FROZEN,
 }
 #: The line a device sends instead of its reply under a ``garbage`` fault.
 GARBAGE_LINE = b"\x00\x01 #!garbage: this is not JSON {{{\n"

@@ -240,7 +240,7 @@ class PlcSimulator(SimulatedDevice):
 
     # ------------------------------------------------------------------ commands
     def cmd_status(self) -> dict[str, Any]:
-        date = self.clock.now().strftime("%Y-%m-%dT%H:%M:%S")
+        date = self.device_now().strftime("%Y-%m-%dT%H:%M:%S")
         return {**self._header, "date": date, "device": self._snapshot()}
 
     def cmd_switches(self) -> dict[str, Any]:

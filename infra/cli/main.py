@@ -19,6 +19,7 @@ from infra.cli import (
     gatewayscmd,
     journalcmd,
     modecmd,
+    monitorcmd,
     requestcmd,
     runcmd,
     schedulecmd,
@@ -39,6 +40,8 @@ app.add_typer(configcmd.app, name="config")
 app.add_typer(journalcmd.app, name="journal")
 app.add_typer(alertcmd.app, name="alert")
 app.add_typer(gatewayscmd.app, name="gateways")
+app.add_typer(monitorcmd.app, name="monitor")
+app.add_typer(monitorcmd.dome_app, name="dome")
 app.add_typer(schedulecmd.app, name="schedule")
 app.add_typer(calibratecmd.app, name="calibrate")
 app.add_typer(simulatorscmd.app, name="simulators")

@@ -19,10 +19,11 @@ def _config(**simulators):
     return data
 
 
-def test_simulators_then_gateways_then_prefect():
+def test_simulators_then_gateways_then_the_monitor_then_prefect():
     plan = plan_stack(load_settings(), parse_config(_config()))
     names = [spec.name for spec in plan.specs]
-    assert names[:3] == ["simulators", "gateways", "prefect-server"]
+    assert names[:4] == ["simulators", "gateways", "environment-monitor", "prefect-server"]
+    assert plan.specs[2].argv[-2:] == ["monitor", "run"] and plan.specs[2].restart
     simulators, gateways = plan.specs[0], plan.specs[1]
     assert simulators.argv[-2:] == ["simulators", "start"]
     assert simulators.ready.tcp_ports == (5000, 5001, 5002, 5003, 5004)
@@ -41,7 +42,7 @@ def test_real_devices_mean_no_simulators():
     data = _config(enabled=False)
     data["devices"]["mount"]["host"] = "10.0.0.5"
     plan = plan_stack(load_settings(), parse_config(data))
-    assert [s.name for s in plan.specs][:2] == ["gateways", "prefect-server"]
+    assert [s.name for s in plan.specs][:3] == ["gateways", "environment-monitor", "prefect-server"]
     assert not any(name.startswith("simulator ") for name in plan.ports)
 
 

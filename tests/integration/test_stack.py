@@ -52,6 +52,7 @@ def test_up_applies_everything_once_runs_a_deployment_and_down_stops_all(instanc
     order = [p["name"] for p in status["processes"]]
     assert order[:2] == ["simulators", "gateways"]
     assert names["simulators"]["ready"] and names["gateways"]["ready"]
+    assert names["environment-monitor"]["state"] == "running"
     for name in ("mount", "dome", "plc"):
         with NdjsonClient(
             "127.0.0.1", instance.gateway_ports[name], name=name, timeout_s=10

@@ -1,0 +1,90 @@
+"""The environment synthesis as a Prefect markdown artifact under a stable key.
+
+Published by a background thread of the monitor when Prefect is configured: on every change of
+the verdict or of a global status, and at least once a minute; a slow or absent Prefect server
+only delays the artifact, never a poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from tasks.environment.synthesis import Synthesis
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_KEY = "pyros-environment"
+REFRESH_WALL_S = 60.0
+
+
+def synthesis_markdown(synthesis: Synthesis, safe: bool, verdict_reason: str) -> str:
+    """The operator's view of one synthesis."""
+    lines = [
+        f"## Environment: {'SAFE' if safe else 'UNSAFE'} — weather {synthesis.weather_status}, "
+        f"site {synthesis.site_status}",
+        "",
+        f"*{verdict_reason}* (at {synthesis.at:%Y-%m-%d %H:%M:%S} UTC)",
+        "",
+    ]
+    if synthesis.overrides:
+        lines += ["**Operator overrides in force:**", ""]
+        lines += [f"- {override}" for override in synthesis.overrides]
+        lines.append("")
+    lines += [
+        "| element | value | interpretation | state | close |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for record in (*synthesis.weather, *synthesis.site):
+        value = "n/a" if record.value is None else f"{record.value} {record.unit}".strip()
+        lines.append(
+            f"| {record.element} | {value} | {record.interpretation} | "
+            f"{record.state.value} | {'YES' if record.should_close else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+class SynthesisPublisher:
+    """Publishes the monitor's latest synthesis (see module docstring)."""
+
+    def __init__(self, monitor) -> None:
+        self.monitor = monitor
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="monitor-artifact", daemon=True)
+        self._published: tuple | None = None
+
+    def start(self) -> SynthesisPublisher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        from prefect.artifacts import create_markdown_artifact
+
+        waited = REFRESH_WALL_S
+        while not self._stop.wait(1.0):
+            waited += 1.0
+            last = self.monitor.last
+            if last is None:
+                continue
+            key = (
+                last.verdict.safe,
+                last.synthesis.weather_status,
+                last.synthesis.site_status,
+                last.synthesis.overrides,
+            )
+            if key == self._published and waited < REFRESH_WALL_S:
+                continue
+            try:
+                create_markdown_artifact(
+                    key=ARTIFACT_KEY,
+                    markdown=synthesis_markdown(
+                        last.synthesis, last.verdict.safe, last.verdict.reason
+                    ),
+                    description="Environment synthesis (weather and site) by the monitor",
+                )
+                self._published, waited = key, 0.0
+            except Exception as exc:  # Prefect away: try again at the next change or minute
+                log.warning("environment artifact not published: %s", exc)
