@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.config_calibration import CalibrationSection
+from infra.config_nrt import NrtSection
 from infra.config_sky import SkySection
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("site_default.toml")
@@ -340,6 +341,7 @@ class SiteConfig(_Section):
     stack: StackSection = Field(default_factory=StackSection)
     gateways: GatewaysSection = Field(default_factory=GatewaysSection)
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
+    nrt: NrtSection = Field(default_factory=NrtSection)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:
