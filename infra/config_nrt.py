@@ -53,7 +53,6 @@ class NrtSection(_Section):
     # The consumer: how often it looks for new frames (wall seconds), when it gives up waiting.
     poll_s: float = Field(default=0.5, gt=0.0, le=60.0)
     idle_timeout_s: float = Field(default=600.0, gt=0.0)
-    write_calibrated: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> NrtSection:

@@ -19,6 +19,7 @@ from infra.cli import (
     gatewayscmd,
     journalcmd,
     modecmd,
+    nrtcmd,
     requestcmd,
     runcmd,
     schedulecmd,
@@ -40,6 +41,7 @@ app.add_typer(alertcmd.app, name="alert")
 app.add_typer(gatewayscmd.app, name="gateways")
 app.add_typer(schedulecmd.app, name="schedule")
 app.add_typer(calibratecmd.app, name="calibrate")
+app.add_typer(nrtcmd.app, name="nrt")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)
