@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: SEP's pixel stack must hold every pixel above threshold of a crowded 4096² frame.
+#: SEP's largest pixel stack (every pixel above threshold of a crowded 4096² frame).
 SEP_PIXSTACK = 5_000_000
 SEP_SUBOBJECTS = 4096
 #: Flags of a measured source.
@@ -100,7 +100,6 @@ class SepEngine:
     def __init__(self) -> None:
         import sep
 
-        sep.set_extract_pixstack(SEP_PIXSTACK)
         sep.set_sub_object_limit(SEP_SUBOBJECTS)
         self.sep = sep
 
@@ -110,6 +109,9 @@ class SepEngine:
         return float(bkg.globalback), float(bkg.globalrms)
 
     def detect(self, data, mask, rms: float, threshold: float, min_area: int) -> Detections:
+        # SEP allocates its pixel stack on every call: size it to the frame (a third of the pixels
+        # above threshold is far beyond the most crowded field).
+        self.sep.set_extract_pixstack(int(min(SEP_PIXSTACK, max(300_000, data.size // 3))))
         objects = self.sep.extract(
             data, threshold, err=rms, mask=mask, minarea=min_area, deblend_cont=0.005
         )

@@ -174,8 +174,9 @@ def analyse_frame(
     seconds = dict(frame.seconds)
     instrument = config.instrument(frame.instrument)
     saturation = float(frame.header.get("SATURATE", instrument.saturation_adu))
-    data = np.ascontiguousarray(frame.data, dtype=np.float32)
-    mask = None if frame.mask is None else np.ascontiguousarray(frame.mask, dtype=bool)
+    # SEP writes nothing but needs writable buffers (the calibrator's mask may be read-only).
+    data = np.require(frame.data, dtype=np.float32, requirements=["C", "W"])
+    mask = None if frame.mask is None else np.require(frame.mask, bool, ["C", "W"])
     frame.data, frame.mask = data, mask
     ex = extract(
         data,

@@ -58,39 +58,32 @@ class FrameMaker:
         request.update(changes)
         return self.render(name, **request)
 
-    def masters(self, engine, filters=("r",), camera: str = VISIBLE, count: int = 5) -> dict:
-        """Bias, dark (60 s) and dome flats per filter, built and recorded (calibration module)."""
-        from tasks.calibration.service import build_and_record
-
-        built = {}
-        biases = [
-            self.render(
-                f"bias-{k}",
-                instrument=camera,
-                image_type="bias",
-                exposure_s=0.0,
-                start=NIGHT - timedelta(hours=2, seconds=-20 * k),
-            )
-            for k in range(count)
-        ]
-        built["bias"] = build_and_record(
-            "bias", biases, camera=camera, engine=engine, config=self.config
-        )
-        darks = [
-            self.render(
-                f"dark-{k}",
-                instrument=camera,
-                image_type="dark",
-                exposure_s=60.0,
-                start=NIGHT - timedelta(hours=1, minutes=-2 * k),
-            )
-            for k in range(max(3, count - 2))
-        ]
-        built["dark"] = build_and_record(
-            "dark", darks, camera=camera, engine=engine, config=self.config
-        )
+    def calibration_frames(self, filters=("r",), camera: str = VISIBLE, count: int = 5) -> dict:
+        """Render bias, dark (60 s) and dome-flat frames (per filter) for the masters."""
+        frames = {
+            "bias": [
+                self.render(
+                    f"bias-{k}",
+                    instrument=camera,
+                    image_type="bias",
+                    exposure_s=0.0,
+                    start=NIGHT - timedelta(hours=2, seconds=-20 * k),
+                )
+                for k in range(count)
+            ],
+            "dark": [
+                self.render(
+                    f"dark-{k}",
+                    instrument=camera,
+                    image_type="dark",
+                    exposure_s=60.0,
+                    start=NIGHT - timedelta(hours=1, minutes=-2 * k),
+                )
+                for k in range(max(3, count - 2))
+            ],
+        }
         for filter_name in filters:
-            flats = [
+            frames[f"flat-{filter_name}"] = [
                 self.render(
                     f"flat-{filter_name}-{k}",
                     instrument=camera,
@@ -102,20 +95,35 @@ class FrameMaker:
                 )
                 for k in range(count)
             ]
-            built[f"flat-{filter_name}"] = build_and_record(
-                "flat",
-                flats,
+        return frames
+
+    def build_masters(self, engine, frames: dict, camera: str = VISIBLE) -> dict:
+        """Build and record the masters of :meth:`calibration_frames` (calibration module)."""
+        from tasks.calibration.service import build_and_record
+
+        built = {}
+        for kind, paths in frames.items():
+            base, _, filter_name = kind.partition("-")
+            built[kind] = build_and_record(
+                base,
+                paths,
                 camera=camera,
                 engine=engine,
                 config=self.config,
-                filter_name=filter_name,
+                filter_name=filter_name or None,
             )
-        for kind, result in built.items():
-            if result["status"] != "good":
-                raise RuntimeError(f"master {kind} not built: {result['reason']}")
-        for path in self.made:
-            if path.name.startswith(("bias-", "dark-", "flat-")):
+            if built[kind]["status"] != "good":
+                raise RuntimeError(f"master {kind} not built: {built[kind]['reason']}")
+        return built
+
+    def masters(self, engine, filters=("r",), camera: str = VISIBLE, count: int = 5) -> dict:
+        """Render the calibration frames, build the masters, delete the frames."""
+        frames = self.calibration_frames(filters, camera, count)
+        built = self.build_masters(engine, frames, camera)
+        for paths in frames.values():
+            for path in paths:
                 path.unlink(missing_ok=True)
+                path.with_name(path.name.replace(".fits", ".truth.ecsv")).unlink(missing_ok=True)
         return built
 
     def cleanup(self) -> None:
