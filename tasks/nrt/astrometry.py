@@ -159,6 +159,7 @@ def solve(
     ra0, dec0 = header_wcs.wcs_pix2world([centre[0]], [centre[1]], 0)
     ra1, dec1 = wcs.all_pix2world([centre[0]], [centre[1]], 0)
     error = _separation_arcsec(ra0, dec0, ra1, dec1)[0]
+    rotation = _position_angle(wcs) - _position_angle(header_wcs)
     return Solution(
         wcs=wcs,
         det_index=det_i,
@@ -166,11 +167,17 @@ def solve(
         rms_arcsec=rms,
         n_matches=len(det_i),
         offset_arcsec=float(error),
-        rotation_deg=math.degrees(theta),
+        rotation_deg=(rotation + 180.0) % 360.0 - 180.0,
         peak_votes=int(votes),
         background_votes=float(background),
         seconds=seconds,
     )
+
+
+def _position_angle(wcs) -> float:
+    """Angle (degrees) of the pixel y axis from north, from the WCS's linear part."""
+    matrix = wcs.pixel_scale_matrix
+    return math.degrees(math.atan2(matrix[0, 1], matrix[1, 1]))
 
 
 def _rotate(xy: np.ndarray, theta: float) -> np.ndarray:

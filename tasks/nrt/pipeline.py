@@ -78,11 +78,11 @@ class FrameAnalysis:
     def figures(self) -> dict:
         """The NrtAnalysis columns."""
         return {
-            "n_sources": self.n_sources,
-            "fwhm_arcsec": round(self.fwhm_arcsec, 4),
-            "limiting_mag": round(self.limiting_mag, 4),
-            "zero_point": round(self.zero_point.zero_point_e_s, 4),
-            "astrometry_rms_arcsec": round(self.solution.rms_arcsec, 4),
+            "n_sources": int(self.n_sources),
+            "fwhm_arcsec": round(float(self.fwhm_arcsec), 4),
+            "limiting_mag": round(float(self.limiting_mag), 4),
+            "zero_point": round(float(self.zero_point.zero_point_e_s), 4),
+            "astrometry_rms_arcsec": round(float(self.solution.rms_arcsec), 4),
         }
 
     def results(self) -> dict:

@@ -20,8 +20,13 @@ from tests.support.nrt_sky import NIGHT, FrameMaker, afterglow, sky_config
 
 SIZE = 640
 FIELD = (110.828, 18.084)  # l = 200°, b = +15°
-TEST_SKY = dict(seeing_fwhm_arcsec=1.8, sip_amplitude_px=2.5, pointing_error_arcsec=80.0,
-                rotation_error_deg=0.1, seed=424242)  # fmt: skip
+TEST_SKY = dict(
+    seeing_fwhm_arcsec=1.8,
+    sip_amplitude_px=2.5,
+    pointing_error_arcsec=80.0,
+    rotation_error_deg=0.1,
+    seed=424242,
+)
 IVORN = "ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_999999-001"
 #: The burst: 5 minutes before the first frame; its afterglow is at this offset from the centre.
 TRIGGER = NIGHT - timedelta(minutes=5)
@@ -68,13 +73,22 @@ def nrt_bank(tmp_path_factory):
     bank = NrtBank(maker)
     bank.masters_input = maker.calibration_frames()
     ra, dec = FIELD
-    bank.glow_ra = ra + GLOW_OFFSET_DEG[0] / np.cos(np.radians(dec))
+    bank.glow_ra = float(ra + GLOW_OFFSET_DEG[0] / np.cos(np.radians(dec)))
     bank.glow_dec = dec + GLOW_OFFSET_DEG[1]
     glow = afterglow(bank.glow_ra, bank.glow_dec, NIGHT, mag_at_start=18.5, since_s=300.0)
     for k in range(3):
-        bank.sequence.append(maker.light(f"follow-{k}", ra, dec, NIGHT + timedelta(minutes=4 * k),
-                                         afterglows=(glow,), alert_ivorn=IVORN, sequence_id=1,
-                                         frame_index=k))  # fmt: skip
+        bank.sequence.append(
+            maker.light(
+                f"follow-{k}",
+                ra,
+                dec,
+                NIGHT + timedelta(minutes=4 * k),
+                afterglows=(glow,),
+                alert_ivorn=IVORN,
+                sequence_id=1,
+                frame_index=k,
+            )
+        )
     good = bank.sequence[0]
     bad = directory / "bad"
     bad.mkdir()
