@@ -278,3 +278,27 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
         analysis.zero_point.zero_point_e_s - truth.meta["conditions"]["zero_point_mag"]
     )
     return result
+
+
+def write_site_config(path: Path, size: int, **sky) -> Path:
+    """Write the site file of :func:`sky_config` (for processes reading ``PYROS_SITE_CONFIG``).
+
+    ``[sky]`` keys already in the default file are replaced in place, others added.
+    """
+    import json
+    import re
+
+    from infra.config import DEFAULT_CONFIG_PATH
+
+    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^(width|height) = \d+", lambda m: f"{m.group(1)} = {size}", text)
+    head, _, rest = text.partition("[sky]\n")
+    section, marker, tail = rest.partition("\n[sky.filters")
+    for key, value in sky.items():
+        literal = json.dumps(value) if isinstance(value, str) else repr(value)
+        line = f"{key} = {literal}"
+        section, count = re.subn(rf"(?m)^{key} = [^\n]*", line, section)
+        if not count:
+            section = f"{line}\n{section}"
+    path.write_text(f"{head}[sky]\n{section}{marker}{tail}", encoding="utf-8")
+    return path
