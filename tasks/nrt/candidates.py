@@ -1,14 +1,15 @@
 """Transient candidates: sources the reference catalog should contain but does not, and, in
 follow-up frames, new or brightened sources at the alert's position.
 
-A detection is **clean** when nothing explains it but the sky: no masked, saturated or
-out-of-frame pixel in its aperture, away from the frame edge (``edge_margin_fwhm``), not sharper
-than a star (cosmic rays and hot pixels: peak/flux above ``sharpness_max`` times the stars'
-median), as concentrated as a star (flux within 0.75 FWHM over flux within the aperture; blends
-and halo fragments are flatter), not in the wings of a brighter catalog star (within
-``1.5 + 1.5 log10(flux ratio)`` FWHM of a star brighter than itself — deblended halo pieces), and
-not explained by the catalog stars around it (their PSF-weighted flux reaches 30 % of its own:
-two known stars merged into one detection).
+A detection is **clean** when nothing explains it but the sky: not saturated, at most 2 % of
+masked (bad, saturated) pixels and none off the frame in its aperture, away from the frame edge
+(``edge_margin_fwhm``), not sharper than a star (cosmic rays and hot pixels: peak/flux above
+``sharpness_max`` times the stars' median, its peak first lowered by three pixel sigmas), as
+concentrated as a star (flux within 0.75 FWHM over flux within the aperture; blends and halo
+fragments are flatter), not in the wings of a brighter catalog star (within
+``1 + log10(flux ratio)`` FWHM of a star brighter than itself — deblended halo pieces), and not
+explained by the catalog stars around it (their PSF-weighted flux reaches 30 % of its own: two
+known stars merged into one detection).
 
 - ``new``: clean, unmatched, SNR >= ``candidate_snr_min`` and brighter than the catalog's limit
   by ``catalog_margin_mag`` plus three standard deviations of its magnitude (fainter sources are
@@ -33,6 +34,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from tasks.nrt.extract import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED
+
+#: Largest fraction of masked (bad, saturated) pixels in a candidate's aperture.
+MASKED_FRACTION_MAX = 0.02
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,17 @@ def clean_sources(
     cat_y,
     cat_flux,
     point_like=None,
+    masked_fraction=None,
 ) -> np.ndarray:
     """Detections that nothing but the sky explains (see the module docstring)."""
     height, width = shape
     margin = edge_margin_fwhm * fwhm
-    clean = (flags & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
+    clean = (flags & (FLAG_EDGE | FLAG_SATURATED)) == 0
+    if masked_fraction is not None:
+        # A hot pixel or a dead column in a wide aperture costs little; a saturated core a lot.
+        clean &= masked_fraction <= MASKED_FRACTION_MAX
+    else:
+        clean &= (flags & FLAG_MASKED) == 0
     clean &= (x >= margin) & (x <= width - 1 - margin) & (y >= margin) & (y <= height - 1 - margin)
     if np.isfinite(stars_sharpness) and stars_sharpness > 0:
         clean &= sharpness <= sharpness_max * stars_sharpness
@@ -90,12 +100,12 @@ def clean_sources(
 
 
 def in_bright_wings(x, y, flux, cat_x, cat_y, cat_flux, fwhm) -> np.ndarray:
-    """Detections within ``(1.5 + 1.5 log10(F_star / F)) FWHM`` of a brighter catalog star."""
+    """Detections within ``(1 + log10(F_star / F)) FWHM`` of a brighter catalog star."""
     result = np.zeros(len(x), dtype=bool)
     if len(x) == 0 or len(cat_x) == 0:
         return result
     reach = fwhm * (
-        1.5 + 1.5 * math.log10(max(float(np.max(cat_flux)) / max(float(np.min(flux)), 1e-9), 10.0))
+        1.0 + math.log10(max(float(np.max(cat_flux)) / max(float(np.min(flux)), 1e-9), 10.0))
     )
     tree = cKDTree(np.column_stack([cat_x, cat_y]))
     neighbours = tree.query_ball_point(np.column_stack([x, y]), min(reach, 200.0 * fwhm))
@@ -108,7 +118,7 @@ def in_bright_wings(x, y, flux, cat_x, cat_y, cat_flux, fwhm) -> np.ndarray:
         if not brighter.any():
             continue
         d = np.hypot(cat_x[near][brighter] - x[i], cat_y[near][brighter] - y[i])
-        limit = fwhm * (1.5 + 1.5 * np.log10(ratio[brighter]))
+        limit = fwhm * (1.0 + np.log10(ratio[brighter]))
         # A detection sitting on the star is that star (or a transient on it): not its wings.
         result[i] = bool(np.any((d < limit) & (d > 0.5 * fwhm)))
     return result

@@ -32,6 +32,8 @@ FLAG_MASKED = 1  # a masked (bad or saturated) pixel lies within the aperture
 FLAG_EDGE = 2  # the aperture leaves the frame
 FLAG_SATURATED = 4  # the source is saturated (its peak reaches the saturation level)
 FLAG_BLEND = 8  # deblended from a larger object
+#: SEP's default detection filter (a 3x3 pyramid); the photutils engine uses the same.
+DEFAULT_KERNEL = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float32)
 
 
 @dataclass
@@ -108,12 +110,21 @@ class SepEngine:
         bkg.subfrom(data)
         return float(bkg.globalback), float(bkg.globalrms)
 
-    def detect(self, data, mask, rms: float, threshold: float, min_area: int) -> Detections:
+    def detect(
+        self,
+        data,
+        mask,
+        rms: float,
+        threshold: float,
+        min_area: int,
+        kernel: np.ndarray | None = None,
+    ) -> Detections:
         # SEP allocates its pixel stack on every call: size it to the frame (a third of the pixels
         # above threshold is far beyond the most crowded field).
         self.sep.set_extract_pixstack(int(min(SEP_PIXSTACK, max(300_000, data.size // 3))))
+        options = {} if kernel is None else {"filter_kernel": kernel}
         objects = self.sep.extract(
-            data, threshold, err=rms, mask=mask, minarea=min_area, deblend_cont=0.005
+            data, threshold, err=rms, mask=mask, minarea=min_area, deblend_cont=0.005, **options
         )
         flags = np.where(objects["flag"] & self.sep.OBJ_MERGED, FLAG_BLEND, 0)
         return Detections(
@@ -157,12 +168,21 @@ class PhotutilsEngine:
         data -= bkg.background.astype(np.float32)
         return float(bkg.background_median), float(bkg.background_rms_median)
 
-    def detect(self, data, mask, rms: float, threshold: float, min_area: int) -> Detections:
+    def detect(
+        self,
+        data,
+        mask,
+        rms: float,
+        threshold: float,
+        min_area: int,
+        kernel: np.ndarray | None = None,
+    ) -> Detections:
         from photutils.segmentation import SourceCatalog, detect_sources
         from scipy import ndimage
 
-        # SEP's default matched filter (a 3x3 pyramid), so both engines detect alike.
-        kernel = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float32) / 16.0
+        if kernel is None:  # SEP's default matched filter (a 3x3 pyramid): both engines alike
+            kernel = DEFAULT_KERNEL
+        kernel = (kernel / kernel.sum()).astype(np.float32)
         convolved = ndimage.convolve(data, kernel, mode="nearest")
         noise = rms * float(np.sqrt((kernel**2).sum()))
         segments = detect_sources(convolved, threshold * noise, min_area, mask=mask)

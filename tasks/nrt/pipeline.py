@@ -45,10 +45,12 @@ class FrameAnalysis:
     candidates: list[dict]
     engine: object
     seconds: dict = field(default_factory=dict)
+    report_snr_min: float = 5.0
 
     @property
     def n_sources(self) -> int:
-        return int(np.sum(self.extraction.snr >= 5.0))
+        """Sources measured at ``[nrt] report_snr_min`` or better."""
+        return int(np.sum(self.extraction.snr >= self.report_snr_min))
 
     @property
     def fwhm_arcsec(self) -> float:
@@ -267,6 +269,7 @@ def analyse_frame(
         candidates=candidates,
         engine=engine,
         seconds=seconds,
+        report_snr_min=nrt.report_snr_min,
     )
 
 
@@ -307,12 +310,27 @@ def _nearest_catalog(ex: Extraction, cat_x, cat_y, radius_px: float) -> np.ndarr
     return match
 
 
+def _masked_fraction(ex: Extraction, frame, subset: np.ndarray, engine) -> np.ndarray:
+    """Fraction of masked pixels in the aperture of each source of ``subset``."""
+    fraction = np.zeros(len(subset))
+    flagged = (ex.flags[subset] & FLAG_MASKED) != 0
+    if frame.mask is None or not flagged.any():
+        return fraction
+    picked = subset[flagged]
+    ones = np.ascontiguousarray(frame.mask, dtype=np.float32)
+    masked, _, _ = engine.sum_circle(
+        ones, ex.x[picked], ex.y[picked], ex.aperture_px, 1.0, 1.0, None
+    )
+    fraction[flagged] = masked / (np.pi * ex.aperture_px**2)
+    return fraction
+
+
 def _point_like(ex: Extraction, frame, subset: np.ndarray, snr: np.ndarray, engine) -> np.ndarray:
     """Whether each source of ``subset`` is as concentrated as a point source.
 
     Concentration = flux within 0.75 FWHM / flux within the aperture; a point source has the
     curve of growth's ratio. Blends of several stars and halo fragments are flatter. The
-    allowance is 15 % or three times the ratio's noise (~1.5/SNR), whichever is larger.
+    allowance is 30 % or three times the ratio's noise (~1.5/SNR), whichever is larger.
     """
     if len(subset) == 0:
         return np.zeros(0, dtype=bool)
@@ -331,7 +349,7 @@ def _point_like(ex: Extraction, frame, subset: np.ndarray, snr: np.ndarray, engi
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = inner / ex.flux_aperture[subset]
-    allowance = np.maximum(0.15, 1.5 * 3.0 / np.maximum(snr[subset], 1e-3)) * expected
+    allowance = np.maximum(0.3, 1.5 * 3.0 / np.maximum(snr[subset], 1e-3)) * expected
     return ratio >= expected - allowance
 
 
@@ -367,9 +385,14 @@ def _candidates(
     if alert is None:
         look &= ~np.isfinite(matched_mag)
     subset = np.flatnonzero(look)
-    sharp = ex.sharpness
+    # Peak over flux, the peak lowered by three pixel sigmas first: a faint star's brightest
+    # pixel is mostly noise, a cosmic ray's is not.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharp = np.where(
+            ex.flux_aperture > 0, (ex.peak - 3.0 * ex.background_rms_adu) / ex.flux_aperture, np.inf
+        )
     stellar = np.isfinite(matched_mag) & (snr > 20) & (ex.flags == 0)
-    star_sharp = float(np.median(sharp[stellar])) if stellar.sum() >= 5 else math.nan
+    star_sharp = float(np.median(ex.sharpness[stellar])) if stellar.sum() >= 5 else math.nan
     cat_flux = 10.0 ** (-0.4 * (stars.mag - zp.zero_point))
     point_like = _point_like(ex, frame, subset, snr, engine)
     clean = np.zeros(len(ex), dtype=bool)
@@ -388,6 +411,7 @@ def _candidates(
         cat_y,
         cat_flux,
         point_like,
+        _masked_fraction(ex, frame, subset, engine),
     )
     # A matched detection is the star itself: it is not in its own wings.
     height, width = frame.shape
