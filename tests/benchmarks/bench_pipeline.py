@@ -239,7 +239,7 @@ def main() -> None:
         tally, median = accuracy(home, configs, 30, "accept", rng)
         crowded_cfg = [
             {
-                "field_lb": list(CROWDED_FIELD),
+                "field": list(CROWDED_FIELD),
                 "seeing_fwhm_arcsec": 1.6,
                 "sip_amplitude_px": 2.5,
                 "pointing_error_arcsec": 90.0,
