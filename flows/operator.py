@@ -29,7 +29,8 @@ def fake_alarm(minutes: float = 5.0, by: str = "operator") -> str:
     from tasks.environment.control import add_override
 
     with session_scope() as session:
-        override = add_override(session, "*", minutes * 60.0, by, "fake alarm (drill)",
-                                get_clock().now())
+        override = add_override(
+            session, "*", minutes * 60.0, by, "fake alarm (drill)", get_clock().now()
+        )
     get_run_logger().info("%s", override.describe())
     return override.describe()

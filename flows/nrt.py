@@ -1,0 +1,77 @@
+"""The ``nrt-analysis`` flow: the long-lived near-real-time consumer of a sequence or a block.
+
+It runs beside acquisition (DESIGN §6): the night flows start one per sequence (``sequence_id``)
+or per block (``until``); it analyses every light frame as its Image row appears, one Prefect
+task per frame in the same process (masters, catalog fields and light curves stay in memory),
+publishes the results table as an artifact and emits ``pyros.nrt.candidate``. It is also what
+``pyros nrt run`` runs, without Prefect.
+
+The consumer is wired by :mod:`tasks.nrt.runner` (the reference catalog named by
+``[nrt] reference_catalog``), shared with ``pyros nrt run``.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from tasks.nrt.runner import run_consumer
+
+
+@flow(name="nrt-analysis", log_prints=False)
+def nrt_analysis(
+    sequence_id: int | None = None,
+    until: str | None = None,
+    idle_timeout_s: float | None = None,
+    max_images: int | None = None,
+) -> dict:
+    """Analyse frames as they are acquired, until the sequence ends, ``until`` or idleness.
+
+    Parameters
+    ----------
+    sequence_id : int, optional
+        Only this sequence's frames; the run ends when the sequence is over and analysed.
+    until : str, optional
+        ISO instant (simulated clock) at which the run ends (a block's end).
+    idle_timeout_s : float, optional
+        End after this many wall seconds without a frame (default ``[nrt] idle_timeout_s``).
+    max_images : int, optional
+        End after this many frames.
+    """
+    from tasks.nrt.tasks import analyse_frame_task, artifact_key, publish_results
+
+    logger = get_run_logger()
+    summaries: list[dict] = []
+    key = artifact_key(sequence_id)
+
+    def on_result(summary: dict) -> None:
+        summaries.append(summary)
+        if summary["status"] == "done":
+            logger.info(
+                "%s: %d sources, FWHM %.2f″, depth %.2f, %d candidate(s) in %.2f s",
+                summary["image_id"],
+                summary["n_sources"],
+                summary["fwhm_arcsec"],
+                summary["limiting_mag"],
+                len(summary["candidates"]),
+                summary["seconds"],
+            )
+        else:
+            logger.warning("%s: analysis failed: %s", summary["image_id"], summary["reason"])
+        publish_results(key, summaries)
+
+    result = run_consumer(
+        sequence_id=sequence_id,
+        until=until,
+        idle_timeout_s=idle_timeout_s,
+        max_images=max_images,
+        on_result=on_result,
+        runner_factory=lambda c: lambda image: analyse_frame_task(c, image),
+    )
+    logger.info(
+        "NRT consumer ended (%s): %d done, %d failed, %d candidate(s)",
+        result.stopped,
+        result.done,
+        result.failed,
+        result.candidates,
+    )
+    return result.as_dict()

@@ -1,0 +1,217 @@
+"""Transient candidates: sources the reference catalog should contain but does not, and, in
+follow-up frames, new or brightened sources at the alert's position.
+
+A detection is **clean** when nothing explains it but the sky: not saturated, at most 15 % of
+masked (bad, saturated) pixels and none off the frame in its aperture, away from the frame edge
+(``edge_margin_fwhm``), not sharper than a star (cosmic rays and hot pixels: peak/flux above
+``sharpness_max`` times the stars' median, its peak first lowered by three pixel sigmas), as
+concentrated as a star (flux within 0.75 FWHM over flux within the aperture; blends and halo
+fragments are flatter), not in the wings of a brighter catalog star (within
+``1 + log10(flux ratio)`` FWHM of a star brighter than itself — deblended halo pieces), and not
+explained by the catalog stars around it (their PSF-weighted flux reaches 30 % of its own: two
+known stars merged into one detection).
+
+- ``new``: clean, unmatched, SNR >= ``candidate_snr_min`` and brighter than the catalog's limit
+  by ``catalog_margin_mag`` plus three standard deviations of its magnitude (fainter sources are
+  simply beyond the catalog's depth, or blends and upward fluctuations of stars just below it);
+- ``alert`` (follow-up frames): clean, unmatched, SNR >= ``candidate_snr_min``, within the alert's
+  error radius (at least ``alert_radius_min_arcsec``), whatever its magnitude, provided its chance
+  probability ``P = 1 - exp(-rho pi d²)`` is at most ``chance_probability_max`` (``rho``: surface
+  density of clean unmatched sources on this frame, ``d``: distance to the alert position) — so
+  false alert candidates stay below that rate per frame, even in crowded fields or large boxes;
+- ``brightened`` (follow-up frames): a catalog star within the alert circle measured brighter than
+  its catalog magnitude by ``brightening_mag`` and five standard deviations.
+
+Significance: the measured SNR (and, for alert candidates, the chance probability).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from tasks.nrt.extract import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED
+
+#: Largest fraction of masked (bad, saturated) pixels in a candidate's aperture (a dead column
+#: crossing a wide aperture is ~7 %; a saturated core nearby is caught by the wings test).
+MASKED_FRACTION_MAX = 0.15
+
+
+@dataclass(frozen=True)
+class AlertRegion:
+    """Where a follow-up frame's alert is: position and error radius."""
+
+    ivorn: str
+    ra_deg: float
+    dec_deg: float
+    error_arcsec: float = 0.0
+    trigger_time: object = None  # datetime of the burst, when known
+
+
+@dataclass(frozen=True)
+class CandidateParams:
+    """Thresholds (from ``[nrt]``)."""
+
+    snr_min: float = 5.0
+    catalog_margin_mag: float = 0.5
+    alert_radius_min_arcsec: float = 2.0
+    chance_probability_max: float = 0.05
+    brightening_mag: float = 0.5
+    edge_margin_fwhm: float = 2.0
+    sharpness_max: float = 1.8
+
+
+def clean_sources(
+    x,
+    y,
+    flux,
+    flags,
+    sharpness,
+    stars_sharpness,
+    shape,
+    fwhm,
+    edge_margin_fwhm,
+    sharpness_max,
+    cat_x,
+    cat_y,
+    cat_flux,
+    point_like=None,
+    masked_fraction=None,
+) -> np.ndarray:
+    """Detections that nothing but the sky explains (see the module docstring)."""
+    height, width = shape
+    margin = edge_margin_fwhm * fwhm
+    clean = (flags & (FLAG_EDGE | FLAG_SATURATED)) == 0
+    if masked_fraction is not None:
+        # A hot pixel or a dead column in a wide aperture costs little; a saturated core a lot.
+        clean &= masked_fraction <= MASKED_FRACTION_MAX
+    else:
+        clean &= (flags & FLAG_MASKED) == 0
+    clean &= (x >= margin) & (x <= width - 1 - margin) & (y >= margin) & (y <= height - 1 - margin)
+    if np.isfinite(stars_sharpness) and stars_sharpness > 0:
+        clean &= sharpness <= sharpness_max * stars_sharpness
+    if point_like is not None:
+        clean &= point_like
+    clean &= ~in_bright_wings(x, y, flux, cat_x, cat_y, cat_flux, fwhm)
+    clean &= ~explained_by_catalog(x, y, flux, cat_x, cat_y, cat_flux, fwhm)
+    return clean
+
+
+def in_bright_wings(x, y, flux, cat_x, cat_y, cat_flux, fwhm) -> np.ndarray:
+    """Detections within ``(1 + log10(F_star / F)) FWHM`` of a brighter catalog star."""
+    result = np.zeros(len(x), dtype=bool)
+    if len(x) == 0 or len(cat_x) == 0:
+        return result
+    reach = fwhm * (
+        1.0 + math.log10(max(float(np.max(cat_flux)) / max(float(np.min(flux)), 1e-9), 10.0))
+    )
+    tree = cKDTree(np.column_stack([cat_x, cat_y]))
+    neighbours = tree.query_ball_point(np.column_stack([x, y]), min(reach, 200.0 * fwhm))
+    for i, near in enumerate(neighbours):
+        if not near:
+            continue
+        near = np.asarray(near)
+        ratio = cat_flux[near] / max(flux[i], 1e-9)
+        brighter = ratio > 1.0
+        if not brighter.any():
+            continue
+        d = np.hypot(cat_x[near][brighter] - x[i], cat_y[near][brighter] - y[i])
+        limit = fwhm * (1.0 + np.log10(ratio[brighter]))
+        # A detection sitting on the star is that star (or a transient on it): not its wings.
+        result[i] = bool(np.any((d < limit) & (d > 0.5 * fwhm)))
+    return result
+
+
+def explained_by_catalog(x, y, flux, cat_x, cat_y, cat_flux, fwhm, fraction: float = 0.3):
+    """Detections whose flux the catalog stars around them explain (blends of known stars).
+
+    The catalog flux is weighted by ``exp(-d² / (2 s²))``, ``s = sqrt(2) FWHM / 2.355`` (the
+    overlap of a star's PSF with the detection's); explained when it reaches ``fraction`` of the
+    detection's flux.
+    """
+    result = np.zeros(len(x), dtype=bool)
+    if len(x) == 0 or len(cat_x) == 0:
+        return result
+    s2 = 2.0 * (fwhm / 2.3548) ** 2
+    tree = cKDTree(np.column_stack([cat_x, cat_y]))
+    for i, near in enumerate(tree.query_ball_point(np.column_stack([x, y]), 3.0 * fwhm)):
+        if near:
+            near = np.asarray(near)
+            d2 = (cat_x[near] - x[i]) ** 2 + (cat_y[near] - y[i]) ** 2
+            result[i] = float(np.sum(cat_flux[near] * np.exp(-d2 / (2 * s2)))) >= fraction * flux[i]
+    return result
+
+
+def find_candidates(
+    *,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    mag: np.ndarray,
+    mag_err: np.ndarray,
+    snr: np.ndarray,
+    matched_mag: np.ndarray,
+    clean: np.ndarray,
+    catalog_limit: float | None,
+    frame_area_arcsec2: float,
+    alert: AlertRegion | None,
+    params: CandidateParams,
+) -> list[dict]:
+    """Candidates of one frame (dicts, JSON-able), most significant first.
+
+    ``matched_mag`` is the catalog magnitude of each detection's matched star (NaN: unmatched).
+    """
+    from tasks.nrt.astrometry import separation_arcsec
+
+    unmatched = ~np.isfinite(matched_mag)
+    significant = snr >= params.snr_min
+    pool = clean & unmatched & significant
+    density = (max(int(pool.sum()), 1)) / frame_area_arcsec2
+    found: dict[int, dict] = {}
+    if catalog_limit is not None:
+        # Significantly brighter than the catalog's depth: blends and upward noise of stars just
+        # below the limit must not pass (3 standard deviations of the measured magnitude).
+        bright = (
+            mag + 3.0 * np.nan_to_num(mag_err, nan=1.0) <= catalog_limit - params.catalog_margin_mag
+        )
+        for i in np.flatnonzero(pool & bright):
+            found[int(i)] = _candidate(i, "new", ra, dec, x, y, mag, mag_err, snr)
+            found[int(i)]["catalog_limit"] = round(catalog_limit, 3)
+    if alert is not None:
+        radius = max(alert.error_arcsec, params.alert_radius_min_arcsec)
+        distance = separation_arcsec(ra, dec, alert.ra_deg, alert.dec_deg)
+        inside = clean & significant & (distance <= radius)
+        chance = 1.0 - np.exp(-density * np.pi * distance**2)
+        for i in np.flatnonzero(inside & unmatched & (chance <= params.chance_probability_max)):
+            item = found.get(int(i)) or _candidate(i, "alert", ra, dec, x, y, mag, mag_err, snr)
+            item["kind"] = "alert"
+            found[int(i)] = item
+        diff = matched_mag - mag
+        error = np.hypot(mag_err, 0.02)
+        brighter = inside & ~unmatched & (diff >= params.brightening_mag) & (diff > 5 * error)
+        for i in np.flatnonzero(brighter & (chance <= params.chance_probability_max)):
+            item = _candidate(i, "brightened", ra, dec, x, y, mag, mag_err, snr)
+            item["catalog_mag"] = round(float(matched_mag[i]), 4)
+            found[int(i)] = item
+        for i, item in found.items():
+            item["alert_ivorn"] = alert.ivorn
+            item["alert_distance_arcsec"] = round(float(distance[i]), 3)
+            item["chance_probability"] = float(f"{chance[i]:.3g}")
+    return sorted(found.values(), key=lambda c: -c["snr"])
+
+
+def _candidate(i, kind, ra, dec, x, y, mag, mag_err, snr) -> dict:
+    return {
+        "kind": kind,
+        "ra": round(float(ra[i]), 7),
+        "dec": round(float(dec[i]), 7),
+        "x": round(float(x[i]), 2),
+        "y": round(float(y[i]), 2),
+        "mag": round(float(mag[i]), 4) if np.isfinite(mag[i]) else None,
+        "mag_err": round(float(mag_err[i]), 4) if np.isfinite(mag_err[i]) else None,
+        "snr": round(float(snr[i]), 2),
+    }

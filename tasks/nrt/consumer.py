@@ -1,0 +1,321 @@
+"""The long-lived near-real-time consumer: one per sequence or per block (DESIGN §6).
+
+It runs beside acquisition (its own process: the ``nrt-analysis`` flow run, or ``pyros nrt
+run``), fed by the database — the Image rows that have no analysis yet; an image row is inserted
+after its file is on disk and before ``pyros.image.acquired`` is emitted, so the database is
+never behind the event. It keeps what makes a frame fast in memory between frames (calibration
+masters, catalog fields, the extraction engine, each sequence's light curves), and it never
+blocks the telescope: acquisition waits on nothing it does, and each of its database writes is a
+short transaction.
+
+Per frame: claim (a ``running`` analysis row), analyse (:func:`~tasks.nrt.pipeline.analyse_frame`),
+link the candidates into the sequence's light curves, store ``done`` with the figures and the
+results, emit ``pyros.nrt.candidate`` for each candidate. Any failure of a frame is recorded as
+``failed`` with its reason and the consumer goes on with the next frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from infra.clock import Clock, get_clock
+from infra.config import SiteConfig, get_config
+from tasks.nrt import store
+from tasks.nrt.catalog import CatalogCache, ReferenceCatalog
+from tasks.nrt.frame import NrtError
+from tasks.nrt.lightcurve import LightCurveTracker
+from tasks.nrt.pipeline import analyse_frame, make_engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a consumer run did."""
+
+    done: int = 0
+    failed: int = 0
+    candidates: int = 0
+    stopped: str = ""
+    seconds: list[float] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "done": self.done,
+            "failed": self.failed,
+            "candidates": self.candidates,
+            "stopped": self.stopped,
+            "frames": self.results,
+        }
+
+
+class NrtConsumer:
+    """Analyses frames as they arrive; see the module docstring.
+
+    Parameters
+    ----------
+    catalog : ReferenceCatalog
+        The reference catalog (see :func:`tasks.nrt.runner.reference_catalog`).
+    engine : Engine, optional
+        The database (default: the process database).
+    config : SiteConfig, optional
+        Site configuration (default: the process configuration).
+    calibrator : optional
+        A ``ScienceCalibrator`` (default: one on ``engine``, masters cached for this consumer).
+    clock : Clock, optional
+        Gives the analysis instants and the ``until`` limit (default: the process clock).
+    on_result : callable, optional
+        Called with each frame's summary (the flow publishes its table artifact there).
+    emit_events : bool
+        Emit ``pyros.nrt.candidate`` events (journaled; sent to Prefect when configured).
+    """
+
+    def __init__(
+        self,
+        catalog: ReferenceCatalog,
+        *,
+        engine: Engine | None = None,
+        config: SiteConfig | None = None,
+        calibrator=None,
+        clock: Clock | None = None,
+        on_result: Callable[[dict], None] | None = None,
+        emit_events: bool = True,
+    ) -> None:
+        from tasks.calibration.calibrator import ScienceCalibrator
+
+        self.db = engine
+        self.config = config or get_config()
+        self.catalog = catalog if isinstance(catalog, CatalogCache) else CatalogCache(catalog)
+        self.calibrator = calibrator or ScienceCalibrator(engine=engine, config=self.config)
+        self.clock = clock or get_clock()
+        self.on_result = on_result
+        self.emit_events = emit_events
+        self.extraction_engine = make_engine(self.config)
+        self.trackers: dict[int | None, LightCurveTracker] = {}
+        self._wake = threading.Event()
+
+    def notify(self) -> None:
+        """Wake the polling loop now (a frame was announced in this process)."""
+        self._wake.set()
+
+    def process(self, image: dict) -> dict:
+        """Analyse one image row (``id``, ``path``, ``sequence_id``, ``alert_ivorn``).
+
+        Returns the frame's summary (``image_id``, ``status``, ``reason``, figures, candidates).
+        Never raises for a bad frame: the failure is recorded with its reason.
+        """
+        image_id = image["id"]
+        analysis_id = store.claim(self.db, image_id, self.clock.now())
+        started = time.perf_counter()
+        alert = store.alert_region(self.db, image.get("alert_ivorn"))
+        try:
+            analysis = analyse_frame(
+                image["path"],
+                self.calibrator,
+                self.catalog,
+                self.config,
+                alert=alert,
+                engine=self.extraction_engine,
+            )
+        except NrtError as exc:
+            return self._failed(analysis_id, image, str(exc), started)
+        except Exception as exc:  # a bug or a library failure: recorded, the consumer goes on
+            log.warning(
+                "NRT analysis of %s failed unexpectedly:\n%s", image_id, traceback.format_exc()
+            )
+            return self._failed(analysis_id, image, f"{type(exc).__name__}: {exc}", started)
+        tracker = self._tracker(image.get("sequence_id"), alert)
+        tracks = tracker.update(
+            analysis.frame.mid_time, image_id, analysis.candidates, analysis.forced
+        )
+        results = analysis.results()
+        results["light_curves"] = tracks
+        if alert is None and image.get("alert_ivorn"):
+            results["notes"].append(f"alert {image['alert_ivorn']} has no stored position")
+        figures = analysis.figures()
+        store.finish(
+            self.db,
+            analysis_id,
+            status="done",
+            now=self.clock.now(),
+            figures=figures,
+            results=results,
+        )
+        summary = {
+            "image_id": image_id,
+            "analysis_id": analysis_id,
+            "status": "done",
+            "reason": "",
+            **figures,
+            "candidates": analysis.candidates,
+            "light_curves": tracks,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        self._announce(summary, image)
+        return summary
+
+    def run(
+        self,
+        *,
+        sequence_id: int | None = None,
+        until: datetime | None = None,
+        idle_timeout_s: float | None = None,
+        max_images: int | None = None,
+        stop: threading.Event | None = None,
+        since: datetime | None = None,
+        runner: Callable[[dict], dict] | None = None,
+    ) -> RunSummary:
+        """Analyse frames as they come, until one of the stop conditions.
+
+        Parameters
+        ----------
+        sequence_id : int, optional
+            Only this sequence's frames; the run ends once the sequence is over (executed,
+            interrupted, cancelled...) and all its frames are analysed.
+        until : datetime, optional
+            End at this instant of the clock (a block's end).
+        idle_timeout_s : float, optional
+            End after this many wall seconds without a new frame (default ``[nrt]
+            idle_timeout_s``).
+        max_images : int, optional
+            End after this many frames.
+        stop : threading.Event, optional
+            End when set (a caller running the consumer in a thread).
+        since : datetime, optional
+            Ignore frames acquired before this instant.
+        runner : callable, optional
+            Runs :meth:`process` for one image (the flow wraps it in a Prefect task).
+        """
+        nrt = self.config.nrt
+        idle_limit = nrt.idle_timeout_s if idle_timeout_s is None else idle_timeout_s
+        summary = RunSummary()
+        last_frame = time.monotonic()
+        while True:
+            if stop is not None and stop.is_set():
+                summary.stopped = "stop requested"
+                break
+            batch = store.pending_images(self.db, sequence_id=sequence_id, since=since)
+            for image in batch:
+                result = runner(image) if runner is not None else self.process(image)
+                summary.results.append(_brief(result))
+                summary.seconds.append(result["seconds"])
+                if result["status"] == "done":
+                    summary.done += 1
+                    summary.candidates += len(result["candidates"])
+                else:
+                    summary.failed += 1
+                if max_images is not None and summary.done + summary.failed >= max_images:
+                    summary.stopped = f"{max_images} frame(s) analysed"
+                    return summary
+            if batch:
+                last_frame = time.monotonic()
+                continue
+            if until is not None and self.clock.now() >= until:
+                summary.stopped = f"reached {until.isoformat()}"
+                break
+            if sequence_id is not None:
+                state = store.sequence_state(self.db, sequence_id)
+                if state is None:
+                    summary.stopped = f"sequence {sequence_id} does not exist"
+                    break
+                if state in store.SEQUENCE_DONE:
+                    summary.stopped = f"sequence {sequence_id} is {state}"
+                    break
+            if time.monotonic() - last_frame >= idle_limit:
+                summary.stopped = f"no new frame for {idle_limit:g} s"
+                break
+            self._wake.wait(nrt.poll_s)
+            self._wake.clear()
+        return summary
+
+    def _tracker(self, sequence_id: int | None, alert) -> LightCurveTracker:
+        tracker = self.trackers.get(sequence_id)
+        if tracker is None:
+            trigger = getattr(alert, "trigger_time", None)
+            tracker = LightCurveTracker(self.config.nrt.link_radius_arcsec, trigger)
+            if sequence_id is not None:
+                tracker.restore(store.stored_tracks(self.db, sequence_id))
+            self.trackers[sequence_id] = tracker
+        elif tracker.trigger_time is None and getattr(alert, "trigger_time", None) is not None:
+            tracker.trigger_time = alert.trigger_time
+        return tracker
+
+    def _failed(self, analysis_id: int, image: dict, reason: str, started: float) -> dict:
+        store.finish(
+            self.db,
+            analysis_id,
+            status="failed",
+            now=self.clock.now(),
+            reason=reason,
+            results={"path": str(image["path"])},
+        )
+        log.info("NRT analysis of %s failed: %s", image["id"], reason)
+        summary = {
+            "image_id": image["id"],
+            "analysis_id": analysis_id,
+            "status": "failed",
+            "reason": reason,
+            "candidates": [],
+            "light_curves": [],
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        if self.on_result is not None:
+            self.on_result(summary)
+        return summary
+
+    def _announce(self, summary: dict, image: dict) -> None:
+        if self.emit_events:
+            from infra.events import NRT_CANDIDATE, emit
+
+            for candidate in summary["candidates"]:
+                related = []
+                if candidate.get("alert_ivorn"):
+                    related.append(
+                        {
+                            "prefect.resource.id": f"pyros.alert.{candidate['alert_ivorn']}",
+                            "prefect.resource.role": "alert",
+                        }
+                    )
+                payload = {
+                    "image_id": image["id"],
+                    "analysis_id": summary["analysis_id"],
+                    "sequence_id": image.get("sequence_id"),
+                    **candidate,
+                }
+                emit(
+                    NRT_CANDIDATE,
+                    f"pyros.image.{image['id']}",
+                    payload,
+                    source="nrt-analysis",
+                    related=related,
+                    engine=self.db,
+                    clock=self.clock,
+                )
+        if self.on_result is not None:
+            self.on_result(summary)
+
+
+def _brief(result: dict) -> dict:
+    keep = (
+        "image_id",
+        "status",
+        "reason",
+        "n_sources",
+        "fwhm_arcsec",
+        "limiting_mag",
+        "zero_point",
+        "astrometry_rms_arcsec",
+        "seconds",
+    )
+    brief = {k: result[k] for k in keep if k in result}
+    brief["candidates"] = len(result.get("candidates", []))
+    return brief

@@ -1,0 +1,436 @@
+"""One frame end to end: calibrate, extract, solve, calibrate photometrically, find candidates.
+
+:func:`analyse_frame` is pure apart from reading the frame (and the calibrator's database look-up
+of its masters, cached): it returns a :class:`FrameAnalysis` or raises
+:class:`~tasks.nrt.frame.NrtError` with the reason. The consumer stores the result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from infra.config import SiteConfig
+from tasks.nrt.astrometry import AstrometryParams, Solution, solve
+from tasks.nrt.candidates import AlertRegion, CandidateParams, clean_sources, find_candidates
+from tasks.nrt.catalog import CatalogCache, CatalogStars
+from tasks.nrt.extract import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED, Extraction, extract
+from tasks.nrt.extract import make_engine as _make_engine
+from tasks.nrt.frame import NrtError, ScienceFrame, load_frame
+from tasks.nrt.photcal import ZeroPoint, limiting_flux_adu, zero_point
+
+#: How far beyond the frame's half diagonal the catalog is queried (pointing error margin).
+QUERY_MARGIN = 1.15
+
+
+@dataclass
+class FrameAnalysis:
+    """Everything measured on one frame."""
+
+    frame: ScienceFrame
+    extraction: Extraction
+    solution: Solution
+    zero_point: ZeroPoint
+    ra: np.ndarray
+    dec: np.ndarray
+    mag: np.ndarray
+    mag_err: np.ndarray
+    catalog_match: np.ndarray  # matched catalog index, -1 when none
+    limiting_mag: float
+    candidates: list[dict]
+    engine: object
+    seconds: dict = field(default_factory=dict)
+    report_snr_min: float = 5.0
+
+    @property
+    def n_sources(self) -> int:
+        """Sources measured at ``[nrt] report_snr_min`` or better."""
+        return int(np.sum(self.extraction.snr >= self.report_snr_min))
+
+    @property
+    def fwhm_arcsec(self) -> float:
+        return self.extraction.fwhm_px * self.frame.pixel_scale_arcsec
+
+    def forced(self, ra_deg: float, dec_deg: float) -> dict | None:
+        """Aperture photometry at a sky position (None when it is off the frame)."""
+        x, y = self.solution.wcs.all_world2pix([ra_deg], [dec_deg], 0, quiet=True)
+        height, width = self.frame.shape
+        r = self.extraction.aperture_px
+        if not (r <= x[0] <= width - 1 - r and r <= y[0] <= height - 1 - r):
+            return None
+        ex = self.extraction
+        flux, err, _ = self.engine.sum_circle(
+            self.frame.data, x, y, r, ex.background_rms_adu, self.frame.gain, self.frame.mask
+        )
+        snr = float(flux[0] / err[0]) if err[0] > 0 else 0.0
+        total = float(flux[0]) * ex.aperture_correction
+        mag = self.zero_point.magnitude(np.array([total]))[0]
+        return {
+            "mag": None if not np.isfinite(mag) or snr < 2 else round(float(mag), 4),
+            "mag_err": None if snr < 2 else round(1.0857362 / snr, 4),
+            "snr": round(snr, 2),
+            "limit_mag": round(self.limiting_mag, 3),
+        }
+
+    def figures(self) -> dict:
+        """The NrtAnalysis columns."""
+        return {
+            "n_sources": int(self.n_sources),
+            "fwhm_arcsec": round(float(self.fwhm_arcsec), 4),
+            "limiting_mag": round(float(self.limiting_mag), 4),
+            "zero_point": round(float(self.zero_point.zero_point_e_s), 4),
+            "astrometry_rms_arcsec": round(float(self.solution.rms_arcsec), 4),
+        }
+
+    def results(self) -> dict:
+        """The JSON details (``results`` column)."""
+        ex, sol, zp, frame = self.extraction, self.solution, self.zero_point, self.frame
+        cards = {
+            k: v
+            for k, v in sol.wcs.to_header(relax=True).items()
+            if k not in ("DATE-OBS", "MJD-OBS", "DATEREF", "MJDREFI", "MJDREFF")
+        }
+        return {
+            "engine": ex.engine,
+            "filter": frame.filter,
+            "exposure_s": frame.exposure_s,
+            "date_obs": frame.date_obs.isoformat(),
+            "mid_time": frame.mid_time.isoformat(),
+            "alert_ivorn": frame.alert_ivorn,
+            "calibration": frame.calibration,
+            "background_adu": round(ex.background_adu, 3),
+            "background_rms_adu": round(ex.background_rms_adu, 4),
+            "fwhm_px": round(ex.fwhm_px, 4),
+            "aperture_px": round(ex.aperture_px, 3),
+            "aperture_correction": round(ex.aperture_correction, 5),
+            "n_detections": len(ex),
+            "zero_point": {
+                "filter": frame.filter,
+                "zero_point_adu": round(zp.zero_point, 5),
+                "zero_point_e_s": round(zp.zero_point_e_s, 5),
+                "error": round(zp.error, 5),
+                "scatter": round(zp.scatter, 5),
+                "n_stars": zp.n_stars,
+            },
+            "astrometry": {
+                "n_matches": sol.n_matches,
+                "rms_arcsec": round(sol.rms_arcsec, 4),
+                "pointing_offset_arcsec": round(sol.offset_arcsec, 3),
+                "rotation_deg": round(sol.rotation_deg, 4),
+                "votes": sol.peak_votes,
+                "chance_votes": round(sol.background_votes, 2),
+                "wcs": cards,
+            },
+            "limiting_mag": round(self.limiting_mag, 4),
+            "candidates": self.candidates,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "notes": frame.notes,
+        }
+
+
+def make_engine(config: SiteConfig):
+    """The extraction engine configured in ``[nrt] engine``."""
+    return _make_engine(config.nrt.engine)
+
+
+def analyse_frame(
+    path: Path | str,
+    calibrator,
+    catalog: CatalogCache,
+    config: SiteConfig,
+    *,
+    alert: AlertRegion | None = None,
+    engine=None,
+) -> FrameAnalysis:
+    """Analyse one raw frame.
+
+    Parameters
+    ----------
+    path : path
+        The raw frame (FITS).
+    calibrator : Calibrator
+        ``ScienceCalibrator`` of the consumer (masters cached).
+    catalog : CatalogCache
+        The reference catalog (cached queries).
+    config : SiteConfig
+        ``[nrt]``, instruments and filters.
+    alert : AlertRegion, optional
+        The alert of a follow-up frame (its position is searched for candidates).
+    engine : optional
+        Extraction engine (default: ``[nrt] engine``), kept by a long-lived consumer.
+
+    Raises
+    ------
+    NrtError
+        The frame cannot be analysed; the message says why.
+    """
+    started = time.perf_counter()
+    nrt = config.nrt
+    engine = engine or make_engine(config)
+    frame = load_frame(path, calibrator, config)
+    seconds = dict(frame.seconds)
+    instrument = config.instrument(frame.instrument)
+    saturation = float(frame.header.get("SATURATE", instrument.saturation_adu))
+    # SEP writes nothing but needs writable buffers (the calibrator's mask may be read-only).
+    data = np.require(frame.data, dtype=np.float32, requirements=["C", "W"])
+    mask = None if frame.mask is None else np.require(frame.mask, bool, ["C", "W"])
+    frame.data, frame.mask = data, mask
+    ex = extract(
+        data,
+        mask,
+        gain=frame.gain,
+        saturation_adu=saturation - instrument.bias_adu,
+        engine=engine,
+        box=nrt.background_box_px,
+        threshold=nrt.detect_threshold_sigma,
+        min_area=nrt.detect_min_area_px,
+        aperture_fwhm=nrt.aperture_fwhm,
+    )
+    seconds.update(ex.seconds)
+    if len(ex) == 0:
+        raise NrtError(f"{frame.path.name}: no source detected (clouds or closed dome?)")
+    mark = time.perf_counter()
+    height, width = frame.shape
+    centre_ra, centre_dec = frame.wcs.wcs_pix2world([(width - 1) / 2], [(height - 1) / 2], 0)
+    radius = QUERY_MARGIN * math.hypot(width, height) / 2 * frame.pixel_scale_arcsec / 3600
+    radius += nrt.max_offset_arcsec / 3600.0
+    try:
+        stars = catalog.stars(float(centre_ra[0]), float(centre_dec[0]), radius, frame.filter)
+    except ValueError as exc:
+        raise NrtError(f"reference catalog: {exc}") from None
+    seconds["catalog"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    snr = ex.snr
+    clean_flags = (ex.flags & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
+    usable = clean_flags & (snr >= 10.0)
+    params = AstrometryParams(
+        max_offset_arcsec=nrt.max_offset_arcsec,
+        max_rotation_deg=nrt.max_rotation_deg,
+        match_stars=nrt.match_stars,
+        min_matches=nrt.min_matches,
+        sip_degree=nrt.sip_degree,
+        match_radius_arcsec=nrt.match_radius_arcsec,
+    )
+    solution = solve(
+        ex.x, ex.y, ex.flux, usable, frame.wcs, stars, frame.shape, frame.pixel_scale_arcsec, params
+    )
+    seconds["astrometry"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    zp = _zero_point(ex, solution, stars, frame)
+    limit_flux = limiting_flux_adu(
+        ex.growth_radii_px, ex.growth_ee, ex.background_rms_adu, frame.gain
+    )
+    limiting_mag = float(zp.zero_point - 2.5 * math.log10(limit_flux))
+    seconds["photcal"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    ra, dec = solution.wcs.all_pix2world(ex.x, ex.y, 0)
+    mag = zp.magnitude(ex.flux)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag_err = np.where(snr > 0, 1.0857362 / snr, np.nan)
+    cat_x, cat_y = solution.wcs.all_world2pix(stars.ra, stars.dec, 0, quiet=True)
+    match = _nearest_catalog(ex, cat_x, cat_y, nrt.match_radius_arcsec / frame.pixel_scale_arcsec)
+    matched_mag = np.where(match >= 0, stars.mag[np.maximum(match, 0)], np.nan)
+    candidates = _candidates(
+        ex,
+        frame,
+        stars,
+        zp,
+        cat_x,
+        cat_y,
+        ra,
+        dec,
+        mag,
+        mag_err,
+        snr,
+        matched_mag,
+        alert,
+        config,
+        engine,
+    )
+    seconds["candidates"] = time.perf_counter() - mark
+    seconds["analysis"] = time.perf_counter() - started
+    seconds["total"] = seconds["analysis"]
+    return FrameAnalysis(
+        frame=frame,
+        extraction=ex,
+        solution=solution,
+        zero_point=zp,
+        ra=ra,
+        dec=dec,
+        mag=mag,
+        mag_err=mag_err,
+        catalog_match=match,
+        limiting_mag=limiting_mag,
+        candidates=candidates,
+        engine=engine,
+        seconds=seconds,
+        report_snr_min=nrt.report_snr_min,
+    )
+
+
+def _zero_point(ex: Extraction, solution: Solution, stars: CatalogStars, frame) -> ZeroPoint:
+    det, cat = solution.det_index, solution.cat_index
+    clean = (ex.flags[det] & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
+    det, cat = det[clean], cat[clean]
+    for snr_min in (20.0, 5.0):
+        zp = zero_point(
+            ex.flux[det],
+            ex.flux_err[det],
+            stars.mag[cat],
+            stars.mag_err[cat],
+            gain=frame.gain,
+            exposure_s=frame.exposure_s,
+            snr_min=snr_min,
+        )
+        if zp is not None:
+            return zp
+    raise NrtError(
+        f"photometry: fewer than 3 matched stars usable for the zero point "
+        f"({len(det)} matched, {frame.filter!r})"
+    )
+
+
+def _nearest_catalog(ex: Extraction, cat_x, cat_y, radius_px: float) -> np.ndarray:
+    """Index of the nearest catalog star within ``radius_px`` of each detection (-1: none)."""
+    ok = np.isfinite(cat_x) & np.isfinite(cat_y)
+    index = np.flatnonzero(ok)
+    match = np.full(len(ex), -1, dtype=np.int64)
+    if len(index) == 0:
+        return match
+    dist, j = cKDTree(np.column_stack([cat_x[ok], cat_y[ok]])).query(
+        np.column_stack([ex.x, ex.y]), distance_upper_bound=radius_px
+    )
+    found = np.isfinite(dist)
+    match[found] = index[j[found]]
+    return match
+
+
+def _masked_fraction(ex: Extraction, frame, subset: np.ndarray, engine) -> np.ndarray:
+    """Fraction of masked pixels in the aperture of each source of ``subset``."""
+    fraction = np.zeros(len(subset))
+    flagged = (ex.flags[subset] & FLAG_MASKED) != 0
+    if frame.mask is None or not flagged.any():
+        return fraction
+    picked = subset[flagged]
+    ones = np.ascontiguousarray(frame.mask, dtype=np.float32)
+    masked, _, _ = engine.sum_circle(
+        ones, ex.x[picked], ex.y[picked], ex.aperture_px, 1.0, 1.0, None
+    )
+    fraction[flagged] = masked / (np.pi * ex.aperture_px**2)
+    return fraction
+
+
+def _point_like(ex: Extraction, frame, subset: np.ndarray, snr: np.ndarray, engine) -> np.ndarray:
+    """Whether each source of ``subset`` is as concentrated as a point source.
+
+    Concentration = flux within 0.75 FWHM / flux within the aperture; a point source has the
+    curve of growth's ratio. Blends of several stars and halo fragments are flatter. The
+    allowance is 30 % or three times the ratio's noise (~1.5/SNR), whichever is larger.
+    """
+    if len(subset) == 0:
+        return np.zeros(0, dtype=bool)
+    inner_r = 0.75 * ex.fwhm_px
+    inner, _, _ = engine.sum_circle(
+        frame.data,
+        ex.x[subset],
+        ex.y[subset],
+        inner_r,
+        ex.background_rms_adu,
+        frame.gain,
+        frame.mask,
+    )
+    expected = float(np.interp(inner_r, ex.growth_radii_px, ex.growth_ee)) / float(
+        np.interp(ex.aperture_px, ex.growth_radii_px, ex.growth_ee)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = inner / ex.flux_aperture[subset]
+    allowance = np.maximum(0.3, 1.5 * 3.0 / np.maximum(snr[subset], 1e-3)) * expected
+    return ratio >= expected - allowance
+
+
+def _candidates(
+    ex,
+    frame,
+    stars,
+    zp,
+    cat_x,
+    cat_y,
+    ra,
+    dec,
+    mag,
+    mag_err,
+    snr,
+    matched_mag,
+    alert,
+    config,
+    engine,
+) -> list[dict]:
+    nrt = config.nrt
+    params = CandidateParams(
+        snr_min=nrt.candidate_snr_min,
+        catalog_margin_mag=nrt.catalog_margin_mag,
+        alert_radius_min_arcsec=nrt.alert_radius_min_arcsec,
+        chance_probability_max=nrt.chance_probability_max,
+        brightening_mag=nrt.brightening_mag,
+        edge_margin_fwhm=nrt.edge_margin_fwhm,
+        sharpness_max=nrt.sharpness_max,
+    )
+    # Only the sources that could become candidates are checked (the wings test is per source).
+    look = snr >= params.snr_min
+    if alert is None:
+        look &= ~np.isfinite(matched_mag)
+    subset = np.flatnonzero(look)
+    # Peak over flux, the peak lowered by three pixel sigmas first: a faint star's brightest
+    # pixel is mostly noise, a cosmic ray's is not.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharp = np.where(
+            ex.flux_aperture > 0, (ex.peak - 3.0 * ex.background_rms_adu) / ex.flux_aperture, np.inf
+        )
+    stellar = np.isfinite(matched_mag) & (snr > 20) & (ex.flags == 0)
+    star_sharp = float(np.median(ex.sharpness[stellar])) if stellar.sum() >= 5 else math.nan
+    cat_flux = 10.0 ** (-0.4 * (stars.mag - zp.zero_point))
+    point_like = _point_like(ex, frame, subset, snr, engine)
+    clean = np.zeros(len(ex), dtype=bool)
+    clean[subset] = clean_sources(
+        ex.x[subset],
+        ex.y[subset],
+        ex.flux[subset],
+        ex.flags[subset],
+        sharp[subset],
+        star_sharp,
+        frame.shape,
+        ex.fwhm_px,
+        params.edge_margin_fwhm,
+        params.sharpness_max,
+        cat_x,
+        cat_y,
+        cat_flux,
+        point_like,
+        _masked_fraction(ex, frame, subset, engine),
+    )
+    # A matched detection is the star itself: it is not in its own wings.
+    height, width = frame.shape
+    area = height * width * frame.pixel_scale_arcsec**2
+    limit = stars.mag_limit
+    if limit is None and len(stars):
+        limit = float(np.percentile(stars.mag, 99))
+    return find_candidates(
+        ra=ra,
+        dec=dec,
+        x=ex.x,
+        y=ex.y,
+        mag=mag,
+        mag_err=mag_err,
+        snr=snr,
+        matched_mag=matched_mag,
+        clean=clean,
+        catalog_limit=limit,
+        frame_area_arcsec2=area,
+        alert=alert,
+        params=params,
+    )

@@ -1,0 +1,118 @@
+"""Matching detections to the catalog from a wrong pointing, and the WCS fit (synthetic lists)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.wcs import WCS
+
+from tasks.nrt.astrometry import AstrometryParams, mutual_nearest, separation_arcsec, solve
+from tasks.nrt.catalog import CatalogStars
+from tasks.nrt.frame import NrtError
+
+SCALE = 0.38  # arcsec per pixel
+SHAPE = (2048, 2048)
+
+
+def _wcs(ra: float, dec: float, rotation_deg: float = 0.0) -> WCS:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra, dec]
+    wcs.wcs.crpix = [(SHAPE[1] + 1) / 2, (SHAPE[0] + 1) / 2]
+    c, s = np.cos(np.radians(rotation_deg)), np.sin(np.radians(rotation_deg))
+    scale = SCALE / 3600.0
+    wcs.wcs.cd = np.array([[-scale * c, scale * s], [scale * s, scale * c]])
+    return wcs
+
+
+def _sky(rng, true: WCS, n: int = 600):
+    """Catalog stars over a wider area than the frame, and the frame's detections of them."""
+    x = rng.uniform(-400, SHAPE[1] + 400, n)
+    y = rng.uniform(-400, SHAPE[0] + 400, n)
+    ra, dec = true.wcs_pix2world(x, y, 0)
+    mag = rng.uniform(14, 21, n)
+    stars = CatalogStars(np.arange(n), ra, dec, np.full(n, 0.02), mag, np.full(n, 0.02), 21.0)
+    inside = (x > 0) & (x < SHAPE[1] - 1) & (y > 0) & (y < SHAPE[0] - 1)
+    inside &= rng.uniform(size=n) > 0.1  # the survey saw some stars this frame misses
+    det_x = x[inside] + rng.normal(0, 0.05, inside.sum())
+    det_y = y[inside] + rng.normal(0, 0.05, inside.sum())
+    flux = 10 ** (-0.4 * (mag[inside] - 25))
+    # Spurious detections (cosmic rays, faint galaxies) mixed in.
+    extra = 40
+    det_x = np.concatenate([det_x, rng.uniform(0, SHAPE[1] - 1, extra)])
+    det_y = np.concatenate([det_y, rng.uniform(0, SHAPE[0] - 1, extra)])
+    flux = np.concatenate([flux, rng.uniform(1e2, 1e4, extra)])
+    return stars, det_x, det_y, flux
+
+
+@pytest.mark.parametrize("offset_arcsec, rotation_deg", [(60.0, 0.05), (150.0, 0.3)])
+def test_the_pointing_error_is_found_and_the_fit_follows_the_true_wcs(offset_arcsec, rotation_deg):
+    rng = np.random.default_rng(5)
+    true = _wcs(150.0, 30.0, rotation_deg)
+    stars, x, y, flux = _sky(rng, true)
+    # The mount's WCS: centred `offset` away, no rotation.
+    header = _wcs(
+        150.0 + offset_arcsec / 3600 / np.cos(np.radians(30.0)) * 0.6,
+        30.0 + offset_arcsec / 3600 * 0.8,
+    )
+    solution = solve(
+        x,
+        y,
+        flux,
+        np.ones(len(x), dtype=bool),
+        header,
+        stars,
+        SHAPE,
+        SCALE,
+        AstrometryParams(sip_degree=2),
+    )
+    assert solution.offset_arcsec == pytest.approx(offset_arcsec, abs=1.0)
+    assert solution.rotation_deg == pytest.approx(rotation_deg, abs=0.05)
+    assert solution.n_matches > 240 and solution.rms_arcsec < 0.05
+    gx, gy = np.meshgrid(np.linspace(0, 2047, 16), np.linspace(0, 2047, 16))
+    r1, d1 = solution.wcs.all_pix2world(gx.ravel(), gy.ravel(), 0)
+    r2, d2 = true.wcs_pix2world(gx.ravel(), gy.ravel(), 0)
+    assert float(np.sqrt(np.mean(separation_arcsec(r1, d1, r2, d2) ** 2))) < 0.03
+    assert (stars.source_id[solution.cat_index] < len(stars)).all()
+
+
+def test_unrelated_lists_are_refused_rather_than_matched():
+    rng = np.random.default_rng(9)
+    stars, x, y, flux = _sky(rng, _wcs(150.0, 30.0))
+    elsewhere = _wcs(150.5, 30.4)  # another field: none of these stars are in the frame
+    with pytest.raises(NrtError, match="astrometry: no match between"):
+        solve(
+            x,
+            y,
+            flux,
+            np.ones(len(x), dtype=bool),
+            elsewhere,
+            stars,
+            SHAPE,
+            SCALE,
+            AstrometryParams(),
+        )
+
+
+def test_too_few_detections_say_so():
+    rng = np.random.default_rng(1)
+    stars, x, y, flux = _sky(rng, _wcs(150.0, 30.0))
+    with pytest.raises(NrtError, match="5 usable sources detected, 12 needed"):
+        solve(
+            x[:5],
+            y[:5],
+            flux[:5],
+            np.ones(5, dtype=bool),
+            _wcs(150.0, 30.0),
+            stars,
+            SHAPE,
+            SCALE,
+            AstrometryParams(),
+        )
+
+
+def test_mutual_nearest_keeps_only_reciprocal_pairs():
+    a = np.array([[0.0, 0.0], [0.4, 0.0], [10.0, 10.0]])
+    b = np.array([[0.1, 0.0], [10.0, 11.5]])
+    i, j = mutual_nearest(a, b, radius=1.0)
+    assert i.tolist() == [0] and j.tolist() == [0]
