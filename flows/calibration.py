@@ -6,8 +6,8 @@ Two ways to get the frames:
   FITS files of ``directory``;
 - ``acquire=True``: take them now through the acquisition hook
   (:func:`tasks.calibration.acquisition.default_acquisition`: bias, darks, then twilight flats in
-  the twilight window or dome flats with the PLC's lamp otherwise). Until the camera controllers
-  are merged the hook refuses, and each refused master is recorded as failed with that reason.
+  the twilight window or dome flats with the PLC's lamp otherwise), with the cameras through
+  their gateways; a set that cannot be taken is recorded as failed with the reason.
 
 Masters are built in order (bias, dark, flats) so each uses the one before. A master that cannot
 be built is recorded as failed with its reason; the previous good one stays in use. The run

@@ -34,3 +34,25 @@ def fake_alarm(minutes: float = 5.0, by: str = "operator") -> str:
         )
     get_run_logger().info("%s", override.describe())
     return override.describe()
+
+
+@flow(name="mode", log_prints=False)
+def set_mode(mode: str = "AUTO", by: str = "operator") -> str:
+    """AUTO: the night runs itself. MANUAL: nothing automatic moves the telescope (alerts are
+    recorded and shown, not slewed to); safety still acts."""
+    from infra.db import session_scope
+    from infra.opmode import get_operating_mode, set_operating_mode
+
+    with session_scope() as session:
+        set_operating_mode(session, mode, by)
+        current = get_operating_mode(session).value
+    get_run_logger().info("operating mode: %s (set by %s)", current, by)
+    return current
+
+
+@flow(name="replan-now", log_prints=False)
+def replan_now(reason: str = "operator request") -> dict:
+    """Re-plan the rest of tonight now (the schedule artifact shows the result)."""
+    from tasks.scheduling.tasks import plan_night_task
+
+    return plan_night_task(reason=reason)

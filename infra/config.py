@@ -76,11 +76,33 @@ class LimitsSection(_Section):
 
 
 class NightSection(_Section):
-    """Which sun altitudes bound the night and the twilight-flat windows."""
+    """Which sun altitudes bound the night and the twilight-flat windows, and how the night
+    flows pace themselves (simulated seconds unless said otherwise)."""
 
     sun_altitude_deg: float = Field(ge=-18.0, le=0.0)
     flat_sun_altitude_high_deg: float = Field(ge=-18.0, le=0.0)
     flat_sun_altitude_low_deg: float = Field(ge=-18.0, le=0.0)
+    #: ``plan-night`` runs daily at this local hour (site time zone), in daytime.
+    plan_hour_local: int = Field(default=14, ge=0, le=23)
+    #: ``start-of-night`` starts this long before sunset (evening bias and darks).
+    evening_lead_s: float = Field(default=3600.0, ge=0.0)
+    #: ``execute-night`` runs in blocks of this length, not one run all night.
+    block_s: float = Field(default=3600.0, ge=300.0)
+    #: How often the night looks again while waiting (weather, dome, the next sequence).
+    poll_s: float = Field(default=30.0, gt=0.0)
+    #: Shortest wall time between two looks (fast simulated clocks).
+    min_poll_wall_s: float = Field(default=0.2, gt=0.0)
+    #: A sequence may start this much before its planned start.
+    early_start_s: float = Field(default=60.0, ge=0.0)
+    #: The next block is scheduled this many wall seconds before the current one ends (it waits
+    #: for the ``telescope`` limit), hiding a flow run's start-up.
+    block_lead_wall_s: float = Field(default=10.0, ge=0.0)
+    #: Lease of the ``telescope`` concurrency slot (wall seconds, renewed while held): a crashed
+    #: run's slot frees this long after it died (Prefect's server accepts 60 s at least).
+    telescope_lease_wall_s: float = Field(default=60.0, ge=60.0)
+    #: Evening calibrations (bias and darks) and flats at dusk and dawn.
+    evening_calibrations: bool = True
+    twilight_flats: bool = True
 
     @model_validator(mode="after")
     def _flat_window_ordered(self) -> NightSection:

@@ -21,6 +21,8 @@ log = logging.getLogger("pyros.bootstrap")
 
 WORK_POOL = "pyros"
 TELESCOPE_LIMIT = "telescope"
+#: Deployments scheduled on the wall clock (calendar), active only in live mode.
+CALENDAR_DEPLOYMENTS = ("plan-night",)
 
 
 def ensure_work_pool(client) -> str:
@@ -41,9 +43,23 @@ def ensure_concurrency_limits(client) -> None:
     client.upsert_global_concurrency_limit_by_name(TELESCOPE_LIMIT, 1)
 
 
+def deploy_env(repo: Path = REPO_ROOT) -> dict[str, str]:
+    """What ``prefect.yaml`` templates read: the repository, and plan-night's local hour and
+    time zone from the site configuration."""
+    from infra.config import get_config
+
+    config = get_config()
+    return {
+        **os.environ,
+        "PYROS_REPO": str(repo),
+        "PYROS_PLAN_HOUR": str(config.night.plan_hour_local),
+        "PYROS_SITE_TIMEZONE": config.site.timezone,
+    }
+
+
 def deploy_all(repo: Path = REPO_ROOT) -> None:
     """``prefect deploy --all`` from the repository (upserts every deployment by name)."""
-    env = {**os.environ, "PYROS_REPO": str(repo)}
+    env = deploy_env(repo)
     result = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
         cwd=repo,
@@ -79,9 +95,24 @@ def declared_automations() -> list:
     return []
 
 
+def set_calendar_schedules(client, active: bool) -> list[str]:
+    """(De)activate the wall-clock schedules (plan-night's daily run): under a simulated clock
+    they mean nothing, and ``pyros night --simulate`` runs plan-night itself."""
+    changed = []
+    for name in CALENDAR_DEPLOYMENTS:
+        deployment = client.read_deployment_by_name(f"{name}/{name}")
+        for schedule in client.read_deployment_schedules(deployment.id):
+            if schedule.active != active:
+                client.update_deployment_schedule(deployment.id, schedule.id, active=active)
+                changed.append(f"{name}: {'active' if active else 'inactive'}")
+    return changed
+
+
 def bootstrap(repo: Path = REPO_ROOT) -> dict:
     """Apply everything; returns a summary."""
     from prefect.client.orchestration import get_client
+
+    from infra.settings import load_settings
 
     with get_client(sync_client=True) as client:
         pool = ensure_work_pool(client)
@@ -89,7 +120,13 @@ def bootstrap(repo: Path = REPO_ROOT) -> dict:
     deploy_all(repo)
     with get_client(sync_client=True) as client:
         automations = ensure_automations(client, declared_automations())
-    return {"work_pool": pool, "limits": [TELESCOPE_LIMIT], "automations": automations}
+        schedules = set_calendar_schedules(client, active=load_settings().mode == "live")
+    return {
+        "work_pool": pool,
+        "limits": [TELESCOPE_LIMIT],
+        "automations": automations,
+        "schedules": schedules,
+    }
 
 
 def main() -> int:

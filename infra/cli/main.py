@@ -20,6 +20,7 @@ from infra.cli import (
     journalcmd,
     modecmd,
     monitorcmd,
+    nightcmd,
     nrtcmd,
     requestcmd,
     runcmd,
@@ -47,6 +48,7 @@ app.add_typer(schedulecmd.app, name="schedule")
 app.add_typer(calibratecmd.app, name="calibrate")
 app.add_typer(simulatorscmd.app, name="simulators")
 app.add_typer(nrtcmd.app, name="nrt")
+app.add_typer(nightcmd.app, name="night")
 app.command("mode")(modecmd.mode)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)

@@ -4,10 +4,9 @@ The ``calibrate`` deployment ("take and build masters now") asks for frames thro
 *acquisition callable*: ``acquire(AcquisitionRequest) -> list of FITS paths``, which takes
 ``count`` frames of one kind with the camera (and, for dome flats, the PLC's calibration lamp;
 for twilight flats, a dither of ``dither_arcsec`` between frames so that stars fall on different
-pixels). The device controllers are not merged yet, so :func:`default_acquisition` returns
-:func:`acquisition_unavailable`, which refuses clearly; nothing is faked. When the camera
-controller exists, :func:`default_acquisition` returns its implementation and nothing else
-changes: the masters are built from whatever paths it returns, exactly as from frames on disk.
+pixels). :func:`default_acquisition` takes them with the cameras through the gateways
+(``camera_acquisition.py``); the masters are built from the paths it returns, exactly as from
+frames already on disk.
 """
 
 from __future__ import annotations
@@ -45,22 +44,12 @@ class AcquisitionRequest:
 Acquire = Callable[[AcquisitionRequest], Sequence[Path]]
 
 
-class AcquisitionUnavailable(RuntimeError):
-    """No acquisition is available: the frames cannot be taken."""
+def default_acquisition(owner: str = "calibrate", night: str | None = None) -> Acquire:
+    """The acquisition callable of this installation: the cameras through their gateways
+    (:func:`tasks.calibration.camera_acquisition.gateway_acquisition`)."""
+    from tasks.calibration.camera_acquisition import gateway_acquisition
 
-
-def acquisition_unavailable(request: AcquisitionRequest) -> Sequence[Path]:
-    """The acquisition used until the camera controllers are merged: refuses clearly."""
-    raise AcquisitionUnavailable(
-        f"cannot take {request.count} {request.kind} frame(s) with {request.camera!r}: "
-        "camera acquisition is not available yet (the device controllers are not merged); "
-        "build masters from frames already on disk or in the database"
-    )
-
-
-def default_acquisition() -> Acquire:
-    """The acquisition callable of this installation (the camera controllers plug in here)."""
-    return acquisition_unavailable
+    return gateway_acquisition(owner, night)
 
 
 def flat_source_for(sun_altitude_deg: float, config: SiteConfig) -> str:

@@ -52,5 +52,7 @@ def find_frames_task(camera: str, night: str, directory: str | None = None) -> d
 @task(name="acquire-calibration-frames", retries=0)
 def acquire_task(request: dict) -> list[str]:
     """Take the frames of one request through the installation's acquisition hook."""
-    acquire = default_acquisition()
+    from prefect.runtime import flow_run
+
+    acquire = default_acquisition(owner=f"calibrate:{flow_run.name or 'manual'}")
     return [str(p) for p in acquire(AcquisitionRequest(**request))]

@@ -320,10 +320,18 @@ class SequenceRun:
                     lambda: camera.filter_wheel.set_filter(plan.filter),
                 )
             frame_id = path.stem
-            self._attempt(
-                f"{instrument} exposure {frame_id}",
-                lambda: camera.expose(plan.exposure_s, "light", frame_id=frame_id, path=path),
-            )
+            started = []
+
+            def expose() -> object:
+                # A timeout waits again for the same exposure (the frame may only be late: a
+                # slow render, a busy machine); exposing again would be refused while it reads
+                # out, and would take the image twice.
+                if not started:
+                    camera.start_exposure(plan.exposure_s, "light", frame_id=frame_id, path=path)
+                    started.append(frame_id)
+                return camera.wait_for_frame(frame_id, exposure_s=plan.exposure_s)
+
+            self._attempt(f"{instrument} exposure {frame_id}", expose)
         stored = store_frame(
             self.engine,
             sequence_id=work.sequence_id,

@@ -224,3 +224,46 @@ def test_test_targets_do_not_slew(engine, telescope, tmp_path):
     sequence_id = planned_sequence(engine, sidereal=False)
     assert run(engine, scope, sequence_id, tmp_path).state == "executed"
     assert fakes["mount"].received("GOTO") == []
+
+
+def test_a_late_frame_is_waited_for_again_never_exposed_twice(
+    engine, fake_device, gateway_for, controller_for, tmp_path
+):
+    """A frame later than the wait (a slow render on a busy machine) is waited for again: one
+    EXPOSE per image, the sequence executed."""
+    import time as wall
+
+    from devices.controllers.link import LinkSettings
+    from infra.clock import SimulatedClock
+
+    settings = LinkSettings(
+        timeout_s=5.0,
+        claim_wait_s=0.5,
+        heartbeat_s=0.1,
+        poll_interval_s=0.01,
+        min_wait_s=0.3,
+        reconnect_initial_s=0.02,
+        reconnect_max_s=0.2,
+    )
+    # Each 10 s exposure takes 0.5 s wall at the fake; the simulated timeout is far shorter in
+    # wall time at this speed, so every first wait times out at the 0.3 s floor.
+    clock = SimulatedClock(SystemClock().now(), 10000.0, wall_epoch=wall.time())
+    fakes = {
+        "mount": fake_device("mount"),
+        "camera_vis": fake_device("camera", time_scale=0.05),
+        "camera_nir": fake_device("camera", filters=NIR),
+    }
+    gateways = {name: gateway_for(name, fake) for name, fake in fakes.items()}
+    scope = Telescope(
+        mount=controller_for(gateways["mount"], settings, clock=clock),
+        cameras={
+            "Visible camera": controller_for(gateways["camera_vis"], settings, clock=clock),
+            "Infrared camera": controller_for(gateways["camera_nir"], settings, clock=clock),
+        },
+    )
+    sequence_id = planned_sequence(engine, nb_images=2, nir_images=1, sidereal=False)
+    outcome = SequenceRun(
+        engine, scope, "flow-test", clock, tmp_path / "frames", get_config().site.longitude_deg
+    ).run(sequence_id)
+    assert (outcome.state, len(outcome.images)) == ("executed", 3), outcome.reason
+    assert (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"])) == (2, 1)

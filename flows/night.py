@@ -1,0 +1,248 @@
+"""The night as Prefect flows (DESIGN §1, §6): plan-night, start-of-night, execute-night (in
+blocks), end-of-night. Thin: the policy (tasks/night/policy.py) decides, the loop
+(tasks/night/loop.py) carries decisions out through the tasks of tasks/night/tasks.py.
+
+Times handed to Prefect are wall times converted by the clock (``clock.to_wall``); the simulated
+instants travel in parameters and event payloads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from prefect import flow, get_run_logger
+from prefect.concurrency.sync import concurrency
+from prefect.deployments import run_deployment
+
+from infra.clock import format_instant, get_clock, parse_instant
+from infra.config import get_config
+from infra.db import session_scope
+from tasks.night.calibrations import DUSK_FLATS, EVENING
+from tasks.night.devices import connect_night_devices
+from tasks.night.loop import Handlers, NightLoop
+from tasks.night.observe import observe
+from tasks.night.reconcile import reconcile
+from tasks.night.tasks import execute_sequence_task, request_dome_task
+from tasks.night.windows import (
+    EXECUTE_NIGHT,
+    block_end,
+    night_run_times,
+    windows_of,
+)
+from tasks.scheduling.night import night_for, night_to_plan
+from tasks.scheduling.tasks import plan_night_task
+
+TELESCOPE_LIMIT = "telescope"
+
+
+def _owner() -> str:
+    from prefect.runtime import flow_run
+
+    return f"{flow_run.flow_name}:{flow_run.name}"
+
+
+def schedule_run(name: str, at: datetime, key: str, parameters: dict | None = None) -> str:
+    """Create a run of deployment ``name`` at simulated instant ``at`` (at once if past); the
+    idempotency key keeps it single however often this is asked."""
+    clock = get_clock()
+    wall = max(clock.to_wall(at), clock.to_wall(clock.now()))
+    run = run_deployment(
+        f"{name}/{name}",
+        parameters=parameters or {},
+        scheduled_time=wall,
+        timeout=0,
+        idempotency_key=key,
+    )
+    return str(run.id)
+
+
+@flow(name="plan-night")
+def plan_night(night: str | None = None) -> dict:
+    """In daytime: compute tonight's twilights, schedule the night's runs at those instants,
+    and plan tonight's schedule."""
+    logger = get_run_logger()
+    config, clock = get_config(), get_clock()
+    tonight = night_for(night, config) if night else night_to_plan(clock.now(), config)
+    times = night_run_times(tonight, config)
+    if not times:
+        logger.warning("night %s: no dark time at this site", tonight.label)
+        return {"night": tonight.label, "runs": {}}
+    runs = {}
+    for name, at in times.items():
+        parameters = {"night": tonight.label}
+        runs[name] = {
+            "at": format_instant(at),
+            "run": schedule_run(name, at, f"{name}:{tonight.label}", parameters),
+        }
+        logger.info("%s scheduled at %s (simulated)", name, format_instant(at))
+    plan = plan_night_task(reason="plan-night")
+    return {"night": tonight.label, "runs": runs, "schedule_id": plan["schedule_id"]}
+
+
+def _night_loop(devices, label: str, stop_at: datetime):
+    config, clock = get_config(), get_clock()
+    windows = windows_of(night_for(label, config))
+    owner = _owner()
+
+    def look(done: frozenset[str]):
+        view = devices.view()
+        with session_scope() as session:
+            return observe(
+                session,
+                clock.now(),
+                windows,
+                view,
+                label,
+                calibrations_done=done,
+                early_start_s=config.night.early_start_s,
+                evening_calibrations=(EVENING,) if config.night.evening_calibrations else (),
+                dusk_flat_calibrations=(DUSK_FLATS,) if config.night.twilight_flats else (),
+            )
+
+    handlers = Handlers(
+        execute=lambda sequence_id: str(execute_sequence_task(devices, sequence_id, owner)),
+        replan=lambda reason: str(plan_night_task(reason=reason)),
+        request_dome=lambda state, reason: request_dome_task(state, reason, owner),
+        calibrate=lambda name: _calibrate(devices, name, label, owner),
+    )
+    loop = NightLoop(
+        clock,
+        look,
+        handlers,
+        poll_s=config.night.poll_s,
+        min_poll_wall_s=config.night.min_poll_wall_s,
+    )
+    logger = get_run_logger()
+    said: list = [None]
+
+    def tell(decision) -> None:
+        # Waiting is asked again every poll: say it only when something changed.
+        if (decision.action, decision.reason) != said[0]:
+            said[0] = (decision.action, decision.reason)
+            logger.info("%s: %s", decision.action.value, decision.reason)
+
+    loop.on_decision = tell
+    return loop.run(stop_at)
+
+
+def _calibrate(devices, name: str, label: str, owner: str) -> str:
+    """Take and build a calibration set with the night's cameras (and mount, for flats)."""
+    from infra.settings import load_settings
+    from tasks.calibration.camera_acquisition import CameraAcquisition
+    from tasks.night.calibrations import take_night_calibrations
+
+    config, clock = get_config(), get_clock()
+    acquire = CameraAcquisition(
+        devices.cameras,
+        owner,
+        clock,
+        config,
+        load_settings().frames_dir,
+        label,
+        mount=devices.mount,
+    )
+    return take_night_calibrations(name, label, acquire)
+
+
+@flow(name="start-of-night")
+def start_of_night(night: str | None = None) -> dict:
+    """The evening: bias and darks, the dome requested open, twilight flats in their window,
+    until the dark night starts (then ``execute-night`` takes over)."""
+    config, clock = get_config(), get_clock()
+    tonight = night_for(night, config) if night else night_to_plan(clock.now(), config)
+    devices = connect_night_devices(config, clock)
+    try:
+        with concurrency(
+            TELESCOPE_LIMIT, strict=True, lease_duration=config.night.telescope_lease_wall_s
+        ):
+            summary = _night_loop(devices, tonight.label, tonight.start)
+    finally:
+        devices.close()
+    return {"night": tonight.label, "ended": summary.ended, "calibrations": summary.calibrations}
+
+
+@flow(name="execute-night")
+def execute_night(night: str | None = None, block_start: str | None = None) -> dict:
+    """One block of the night: reconcile, then execute the schedule (re-planning after
+    interruptions, new requests and weather) until the block ends; the next block is scheduled
+    before this one ends, so a crash of this run does not end the night."""
+    logger = get_run_logger()
+    config, clock = get_config(), get_clock()
+    tonight = night_for(night, config) if night else night_to_plan(clock.now(), config)
+    start = parse_instant(block_start) if block_start else clock.now()
+    end = block_end(max(start, clock.now()), tonight, config)
+    if tonight.end is not None and end < tonight.end:
+        lead = timedelta(seconds=config.night.block_lead_wall_s * clock.speed)
+        schedule_run(
+            EXECUTE_NIGHT,
+            end - lead,
+            f"{EXECUTE_NIGHT}:{tonight.label}:{format_instant(end)}",
+            {"night": tonight.label, "block_start": format_instant(end)},
+        )
+    schedule_run(
+        "nrt-analysis",
+        clock.now(),
+        f"nrt-analysis:{tonight.label}:{format_instant(start)}",
+        {"until": format_instant(end)},
+    )
+    devices = connect_night_devices(config, clock)
+    try:
+        with concurrency(
+            TELESCOPE_LIMIT, strict=True, lease_duration=config.night.telescope_lease_wall_s
+        ):
+            holder = devices.mount.lease_info().owner
+            interrupted = reconcile(None, clock.now(), holder)
+            if interrupted:
+                logger.warning("sequences %s were left executing: now interrupted", interrupted)
+            summary = _night_loop(devices, tonight.label, end)
+    finally:
+        devices.close()
+    return {
+        "night": tonight.label,
+        "block_end": format_instant(end),
+        "ended": summary.ended,
+        "executed": summary.executed,
+        "replans": summary.replans,
+    }
+
+
+@flow(name="end-of-night")
+def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict:
+    """Dawn: dawn flats (in their window, if safe and open; ``dawn_flats=False`` skips them),
+    park, ask the dome closed, write the night report."""
+    from devices.controllers import Priority
+    from devices.errors import DeviceProblem
+    from tasks.night.calibrations import DAWN_FLATS
+
+    logger = get_run_logger()
+    config, clock = get_config(), get_clock()
+    label = night or night_to_plan(clock.now() - timedelta(hours=6), config).label
+    tonight = night_for(label, config)
+    owner = _owner()
+    devices = connect_night_devices(config, clock)
+    calibrations: list[str] = []
+    try:
+        with concurrency(
+            TELESCOPE_LIMIT, strict=True, lease_duration=config.night.telescope_lease_wall_s
+        ):
+            window = tonight.dawn_flats
+            wanted = dawn_flats and config.night.twilight_flats
+            if wanted and window is not None and clock.now() < window[1]:
+                clock.sleep_until(window[0])
+                if devices.view().dome_open:
+                    calibrations.append(_calibrate(devices, DAWN_FLATS, label, owner))
+                else:
+                    calibrations.append(f"{DAWN_FLATS}: skipped, the dome is closed")
+            try:
+                with devices.mount.claim(owner, Priority.ROUTINE):
+                    devices.mount.park(wait=True)
+            except DeviceProblem as problem:
+                # The monitor parks at safety priority when it must; a busy mount is not a failure.
+                logger.warning("park at the end of the night: %s", problem)
+            request_dome_task("closed", "end of night", owner)
+    finally:
+        devices.close()
+    from tasks.night.tasks import night_report_task
+
+    report = night_report_task(label)
+    return {"night": label, "calibrations": calibrations, "report": report}

@@ -1,0 +1,191 @@
+"""Calibration frames taken with the cameras: the acquisition the night and ``calibrate`` use.
+
+Bias and dark frames need only the camera. Twilight flats also point the mount at the
+flat-field spot (on the meridian, ``FLAT_ALTITUDE_DEG`` high, where the twilight sky is most
+uniform) and move it by ``dither_arcsec`` between frames so that stars fall on different pixels
+(the median combine then removes them). Dome flats switch the PLC's calibration lamp on for the
+set and off after it. Every device is claimed at routine priority: an alert or the safety reflex
+preempting it makes the set fail (recorded by the calibration module), never the night.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from devices.controllers import Priority
+from devices.controllers.camera import Camera
+from devices.controllers.mount import Mount
+from devices.controllers.plc import Plc
+from infra.clock import Clock
+from infra.config import SiteConfig
+from tasks.calibration.acquisition import Acquire, AcquisitionRequest
+from tasks.sky import as_time
+
+#: Altitude of the twilight flat-field spot on the meridian (degrees).
+FLAT_ALTITUDE_DEG = 75.0
+
+
+def flat_field_spot(clock: Clock, config: SiteConfig) -> tuple[float, float]:
+    """RA and Dec (degrees) of the twilight flat-field spot now: on the meridian, at
+    ``FLAT_ALTITUDE_DEG``, on the side of the pole away from the horizon."""
+    import astropy.units as u
+
+    now = as_time(clock.now())
+    lst = now.sidereal_time("mean", longitude=config.site.longitude_deg * u.deg).deg
+    latitude = config.site.latitude_deg
+    zenith_distance = 90.0 - FLAT_ALTITUDE_DEG
+    dec = latitude - zenith_distance if latitude >= 0 else latitude + zenith_distance
+    return float(lst) % 360.0, float(dec)
+
+
+def dither_offset(index: int, step_arcsec: float) -> tuple[float, float]:
+    """Offset (degrees, RA and Dec) of flat ``index`` (0-based) on a 3×3 spiral of ``step``."""
+    pattern = [(0, 0), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)]
+    dx, dy = pattern[index % len(pattern)]
+    scale = step_arcsec / 3600.0
+    return dx * scale, dy * scale
+
+
+class CameraAcquisition:
+    """Takes the frames of an :class:`AcquisitionRequest` with the cameras.
+
+    Parameters
+    ----------
+    cameras : dict of str to Camera
+        Camera controllers by instrument name.
+    owner : str
+        Lease owner (the flow run).
+    clock : Clock
+        The one clock.
+    config : SiteConfig
+        The site.
+    frames_dir : Path
+        Root of the frames; calibration frames go to ``<frames>/<night>/calibration/``.
+    night : str
+        Night label (the directory).
+    mount : Mount, optional
+        Needed for twilight flats.
+    plc : Plc, optional
+        Needed for dome flats (the lamp).
+    """
+
+    def __init__(
+        self,
+        cameras: dict[str, Camera],
+        owner: str,
+        clock: Clock,
+        config: SiteConfig,
+        frames_dir: Path,
+        night: str,
+        *,
+        mount: Mount | None = None,
+        plc: Plc | None = None,
+    ) -> None:
+        self.cameras, self.owner, self.clock, self.config = cameras, owner, clock, config
+        self.directory = Path(frames_dir) / night / "calibration"
+        self.mount, self.plc = mount, plc
+
+    def __call__(self, request: AcquisitionRequest) -> Sequence[Path]:
+        """Take ``request.count`` frames; their paths, in order.
+
+        Raises
+        ------
+        ValueError
+            An unknown camera, or a flat set whose device (mount, PLC) is not available.
+        DeviceProblem
+            Any device trouble (the calibration module records it as a failed build).
+        """
+        camera = self.cameras.get(request.camera)
+        if camera is None:
+            raise ValueError(f"no camera controller for {request.camera!r}")
+        twilight = request.kind == "flat" and request.flat_source == "twilight"
+        dome = request.kind == "flat" and request.flat_source == "dome"
+        if twilight and self.mount is None:
+            raise ValueError("twilight flats need the mount (to point at the flat-field spot)")
+        if dome and self.plc is None:
+            raise ValueError("dome flats need the PLC (the calibration lamp)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(camera.claim(self.owner, Priority.ROUTINE))
+            if request.kind == "flat":
+                camera.filter_wheel.set_filter(request.filter)
+            if twilight:
+                stack.enter_context(self.mount.claim(self.owner, Priority.ROUTINE))
+            if dome:
+                stack.enter_context(self.plc.claim(self.owner, Priority.ROUTINE))
+                self.plc.calibration_lamp(True)
+                stack.callback(self._lamp_off)
+            spot = flat_field_spot(self.clock, self.config) if twilight else None
+            paths = []
+            for index in range(request.count):
+                if spot is not None:
+                    dra, ddec = dither_offset(index, request.dither_arcsec)
+                    cos_dec = max(math.cos(math.radians(spot[1])), 1e-3)
+                    self.mount.goto(spot[0] + dra / cos_dec, spot[1] + ddec, wait=True)
+                paths.append(self._one(camera, request, index))
+        return paths
+
+    def _lamp_off(self) -> None:
+        with contextlib.suppress(Exception):  # the lease may be gone; the PLC turns it off then
+            self.plc.calibration_lamp(False)
+
+    def _one(self, camera: Camera, request: AcquisitionRequest, index: int) -> Path:
+        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
+        label = f"{request.camera}-{request.kind}-{request.filter or 'none'}"
+        name = f"{label}-{stamp}-{index + 1:03d}".replace(" ", "_").replace("/", "_")
+        path = self.directory / f"{name}.fits"
+        exposure = 0.0 if request.kind == "bias" else request.exposure_s
+        camera.expose(exposure, request.kind, frame_id=name, path=path)
+        return path
+
+
+def gateway_acquisition(
+    owner: str,
+    night: str | None = None,
+    *,
+    config: SiteConfig | None = None,
+    clock: Clock | None = None,
+) -> Acquire:
+    """The acquisition of this installation: each request connects, through the gateways, to
+    its camera (and the mount for twilight flats, the PLC for dome flats), takes the frames and
+    disconnects."""
+    from devices.controllers import connect_camera, connect_mount, connect_plc
+    from infra.clock import get_clock
+    from infra.config import get_config
+    from infra.journal import night_label
+    from infra.settings import load_settings
+
+    def acquire(request: AcquisitionRequest) -> Sequence[Path]:
+        site, now_clock = config or get_config(), clock or get_clock()
+        label = night or night_label(now_clock.now(), site.site.longitude_deg)
+        if site.instrument(request.camera) is None:
+            raise ValueError(f"camera {request.camera!r} is not an instrument")
+        camera = connect_camera(request.camera, site, clock=now_clock)
+        controllers: list = [camera]
+        mount = plc = None
+        try:
+            if request.kind == "flat" and request.flat_source == "twilight":
+                mount = connect_mount(site, clock=now_clock)
+                controllers.append(mount)
+            if request.kind == "flat" and request.flat_source == "dome":
+                plc = connect_plc(site, clock=now_clock)
+                controllers.append(plc)
+            take = CameraAcquisition(
+                {request.camera: camera},
+                owner,
+                now_clock,
+                site,
+                load_settings().frames_dir,
+                label,
+                mount=mount,
+                plc=plc,
+            )
+            return take(request)
+        finally:
+            for controller in controllers:
+                controller.disconnect()
+
+    return acquire

@@ -1,0 +1,124 @@
+"""The night loop: ask the policy, carry its decision out, until a given instant.
+
+The flows (``start-of-night``, each ``execute-night`` block) run it with handlers that are
+Prefect tasks; replay and in-process simulation run it with plain functions on the
+discrete-event clock. The loop itself decides nothing: :func:`tasks.night.policy.decide` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from infra.clock import Clock
+from tasks.night.policy import Action, Decision, NightState, decide
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Handlers:
+    """How decisions are carried out (each returns a short description, for the summary)."""
+
+    execute: Callable[[int], str]
+    replan: Callable[[str], str]
+    request_dome: Callable[[str, str], str]
+    calibrate: Callable[[str], str]
+
+
+@dataclass
+class LoopSummary:
+    """What one run of the loop did."""
+
+    ended: str = ""
+    decisions: int = 0
+    executed: list[str] = field(default_factory=list)
+    replans: int = 0
+    calibrations: list[str] = field(default_factory=list)
+    waits: int = 0
+
+
+class NightLoop:
+    """Run the night until an instant.
+
+    Parameters
+    ----------
+    clock : Clock
+        The one clock (waiting converts to wall time through it).
+    observe : callable
+        Returns the current :class:`NightState` given the calibrations done by this loop.
+    handlers : Handlers
+        What carries the decisions out.
+    poll_s : float
+        How long to wait (simulated) when the policy gives no instant.
+    min_poll_wall_s : float
+        Shortest wall wait between two looks.
+    stop : threading.Event, optional
+        Set to end the loop early (cancellation).
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        observe: Callable[[frozenset[str]], NightState],
+        handlers: Handlers,
+        *,
+        poll_s: float,
+        min_poll_wall_s: float,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.clock = clock
+        self.observe = observe
+        self.handlers = handlers
+        self.poll_s = poll_s
+        self.min_poll_wall_s = min_poll_wall_s
+        self.stop = stop or threading.Event()
+        self.calibrations: set[str] = set()
+        self.on_decision: Callable[[Decision], None] = lambda decision: None
+
+    def _wait(self, decision: Decision, until: datetime) -> None:
+        now = self.clock.now()
+        target = min(until, now + timedelta(seconds=self.poll_s))
+        if decision.until is not None:
+            target = min(target, decision.until)
+        if self.clock.speed == float("inf"):  # the discrete-event clock: time jumps
+            self.clock.sleep_until(target)
+            return
+        seconds = (target - now).total_seconds()
+        self.stop.wait(max(self.min_poll_wall_s, self.clock.wall_seconds(seconds)))
+
+    def run(self, until: datetime) -> LoopSummary:
+        """Carry decisions out until ``until`` (or the end of the night, or a stop)."""
+        summary = LoopSummary()
+        while not self.stop.is_set():
+            if self.clock.now() >= until:
+                summary.ended = "until"
+                break
+            state = self.observe(frozenset(self.calibrations))
+            decision = decide(state)
+            summary.decisions += 1
+            self.on_decision(decision)
+            if decision.action is Action.END:
+                summary.ended = "night over"
+                break
+            if decision.action is Action.EXECUTE:
+                summary.executed.append(self.handlers.execute(decision.sequence_id))
+            elif decision.action is Action.REPLAN:
+                self.handlers.replan(decision.reason)
+                summary.replans += 1
+            elif decision.action is Action.REQUEST_OPEN:
+                self.handlers.request_dome("open", decision.reason)
+            elif decision.action is Action.REQUEST_CLOSE:
+                self.handlers.request_dome("closed", decision.reason)
+            elif decision.action is Action.CALIBRATE:
+                self.calibrations.add(decision.calibration)
+                summary.calibrations.append(self.handlers.calibrate(decision.calibration))
+            else:
+                summary.waits += 1
+                self._wait(decision, until)
+        else:
+            summary.ended = "stopped"
+        return summary

@@ -1,0 +1,394 @@
+"""The night report: what was planned, executed, interrupted and why, the weather, the images and
+the time used per program, from the database alone (so any past night can be reported again).
+
+:func:`night_summary` gives the figures (the keys ``pyros night --json`` prints);
+:func:`night_report` adds the detail and :func:`render_markdown` the page the operator reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from infra.config import SiteConfig
+from infra.db.models import (
+    Image,
+    JournalEntry,
+    Request,
+    Schedule,
+    ScheduledSequence,
+    ScientificProgram,
+    Sequence,
+    SequenceTransition,
+)
+from infra.events import WEATHER_SAFE, WEATHER_UNSAFE
+from infra.journal import KIND_EVENT
+from tasks.scheduling.night import Night, night_for
+
+#: States a sequence can be left in at the end of a night, and what they mean for the report.
+FINISHED = "executed"
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class SequenceLine:
+    """One sequence of the night, as the report shows it."""
+
+    sequence_id: int
+    name: str
+    program: str
+    state: str
+    reason: str
+    images: int
+
+
+@dataclass(frozen=True)
+class WeatherChange:
+    """A change of the monitor's verdict (simulated instant)."""
+
+    at: datetime
+    safe: bool
+    reason: str
+
+
+@dataclass
+class NightReport:
+    """The figures and the detail of one night."""
+
+    night: str
+    summary: dict
+    sequences: list[SequenceLine] = field(default_factory=list)
+    unplannable: list[SequenceLine] = field(default_factory=list)
+    dropped: list[SequenceLine] = field(default_factory=list)
+    weather: list[WeatherChange] = field(default_factory=list)
+    hours_per_program: dict[str, float] = field(default_factory=dict)
+    images_per_program: dict[str, int] = field(default_factory=dict)
+
+
+def night_span(night: Night) -> tuple[datetime, datetime]:
+    """The instants a night owns: from its noon to the next noon."""
+    return night.noon, night.noon + timedelta(days=1)
+
+
+def _sequences_considered(session: Session, label: str) -> dict[int, bool]:
+    """Every sequence of a schedule of the night -> whether any schedule planned it."""
+    rows = session.execute(
+        select(ScheduledSequence.sequence_id, func.max(ScheduledSequence.planned))
+        .join(Schedule, Schedule.id == ScheduledSequence.schedule_id)
+        .where(Schedule.night == label)
+        .group_by(ScheduledSequence.sequence_id)
+    ).all()
+    return {sequence_id: bool(planned) for sequence_id, planned in rows}
+
+
+def _executed_in(session: Session, start: datetime, end: datetime) -> set[int]:
+    """Sequences that reached ``executing`` inside the span (alerts are not always scheduled)."""
+    return set(
+        session.scalars(
+            select(SequenceTransition.sequence_id).where(
+                SequenceTransition.to_state == "executing",
+                SequenceTransition.at >= start,
+                SequenceTransition.at < end,
+            )
+        )
+    )
+
+
+def _final_schedule_plan(
+    session: Session, label: str, until: datetime
+) -> tuple[set[int], dict[int, str]]:
+    """The night's last schedule: sequences it planned to start before ``until``, and the
+    reason of every other entry (unplanned, or planned later)."""
+    last = session.scalar(
+        select(Schedule.id).where(Schedule.night == label).order_by(Schedule.id.desc()).limit(1)
+    )
+    if last is None:
+        return set(), {}
+    due, reasons = set(), {}
+    for entry in session.scalars(
+        select(ScheduledSequence).where(ScheduledSequence.schedule_id == last)
+    ):
+        if entry.planned and entry.planned_start is not None and entry.planned_start < until:
+            due.add(entry.sequence_id)
+        elif entry.planned:
+            reasons[entry.sequence_id] = (
+                f"planned at {entry.planned_start:%H:%M} UTC, after the span"
+            )
+        else:
+            reasons[entry.sequence_id] = entry.reason
+    return due, reasons
+
+
+def _last_unplanned_reason(session: Session, label: str, sequence_id: int) -> str:
+    return (
+        session.scalar(
+            select(ScheduledSequence.reason)
+            .join(Schedule, Schedule.id == ScheduledSequence.schedule_id)
+            .where(Schedule.night == label, ScheduledSequence.sequence_id == sequence_id)
+            .order_by(Schedule.id.desc())
+            .limit(1)
+        )
+        or ""
+    )
+
+
+def _time_on_sky(session: Session, start: datetime, end: datetime) -> dict[int, float]:
+    """Hours each sequence spent ``executing`` inside the span, from its transitions."""
+    rows = session.execute(
+        select(SequenceTransition.sequence_id, SequenceTransition.to_state, SequenceTransition.at)
+        .where(SequenceTransition.at >= start, SequenceTransition.at < end)
+        .order_by(SequenceTransition.sequence_id, SequenceTransition.id)
+    ).all()
+    hours: dict[int, float] = defaultdict(float)
+    began: dict[int, datetime] = {}
+    for sequence_id, state, at in rows:
+        if state == "executing":
+            began[sequence_id] = at
+        elif sequence_id in began:
+            hours[sequence_id] += (at - began.pop(sequence_id)).total_seconds() / 3600.0
+    return hours
+
+
+def _weather_changes(session: Session, label: str, start: datetime, end: datetime):
+    rows = session.execute(
+        select(JournalEntry.sim_time, JournalEntry.payload)
+        .where(
+            JournalEntry.kind == KIND_EVENT,
+            JournalEntry.night == label,
+            JournalEntry.sim_time >= start,
+            JournalEntry.sim_time < end,
+        )
+        .order_by(JournalEntry.sim_time, JournalEntry.id)
+    ).all()
+    changes = []
+    for at, payload in rows:
+        name = (payload or {}).get("event")
+        if name in (WEATHER_SAFE, WEATHER_UNSAFE):
+            reason = str(payload.get("payload", {}).get("reason", ""))
+            changes.append(WeatherChange(at, name == WEATHER_SAFE, reason))
+    return changes
+
+
+def night_report(
+    session: Session,
+    label: str,
+    config: SiteConfig,
+    *,
+    extra: dict | None = None,
+    until: datetime | None = None,
+) -> NightReport:
+    """Everything the report says about night ``label``.
+
+    Parameters
+    ----------
+    session : Session
+        Database session.
+    label : str
+        Night label (local date of the evening).
+    config : SiteConfig
+        The site (the night's instants).
+    extra : dict, optional
+        Figures known only to the caller (flow run states, wall and simulated seconds), added to
+        the summary as given.
+    until : datetime, optional
+        End of the span reported (a night cut short); default the night's end.
+
+    Notes
+    -----
+    *Plannable* sequences are those that started executing in the span, and those the night's
+    last schedule planned to start in it: what the night could still do given what happened.
+    Sequences planned at some point but not plannable in the end (the weather, an alert or a
+    re-plan pushed them out) are *dropped*, each with its reason; *unplannable* ones were
+    considered but never planned (the planner's reason).
+    """
+    night = night_for(label, config)
+    start, end = night_span(night)
+    until = min(until or end, end)
+    considered = _sequences_considered(session, label)
+    executing = _executed_in(session, start, until)
+    due, last_reasons = _final_schedule_plan(session, label, until)
+    plannable = executing | due
+    ever_planned = {sid for sid, planned in considered.items() if planned}
+    dropped_ids = ever_planned - plannable
+    unplannable_ids = {sid for sid, planned in considered.items() if not planned} - executing
+    wanted = plannable | unplannable_ids | dropped_ids
+    rows = (
+        session.execute(
+            select(Sequence, ScientificProgram.name)
+            .join(Request, Request.id == Sequence.request_id)
+            .outerjoin(ScientificProgram, ScientificProgram.id == Request.program_id)
+            .where(Sequence.id.in_(wanted))
+            .order_by(Sequence.id)
+        ).all()
+        if wanted
+        else []
+    )
+    image_counts = dict(
+        session.execute(
+            select(Image.sequence_id, func.count())
+            .where(Image.acquired_at >= start, Image.acquired_at < end)
+            .group_by(Image.sequence_id)
+        ).all()
+    )
+    hours = _time_on_sky(session, start, end)
+    report = NightReport(label, {})
+    states: Counter[str] = Counter()
+    for sequence, program in rows:
+        program = program or "(no program)"
+        line = SequenceLine(
+            sequence.id,
+            sequence.name,
+            program,
+            sequence.state,
+            sequence.state_reason,
+            image_counts.get(sequence.id, 0),
+        )
+        if sequence.id in plannable:
+            report.sequences.append(line)
+            states[sequence.state] += 1
+        elif sequence.id in dropped_ids:
+            reason = last_reasons.get(sequence.id) or sequence.state_reason
+            report.dropped.append(
+                SequenceLine(line.sequence_id, line.name, program, line.state, reason, line.images)
+            )
+        else:
+            reason = _last_unplanned_reason(session, label, sequence.id) or sequence.state_reason
+            report.unplannable.append(
+                SequenceLine(line.sequence_id, line.name, program, line.state, reason, 0)
+            )
+        report.hours_per_program[program] = report.hours_per_program.get(program, 0.0) + hours.get(
+            sequence.id, 0.0
+        )
+        report.images_per_program[program] = report.images_per_program.get(program, 0) + line.images
+    report.hours_per_program = {k: round(v, 4) for k, v in report.hours_per_program.items()}
+    report.weather = _weather_changes(session, label, start, end)
+    report.summary = {
+        "night": label,
+        "sequences_planned": sum(1 for planned in considered.values() if planned),
+        "sequences_plannable": len(plannable),
+        "sequences_executed": states[FINISHED],
+        "sequences_interrupted": states[INTERRUPTED],
+        "sequences_not_executed": len(plannable) - states[FINISHED] - states[INTERRUPTED],
+        "sequences_unplannable": len(unplannable_ids),
+        "sequences_dropped": len(dropped_ids),
+        "images": sum(image_counts.values()),
+        "weather_closures": sum(1 for change in report.weather if not change.safe),
+        "night_start": night.start.isoformat() if night.start else None,
+        "night_end": night.end.isoformat() if night.end else None,
+        "span_end": until.isoformat(),
+        **(extra or {}),
+    }
+    return report
+
+
+def night_summary(session: Session, label: str, config: SiteConfig, **extra) -> dict:
+    """The figures of night ``label`` (see :func:`night_report`)."""
+    return night_report(session, label, config, extra=extra).summary
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [str(cell).replace("|", "\\|").replace("\n", " ") for cell in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(report: NightReport) -> str:
+    """The report as the operator reads it (the Prefect artifact and the ``.md`` file)."""
+    s = report.summary
+    out = [
+        f"# Night {report.night}",
+        "",
+        f"Dark night {s.get('night_start')} → {s.get('night_end')} (UTC).",
+        "",
+        f"- plannable sequences: **{s['sequences_plannable']}** "
+        f"(planned at some point: {s['sequences_planned']}); executed "
+        f"**{s['sequences_executed']}**, interrupted {s['sequences_interrupted']}, not executed "
+        f"{s['sequences_not_executed']}",
+        f"- dropped since planned: {s['sequences_dropped']}; unplannable: "
+        f"{s['sequences_unplannable']}",
+        f"- images: **{s['images']}**",
+        f"- weather closures: {s['weather_closures']}",
+    ]
+    for key in ("flow_runs_failed", "flow_runs_crashed", "wall_seconds", "speed_factor"):
+        if key in s:
+            out.append(f"- {key.replace('_', ' ')}: {s[key]}")
+    out += ["", "## Sequences", ""]
+    out += _table(
+        ["id", "name", "program", "state", "images", "why"],
+        [[q.sequence_id, q.name, q.program, q.state, q.images, q.reason] for q in report.sequences],
+    )
+    if report.dropped:
+        out += ["", "## Planned earlier, dropped since", ""]
+        out += _table(
+            ["id", "name", "program", "state", "why"],
+            [[q.sequence_id, q.name, q.program, q.state, q.reason] for q in report.dropped],
+        )
+    if report.unplannable:
+        out += ["", "## Not plannable tonight", ""]
+        out += _table(
+            ["id", "name", "program", "why"],
+            [[q.sequence_id, q.name, q.program, q.reason] for q in report.unplannable],
+        )
+    out += ["", "## Weather", ""]
+    if report.weather:
+        out += _table(
+            ["at (UTC)", "verdict", "reason"],
+            [
+                [w.at.strftime("%Y-%m-%d %H:%M:%S"), "safe" if w.safe else "UNSAFE", w.reason]
+                for w in report.weather
+            ],
+        )
+    else:
+        out.append("No change of the weather verdict.")
+    out += ["", "## Time use per program", ""]
+    out += _table(
+        ["program", "hours executing", "images"],
+        [
+            [name, f"{hours:.3f}", report.images_per_program.get(name, 0)]
+            for name, hours in sorted(report.hours_per_program.items())
+        ],
+    )
+    return "\n".join(out) + "\n"
+
+
+def write_report_files(report: NightReport, directory: Path) -> tuple[Path, Path]:
+    """Write ``<night>.md`` and ``<night>.json`` atomically (a reader never sees half a file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix, text in (
+        (".md", render_markdown(report)),
+        (".json", json.dumps(report_as_dict(report), indent=2, default=str) + "\n"),
+    ):
+        path = directory / f"{report.night}{suffix}"
+        temporary = path.with_name(path.name + ".part")
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+        written.append(path)
+    return written[0], written[1]
+
+
+def report_as_dict(report: NightReport) -> dict:
+    """The report as JSON-ready data."""
+    return {
+        "summary": report.summary,
+        "sequences": [vars(q) for q in report.sequences],
+        "unplannable": [vars(q) for q in report.unplannable],
+        "dropped": [vars(q) for q in report.dropped],
+        "weather": [
+            {"at": w.at.isoformat(), "safe": w.safe, "reason": w.reason} for w in report.weather
+        ],
+        "hours_per_program": report.hours_per_program,
+        "images_per_program": report.images_per_program,
+    }
