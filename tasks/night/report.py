@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from infra.config import SiteConfig
@@ -80,7 +80,10 @@ def night_span(night: Night) -> tuple[datetime, datetime]:
 def _sequences_considered(session: Session, label: str) -> dict[int, bool]:
     """Every sequence of a schedule of the night -> whether any schedule planned it."""
     rows = session.execute(
-        select(ScheduledSequence.sequence_id, func.max(ScheduledSequence.planned))
+        select(
+            ScheduledSequence.sequence_id,
+            func.max(case((ScheduledSequence.planned.is_(True), 1), else_=0)),
+        )
         .join(Schedule, Schedule.id == ScheduledSequence.schedule_id)
         .where(Schedule.night == label)
         .group_by(ScheduledSequence.sequence_id)

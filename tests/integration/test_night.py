@@ -1,0 +1,138 @@
+"""A simulated night through the whole stack (real Prefect server and worker, PostgreSQL): the
+default scenario's first two hours of dark night, with its rain episode."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from infra.db import session_scope
+from infra.db.models import Image, JournalEntry
+from tasks.night.images import sha256_of
+
+pytestmark = pytest.mark.integration
+SPEED = 100.0
+RAIN_ENDS_S = 10200.0  # the default scenario: rain from 8400 s to 10200 s after the start
+
+
+def _flow_runs(instance) -> list[dict]:
+    code = """
+import json
+from prefect.client.orchestration import get_client
+with get_client(sync_client=True) as c:
+    deployments = {d.id: d.name for d in c.read_deployments()}
+    print(json.dumps([
+        {"deployment": deployments.get(r.deployment_id), "state": r.state.type.value,
+         "expected": r.expected_start_time.isoformat(), "parameters": r.parameters}
+        for r in c.read_flow_runs(limit=200)
+    ]))
+"""
+    import subprocess
+
+    env = {**instance.env, "PREFECT_API_URL": f"http://127.0.0.1:{instance.prefect_port}/api"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PYROS_TEST_POSTGRES_URL"),
+    reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
+)
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
+    result = instance.pyros(
+        "night",
+        "--simulate",
+        "--speed",
+        f"{SPEED:g}",
+        "--hours",
+        "2",
+        "--frame-px",
+        "256",
+        "--json",
+        timeout=1200,
+    )
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    label = summary["night"]
+
+    # Most of what could be done was done; the rest is accounted for with its reason.
+    assert summary["sequences_plannable"] >= 5, summary
+    assert summary["sequences_executed"] >= 0.8 * summary["sequences_plannable"], summary
+    report = json.loads((instance.home / "reports" / f"{label}.json").read_text())
+    assert (instance.home / "reports" / f"{label}.md").read_text().startswith(f"# Night {label}")
+    for line in report["sequences"] + report["dropped"] + report["unplannable"]:
+        assert line["state"] == "executed" or line["reason"], line
+    assert summary["flow_runs_failed"] == 0 and summary["flow_runs_crashed"] == 0, summary
+    assert summary["speed_factor"] > 0.8 * SPEED
+
+    # Every image row has its frame on disk, whole, and every frame has its row.
+    with session_scope(engine) as session:
+        images = session.scalars(select(Image)).all()
+        assert len(images) == summary["images"] > 0
+        for image in images:
+            assert sha256_of(Path(image.path)) == (image.sha256, image.size_bytes), image.id
+        frames = {
+            p.stem
+            for p in (instance.home / "frames" / label).glob("*.fits")
+            if p.parent.name != "calibration"
+        }
+        assert frames == {image.id for image in images}
+
+        # The monitor closed the dome in the rain and re-opened it after the hold time.
+        changes = []
+        for entry in session.scalars(
+            select(JournalEntry).where(JournalEntry.kind == "event").order_by(JournalEntry.id)
+        ):
+            name = (entry.payload or {}).get("event")
+            if name in ("pyros.weather.unsafe", "pyros.weather.safe"):
+                changes.append((name, entry.sim_time, entry.payload["payload"]["actions"]))
+    unsafe = [c for c in changes if c[0] == "pyros.weather.unsafe"]
+    assert len(unsafe) == summary["weather_closures"] == 1, changes
+    assert "dome close" in unsafe[0][2]
+    reopened = [c for c in changes if c[0] == "pyros.weather.safe" and c[1] > unsafe[0][1]]
+    assert reopened and "dome open" in reopened[0][2], changes
+    from infra.cli.nightsim import SIM_EVENING_S
+    from infra.config import load_config
+    from tasks.night.windows import night_run_times
+    from tasks.scheduling.night import night_for
+
+    config = load_config(instance.home / "run" / "site-simulation.toml")
+    night = night_for(label, config)
+    sim_start = night.sunset - timedelta(seconds=SIM_EVENING_S)  # the simulation's start
+    rain_end = sim_start + timedelta(seconds=RAIN_ENDS_S)
+    assert reopened[0][1] - rain_end >= timedelta(seconds=590)  # the hold time (600 s)
+
+    # plan-night created the night's runs at tonight's twilight instants (in wall time).
+    epoch = float((instance.home / "run" / "clock.epoch").read_text().strip())
+    runs = _flow_runs(instance)
+    expected = night_run_times(night, config)
+    for name in ("start-of-night", "execute-night", "end-of-night"):
+        planned = [
+            r
+            for r in runs
+            if r["deployment"] == name
+            and "block_start" not in (r["parameters"] or {})
+            and "dawn_flats" not in (r["parameters"] or {})
+        ]
+        assert len(planned) == 1, (name, runs)
+        wall = datetime.fromisoformat(planned[0]["expected"])
+        due = datetime.fromtimestamp(
+            epoch + (expected[name] - sim_start).total_seconds() / SPEED, UTC
+        )
+        late = (wall - due).total_seconds()
+        if name == "start-of-night":
+            # Due at the simulation's start, before plan-night ran: scheduled at once.
+            assert -2.0 < late < 60.0, (name, wall, due)
+        else:
+            assert abs(late) < 2.0, (name, wall, due)
+    states = {r["state"] for r in runs}
+    assert not states & {"FAILED", "CRASHED"}, runs
