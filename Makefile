@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# A whole simulated night (about 15 minutes at the default speed); e.g. RUN_ARGS="--hours 2".
+RUN_ARGS ?=
 run: $(STAMP)
 	$(BIN)/pyros db init
-	$(BIN)/pyros demo
+	$(BIN)/pyros night --simulate $(RUN_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration" -n 2 --dist loadgroup $(PYTEST_ARGS)

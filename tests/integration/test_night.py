@@ -3,6 +3,7 @@ default scenario's first two hours of dark night, with its rain episode."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -136,3 +137,78 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
             assert abs(late) < 2.0, (name, wall, due)
     states = {r["state"] for r in runs}
     assert not states & {"FAILED", "CRASHED"}, runs
+
+
+def _status(instance) -> dict:
+    return json.loads(instance.pyros("status", "--json").stdout)
+
+
+def _kill_tree(pid: int) -> int:
+    """Kill a process and everything it started (the worker and its flow-run processes)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    family = [*parent.children(recursive=True), parent]
+    for process in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    return len(family)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PYROS_TEST_POSTGRES_URL"),
+    reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
+)
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_killing_the_worker_mid_sequence_loses_nothing_and_the_night_goes_on(instance, engine):
+    import subprocess
+    import time
+
+    from infra.db.models import Album, Plan, Sequence, SequenceTransition
+
+    night = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli.main", "night", "--simulate", "--speed", "50",
+         "--hours", "1.5", "--frame-px", "128", "--json"],
+        env=instance.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        victim = None
+        deadline = time.monotonic() + 900
+        while victim is None and time.monotonic() < deadline:
+            assert night.poll() is None, night.communicate()
+            time.sleep(0.2)
+            with session_scope(engine) as session:
+                for sequence in session.scalars(
+                    select(Sequence).where(Sequence.state == "executing")
+                ):
+                    if sum(p.images_done for a in sequence.albums for p in a.plans) >= 1:
+                        victim = sequence.id
+        assert victim is not None, "no sequence was seen executing"
+        worker = next(p for p in _status(instance)["processes"] if p["name"] == "worker")
+        assert _kill_tree(worker["pid"]) >= 2  # the worker and the flow run it was running
+        out, err = night.communicate(timeout=1800)
+    finally:
+        if night.poll() is None:
+            night.kill()
+    assert night.returncode == 0, err[-3000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    # The supervisor restarted the worker, and a later block went on with the night.
+    worker = next(p for p in _status(instance)["processes"] if p["name"] == "worker")
+    assert worker["restarts"] >= 1 and worker["state"] == "running", worker
+    with session_scope(engine) as session:
+        sequence = session.get(Sequence, victim)
+        states = session.scalars(
+            select(SequenceTransition.to_state)
+            .where(SequenceTransition.sequence_id == victim)
+            .order_by(SequenceTransition.id)
+        ).all()
+        assert "interrupted" in states, states  # reconciled by the next block
+        assert sequence.state == "executed", (sequence.state, sequence.state_reason)
+        plans = session.scalars(select(Plan).join(Album).where(Album.sequence_id == victim)).all()
+        images = session.scalars(select(Image).where(Image.sequence_id == victim)).all()
+        # Every image of the sequence, once each: a frame taken again would have rewritten a
+        # recorded file (its checksum would no longer match its row).
+        assert len(images) == sum(p.nb_images for p in plans)
+        for image in images:
+            assert sha256_of(Path(image.path)) == (image.sha256, image.size_bytes), image.id
+    assert summary["sequences_executed"] >= 2, summary

@@ -15,7 +15,6 @@ from tasks.calibration.camera_acquisition import (
     dither_offset,
     flat_field_spot,
 )
-from tests.devices.conftest import controller_for, fake_device, gateway_for  # noqa: F401
 
 
 @pytest.fixture
@@ -88,9 +87,7 @@ def test_refusals_name_the_problem(rig, tmp_path):
     take, _ = rig
     with pytest.raises(ValueError, match="no camera controller for 'Infrared camera'"):
         take(AcquisitionRequest("Infrared camera", "bias", 1))
-    bare = CameraAcquisition(
-        take.cameras, "x", take.clock, take.config, tmp_path, "2026-11-24"
-    )
+    bare = CameraAcquisition(take.cameras, "x", take.clock, take.config, tmp_path, "2026-11-24")
     with pytest.raises(ValueError, match="twilight flats need the mount"):
         bare(AcquisitionRequest("Visible camera", "flat", 1, 1.0, "r", "twilight"))
     with pytest.raises(ValueError, match="dome flats need the PLC"):
