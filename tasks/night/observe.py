@@ -71,6 +71,20 @@ def replan_reason(
         return f"{waiting['interrupted']} interrupted sequence(s) to resume"
     if waiting.get("to-be-planned"):
         return f"{waiting['to-be-planned']} new sequence(s) to plan"
+    missed = session.scalar(
+        select(func.count())
+        .select_from(ScheduledSequence)
+        .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
+        .where(
+            ScheduledSequence.schedule_id == schedule.id,
+            ScheduledSequence.planned.is_(True),
+            ScheduledSequence.planned_end < now,
+            Sequence.state == "planned",
+        )
+    )
+    if missed:
+        # The sequence before overran its slot (or the dome was closed): plan them again.
+        return f"{missed} sequence(s) missed their slot"
     if weather_safe_since is not None and weather_safe_since > schedule.created_at:
         return "the weather is safe again"
     return ""

@@ -167,8 +167,8 @@ def test_killing_the_worker_mid_sequence_loses_nothing_and_the_night_goes_on(ins
     from infra.db.models import Album, Plan, Sequence, SequenceTransition
 
     night = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli.main", "night", "--simulate", "--speed", "50",
-         "--hours", "1.5", "--frame-px", "128", "--json"],
+        [sys.executable, "-m", "infra.cli.main", "night", "--simulate", "--speed", "100",
+         "--hours", "3", "--frame-px", "128", "--json"],
         env=instance.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
