@@ -12,6 +12,9 @@ from infra.db.models import Schedule, ScheduledSequence, Sequence
 from infra.opmode import get_operating_mode
 from tasks.environment.control import dome_request, weather_verdict
 from tasks.night.policy import NightState, NightWindows, PlannedEntry
+from tasks.scheduling.store import current_schedule
+
+__all__ = ["DeviceView", "current_schedule", "observe", "planned_entries", "replan_reason"]
 
 
 @dataclass(frozen=True)
@@ -21,16 +24,6 @@ class DeviceView:
     dome_open: bool
     ok: bool = True
     problem: str = ""
-
-
-def current_schedule(session: Session, label: str) -> Schedule | None:
-    """Tonight's current schedule."""
-    return session.scalars(
-        select(Schedule)
-        .where(Schedule.night == label, Schedule.is_current.is_(True))
-        .order_by(Schedule.id.desc())
-        .limit(1)
-    ).first()
 
 
 def planned_entries(session: Session, schedule: Schedule | None) -> tuple[PlannedEntry, ...]:

@@ -184,7 +184,8 @@ def plan_and_save(
     return result
 
 
-def _current(session: Session, label: str) -> Schedule | None:
+def current_schedule(session: Session, label: str) -> Schedule | None:
+    """Night ``label``'s current schedule (None before the first plan)."""
     return session.scalars(
         select(Schedule)
         .where(Schedule.night == label, Schedule.is_current.is_(True))
@@ -229,7 +230,7 @@ def insert_and_save(
                 f"{', '.join(PLANNABLE_STATES)} sequences are planned"
             )
         is_alert = session.scalar(select(Request.is_alert).where(Request.id == sequence.request_id))
-        current = _current(session, night.label)
+        current = current_schedule(session, night.label)
         if current is None:
             schedule_rows = None
         else:

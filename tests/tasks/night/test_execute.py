@@ -232,19 +232,12 @@ def test_a_late_frame_is_waited_for_again_never_exposed_twice(
     """A frame later than the wait (a slow render on a busy machine) is waited for again: one
     EXPOSE per image, the sequence executed."""
     import time as wall
+    from dataclasses import replace
 
-    from devices.controllers.link import LinkSettings
     from infra.clock import SimulatedClock
+    from tests.devices.conftest import TEST_LINK
 
-    settings = LinkSettings(
-        timeout_s=5.0,
-        claim_wait_s=0.5,
-        heartbeat_s=0.1,
-        poll_interval_s=0.01,
-        min_wait_s=0.3,
-        reconnect_initial_s=0.02,
-        reconnect_max_s=0.2,
-    )
+    settings = replace(TEST_LINK, min_wait_s=0.3)
     # Each 10 s exposure takes 0.5 s wall at the fake; the simulated timeout is far shorter in
     # wall time at this speed, so every first wait times out at the 0.3 s floor.
     clock = SimulatedClock(SystemClock().now(), 10000.0, wall_epoch=wall.time())
