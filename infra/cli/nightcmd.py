@@ -33,7 +33,11 @@ def night(
         help="Scenario file (default: the repository's night scenario).",
     ),
     hours: float = typer.Option(
-        None, "--hours", min=0.05, max=24.0, help="Simulate the evening and only this many hours of the dark night."
+        None,
+        "--hours",
+        min=0.05,
+        max=24.0,
+        help="Simulate the evening and only this many hours of the dark night.",
     ),
     frame_px: int = typer.Option(
         512,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 #: The simulation's evening: start-of-night begins this long before sunset.
 SIM_EVENING_S = 1800.0
+#: The deployments whose runs make a night (cancelled when a simulation is cut short).
+NIGHT_RUNS = ["start-of-night", "execute-night", "end-of-night", "nrt-analysis"]
 #: Smaller simulation frames grow their pixels by at most this factor (the rest of the field
 #: is cropped).
 MAX_PIXEL_GROWTH = 4.0
@@ -134,6 +136,8 @@ def _stop_the_night() -> None:
     """Cancel the night's scheduled and running runs (a simulation cut short by --hours)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
         FlowRunFilter,
         FlowRunFilterState,
         FlowRunFilterStateType,
@@ -147,6 +151,8 @@ def _stop_the_night() -> None:
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=wanted))
             ),
+            # Only the night's own runs: the server may be shared (PREFECT_API_URL).
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=NIGHT_RUNS)),
             limit=200,
         )
         for run in runs:

@@ -36,3 +36,33 @@ def test_a_refused_request_fails_the_run_with_the_reason_and_stores_nothing(
         state.result()
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Sequence)) == 0
+
+
+def test_the_mode_flow_sets_the_mode_and_refuses_an_unknown_one(engine, sim_clock, prefect_harness):
+    from flows.operator import set_mode
+    from infra.opmode import get_operating_mode
+
+    assert set_mode(mode="manual", by="night operator") == "MANUAL"
+    state = set_mode(mode="SLEEP", return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="mode 'SLEEP' is not AUTO or MANUAL"):
+        state.result()
+    with session_scope(engine) as session:
+        assert get_operating_mode(session).value == "MANUAL"
+
+
+def test_replan_now_makes_a_new_current_schedule(engine, sim_clock, prefect_harness):
+    from flows.operator import replan_now
+    from infra.db.models import Schedule
+
+    submit = request_xml([sequence_xml("a"), sequence_xml("b")])
+    from flows.operator import submit_request
+
+    submit_request(xml=submit)
+    first = replan_now(reason="operator request")
+    second = replan_now(reason="again")
+    assert second["schedule_id"] != first["schedule_id"]
+    with session_scope(engine) as session:
+        current = session.scalars(select(Schedule).where(Schedule.is_current.is_(True))).all()
+        assert [s.id for s in current] == [second["schedule_id"]]
+        assert current[0].reason == "again"
