@@ -93,7 +93,6 @@ def test_unsafe_closes_the_dome_with_the_database_and_prefect_away_and_writes_la
         assert wait_for(lambda: "CLOSE" in mrig.bench.observatory.dome.last_received, 20)
         assert wait_for(lambda: shutter(mrig) in ("closing", "closed"))
         assert wait_for(lambda: mrig.queue.stats.pending > 0 and mrig.queue.stats.retries > 0)
-        assert mrig.monitor.last.synthesis.weather_status == "RAINING"
         proxy.restore()
         assert mrig.queue.flush(60)
         with session_scope(direct) as session:
@@ -105,7 +104,10 @@ def test_unsafe_closes_the_dome_with_the_database_and_prefect_away_and_writes_la
                 for e in session.scalars(select(JournalEntry).where(JournalEntry.kind == "event"))
                 if e.payload["event"] == "pyros.weather.unsafe"
             ]
+        # Written late, but written: the rows and the one unsafe verdict, for the rain. (The
+        # monitor's *current* synthesis is not asserted: under load the simulated clock runs on.)
         assert raining and len(unsafe) == 1
+        assert "Rain" in unsafe[0].payload["payload"]["reason"]
     finally:
         proxied.dispose()
         direct.dispose()
