@@ -6,7 +6,9 @@ integers as astropy and photutils count). The steps:
 1. **background**: a mesh of ``background_box_px`` boxes (sigma-clipped mode estimate), median
    filtered 3×3 and interpolated; subtracted in place; its global RMS is the pixel noise;
 2. **detection**: matched-filter detection above ``detect_threshold_sigma`` × RMS, at least
-   ``detect_min_area_px`` connected pixels, masked (bad, saturated) pixels ignored;
+   ``detect_min_area_px`` connected pixels, masked (bad, saturated) pixels ignored — except
+   one-pixel-wide defects (dead columns, hot pixels), interpolated from their neighbours for
+   detection and centroids so that they do not split a source in two;
 3. **FWHM and curve of growth** (:mod:`~tasks.nrt.photcal`): from the brightest clean stars;
 4. **centroids** refined in a Gaussian window of the FWHM, then **aperture photometry** in a
    circle of ``aperture_fwhm`` × FWHM, corrected to total flux by the curve of growth. Flux
@@ -285,7 +287,11 @@ def extract(
     box = max(8, min(box, min(data.shape) // 2))
     back, rms = engine.subtract_background(data, mask, box)
     seconds["background"] = time.perf_counter() - started
-    found = engine.detect(data, mask, rms, threshold, min_area)
+    # Detection and centroids see one-pixel defects (dead columns and rows, hot pixels)
+    # interpolated from their neighbours, so that a defect crossing a source does not split it
+    # into two half-sources; photometry sees the frame as it is (and flags the masked pixels).
+    filled, original, seen_mask = fill_thin_defects(data, mask)
+    found = engine.detect(data, seen_mask, rms, threshold, min_area)
     seconds["detect"] = time.perf_counter() - seconds["background"] - started
     mark = time.perf_counter()
     fwhm_guess = _moment_fwhm(found, rms)
@@ -302,7 +308,9 @@ def extract(
     # ones: they are never reported).
     bright = found.peak >= 3.0 * rms
     x, y = x.copy(), y.copy()
-    x[bright], y[bright] = engine.centroid(data, x[bright], y[bright], fwhm, mask)
+    x[bright], y[bright] = engine.centroid(data, x[bright], y[bright], fwhm, seen_mask)
+    if filled is not None:
+        data[filled] = original
     aperture = aperture_fwhm * fwhm
     flux_ap, err, aperture_flags = engine.sum_circle(data, x, y, aperture, rms, gain, mask)
     flags |= aperture_flags
@@ -328,6 +336,39 @@ def extract(
         engine=engine.name,
         seconds=seconds,
     )
+
+
+def fill_thin_defects(data: np.ndarray, mask: np.ndarray | None):
+    """Interpolate, in place, masked pixels whose two opposite neighbours are measured.
+
+    A masked pixel between two unmasked ones along its row (else its column) takes their mean:
+    one-pixel-wide defects — dead columns and rows, hot pixels — disappear, wider masked areas
+    (saturated cores) stay masked. Returns the filled pixels (index arrays, None when none), their
+    original values (to restore) and the mask of the pixels left masked.
+    """
+    if mask is None or not mask.any():
+        return None, None, mask
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    value = np.full(len(ys), np.nan, dtype=np.float64)
+    for dy, dx in ((0, 1), (1, 0)):
+        y0, x0, y1, x1 = ys - dy, xs - dx, ys + dy, xs + dx
+        inside = (y0 >= 0) & (x0 >= 0) & (y1 < height) & (x1 < width)
+        ok = np.zeros(len(ys), dtype=bool)
+        ok[inside] = ~mask[y0[inside], x0[inside]] & ~mask[y1[inside], x1[inside]]
+        ok &= np.isnan(value)
+        value[ok] = 0.5 * (
+            data[y0[ok], x0[ok]].astype(np.float64) + data[y1[ok], x1[ok]].astype(np.float64)
+        )
+    done = np.isfinite(value)
+    if not done.any():
+        return None, None, mask
+    filled = (ys[done], xs[done])
+    original = data[filled].copy()
+    data[filled] = value[done]
+    remaining = mask.copy()
+    remaining[filled] = False
+    return filled, original, remaining
 
 
 def _moment_fwhm(found: Detections, rms: float) -> float:
