@@ -8,17 +8,15 @@ truth goes first: when the FITS appears, its truth is already beside it (``frame
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from infra.files import write_atomic
 from simulators.sky.request import RenderedFrame
 
 TRUTH_SUFFIX = ".truth.ecsv"
@@ -89,29 +87,6 @@ def _ecsv_string(value: str) -> str:
     if value == "" or any(c in value for c in ' "\t'):
         return '"' + value.replace('"', '""') + '"'
     return value
-
-
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename, fsync dir)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def write_frame(rendered: RenderedFrame, path: Path | str) -> FrameFiles:

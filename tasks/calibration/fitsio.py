@@ -15,13 +15,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+from infra.files import fsync_directory
 
 
 def write_fits_atomic(hdul: fits.HDUList, path: Path, *, digest: bool = False) -> tuple[str, int]:
@@ -66,7 +60,7 @@ def write_fits_atomic(hdul: fits.HDUList, path: Path, *, digest: bool = False) -
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return sha256, size
 
 
