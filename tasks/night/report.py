@@ -8,13 +8,12 @@ the time used per program, from the database alone (so any past night can be rep
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from infra.config import SiteConfig
@@ -29,6 +28,7 @@ from infra.db.models import (
     SequenceTransition,
 )
 from infra.events import WEATHER_SAFE, WEATHER_UNSAFE
+from infra.files import write_atomic
 from infra.journal import KIND_EVENT
 from tasks.scheduling.night import Night, night_for
 
@@ -77,18 +77,27 @@ def night_span(night: Night) -> tuple[datetime, datetime]:
     return night.noon, night.noon + timedelta(days=1)
 
 
-def _sequences_considered(session: Session, label: str) -> dict[int, bool]:
-    """Every sequence of a schedule of the night -> whether any schedule planned it."""
-    rows = session.execute(
-        select(
-            ScheduledSequence.sequence_id,
-            func.max(case((ScheduledSequence.planned.is_(True), 1), else_=0)),
-        )
+@dataclass
+class _Considered:
+    """A sequence as the night's schedules saw it."""
+
+    ever_planned: bool = False
+    latest_reason: str = ""  # the reason of its entry in the latest schedule that has it
+
+
+def _sequences_considered(session: Session, label: str) -> dict[int, _Considered]:
+    """Every sequence of a schedule of the night, in one pass over the night's entries."""
+    considered: dict[int, _Considered] = {}
+    for sequence_id, planned, reason in session.execute(
+        select(ScheduledSequence.sequence_id, ScheduledSequence.planned, ScheduledSequence.reason)
         .join(Schedule, Schedule.id == ScheduledSequence.schedule_id)
         .where(Schedule.night == label)
-        .group_by(ScheduledSequence.sequence_id)
-    ).all()
-    return {sequence_id: bool(planned) for sequence_id, planned in rows}
+        .order_by(Schedule.id)
+    ):
+        seen = considered.setdefault(sequence_id, _Considered())
+        seen.ever_planned = seen.ever_planned or bool(planned)
+        seen.latest_reason = reason or ""
+    return considered
 
 
 def _executed_in(session: Session, start: datetime, end: datetime) -> set[int]:
@@ -127,19 +136,6 @@ def _final_schedule_plan(
         else:
             reasons[entry.sequence_id] = entry.reason
     return due, reasons
-
-
-def _last_unplanned_reason(session: Session, label: str, sequence_id: int) -> str:
-    return (
-        session.scalar(
-            select(ScheduledSequence.reason)
-            .join(Schedule, Schedule.id == ScheduledSequence.schedule_id)
-            .where(Schedule.night == label, ScheduledSequence.sequence_id == sequence_id)
-            .order_by(Schedule.id.desc())
-            .limit(1)
-        )
-        or ""
-    )
 
 
 def _time_on_sky(session: Session, start: datetime, end: datetime) -> dict[int, float]:
@@ -218,9 +214,9 @@ def night_report(
     executing = _executed_in(session, start, until)
     due, last_reasons = _final_schedule_plan(session, label, until)
     plannable = executing | due
-    ever_planned = {sid for sid, planned in considered.items() if planned}
+    ever_planned = {sid for sid, seen in considered.items() if seen.ever_planned}
     dropped_ids = ever_planned - plannable
-    unplannable_ids = {sid for sid, planned in considered.items() if not planned} - executing
+    unplannable_ids = set(considered) - ever_planned - executing
     wanted = plannable | unplannable_ids | dropped_ids
     rows = (
         session.execute(
@@ -262,7 +258,7 @@ def night_report(
                 SequenceLine(line.sequence_id, line.name, program, line.state, reason, line.images)
             )
         else:
-            reason = _last_unplanned_reason(session, label, sequence.id) or sequence.state_reason
+            reason = considered[sequence.id].latest_reason or sequence.state_reason
             report.unplannable.append(
                 SequenceLine(line.sequence_id, line.name, program, line.state, reason, 0)
             )
@@ -274,7 +270,7 @@ def night_report(
     report.weather = _weather_changes(session, label, start, end)
     report.summary = {
         "night": label,
-        "sequences_planned": sum(1 for planned in considered.values() if planned),
+        "sequences_planned": len(ever_planned),
         "sequences_plannable": len(plannable),
         "sequences_executed": states[FINISHED],
         "sequences_interrupted": states[INTERRUPTED],
@@ -365,19 +361,13 @@ def render_markdown(report: NightReport) -> str:
 
 def write_report_files(report: NightReport, directory: Path) -> tuple[Path, Path]:
     """Write ``<night>.md`` and ``<night>.json`` atomically (a reader never sees half a file)."""
-    directory.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix, text in (
         (".md", render_markdown(report)),
         (".json", json.dumps(report_as_dict(report), indent=2, default=str) + "\n"),
     ):
         path = directory / f"{report.night}{suffix}"
-        temporary = path.with_name(path.name + ".part")
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)
+        write_atomic(path, text.encode("utf-8"))
         written.append(path)
     return written[0], written[1]
 
