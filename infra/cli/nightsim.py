@@ -115,14 +115,12 @@ def _flow_run_states() -> dict[str, int]:
 
     counts = {}
     with get_client(sync_client=True) as client:
-        for kind in (StateType.FAILED, StateType.CRASHED, StateType.COMPLETED, StateType.CANCELLED):
-            runs = client.read_flow_runs(
+        for kind in (StateType.FAILED, StateType.CRASHED, StateType.COMPLETED):
+            counts[kind.value.lower()] = client.count_flow_runs(
                 flow_run_filter=FlowRunFilter(
                     state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[kind]))
-                ),
-                limit=200,
+                )
             )
-            counts[kind.value.lower()] = len(runs)
     return counts
 
 
