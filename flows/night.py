@@ -8,6 +8,8 @@ instants travel in parameters and event payloads.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from prefect import flow, get_run_logger
@@ -18,7 +20,7 @@ from infra.clock import format_instant, get_clock, parse_instant
 from infra.config import get_config
 from infra.db import session_scope
 from tasks.night.calibrations import DUSK_FLATS, EVENING
-from tasks.night.devices import connect_night_devices
+from tasks.night.devices import NightDevices, connect_night_devices
 from tasks.night.loop import Handlers, NightLoop
 from tasks.night.observe import observe
 from tasks.night.reconcile import reconcile
@@ -62,7 +64,7 @@ def plan_night(night: str | None = None) -> dict:
     and plan tonight's schedule."""
     logger = get_run_logger()
     config, clock = get_config(), get_clock()
-    tonight = night_for(night, config) if night else night_to_plan(clock.now(), config)
+    tonight = _tonight(night, config, clock)
     times = night_run_times(tonight, config)
     if not times:
         logger.warning("night %s: no dark time at this site", tonight.label)
@@ -144,20 +146,33 @@ def _calibrate(devices, name: str, label: str, owner: str) -> str:
     return take_night_calibrations(name, label, acquire)
 
 
-@flow(name="start-of-night")
-def start_of_night(night: str | None = None) -> dict:
-    """The evening: bias and darks, the dome requested open, twilight flats in their window,
-    until the dark night starts (then ``execute-night`` takes over)."""
-    config, clock = get_config(), get_clock()
-    tonight = night_for(night, config) if night else night_to_plan(clock.now(), config)
+def _tonight(night: str | None, config, clock):
+    """The night named, or the one a run starting now works on."""
+    return night_for(night, config) if night else night_to_plan(clock.now(), config)
+
+
+@contextmanager
+def _on_the_telescope(config, clock) -> Iterator[NightDevices]:
+    """The night's devices, connected, inside the ``telescope`` concurrency slot (routine
+    telescope work is one run at a time); released and disconnected on the way out."""
     devices = connect_night_devices(config, clock)
     try:
         with concurrency(
             TELESCOPE_LIMIT, strict=True, lease_duration=config.night.telescope_lease_wall_s
         ):
-            summary = _night_loop(devices, tonight.label, tonight.start)
+            yield devices
     finally:
         devices.close()
+
+
+@flow(name="start-of-night")
+def start_of_night(night: str | None = None) -> dict:
+    """The evening: bias and darks, the dome requested open, twilight flats in their window,
+    until the dark night starts (then ``execute-night`` takes over)."""
+    config, clock = get_config(), get_clock()
+    tonight = _tonight(night, config, clock)
+    with _on_the_telescope(config, clock) as devices:
+        summary = _night_loop(devices, tonight.label, tonight.start)
     return {"night": tonight.label, "ended": summary.ended, "calibrations": summary.calibrations}
 
 
@@ -168,7 +183,7 @@ def execute_night(night: str | None = None, block_start: str | None = None) -> d
     before this one ends, so a crash of this run does not end the night."""
     logger = get_run_logger()
     config, clock = get_config(), get_clock()
-    tonight = night_for(night, config) if night else night_to_plan(clock.now(), config)
+    tonight = _tonight(night, config, clock)
     start = parse_instant(block_start) if block_start else clock.now()
     end = block_end(max(start, clock.now()), tonight, config)
     if tonight.end is not None and end < tonight.end:
@@ -185,18 +200,12 @@ def execute_night(night: str | None = None, block_start: str | None = None) -> d
         f"nrt-analysis:{tonight.label}:{format_instant(start)}",
         {"until": format_instant(end)},
     )
-    devices = connect_night_devices(config, clock)
-    try:
-        with concurrency(
-            TELESCOPE_LIMIT, strict=True, lease_duration=config.night.telescope_lease_wall_s
-        ):
-            holder = devices.mount.lease_info().owner
-            interrupted = reconcile(None, clock.now(), holder)
-            if interrupted:
-                logger.warning("sequences %s were left executing: now interrupted", interrupted)
-            summary = _night_loop(devices, tonight.label, end)
-    finally:
-        devices.close()
+    with _on_the_telescope(config, clock) as devices:
+        holder = devices.mount.lease_info().owner
+        interrupted = reconcile(None, clock.now(), holder)
+        if interrupted:
+            logger.warning("sequences %s were left executing: now interrupted", interrupted)
+        summary = _night_loop(devices, tonight.label, end)
     return {
         "night": tonight.label,
         "block_end": format_instant(end),
@@ -219,29 +228,23 @@ def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict:
     label = night or night_to_plan(clock.now() - timedelta(hours=6), config).label
     tonight = night_for(label, config)
     owner = _owner()
-    devices = connect_night_devices(config, clock)
     calibrations: list[str] = []
-    try:
-        with concurrency(
-            TELESCOPE_LIMIT, strict=True, lease_duration=config.night.telescope_lease_wall_s
-        ):
-            window = tonight.dawn_flats
-            wanted = dawn_flats and config.night.twilight_flats
-            if wanted and window is not None and clock.now() < window[1]:
-                clock.sleep_until(window[0])
-                if devices.view().dome_open:
-                    calibrations.append(_calibrate(devices, DAWN_FLATS, label, owner))
-                else:
-                    calibrations.append(f"{DAWN_FLATS}: skipped, the dome is closed")
-            try:
-                with devices.mount.claim(owner, Priority.ROUTINE):
-                    devices.mount.park(wait=True)
-            except DeviceProblem as problem:
-                # The monitor parks at safety priority when it must; a busy mount is not a failure.
-                logger.warning("park at the end of the night: %s", problem)
-            request_dome_task("closed", "end of night", owner)
-    finally:
-        devices.close()
+    with _on_the_telescope(config, clock) as devices:
+        window = tonight.dawn_flats
+        wanted = dawn_flats and config.night.twilight_flats
+        if wanted and window is not None and clock.now() < window[1]:
+            clock.sleep_until(window[0])
+            if devices.view().dome_open:
+                calibrations.append(_calibrate(devices, DAWN_FLATS, label, owner))
+            else:
+                calibrations.append(f"{DAWN_FLATS}: skipped, the dome is closed")
+        try:
+            with devices.mount.claim(owner, Priority.ROUTINE):
+                devices.mount.park(wait=True)
+        except DeviceProblem as problem:
+            # The monitor parks at safety priority when it must; a busy mount is not a failure.
+            logger.warning("park at the end of the night: %s", problem)
+        request_dome_task("closed", "end of night", owner)
     from tasks.night.tasks import night_report_task
 
     report = night_report_task(label)
