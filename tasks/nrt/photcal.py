@@ -24,6 +24,8 @@ from tasks.nrt.snr import flux_at_snr, moffat_ee
 #: Radii of the curve of growth, in units of the first FWHM estimate.
 GROWTH_RADII_FWHM = np.array([0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 1.8, 2.2, 2.7, 3.3, 4.0, 5.0])
 GROWTH_STARS = 60
+#: A growth star must have no masked pixel within this radius (FWHM): its core.
+CORE_RADIUS_FWHM = 1.5
 
 
 def growth_curve(engine, data, x, y, peak, flags, rms, gain, fwhm_guess, mask):
@@ -43,11 +45,14 @@ def growth_curve(engine, data, x, y, peak, flags, rms, gain, fwhm_guess, mask):
     radii = GROWTH_RADII_FWHM * fwhm_guess
     stars = _growth_stars(x, y, peak, flags, rms, fwhm_guess, data.shape)
     if len(stars) >= 3:
-        fluxes = np.vstack(
-            [engine.sum_circle(data, x[stars], y[stars], r, rms, gain, mask)[0] for r in radii]
-        )
+        sums = [engine.sum_circle(data, x[stars], y[stars], r, rms, gain, mask) for r in radii]
+        fluxes = np.vstack([flux for flux, _, _ in sums])
         total = fluxes[-1]
-        good = total > 0
+        # A star with masked pixels in its core (a saturated core the detection did not see as
+        # saturated) has no curve of growth: one such star made every aperture correction NaN
+        # and a whole frame unusable. Masked pixels in the wings (a hot pixel) cost little.
+        core = int(np.searchsorted(GROWTH_RADII_FWHM, CORE_RADIUS_FWHM))
+        good = (total > 0) & np.all(np.isfinite(fluxes), axis=0) & (sums[core][2] == 0)
         if good.sum() >= 3:
             measured = np.median(fluxes[:, good] / total[good], axis=1)
             fwhm, beta = _fit_moffat(radii, measured, fwhm_guess)

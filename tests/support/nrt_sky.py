@@ -19,6 +19,7 @@ import numpy as np
 from infra.config import SiteConfig, parse_config
 from simulators.sky import Afterglow, FrameRequest, read_truth, render_frame, write_frame
 from tasks.nrt.astrometry import separation_arcsec
+from tasks.nrt.extract import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED
 from tasks.nrt.snr import optimal_snr
 from tests.tasks.calibration.helpers import config_data
 
@@ -189,7 +190,8 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
       no brighter truth source within 2 FWHM (a blend no detector separates), found among the
       reported sources (measured SNR >= 5) within ``match_arcsec`` of their true position;
     - photometry: measured minus true magnitude of found stars with SNR >= 50, unsaturated, no
-      truth source within 3 FWHM brighter than 5 magnitudes fainter than them, away from edges;
+      truth source within 3 FWHM brighter than 5 magnitudes fainter than them, away from edges,
+      whose measurement the pipeline does not flag (masked, saturated or truncated aperture);
     - astrometry: RMS over a 32 × 32 grid covering the frame of the distance between the fitted
       and the true WCS;
     - afterglows: found when a candidate lies within ``match_arcsec`` of the true position;
@@ -247,6 +249,11 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
     result.completeness_total = int(target.sum())
     result.completeness_found = int((target & found).sum())
     phot = target & found & (snr >= 50) & ~crowded
+    # Measurements the pipeline flags as unreliable (masked or saturated pixels in the aperture:
+    # e.g. a fragment of a saturated star's halo next to a faint star) are not photometry.
+    det_flags = analysis.extraction.flags[reported]
+    unflagged = (det_flags & (FLAG_MASKED | FLAG_SATURATED | FLAG_EDGE)) == 0
+    phot[phot] &= unflagged[j[phot]]
     det_mag = analysis.mag[reported]
     result.phot_residuals = list(det_mag[j[phot]] - np.asarray(truth["mag"])[phot])
     true_wcs = WCS(fits.Header(truth.meta["true_wcs"]))
@@ -278,6 +285,33 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
         analysis.zero_point.zero_point_e_s - truth.meta["conditions"]["zero_point_mag"]
     )
     return result
+
+
+def missed_afterglows(fits_path: Path, config: SiteConfig) -> list[dict]:
+    """The afterglows of a frame the analysis failed on, as :func:`score` lists them, not found.
+
+    A failed frame finds nothing: leaving its afterglows out would flatter the recovery rate.
+    """
+    truth = read_truth(fits_path)
+    snr = truth_snr(truth, config)
+    width, height = truth.meta["frame"]["width"], truth.meta["frame"]["height"]
+    glows = []
+    for i in np.flatnonzero(
+        (np.asarray(truth["kind"]) == "afterglow") & np.asarray(truth["in_frame"])
+    ):
+        x, y, margin = truth["x"][i], truth["y"][i], 3 * float(truth["fwhm_px"][i])
+        glows.append(
+            {
+                "snr": float(snr[i]),
+                "mag": float(truth["mag"][i]),
+                "found": False,
+                "offset_arcsec": None,
+                "inside": bool(
+                    margin <= x <= width - 1 - margin and margin <= y <= height - 1 - margin
+                ),
+            }
+        )
+    return glows
 
 
 def write_site_config(path: Path, size: int, **sky) -> Path:
