@@ -145,6 +145,25 @@ def explained_by_catalog(x, y, flux, cat_x, cat_y, cat_flux, fwhm, fraction: flo
     return result
 
 
+def unmatched_density(clean, matched_mag, snr, snr_min: float, frame_area_arcsec2: float) -> float:
+    """Surface density (per arcsec²) of clean unmatched sources at ``snr_min`` or better.
+
+    At least one source is counted, so that an empty frame still gives a chance probability.
+    """
+    pool = clean & ~np.isfinite(matched_mag) & (snr >= snr_min)
+    return max(int(pool.sum()), 1) / frame_area_arcsec2
+
+
+def chance_probability(distance_arcsec, density_per_arcsec2: float):
+    """Probability ``1 - exp(-rho pi d²)`` of an unrelated source within ``d`` of a position."""
+    return 1.0 - np.exp(-density_per_arcsec2 * np.pi * np.asarray(distance_arcsec) ** 2)
+
+
+def chance_radius_arcsec(density_per_arcsec2: float, probability: float) -> float:
+    """Distance within which an unrelated source's chance probability stays ``probability``."""
+    return math.sqrt(-math.log1p(-min(probability, 0.999999)) / (math.pi * density_per_arcsec2))
+
+
 def find_candidates(
     *,
     ra: np.ndarray,
@@ -169,8 +188,8 @@ def find_candidates(
 
     unmatched = ~np.isfinite(matched_mag)
     significant = snr >= params.snr_min
+    density = unmatched_density(clean, matched_mag, snr, params.snr_min, frame_area_arcsec2)
     pool = clean & unmatched & significant
-    density = (max(int(pool.sum()), 1)) / frame_area_arcsec2
     found: dict[int, dict] = {}
     if catalog_limit is not None:
         # Significantly brighter than the catalog's depth: blends and upward noise of stars just
@@ -185,7 +204,7 @@ def find_candidates(
         radius = max(alert.error_arcsec, params.alert_radius_min_arcsec)
         distance = separation_arcsec(ra, dec, alert.ra_deg, alert.dec_deg)
         inside = clean & significant & (distance <= radius)
-        chance = 1.0 - np.exp(-density * np.pi * distance**2)
+        chance = chance_probability(distance, density)
         for i in np.flatnonzero(inside & unmatched & (chance <= params.chance_probability_max)):
             item = found.get(int(i)) or _candidate(i, "alert", ra, dec, x, y, mag, mag_err, snr)
             item["kind"] = "alert"

@@ -16,8 +16,15 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from infra.config import SiteConfig
+from tasks.nrt.alert_search import scene_candidates
 from tasks.nrt.astrometry import AstrometryParams, Solution, solve
-from tasks.nrt.candidates import AlertRegion, CandidateParams, clean_sources, find_candidates
+from tasks.nrt.candidates import (
+    AlertRegion,
+    CandidateParams,
+    clean_sources,
+    find_candidates,
+    unmatched_density,
+)
 from tasks.nrt.catalog import CatalogCache, CatalogStars
 from tasks.nrt.extract import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED, Extraction, extract
 from tasks.nrt.extract import make_engine as _make_engine
@@ -234,12 +241,12 @@ def analyse_frame(
         mag_err = np.where(snr > 0, 1.0857362 / snr, np.nan)
     cat_x, cat_y = solution.wcs.all_world2pix(stars.ra, stars.dec, 0, quiet=True)
     match = _nearest_catalog(ex, cat_x, cat_y, nrt.match_radius_arcsec / frame.pixel_scale_arcsec)
-    matched_mag = np.where(match >= 0, stars.mag[np.maximum(match, 0)], np.nan)
     candidates = _candidates(
         ex,
         frame,
         stars,
         zp,
+        solution,
         cat_x,
         cat_y,
         ra,
@@ -247,7 +254,7 @@ def analyse_frame(
         mag,
         mag_err,
         snr,
-        matched_mag,
+        match,
         alert,
         config,
         engine,
@@ -358,6 +365,7 @@ def _candidates(
     frame,
     stars,
     zp,
+    solution,
     cat_x,
     cat_y,
     ra,
@@ -365,12 +373,13 @@ def _candidates(
     mag,
     mag_err,
     snr,
-    matched_mag,
+    match,
     alert,
     config,
     engine,
 ) -> list[dict]:
     nrt = config.nrt
+    matched_mag = np.where(match >= 0, stars.mag[np.maximum(match, 0)], np.nan)
     params = CandidateParams(
         snr_min=nrt.candidate_snr_min,
         catalog_margin_mag=nrt.catalog_margin_mag,
@@ -419,7 +428,7 @@ def _candidates(
     limit = stars.mag_limit
     if limit is None and len(stars):
         limit = float(np.percentile(stars.mag, 99))
-    return find_candidates(
+    found = find_candidates(
         ra=ra,
         dec=dec,
         x=ex.x,
@@ -434,3 +443,22 @@ def _candidates(
         alert=alert,
         params=params,
     )
+    if alert is None:
+        return found
+    # Transients merged with a star in the aperture measurements: the alert region's scene fit.
+    found += scene_candidates(
+        ex,
+        frame,
+        wcs=solution.wcs,
+        catalog_x=cat_x,
+        catalog_y=cat_y,
+        catalog_flux=cat_flux,
+        catalog_pos_err_arcsec=stars.pos_err_arcsec,
+        detection_match=match,
+        zero_point=zp,
+        alert=alert,
+        params=params,
+        density_per_arcsec2=unmatched_density(clean, matched_mag, snr, params.snr_min, area),
+        existing=found,
+    )
+    return sorted(found, key=lambda c: -c["snr"])

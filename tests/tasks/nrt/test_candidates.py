@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from tasks.nrt.candidates import AlertRegion, CandidateParams, explained_by_catalog, find_candidates
+from tasks.nrt.candidates import (
+    AlertRegion,
+    CandidateParams,
+    chance_probability,
+    chance_radius_arcsec,
+    explained_by_catalog,
+    find_candidates,
+)
 from tasks.nrt.lightcurve import LightCurveTracker
 
 RA0, DEC0 = 150.0, 30.0
@@ -135,3 +142,12 @@ def test_light_curves_link_candidates_and_measure_the_decay():
     restored = LightCurveTracker(1.0, trigger)
     restored.restore(tracks)
     assert restored.tracks[0].as_dict(trigger)["alpha"] == pytest.approx(1.2, abs=0.01)
+
+
+def test_the_chance_radius_is_where_the_chance_probability_reaches_its_limit():
+    density = 3e-4  # per arcsec²
+    radius = chance_radius_arcsec(density, 0.01)
+    assert chance_probability(radius, density) == pytest.approx(0.01)
+    assert (
+        chance_probability(0.9 * radius, density) < 0.01 < chance_probability(1.1 * radius, density)
+    )
