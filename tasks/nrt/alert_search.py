@@ -22,6 +22,8 @@ from tasks.nrt.candidates import (
     MASKED_FRACTION_MAX,
     AlertRegion,
     CandidateParams,
+    alert_fields,
+    candidate_record,
     chance_probability,
     chance_radius_arcsec,
 )
@@ -133,24 +135,11 @@ def scene_candidates(
         chance = float(chance_probability(distance, density_per_arcsec2))
         if distance > radius_arcsec or chance > params.chance_probability_max:
             continue
-        total = s.flux
-        mag = float(zero_point.magnitude(np.array([total]))[0])
-        found.append(
-            {
-                "kind": "alert",
-                "method": "scene",
-                "ra": round(float(ra), 7),
-                "dec": round(float(dec), 7),
-                "x": round(s.x, 2),
-                "y": round(s.y, 2),
-                "mag": round(mag, 4) if np.isfinite(mag) else None,
-                "mag_err": round(1.0857362 / s.snr, 4),
-                "snr": round(s.snr, 2),
-                "alert_ivorn": alert.ivorn,
-                "alert_distance_arcsec": round(distance, 3),
-                "chance_probability": float(f"{chance:.3g}"),
-            }
-        )
+        mag = float(zero_point.magnitude(np.array([s.flux]))[0])
+        item = candidate_record("alert", ra, dec, s.x, s.y, mag, 1.0857362 / s.snr, s.snr)
+        item["method"] = "scene"
+        item.update(alert_fields(alert, distance, chance))
+        found.append(item)
         taken.append((s.x, s.y))
     return found
 

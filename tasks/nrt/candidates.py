@@ -217,20 +217,32 @@ def find_candidates(
             item["catalog_mag"] = round(float(matched_mag[i]), 4)
             found[int(i)] = item
         for i, item in found.items():
-            item["alert_ivorn"] = alert.ivorn
-            item["alert_distance_arcsec"] = round(float(distance[i]), 3)
-            item["chance_probability"] = float(f"{chance[i]:.3g}")
+            item.update(alert_fields(alert, distance[i], chance[i]))
     return sorted(found.values(), key=lambda c: -c["snr"])
 
 
-def _candidate(i, kind, ra, dec, x, y, mag, mag_err, snr) -> dict:
+def candidate_record(kind: str, ra, dec, x, y, mag, mag_err, snr) -> dict:
+    """One candidate as stored and sent (JSON-able, rounded; a non-finite magnitude is None)."""
     return {
         "kind": kind,
-        "ra": round(float(ra[i]), 7),
-        "dec": round(float(dec[i]), 7),
-        "x": round(float(x[i]), 2),
-        "y": round(float(y[i]), 2),
-        "mag": round(float(mag[i]), 4) if np.isfinite(mag[i]) else None,
-        "mag_err": round(float(mag_err[i]), 4) if np.isfinite(mag_err[i]) else None,
-        "snr": round(float(snr[i]), 2),
+        "ra": round(float(ra), 7),
+        "dec": round(float(dec), 7),
+        "x": round(float(x), 2),
+        "y": round(float(y), 2),
+        "mag": round(float(mag), 4) if np.isfinite(mag) else None,
+        "mag_err": round(float(mag_err), 4) if np.isfinite(mag_err) else None,
+        "snr": round(float(snr), 2),
     }
+
+
+def alert_fields(alert: AlertRegion, distance_arcsec, chance) -> dict:
+    """What an alert-region candidate adds: the alert, its distance, the chance probability."""
+    return {
+        "alert_ivorn": alert.ivorn,
+        "alert_distance_arcsec": round(float(distance_arcsec), 3),
+        "chance_probability": float(f"{chance:.3g}"),
+    }
+
+
+def _candidate(i, kind, ra, dec, x, y, mag, mag_err, snr) -> dict:
+    return candidate_record(kind, ra[i], dec[i], x[i], y[i], mag[i], mag_err[i], snr[i])

@@ -207,8 +207,7 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
     x, y = np.asarray(truth["x"]), np.asarray(truth["y"])
     fwhm = np.asarray(truth["fwhm_px"])
     height, width = analysis.frame.shape
-    margin = 3 * np.nan_to_num(fwhm, nan=3.0)
-    inside = (x >= margin) & (x <= width - 1 - margin) & (y >= margin) & (y <= height - 1 - margin)
+    inside = away_from_edges(truth, width, height)
     light = kind != "cosmic_ray"
     flux = np.where(light, np.asarray(truth["flux_e"]), 0.0)
     from scipy.spatial import cKDTree
@@ -265,20 +264,7 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
     c_ra = np.array([c["ra"] for c in cands])
     c_dec = np.array([c["dec"] for c in cands])
     result.candidates = len(cands)
-    is_glow = np.zeros(len(cands), dtype=bool)
-    for i in np.flatnonzero((kind == "afterglow") & np.asarray(truth["in_frame"])):
-        d = separation_arcsec(c_ra, c_dec, ra_t[i], dec_t[i]) if len(cands) else np.empty(0)
-        hit = d <= match_arcsec
-        is_glow |= hit
-        result.afterglows.append(
-            {
-                "snr": float(snr[i]),
-                "mag": float(truth["mag"][i]),
-                "found": bool(hit.any()),
-                "offset_arcsec": float(d[hit].min()) if hit.any() else None,
-                "inside": bool(inside[i]),
-            }
-        )
+    result.afterglows, is_glow = _afterglows(truth, snr, inside, c_ra, c_dec, match_arcsec)
     result.false_candidates = int((~is_glow).sum())
     result.fwhm_ratio = analysis.extraction.fwhm_px / truth.meta["conditions"]["seeing_fwhm_px"]
     result.zero_point_error = (
@@ -287,31 +273,46 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
     return result
 
 
+def away_from_edges(truth, width: int, height: int) -> np.ndarray:
+    """Truth sources whose centre lies at least 3 FWHM from every edge of the frame."""
+    x, y = np.asarray(truth["x"]), np.asarray(truth["y"])
+    margin = 3 * np.nan_to_num(np.asarray(truth["fwhm_px"]), nan=3.0)
+    return (x >= margin) & (x <= width - 1 - margin) & (y >= margin) & (y <= height - 1 - margin)
+
+
+def _afterglows(truth, snr, inside, c_ra, c_dec, match_arcsec: float):
+    """Each afterglow in the frame, found or not by the candidates at ``(c_ra, c_dec)``, and
+    which candidates lie on an afterglow."""
+    ra_t, dec_t = np.asarray(truth["ra"]), np.asarray(truth["dec"])
+    is_glow = np.zeros(len(c_ra), dtype=bool)
+    glows = []
+    for i in np.flatnonzero(
+        (np.asarray(truth["kind"]) == "afterglow") & np.asarray(truth["in_frame"])
+    ):
+        d = separation_arcsec(c_ra, c_dec, ra_t[i], dec_t[i]) if len(c_ra) else np.empty(0)
+        hit = d <= match_arcsec
+        is_glow |= hit
+        glows.append(
+            {
+                "snr": float(snr[i]),
+                "mag": float(truth["mag"][i]),
+                "found": bool(hit.any()),
+                "offset_arcsec": float(d[hit].min()) if hit.any() else None,
+                "inside": bool(inside[i]),
+            }
+        )
+    return glows, is_glow
+
+
 def missed_afterglows(fits_path: Path, config: SiteConfig) -> list[dict]:
     """The afterglows of a frame the analysis failed on, as :func:`score` lists them, not found.
 
     A failed frame finds nothing: leaving its afterglows out would flatter the recovery rate.
     """
     truth = read_truth(fits_path)
-    snr = truth_snr(truth, config)
-    width, height = truth.meta["frame"]["width"], truth.meta["frame"]["height"]
-    glows = []
-    for i in np.flatnonzero(
-        (np.asarray(truth["kind"]) == "afterglow") & np.asarray(truth["in_frame"])
-    ):
-        x, y, margin = truth["x"][i], truth["y"][i], 3 * float(truth["fwhm_px"][i])
-        glows.append(
-            {
-                "snr": float(snr[i]),
-                "mag": float(truth["mag"][i]),
-                "found": False,
-                "offset_arcsec": None,
-                "inside": bool(
-                    margin <= x <= width - 1 - margin and margin <= y <= height - 1 - margin
-                ),
-            }
-        )
-    return glows
+    inside = away_from_edges(truth, truth.meta["frame"]["width"], truth.meta["frame"]["height"])
+    none = np.empty(0)
+    return _afterglows(truth, truth_snr(truth, config), inside, none, none, 1.0)[0]
 
 
 def write_site_config(path: Path, size: int, **sky) -> Path:
