@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from prefect import flow, get_run_logger
 
-from tasks.calibration.tasks import acquire_task, build_master_task, find_frames_task
+from tasks.calibration.prefect_tasks import acquire_task, build_master_task, find_frames_task
 
 
 @flow(name="calibrate", log_prints=False)

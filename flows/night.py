@@ -1,6 +1,6 @@
 """The night as Prefect flows (DESIGN §1, §6): plan-night, start-of-night, execute-night (in
 blocks), end-of-night. Thin: the policy (tasks/night/policy.py) decides, the loop
-(tasks/night/loop.py) carries decisions out through the tasks of tasks/night/tasks.py.
+(tasks/night/loop.py) carries decisions out through the tasks of tasks/night/prefect_tasks.py.
 
 Times handed to Prefect are wall times converted by the clock (``clock.to_wall``); the simulated
 instants travel in parameters and event payloads.
@@ -22,17 +22,17 @@ from infra.db import session_scope
 from tasks.night.calibrations import DUSK_FLATS, EVENING
 from tasks.night.devices import NightDevices, connect_night_devices
 from tasks.night.loop import Handlers, NightLoop
-from tasks.night.observe import observe
+from tasks.night.prefect_tasks import execute_sequence_task, request_dome_task
 from tasks.night.reconcile import reconcile
-from tasks.night.tasks import execute_sequence_task, request_dome_task
+from tasks.night.state_reader import observe
 from tasks.night.windows import (
     EXECUTE_NIGHT,
     block_end,
     night_run_times,
     windows_of,
 )
-from tasks.scheduling.night import night_for, night_to_plan
-from tasks.scheduling.tasks import plan_night_task
+from tasks.scheduling.night_times import night_for, night_to_plan
+from tasks.scheduling.prefect_tasks import plan_night_task
 
 TELESCOPE_LIMIT = "telescope"
 
@@ -245,7 +245,7 @@ def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict:
             # The monitor parks at safety priority when it must; a busy mount is not a failure.
             logger.warning("park at the end of the night: %s", problem)
         request_dome_task("closed", "end of night", owner)
-    from tasks.night.tasks import night_report_task
+    from tasks.night.prefect_tasks import night_report_task
 
     report = night_report_task(label)
     return {"night": label, "calibrations": calibrations, "report": report}

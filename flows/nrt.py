@@ -37,7 +37,7 @@ def nrt_analysis(
     max_images : int, optional
         End after this many frames.
     """
-    from tasks.nrt.tasks import analyse_frame_task, artifact_key, publish_results
+    from tasks.nrt.prefect_tasks import analyse_frame_task, artifact_key, publish_results
 
     logger = get_run_logger()
     summaries: list[dict] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from tasks.requests.tasks import ingest_request_task
+from tasks.requests.prefect_tasks import ingest_request_task
 
 
 @flow(name="submit-request", log_prints=False)
@@ -26,7 +26,7 @@ def fake_alarm(minutes: float = 5.0, by: str = "operator") -> str:
     acts on it (closes the dome, parks the mount, emits ``pyros.weather.unsafe``)."""
     from infra.clock import get_clock
     from infra.db import session_scope
-    from tasks.environment.control import add_override
+    from tasks.environment.observatory_state import add_override
 
     with session_scope() as session:
         override = add_override(
@@ -53,6 +53,6 @@ def set_mode(mode: str = "AUTO", by: str = "operator") -> str:
 @flow(name="replan-now", log_prints=False)
 def replan_now(reason: str = "operator request") -> dict:
     """Re-plan the rest of tonight now (the schedule artifact shows the result)."""
-    from tasks.scheduling.tasks import plan_night_task
+    from tasks.scheduling.prefect_tasks import plan_night_task
 
     return plan_night_task(reason=reason)

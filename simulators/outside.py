@@ -56,7 +56,7 @@ def submit_request(file: Path, *, user: str | None, clock: Clock, timeout_s: flo
         ``result`` is the command's JSON (``request_id``, ``sequence_ids``...) when it stored the
         request; ``detail`` is its one-line error otherwise.
     """
-    argv = [sys.executable, "-m", "infra.cli.main", "request", "submit", str(file), "--json"]
+    argv = [sys.executable, "-m", "app.cli.main", "request", "submit", str(file), "--json"]
     if user:
         argv += ["--user", user]
     try:

@@ -4,7 +4,7 @@
 ones (``pyros gateways start``; the supervisor behind ``pyros up`` calls ``start_gateways``).
 """
 
+from devices.gateway.fleet import GatewaySet, GatewayStartError, run_gateways, start_gateways
 from devices.gateway.gateway import Gateway
-from devices.gateway.runner import GatewaySet, GatewayStartError, run_gateways, start_gateways
 
 __all__ = ["Gateway", "GatewaySet", "GatewayStartError", "run_gateways", "start_gateways"]

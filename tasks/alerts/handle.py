@@ -109,7 +109,7 @@ def _handle(
     clock: Clock,
     sky: Sky | None,
 ) -> Decision:
-    from tasks.alerts.store import journal_packet
+    from tasks.alerts.alert_rows import journal_packet
 
     wall = datetime.now(UTC)
     journal, journal_error = None, None
@@ -148,7 +148,7 @@ def _handle(
 def _store_rejected(decision: Decision, exc: AlertRejected, raw: bytes, engine, journal):
     import hashlib
 
-    from tasks.alerts.store import store_rejected
+    from tasks.alerts.alert_rows import store_rejected
 
     try:
         alert_id = store_rejected(
@@ -178,8 +178,8 @@ def _decide_and_store(
 
     from infra.db import session_scope
     from infra.opmode import OperatingMode, get_operating_mode
+    from tasks.alerts.alert_rows import DbHistory
     from tasks.alerts.policy import decide
-    from tasks.alerts.store import DbHistory
 
     try:
         with session_scope(engine) as session:
@@ -211,7 +211,7 @@ def _decide_and_store(
 
 
 def _apply(session, notice, verdict: Verdict, received_at, wall, config, clock, journal):
-    from tasks.alerts.store import cancel_request, create_followup, store_alert
+    from tasks.alerts.alert_rows import cancel_request, create_followup, store_alert
     from tasks.requests.parse import RequestError
 
     extra = {}

@@ -13,6 +13,7 @@ from infra.clock import get_clock
 from infra.config import SiteConfig, get_config
 from infra.db import session_scope
 from tasks.calibration.frames import ascii_fold
+from tasks.calibration.master_registry import choose_master
 from tasks.calibration.science import (
     STEPS,
     CalibratedFrame,
@@ -24,7 +25,6 @@ from tasks.calibration.science import (
     read_raw,
 )
 from tasks.calibration.service import load_choice, night_of
-from tasks.calibration.store import choose_master
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Calibration with the database: build and record masters, find frames, calibrate frames.
 
 These functions compose the pure modules (:mod:`~tasks.calibration.masters`,
-:mod:`~tasks.calibration.science`) with the database (:mod:`~tasks.calibration.store`) and the
-files under ``$PYROS_HOME/calibration/<night>/<camera>/``. They are what the CLI, the Prefect
-tasks and the near-real-time consumer call.
+:mod:`~tasks.calibration.science`) with the database
+(:mod:`~tasks.calibration.master_registry`) and the files under
+``$PYROS_HOME/calibration/<night>/<camera>/``. They are what the CLI, the Prefect tasks and the
+near-real-time consumer call.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from infra.db import session_scope
 from infra.db.models import Image
 from infra.journal import night_label
 from tasks.calibration.frames import KINDS, ascii_fold, frame_kind
+from tasks.calibration.master_registry import MasterChoice, choose_master, record_build
 from tasks.calibration.masterfiles import read_master, write_master
 from tasks.calibration.masters import MasterBuild, MasterRef, build_master
 from tasks.calibration.science import (
     MasterCache,
 )
-from tasks.calibration.store import MasterChoice, choose_master, record_build
 
 
 def calibration_dir() -> Path:

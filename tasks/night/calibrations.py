@@ -16,7 +16,7 @@ from infra.db.models import Album, Plan, ScheduledSequence
 from infra.db.models.calibration import STATUS_GOOD
 from tasks.calibration.acquisition import Acquire, plan_acquisitions
 from tasks.calibration.service import take_and_build
-from tasks.night.observe import current_schedule
+from tasks.night.state_reader import current_schedule
 from tasks.sky import as_time, sun_altitude_deg
 
 EVENING = "evening-bias-dark"

@@ -12,7 +12,7 @@ from devices.errors import DeviceProblem
 from infra.clock import Clock
 from infra.config import SiteConfig
 from tasks.night.execute import Telescope
-from tasks.night.observe import DeviceView
+from tasks.night.state_reader import DeviceView
 
 
 @dataclass

@@ -30,7 +30,7 @@ from infra.db.models import (
 from infra.events import WEATHER_SAFE, WEATHER_UNSAFE
 from infra.files import write_atomic
 from infra.journal import KIND_EVENT
-from tasks.scheduling.night import Night, night_for
+from tasks.scheduling.night_times import Night, night_for
 
 #: States a sequence can be left in at the end of a night, and what they mean for the report.
 FINISHED = "executed"

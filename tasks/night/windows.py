@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from infra.config import SiteConfig
 from tasks.night.policy import NightWindows
-from tasks.scheduling.night import Night
+from tasks.scheduling.night_times import Night
 
 START_OF_NIGHT = "start-of-night"
 EXECUTE_NIGHT = "execute-night"

@@ -12,6 +12,7 @@ Pure modules (no Prefect, no database) first:
 - :mod:`~tasks.nrt.lightcurve`: candidates linked across the frames of a sequence;
 - :mod:`~tasks.nrt.pipeline`: one frame end to end;
 
-then the database side: :mod:`~tasks.nrt.store` (rows, events) and :mod:`~tasks.nrt.consumer` (the
-long-lived loop), and the thin Prefect tasks in :mod:`~tasks.nrt.tasks`. See ``docs/nrt.md``.
+then the database side: :mod:`~tasks.nrt.analysis_rows` (rows, events) and
+:mod:`~tasks.nrt.consumer` (the long-lived loop), and the thin Prefect tasks in
+:mod:`~tasks.nrt.prefect_tasks`. See ``docs/nrt.md``.
 """

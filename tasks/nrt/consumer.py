@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
-from tasks.nrt import store
+from tasks.nrt import analysis_rows as store
 from tasks.nrt.catalog import CatalogCache, ReferenceCatalog
 from tasks.nrt.frame import NrtError
 from tasks.nrt.lightcurve import LightCurveTracker

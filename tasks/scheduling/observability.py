@@ -2,7 +2,7 @@
 
 All sidereal targets go through one vectorised astropy transform (:func:`tasks.sky.altitudes_deg`)
 on the night's grid; the moon's position on that grid is computed once per night
-(:class:`~tasks.scheduling.night.NightGrid`), so its distance to every target is plain array
+(:class:`~tasks.scheduling.night_times.NightGrid`), so its distance to every target is plain array
 arithmetic. A target is observable where its altitude is at least its altitude limit and its
 distance to the moon at least its moon limit; the ends of each observable stretch are
 interpolated between grid samples. Test targets (no sky position) are observable all night.
@@ -17,7 +17,7 @@ import numpy as np
 from infra.config import LimitsSection, SiteConfig
 from tasks.scheduling import reasons as why
 from tasks.scheduling.intervals import Intervals, nonnegative_runs
-from tasks.scheduling.night import NightGrid
+from tasks.scheduling.night_times import NightGrid
 from tasks.sky import altitudes_deg, separation_deg
 
 

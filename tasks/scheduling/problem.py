@@ -20,7 +20,7 @@ import numpy as np
 from infra.config import SiteConfig
 from tasks.scheduling import reasons as why
 from tasks.scheduling.intervals import Intervals
-from tasks.scheduling.night import Night, NightGrid, to_unix
+from tasks.scheduling.night_times import Night, NightGrid, to_unix
 from tasks.scheduling.observability import effective_limits, observability
 
 
@@ -128,10 +128,10 @@ def build_problem(
     candidates : sequence of Candidate
         Sequences to plan.
     night : Night
-        Tonight (:func:`~tasks.scheduling.night.night_to_plan`).
+        Tonight (:func:`~tasks.scheduling.night_times.night_to_plan`).
     grid : NightGrid or None
-        Tonight's grid (:func:`~tasks.scheduling.night.night_grid`); None when there is no dark
-        time.
+        Tonight's grid (:func:`~tasks.scheduling.night_times.night_grid`); None when there is no
+        dark time.
     config : SiteConfig
         The site (limits).
     now : datetime

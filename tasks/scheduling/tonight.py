@@ -1,7 +1,7 @@
 """Plan tonight from candidates, and add an alert to a plan: the pure entry points.
 
-No database and no Prefect here: :mod:`tasks.scheduling.store` loads candidates and saves the
-result, :mod:`tasks.scheduling.tasks` wraps both for flows.
+No database and no Prefect here: :mod:`tasks.scheduling.schedule_rows` loads candidates and saves
+the result, :mod:`tasks.scheduling.prefect_tasks` wraps both for flows.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 from infra.config import SiteConfig
 from tasks.scheduling import reasons as why
 from tasks.scheduling.improve import insert_at_head, insert_one
-from tasks.scheduling.night import Night, night_grid, night_to_plan
+from tasks.scheduling.night_times import Night, night_grid, night_to_plan
 from tasks.scheduling.objective import Objective
 from tasks.scheduling.planner import Entry, Plan, plan, restore
 from tasks.scheduling.problem import Candidate, Executing, add_candidates, build_problem
@@ -80,7 +80,7 @@ def plan_night(
     executing : sequence of Executing
         What is on the telescope now (kept as it is).
     night : Night, optional
-        The night (default: :func:`~tasks.scheduling.night.night_to_plan` at ``now``).
+        The night (default: :func:`~tasks.scheduling.night_times.night_to_plan` at ``now``).
     """
     started = time.perf_counter()
     night = night or night_to_plan(now, config)

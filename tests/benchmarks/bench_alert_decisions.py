@@ -117,7 +117,7 @@ def bench_stored(voevents: dict[str, bytes]) -> None:
 
 def _pyros() -> list[str]:
     script = shutil.which("pyros", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "infra.cli.main"]
+    return [script] if script else [sys.executable, "-m", "app.cli.main"]
 
 
 def bench_cli() -> None:

@@ -25,7 +25,7 @@ SEED = (
 
 def _pyros() -> list[str]:
     script = shutil.which("pyros", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "infra.cli.main"]
+    return [script] if script else [sys.executable, "-m", "app.cli.main"]
 
 
 def main() -> None:

@@ -60,7 +60,7 @@ def main() -> None:
         site = home / "site.toml"
         site.write_text(site_toml({"mount": fake.port}, {"mount": gateway_port}), encoding="utf-8")
         env = {**os.environ, "PYROS_SITE_CONFIG": str(site)}
-        pyros = [sys.executable, "-m", "infra.cli.main"]
+        pyros = [sys.executable, "-m", "app.cli.main"]
         subprocess.run([*pyros, "db", "init"], env=env, cwd=ROOT, check=True, capture_output=True)
         gateway = subprocess.Popen(
             [*pyros, "gateways", "start", "--device", "mount"],

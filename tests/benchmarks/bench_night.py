@@ -28,7 +28,7 @@ FRAME_PX = 2048
 
 def _pyros() -> list[str]:
     script = shutil.which("pyros", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "infra.cli.main"]
+    return [script] if script else [sys.executable, "-m", "app.cli.main"]
 
 
 def orchestration_gaps(engine, early_start_s: float) -> list[float]:

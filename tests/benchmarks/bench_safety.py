@@ -39,10 +39,10 @@ def run_trials(directory: Path, *, unreachable: bool) -> list[float]:
     from infra.db.bootstrap import init_database
     from infra.db.engine import create_pyros_engine
     from infra.writebehind import WriteBehindQueue
-    from tasks.environment.control import request_dome
-    from tasks.environment.monitor import EnvironmentMonitor
-    from tasks.environment.runner import ControlReader, NightTeller
+    from tasks.environment.observatory_state import request_dome
     from tests.support.rig import site_config, start_rig
+    from watchers.environment.monitor import EnvironmentMonitor
+    from watchers.environment.process import ControlReader, NightTeller
 
     config = site_config(
         sections={

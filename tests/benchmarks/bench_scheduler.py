@@ -31,7 +31,7 @@ from datetime import timedelta
 import numpy as np
 
 from infra.config import load_config
-from tasks.scheduling.night import Night, compute_night, night_for, night_grid
+from tasks.scheduling.night_times import Night, compute_night, night_for, night_grid
 from tasks.scheduling.objective import compare, evaluate, weighted_time
 from tasks.scheduling.problem import Candidate
 from tasks.scheduling.tonight import add_sequence, plan_night
@@ -97,7 +97,7 @@ def _verdict(problem, ours, theirs) -> str:
 
 
 def _cold_seconds(candidates, config) -> float:
-    from tasks.scheduling import night as night_module
+    from tasks.scheduling import night_times as night_module
 
     night_module._nights.clear()
     night_module._grids.clear()
@@ -221,7 +221,7 @@ def database_round_trip(count: int) -> None:
     from infra.db.engine import create_pyros_engine
     from infra.db.models import Sequence
     from tasks.requests.ingest import ingest_request_bytes
-    from tasks.scheduling.store import insert_and_save, plan_and_save
+    from tasks.scheduling.schedule_rows import insert_and_save, plan_and_save
     from tests.benchmarks.common import isolated_home
     from tests.support.requests import many_sequences_xml
 

@@ -10,5 +10,5 @@ def test_no_module_of_devices_imports_prefect_flows_or_tasks():
 
 
 def test_importing_every_device_module_loads_no_prefect():
-    modules = ["devices.controllers", "devices.gateway", "devices.gateway.runner"]
+    modules = ["devices.controllers", "devices.gateway", "devices.gateway.fleet"]
     assert loaded_by_importing(modules) == "[]"

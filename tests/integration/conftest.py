@@ -30,7 +30,7 @@ class Instance:
         self, *args: str, timeout: float = 600, check: bool = True
     ) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            [sys.executable, "-m", "infra.cli.main", *args],
+            [sys.executable, "-m", "app.cli.main", *args],
             env=self.env,
             capture_output=True,
             text=True,

@@ -101,10 +101,10 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
     assert "dome close" in unsafe[0][2]
     reopened = [c for c in changes if c[0] == "pyros.weather.safe" and c[1] > unsafe[0][1]]
     assert reopened and "dome open" in reopened[0][2], changes
-    from infra.cli.nightsim import SIM_EVENING_S
+    from app.cli.nightsim import SIM_EVENING_S
     from infra.config import load_config
     from tasks.night.windows import night_run_times
-    from tasks.scheduling.night import night_for
+    from tasks.scheduling.night_times import night_for
 
     config = load_config(instance.home / "run" / "site-simulation.toml")
     night = night_for(label, config)
@@ -167,7 +167,7 @@ def test_killing_the_worker_mid_sequence_loses_nothing_and_the_night_goes_on(ins
     from infra.db.models import Album, Plan, Sequence, SequenceTransition
 
     night = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli.main", "night", "--simulate", "--speed", "100",
+        [sys.executable, "-m", "app.cli.main", "night", "--simulate", "--speed", "100",
          "--hours", "3", "--frame-px", "128", "--json"],
         env=instance.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -68,7 +68,7 @@ def test_up_applies_everything_once_runs_a_deployment_and_down_stops_all(instanc
     assert first["pools"].count("pyros") == 1
     # Bootstrapping again (a restart of `pyros up`) duplicates nothing.
     subprocess.run(
-        [sys.executable, "-m", "infra.prefect_bootstrap"],
+        [sys.executable, "-m", "app.prefect_bootstrap"],
         env={**instance.env, "PREFECT_API_URL": f"http://127.0.0.1:{instance.prefect_port}/api"},
         check=True,
         capture_output=True,

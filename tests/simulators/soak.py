@@ -170,7 +170,7 @@ def run_soak(
         [
             sys.executable,
             "-m",
-            "infra.cli.main",
+            "app.cli.main",
             "simulators",
             "start",
             "--scenario",

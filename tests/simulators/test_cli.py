@@ -48,7 +48,7 @@ def _listening(port: int) -> bool:
 
 def _start(env, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "infra.cli.main", "simulators", "start", *args],
+        [sys.executable, "-m", "app.cli.main", "simulators", "start", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -72,7 +72,7 @@ def _wait_running(process: subprocess.Popen) -> list[str]:
 
 def _pyros(env, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli.main", *args],
+        [sys.executable, "-m", "app.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -131,7 +131,7 @@ def test_stop_at_end_of_a_scenario(home, tmp_path):
         [
             sys.executable,
             "-m",
-            "infra.cli.main",
+            "app.cli.main",
             "simulators",
             "start",
             "--scenario",

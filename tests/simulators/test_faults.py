@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from app.cli.main import main as pyros
 from devices.astrometry import radec_deg
 from devices.errors import (
     DeviceDisconnected,
@@ -16,7 +17,6 @@ from devices.errors import (
     DeviceTimeout,
     ProtocolError,
 )
-from infra.cli.main import main as pyros
 from simulators.faults import FaultError, fault_kind
 from simulators.scenario import parse_scenario
 

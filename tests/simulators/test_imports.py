@@ -10,5 +10,5 @@ def test_no_module_of_simulators_imports_flows_tasks_or_prefect():
 
 
 def test_running_the_simulators_loads_no_flows_tasks_or_prefect():
-    modules = ["simulators.runner", "simulators.control", "infra.cli.simulatorscmd"]
+    modules = ["simulators.simulator_run", "simulators.control", "app.cli.simulatorscmd"]
     assert loaded_by_importing(modules) == "[]"

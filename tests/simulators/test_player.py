@@ -14,8 +14,8 @@ from infra.clock import SimulatedClock, parse_instant, set_clock
 from infra.db import session_scope
 from infra.db.models import JournalEntry, Request
 from simulators import DATA_DIR
-from simulators.runner import SimulatorRun
 from simulators.scenario import load_scenario, parse_scenario
+from simulators.simulator_run import SimulatorRun
 from tests.simulators.conftest import DEVICES, NIGHT, site_config
 
 #: How late (simulated seconds) the player may apply an item at 10×: 0.2 s of wall time for a

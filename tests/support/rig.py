@@ -19,8 +19,8 @@ from devices.controllers.link import GatewayLink, LinkSettings
 from devices.gateway import Gateway
 from infra.clock import SimulatedClock, set_clock
 from infra.config import DEFAULT_CONFIG_PATH, SiteConfig, parse_config
-from simulators.runner import SimulatorRun
 from simulators.scenario import Scenario
+from simulators.simulator_run import SimulatorRun
 
 #: A dark, moonless instant at San Pedro Mártir (new moon 2026-12-09).
 NIGHT = datetime(2026, 12, 9, 7, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 
 from devices.client import NdjsonClient
 from devices.gateway import GatewayStartError, start_gateways
-from devices.gateway.runner import device_names
+from devices.gateway.fleet import device_names
 from infra.config import parse_config
 from tests.devices.helpers import eventually, free_port, site_toml
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from infra.cli.main import main
+from app.cli.main import main
 from infra.db import session_scope
 from infra.db.models import Alert, Request, User
 from tests.support.voevents import SWIFT, VOEVENT_DIR

@@ -14,9 +14,9 @@ from infra.db import session_scope
 from infra.db.models import CalibrationMaster
 from tasks.calibration.acquisition import AcquisitionRequest, plan_acquisitions
 from tasks.calibration.calibrator import ScienceCalibrator
+from tasks.calibration.master_registry import choose_master
 from tasks.calibration.science import CalibrationError, calibrated_path
 from tasks.calibration.service import build_and_record, take_and_build
-from tasks.calibration.store import choose_master
 from tests.tasks.calibration.helpers import NIGHT, NIGHT_LABEL, VISIBLE, edit_header, truncate
 
 

@@ -18,7 +18,7 @@ from tasks.night.windows import (
     night_run_times,
     windows_of,
 )
-from tasks.scheduling.night import night_for
+from tasks.scheduling.night_times import night_for
 from tests.tasks.night.test_policy import START, WINDOWS
 
 

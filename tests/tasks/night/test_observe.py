@@ -8,8 +8,8 @@ from infra.config import get_config
 from infra.db import session_scope
 from infra.db.models import Schedule, Sequence
 from infra.db.sequence_state import SequenceState, transition
-from tasks.night.observe import current_schedule, planned_entries, replan_reason
-from tasks.scheduling.night import night_for
+from tasks.night.state_reader import current_schedule, planned_entries, replan_reason
+from tasks.scheduling.night_times import night_for
 from tests.tasks.night.test_report import _schedule, _sequences
 
 

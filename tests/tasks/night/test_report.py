@@ -14,7 +14,7 @@ from infra.events import WEATHER_SAFE, WEATHER_UNSAFE, emit
 from infra.journal import night_label
 from tasks.night.report import night_report, render_markdown, write_report_files
 from tasks.requests.ingest import ingest_request_bytes
-from tasks.scheduling.night import night_for
+from tasks.scheduling.night_times import night_for
 from tests.support.requests import request_xml, sequence_xml
 
 S = SequenceState

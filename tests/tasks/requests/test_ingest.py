@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from infra.cli.main import main
+from app.cli.main import main
 from infra.db import session_scope
 from infra.db.models import Base, JournalEntry, Plan, Request, ScientificProgram, Sequence
 from tasks.requests.ingest import ingest_request_bytes, ingest_request_file

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from infra.config import load_config
-from tasks.scheduling.night import night_for
+from tasks.scheduling.night_times import night_for
 from tasks.scheduling.problem import Candidate
 
 CONFIG = load_config()

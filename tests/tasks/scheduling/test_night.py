@@ -10,7 +10,7 @@ from astropy.time import Time
 
 from infra.astro import site_location
 from infra.config import load_config, parse_config
-from tasks.scheduling.night import compute_night, night_grid, night_to_plan
+from tasks.scheduling.night_times import compute_night, night_grid, night_to_plan
 
 CONFIG = load_config()
 

@@ -13,7 +13,7 @@ import pytest
 
 from infra.config import parse_config
 from tasks.scheduling import reasons as why
-from tasks.scheduling.night import compute_night, night_grid
+from tasks.scheduling.night_times import compute_night, night_grid
 from tasks.scheduling.observability import altitude_for_airmass, effective_limits
 from tasks.scheduling.problem import build_problem
 from tasks.scheduling.tonight import plan_night

@@ -23,7 +23,7 @@ from infra.db.sequence_state import transition
 from infra.journal import KIND_EVENT, entries
 from tasks.requests.ingest import ingest_request_bytes
 from tasks.scheduling import reasons as why
-from tasks.scheduling.store import SchedulingError, insert_and_save, plan_and_save
+from tasks.scheduling.schedule_rows import SchedulingError, insert_and_save, plan_and_save
 from tests.support.requests import plan_xml, request_xml, sequence_xml
 
 

@@ -24,7 +24,7 @@ def test_plan_night_task_publishes_the_schedule_artifact(engine, sim_clock, pref
     )
     from prefect.client.schemas.sorting import ArtifactSort
 
-    from tasks.scheduling.tasks import ARTIFACT_KEY, insert_sequence_task, plan_night_task
+    from tasks.scheduling.prefect_tasks import ARTIFACT_KEY, insert_sequence_task, plan_night_task
 
     def submit(name: str) -> int:
         xml = request_xml([sequence_xml(name, jd1="0", jd2="30000")]).encode()

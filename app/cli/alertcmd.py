@@ -1,0 +1,157 @@
+"""``pyros alert``: handle one VOEvent as if it had just arrived, and list the alerts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from app.cli.output import print_json, print_table
+
+app = typer.Typer(help="GRB alerts (VOEvents) and their decisions.", no_args_is_help=True)
+
+
+def _read(file: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
+    """The packet bytes, or why the file cannot be a packet (never reads more than the cap)."""
+    try:
+        size = file.stat().st_size
+        if size > max_bytes:
+            return None, f"too large ({size} bytes; the limit is {max_bytes})"
+        with file.open("rb") as handle:
+            return handle.read(max_bytes + 1), None
+    except FileNotFoundError:
+        return None, "no such file"
+    except IsADirectoryError:
+        return None, "is a directory, not a VOEvent file"
+    except PermissionError:
+        return None, "permission denied"
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror}"
+
+
+@app.command()
+def ingest(
+    file: Path = typer.Argument(..., help="VOEvent file (one packet)."),
+    at: str = typer.Option(
+        None, "--at", help="Reception instant, ISO 8601 (default: the packet's own Who/Date)."
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print the decision as one JSON object."
+    ),
+) -> None:
+    """Decide on one packet as if it had just arrived: journal, parse, identify, decide, store.
+
+    Exit 0 for every decision except ``rejected`` (exit 2).
+    """
+    from app.cli.common import ready_engine
+    from app.cli.errors import EXIT_BAD_INPUT, EXIT_NOT_READY, CliError
+    from infra.clock import ClockError, DiscreteEventClock, get_clock, parse_instant
+    from infra.config import get_config
+
+    when = None
+    if at is not None:
+        try:
+            when = parse_instant(at)
+        except ClockError as exc:
+            raise CliError(f"--at: {exc}") from None
+    engine = ready_engine()
+    config = get_config()
+    raw, problem = _read(file, config.alerts.max_packet_bytes)
+    if raw is None:
+        from tasks.alerts.decision import Decision, DecisionKind
+
+        decision = Decision(None, DecisionKind.REJECTED, f"{file}: {problem}")
+    else:
+        from tasks.alerts.handle import handle_packet
+        from tasks.alerts.parse import issued_at_hint
+
+        when = when or issued_at_hint(raw) or get_clock().now()
+        decision = handle_packet(
+            raw,
+            when,
+            source=f"cli:{file.name}"[:256],
+            engine=engine,
+            config=config,
+            clock=DiscreteEventClock(when),
+        )
+    if json_output:
+        print_json(
+            {"ok": decision.error is None and decision.decision != "rejected", **decision.as_dict()}
+        )
+    else:
+        _echo(decision)
+    if decision.decision == "rejected":
+        sys.stderr.write(f"pyros: {file}: rejected: {decision.reason}\n")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if decision.error is not None and not decision.stored:
+        sys.stderr.write(f"pyros: {file}: {decision.error}\n")
+        raise typer.Exit(EXIT_NOT_READY)
+
+
+def _echo(decision) -> None:
+    head = f"{decision.decision}"
+    if str(decision.action) != "none":
+        head += f" ({decision.action})"
+    typer.echo(f"{head}: {decision.reason}")
+    typer.echo(f"  ivorn: {decision.ivorn or '-'}")
+    if decision.request_id is not None:
+        typer.echo(f"  follow-up request: {decision.request_id}")
+    if decision.cancelled_request_id is not None:
+        typer.echo(f"  cancelled request: {decision.cancelled_request_id}")
+
+
+@app.command("list")
+def list_alerts(
+    limit: int = typer.Option(50, "--limit", min=1, help="Most recent N alerts."),
+    json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List the most recent alerts with their decision, action and reason."""
+    from sqlalchemy import select
+
+    from app.cli.common import ready_engine
+    from infra.db import session_scope
+    from infra.db.models import Alert
+
+    with session_scope(ready_engine()) as session:
+        rows = session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit)).all()
+        items = [
+            {
+                "id": a.id,
+                "ivorn": a.ivorn,
+                "received_at": a.received_at,
+                "mission": a.mission,
+                "burst_key": a.burst_key,
+                "event_time": a.event_time,
+                "ra_deg": a.ra_deg,
+                "dec_deg": a.dec_deg,
+                "error_radius_deg": a.error_radius_deg,
+                "decision": a.decision,
+                "action": a.action,
+                "reason": a.reason,
+                "strategy": a.strategy,
+                "request_id": a.request_id,
+                "journal_id": a.journal_id,
+            }
+            for a in rows
+        ]
+    if json_output:
+        print_json(items)
+        return
+    print_table(
+        "Alerts",
+        ["id", "received (UTC)", "mission", "burst", "decision", "action", "request", "reason"],
+        [
+            [
+                i["id"],
+                f"{i['received_at']:%Y-%m-%d %H:%M:%S}",
+                i["mission"] or "-",
+                i["burst_key"] or "-",
+                i["decision"],
+                i["action"],
+                i["request_id"] or "",
+                i["reason"][:70],
+            ]
+            for i in items
+        ],
+    )

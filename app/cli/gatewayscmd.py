@@ -1,0 +1,76 @@
+"""``pyros gateways``: run the device gateways in the foreground, or show their state."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli.output import print_json, print_table
+
+app = typer.Typer(help="Device gateways (one per device, holding its lease).", no_args_is_help=True)
+
+
+@app.command()
+def start(
+    device: list[str] = typer.Option(
+        None, "--device", "-d", help="Device to serve (repeatable; default: every device)."
+    ),
+) -> None:
+    """Run the gateways in the foreground until Ctrl-C or SIGTERM, then stop them cleanly."""
+    import logging
+
+    from app.cli.errors import CliError
+    from devices.gateway.fleet import GatewayStartError, run_gateways
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        run_gateways(device or None, announce=lambda line: typer.echo(line))
+    except GatewayStartError as exc:
+        raise CliError(str(exc)) from None
+
+
+@app.command()
+def status(
+    json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
+    timeout_s: float = typer.Option(1.0, "--timeout", min=0.05, help="Per gateway (seconds)."),
+) -> None:
+    """Ask every configured gateway for its device's health and lease."""
+    from devices.client import NdjsonClient
+    from devices.errors import DeviceDisconnected, DeviceProblem
+    from devices.gateway.fleet import device_names
+    from infra.config import get_config
+
+    config = get_config()
+    rows = []
+    for name in device_names(config):
+        port = getattr(config.gateways.ports, name)
+        row = {"device": name, "gateway": f"{config.gateways.host}:{port}", "running": False}
+        client = NdjsonClient(config.gateways.host, port, name=name, timeout_s=timeout_s)
+        try:
+            reply = client.call("HEALTH", timeout=timeout_s)
+            row.update(running=True, health=reply["health"], lease=reply["lease"])
+        except DeviceDisconnected:
+            row["error"] = "gateway not running"
+        except DeviceProblem as problem:
+            row["error"] = problem.message
+        finally:
+            client.close()
+        rows.append(row)
+    if json_output:
+        print_json(rows)
+        return
+    table = []
+    for row in rows:
+        health, lease = row.get("health") or {}, row.get("lease") or {}
+        holder = f"{lease['owner']} ({lease['priority']})" if lease.get("owner") else ""
+        table.append(
+            [
+                row["device"],
+                row["gateway"],
+                "up" if row["running"] else "down",
+                health.get("state", ""),
+                health.get("last_error") or row.get("error", ""),
+                holder,
+            ]
+        )
+    columns = ["device", "address", "gateway", "device link", "last error", "lease"]
+    print_table("gateways", columns, table)

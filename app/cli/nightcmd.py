@@ -1,0 +1,133 @@
+"""``pyros night``: a whole simulated night from one command (``--simulate``), and the report of
+any night (``pyros night report [NIGHT]``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from app.cli.output import print_json
+
+app = typer.Typer(
+    help="The night: simulate one through the whole stack, or show a night's report.",
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def night(
+    context: typer.Context,
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Run a night on the simulators through the whole stack."
+    ),
+    speed: float = typer.Option(
+        60.0, "--speed", min=1.0, max=100000.0, help="Simulated seconds per wall second."
+    ),
+    scenario: Path = typer.Option(
+        None,
+        "--scenario",
+        exists=True,
+        dir_okay=False,
+        help="Scenario file (default: the repository's night scenario).",
+    ),
+    hours: float = typer.Option(
+        None,
+        "--hours",
+        min=0.05,
+        max=24.0,
+        help="Simulate the evening and only this many hours of the dark night.",
+    ),
+    frame_px: int = typer.Option(
+        512,
+        "--frame-px",
+        min=0,
+        max=8192,
+        help="Square frames of this many pixels (0: the instruments' own size).",
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="End with the summary as one JSON line."
+    ),
+    down: bool = typer.Option(
+        False, "--down", help="Stop the stack when the night is over (default: leave it up)."
+    ),
+) -> None:
+    """Simulate a night from dusk to dawn at the site (``--simulate``), ending with its report."""
+    if context.invoked_subcommand is not None:
+        return
+    if not simulate:
+        typer.echo(context.get_help())
+        raise typer.Exit(0)
+    from app.cli.errors import CliError
+    from app.cli.nightsim import simulate_night
+
+    def progress(message: str) -> None:
+        typer.echo(message, err=json_output)
+
+    try:
+        result = simulate_night(
+            speed=speed,
+            scenario=scenario,
+            hours=hours,
+            frame_px=frame_px,
+            down=down,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    summary = result["summary"]
+    if json_output:
+        typer.echo(result["markdown"], err=True)
+        typer.echo(json.dumps(summary, default=str))
+        return
+    typer.echo(result["markdown"])
+    typer.echo(f"report: {summary['report']}")
+    typer.echo(f"Prefect UI: {summary['ui']}")
+    if not down:
+        typer.echo("the stack is still up for browsing; `pyros down` stops it")
+
+
+@app.command("report")
+def report(
+    label: str = typer.Argument(None, help="Night label YYYY-MM-DD (default: the last night)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    write: bool = typer.Option(
+        False, "--write", help="Also (re)write $PYROS_HOME/reports/<night>.md and .json."
+    ),
+) -> None:
+    """The report of a night, from the database."""
+    from datetime import timedelta
+
+    from app.cli.common import ready_engine
+    from app.cli.errors import CliError
+    from infra.clock import get_clock
+    from infra.config import get_config
+    from infra.db import session_scope
+    from infra.journal import night_label
+    from tasks.night.prefect_tasks import reports_dir
+    from tasks.night.report import (
+        night_report,
+        render_markdown,
+        report_as_dict,
+        write_report_files,
+    )
+
+    config = get_config()
+    if label is None:
+        label = night_label(get_clock().now() - timedelta(hours=12), config.site.longitude_deg)
+    try:
+        from datetime import date
+
+        date.fromisoformat(label)
+    except ValueError:
+        raise CliError(f"night {label!r} is not a date YYYY-MM-DD") from None
+    engine = ready_engine()
+    with session_scope(engine) as session:
+        result = night_report(session, label, config)
+    if write:
+        write_report_files(result, reports_dir())
+    if json_output:
+        print_json(report_as_dict(result))
+    else:
+        typer.echo(render_markdown(result))

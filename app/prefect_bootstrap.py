@@ -1,0 +1,141 @@
+"""Apply PyROS's Prefect objects idempotently: the process work pool, the ``telescope`` global
+concurrency limit (limit 1), every deployment of ``prefect.yaml``, and the automations.
+
+Run by ``pyros up`` as a one-shot step between the server and the worker
+(``python -m app.prefect_bootstrap``). Running it again changes nothing: deployments are upserted
+by name (``prefect deploy``), the limit is upserted, automations are matched by name and
+duplicates removed (``Automation.create()`` alone would duplicate them on every start).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.version import REPO_ROOT
+
+log = logging.getLogger("pyros.bootstrap")
+
+WORK_POOL = "pyros"
+TELESCOPE_LIMIT = "telescope"
+#: Deployments scheduled on the wall clock (calendar), active only in live mode.
+CALENDAR_DEPLOYMENTS = ("plan-night",)
+
+
+def ensure_work_pool(client) -> str:
+    """Create the process work pool unless it exists; returns what was done."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        client.read_work_pool(WORK_POOL)
+        return "exists"
+    except ObjectNotFound:
+        client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
+        return "created"
+
+
+def ensure_concurrency_limits(client) -> None:
+    """The ``telescope`` limit (1 slot) that serialises routine telescope flows."""
+    client.upsert_global_concurrency_limit_by_name(TELESCOPE_LIMIT, 1)
+
+
+def deploy_env(repo: Path = REPO_ROOT) -> dict[str, str]:
+    """What ``prefect.yaml`` templates read: the repository, and plan-night's local hour and
+    time zone from the site configuration."""
+    from infra.config import get_config
+
+    config = get_config()
+    return {
+        **os.environ,
+        "PYROS_REPO": str(repo),
+        "PYROS_PLAN_HOUR": str(config.night.plan_hour_local),
+        "PYROS_SITE_TIMEZONE": config.site.timezone,
+    }
+
+
+def deploy_all(repo: Path = REPO_ROOT) -> None:
+    """``prefect deploy --all`` from the repository (upserts every deployment by name)."""
+    env = deploy_env(repo)
+    result = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
+        raise RuntimeError(f"prefect deploy failed:\n{tail}")
+
+
+def ensure_automations(client, automations: list) -> list[str]:
+    """Create or update each automation by name; delete duplicates of the same name."""
+    done = []
+    for automation in automations:
+        existing = client.read_automations_by_name(automation.name)
+        if existing:
+            keep, *duplicates = existing
+            for duplicate in duplicates:
+                client.delete_automation(duplicate.id)
+            client.update_automation(keep.id, automation)
+            done.append(f"{automation.name}: updated")
+        else:
+            client.create_automation(automation)
+            done.append(f"{automation.name}: created")
+    return done
+
+
+def declared_automations() -> list:
+    """The automations PyROS declares (none yet beyond deployment triggers)."""
+    return []
+
+
+def set_calendar_schedules(client, active: bool) -> list[str]:
+    """(De)activate the wall-clock schedules (plan-night's daily run): under a simulated clock
+    they mean nothing, and ``pyros night --simulate`` runs plan-night itself."""
+    changed = []
+    for name in CALENDAR_DEPLOYMENTS:
+        deployment = client.read_deployment_by_name(f"{name}/{name}")
+        for schedule in client.read_deployment_schedules(deployment.id):
+            if schedule.active != active:
+                client.update_deployment_schedule(deployment.id, schedule.id, active=active)
+                changed.append(f"{name}: {'active' if active else 'inactive'}")
+    return changed
+
+
+def bootstrap(repo: Path = REPO_ROOT) -> dict:
+    """Apply everything; returns a summary."""
+    from prefect.client.orchestration import get_client
+
+    from infra.settings import load_settings
+
+    with get_client(sync_client=True) as client:
+        pool = ensure_work_pool(client)
+        ensure_concurrency_limits(client)
+    deploy_all(repo)
+    with get_client(sync_client=True) as client:
+        automations = ensure_automations(client, declared_automations())
+        schedules = set_calendar_schedules(client, active=load_settings().mode == "live")
+    return {
+        "work_pool": pool,
+        "limits": [TELESCOPE_LIMIT],
+        "automations": automations,
+        "schedules": schedules,
+    }
+
+
+def main() -> int:
+    """Entry point of the one-shot bootstrap step."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    summary = bootstrap()
+    log.info("prefect bootstrap done: %s", summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Start a stack in the background (``pyros up``) and stop it (``pyros down``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.supervisor.control import STATE_FILE, SupervisorUnavailable, call
+from app.supervisor.core import StartupError
+from app.supervisor.spec import ProcessSpec
+from infra.oslock import holder_pid
+
+
+class StackAlreadyRunning(RuntimeError):
+    """A supervisor already runs for this PYROS_HOME."""
+
+
+def supervisor_pid(run_dir: Path) -> int | None:
+    """Pid of the live supervisor of ``run_dir``, if any."""
+    return holder_pid(Path(run_dir) / "supervisor.lock")
+
+
+def up(
+    specs: list[ProcessSpec],
+    run_dir: Path,
+    log_dir: Path,
+    *,
+    info: dict | None = None,
+    timeout_s: float = 180.0,
+) -> dict:
+    """Start the supervisor with ``specs`` and wait until every process is ready.
+
+    Returns
+    -------
+    dict
+        The supervisor's status.
+
+    Raises
+    ------
+    StackAlreadyRunning
+        When a supervisor already runs for ``run_dir``.
+    StartupError
+        When a process fails to start (the message names it, with its log tail).
+    """
+    run_dir, log_dir = Path(run_dir), Path(log_dir)
+    pid = supervisor_pid(run_dir)
+    if pid is not None:
+        raise StackAlreadyRunning(
+            f"the stack is already running (supervisor pid {pid}): `pyros down` first"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STATE_FILE).unlink(missing_ok=True)
+    stack_file = run_dir / "stack.json"
+    stack_file.write_text(
+        json.dumps(
+            {
+                "run_dir": str(run_dir),
+                "log_dir": str(log_dir),
+                "processes": [s.to_dict() for s in specs],
+                "info": info or {},
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    with (log_dir / "supervisor.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.supervisor.main", str(stack_file)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=dict(os.environ),
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = (log_dir / "supervisor.log").read_text(errors="replace").splitlines()[-20:]
+            raise StartupError(
+                "the supervisor exited while starting the stack:\n" + "\n".join(tail)
+            )
+        try:
+            status = call(run_dir, "status", timeout_s=5)
+        except SupervisorUnavailable:
+            time.sleep(0.2)
+            continue
+        if status.get("phase") == "running":
+            return status
+        if status.get("phase") == "failed":
+            raise StartupError(status.get("error") or "start-up failed")
+        time.sleep(0.3)
+    down(run_dir)
+    raise StartupError(f"the stack was not ready after {timeout_s:g} s")
+
+
+def down(run_dir: Path, timeout_s: float = 60.0) -> bool:
+    """Stop the stack of ``run_dir``; True if one was running."""
+    pid = supervisor_pid(run_dir)
+    if pid is None:
+        (Path(run_dir) / STATE_FILE).unlink(missing_ok=True)
+        return False
+    try:
+        call(run_dir, "stop", timeout_s=5)
+    except SupervisorUnavailable:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if supervisor_pid(run_dir) is None:
+            return True
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,111 @@
+"""Thin Prefect tasks over the night's work (the work itself is in the sibling modules)."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from infra.clock import get_clock
+from infra.config import get_config
+from infra.db import session_scope
+from infra.events import IMAGE_ACQUIRED, SEQUENCE_EXECUTED, SEQUENCE_INTERRUPTED, emit
+from tasks.environment.observatory_state import request_dome
+from tasks.night.devices import NightDevices
+from tasks.night.execute import Outcome, SequenceRun
+
+
+@task(name="execute-sequence", cache_policy=NO_CACHE, retries=0)
+def execute_sequence_task(devices: NightDevices, sequence_id: int, owner: str) -> dict:
+    """Run one sequence under the routine lease; every image is announced as it is stored.
+
+    Never fails for a preemption or a device fault: the sequence ends ``interrupted`` with the
+    reason (the run stays Completed, DESIGN §2).
+    """
+    config, clock = get_config(), get_clock()
+
+    def announce(image, plan, instrument) -> None:
+        emit(
+            IMAGE_ACQUIRED,
+            f"pyros.image.{image.image_id}",
+            {
+                "image_id": image.image_id,
+                "sequence_id": sequence_id,
+                "plan_id": plan.plan_id,
+                "instrument": instrument,
+                "filter": plan.filter,
+                "path": image.path,
+                "adopted": image.adopted,
+            },
+            source=owner,
+            clock=clock,
+        )
+
+    run = SequenceRun(
+        None,
+        devices.telescope,
+        owner,
+        clock,
+        _frames_dir(),
+        config.site.longitude_deg,
+        on_image=announce,
+    )
+    outcome: Outcome = run.run(sequence_id)
+    if outcome.state in ("executed", "interrupted"):
+        emit(
+            SEQUENCE_EXECUTED if outcome.state == "executed" else SEQUENCE_INTERRUPTED,
+            f"pyros.sequence.{sequence_id}",
+            {
+                "sequence_id": sequence_id,
+                "state": outcome.state,
+                "reason": outcome.reason,
+                "images": len(outcome.images),
+            },
+            source=owner,
+            clock=clock,
+        )
+    return {
+        "sequence_id": sequence_id,
+        "state": outcome.state,
+        "reason": outcome.reason,
+        "images": len(outcome.images),
+    }
+
+
+def _frames_dir():
+    from infra.settings import load_settings
+
+    return load_settings().frames_dir
+
+
+@task(name="request-dome", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def request_dome_task(state: str, reason: str, by: str) -> str:
+    """Ask the environment monitor to open or close the dome (it alone moves it)."""
+    with session_scope() as session:
+        request_dome(session, state, by, get_clock().now(), reason)
+    return f"dome requested {state}: {reason}"
+
+
+def reports_dir():
+    """Where night reports are written: ``$PYROS_HOME/reports``."""
+    from infra.settings import load_settings
+
+    return load_settings().home / "reports"
+
+
+@task(name="night-report", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def night_report_task(label: str) -> dict:
+    """Write the night report (markdown artifact ``pyros-night-report`` and the files
+    ``$PYROS_HOME/reports/<night>.md`` and ``.json``); returns its summary."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from tasks.night.report import night_report, render_markdown, write_report_files
+
+    with session_scope() as session:
+        report = night_report(session, label, get_config())
+    markdown_path, _ = write_report_files(report, reports_dir())
+    create_markdown_artifact(
+        key="pyros-night-report",
+        markdown=render_markdown(report),
+        description=f"Night report {label}",
+    )
+    return {**report.summary, "report_path": str(markdown_path)}

@@ -1,0 +1,73 @@
+"""Thin Prefect tasks over the scheduler (the work is in :mod:`tasks.scheduling.schedule_rows`).
+
+After saving, the schedule is published as a table artifact under the stable key
+:data:`ARTIFACT_KEY` (its history is the night's re-plans), only when a Prefect API is
+configured.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+
+from infra.events import prefect_configured
+from tasks.scheduling.schedule_rows import insert_and_save, plan_and_save
+
+#: Stable key of tonight's schedule in the Prefect UI (DESIGN §8).
+ARTIFACT_KEY = "pyros-schedule"
+
+
+def publish_schedule(schedule_id: int) -> str | None:
+    """Publish schedule ``schedule_id`` as a table artifact; returns the key (None without
+    Prefect)."""
+    if not prefect_configured():
+        return None
+    from prefect.artifacts import create_table_artifact
+
+    from infra.db import session_scope
+    from tasks.scheduling.view import planned_rows, schedule_data
+
+    with session_scope() as session:
+        data = schedule_data(session, schedule_id=schedule_id)
+    if data is None:
+        return None
+    left_out = ", ".join(f"{code}: {n}" for code, n in data["unplanned_by_reason"].items())
+    create_table_artifact(
+        key=ARTIFACT_KEY,
+        table=planned_rows(data),
+        description=(
+            f"**Schedule {data['id']}** for night {data['night']} ({data['reason']}): "
+            f"{data['planned']} planned, {data['unplanned']} left out"
+            + (f" ({left_out})" if left_out else "")
+            + f"; planned in {data['planning_seconds']:.3f} s."
+        ),
+    )
+    return ARTIFACT_KEY
+
+
+@task(name="plan-night", retries=0)
+def plan_night_task(reason: str = "scheduled") -> dict:
+    """Plan the rest of tonight from the clock's now, save it, emit
+    ``pyros.schedule.updated`` and publish the artifact.
+
+    Returns
+    -------
+    dict
+        ``schedule_id`` and the plan's summary.
+    """
+    result = plan_and_save(reason=reason)
+    publish_schedule(result["schedule_id"])
+    return result
+
+
+@task(name="insert-sequence", retries=0)
+def insert_sequence_task(sequence_id: int) -> dict:
+    """Insert one sequence into the current schedule incrementally (an alert at the head).
+
+    Raises
+    ------
+    tasks.scheduling.schedule_rows.SchedulingError
+        Unknown sequence, or one the planner does not plan (the run fails with the reason).
+    """
+    result = insert_and_save(sequence_id)
+    publish_schedule(result["schedule_id"])
+    return result

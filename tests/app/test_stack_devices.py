@@ -1,0 +1,83 @@
+"""``pyros up`` plans the simulators (unless real devices are configured) then the gateways, each
+ready when all its ports accept connections; ``[simulators]`` is validated."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from app.stack import plan_stack
+from app.supervisor.spec import ProcessSpec, Readiness
+from infra.config import DEFAULT_CONFIG_PATH, ConfigError, parse_config
+from infra.settings import load_settings
+
+
+def _config(**simulators):
+    data = tomllib.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    data["simulators"].update(simulators)
+    return data
+
+
+def test_simulators_then_gateways_then_the_monitor_then_prefect():
+    plan = plan_stack(load_settings(), parse_config(_config()))
+    names = [spec.name for spec in plan.specs]
+    assert names[:4] == ["simulators", "gateways", "environment-monitor", "prefect-server"]
+    assert plan.specs[2].argv[-2:] == ["monitor", "run"] and plan.specs[2].restart
+    simulators, gateways = plan.specs[0], plan.specs[1]
+    assert simulators.argv[-2:] == ["simulators", "start"]
+    assert simulators.ready.tcp_ports == (5000, 5001, 5002, 5003, 5004)
+    assert gateways.argv[-2:] == ["gateways", "start"]
+    assert gateways.ready.tcp_ports == (5100, 5101, 5102, 5103, 5104)
+    assert plan.ports["simulator plc"] == 5003 and plan.ports["gateway dome"] == 5104
+
+
+def test_a_configured_scenario_is_played_by_the_simulators(tmp_path):
+    scenario = tmp_path / "night.json"
+    plan = plan_stack(load_settings(), parse_config(_config(scenario=str(scenario))))
+    assert plan.specs[0].argv[-2:] == ["--scenario", str(scenario.resolve())]
+
+
+def test_real_devices_mean_no_simulators():
+    data = _config(enabled=False)
+    data["devices"]["mount"]["host"] = "10.0.0.5"
+    plan = plan_stack(load_settings(), parse_config(data))
+    assert [s.name for s in plan.specs][:3] == ["gateways", "environment-monitor", "prefect-server"]
+    assert not any(name.startswith("simulator ") for name in plan.ports)
+
+
+def test_simulators_refuse_a_remote_device_endpoint():
+    data = _config()
+    data["devices"]["dome"]["host"] = "192.0.2.7"
+    with pytest.raises(ConfigError) as error:
+        parse_config(data, "site.toml")
+    assert "simulators.enabled: devices.dome.host is '192.0.2.7'" in str(error.value)
+    assert "enabled = false" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("alert_broker_port", 0, "alert_broker_port"),
+        ("max_concurrent_submissions", 0, "max_concurrent_submissions"),
+        ("interlock_rain_rate_mm_h", -1, "interlock_rain_rate_mm_h"),
+        ("enable", True, "simulators.enable: unknown key"),
+    ],
+)
+def test_bad_simulator_settings_are_named(key, value, words):
+    with pytest.raises(ConfigError, match=words):
+        parse_config(_config(**{key: value}), "site.toml")
+
+
+def test_readiness_waits_for_every_port_and_survives_the_stack_file():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as one:
+        open_port = one.getsockname()[1]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        assert Readiness(tcp_ports=(open_port,)).check()
+        assert not Readiness(tcp_ports=(open_port, closed_port)).check()
+    spec = ProcessSpec("x", ["true"], ready=Readiness(tcp_ports=(1, 2)))
+    assert ProcessSpec.from_dict(spec.to_dict()) == spec

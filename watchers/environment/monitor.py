@@ -1,0 +1,222 @@
+"""The environment monitor (the original ENV agent): poll the PLC, synthesise, act, record.
+
+One long-running process per site (``pyros monitor run``; an OS lock keeps it single), restarted
+by the ``pyros up`` supervisor. Each poll: read the PLC through its gateway, build the synthesis,
+feed the hysteresis gate, and act at once through :class:`~watchers.environment.reflex.SafetyReflex`
+— close and park when unsafe, open only when requested and safe. Then, without waiting on
+anything: rows and journal entries go to a bounded write-behind queue, events are emitted on
+transitions, a heartbeat regularly, and the synthesis is published as a Prefect artifact by a
+background thread. Database and Prefect may be down: the reflex does not notice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from devices.controllers.dome import Dome
+from devices.controllers.mount import Mount
+from devices.controllers.plc import Plc
+from devices.errors import DeviceProblem
+from infra.clock import Clock
+from infra.config import SiteConfig
+from infra.events import (
+    DOME_ACTION,
+    SITE_ALARM,
+    WATCHER_HEARTBEAT,
+    WEATHER_SAFE,
+    WEATHER_UNSAFE,
+    emit,
+    site_resource,
+)
+from infra.journal import KIND_PLC, record
+from infra.writebehind import WriteBehindQueue
+from tasks.environment.hysteresis import SafetyGate, Verdict
+from tasks.environment.observatory_state import DomeRequest, verdict_write
+from tasks.environment.plc import PlcReading, PlcReplyError, reading_from_status
+from tasks.environment.synthesis import Override, Synthesis, synthesize
+from watchers.environment.reflex import SafetyReflex
+from watchers.environment.watch_rows import StatusTracker
+
+log = logging.getLogger(__name__)
+
+SOURCE = "environment-monitor"
+SITE_ALARMS = frozenset({"INTRUSION", "DOOR_OPEN", "LIGHTS_ON"})
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """What operators and flows asked for (read from the database in the background)."""
+
+    dome: DomeRequest
+    overrides: tuple[Override, ...]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One poll, for tests and the status view."""
+
+    synthesis: Synthesis
+    verdict: Verdict
+    actions: tuple[str, ...]
+    problems: tuple[str, ...]
+
+
+class EnvironmentMonitor:
+    """The monitor's logic, one :meth:`poll` at a time (the process loop is :meth:`run`).
+
+    Parameters
+    ----------
+    config : SiteConfig
+        Thresholds and timings.
+    clock : Clock
+        The one clock.
+    plc, dome, mount :
+        Controllers (through their gateways).
+    queue : WriteBehindQueue
+        Where rows and journal entries go.
+    control : callable
+        Returns the latest :class:`ControlState` (never blocks).
+    is_night : callable
+        ``is_night(now)``: whether doors and lights are judged by night rules.
+    """
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        clock: Clock,
+        plc: Plc,
+        dome: Dome,
+        mount: Mount | None,
+        queue: WriteBehindQueue,
+        control: Callable[[], ControlState],
+        is_night: Callable[[datetime], bool],
+    ) -> None:
+        self.config, self.clock = config, clock
+        self.plc = plc
+        self.reflex = SafetyReflex(dome, mount)
+        self.queue = queue
+        self.control = control
+        self.is_night = is_night
+        self.gate = SafetyGate(config.safety.hold_good_s)
+        self.tracker = StatusTracker()
+        self.last: PollResult | None = None
+        self.closures = 0
+        self._last_site_status: str | None = None
+
+    def _read_plc(self) -> tuple[PlcReading | None, datetime | None, str | None]:
+        try:
+            status = self.plc.status()
+        except DeviceProblem as problem:
+            return None, None, str(problem)
+        received = self.clock.now()
+        record(KIND_PLC, "plc", status.raw, sim_time=received, queue=self.queue, clock=self.clock)
+        try:
+            return reading_from_status(status), received, None
+        except PlcReplyError as error:
+            return None, received, f"malformed PLC reply: {error}"
+
+    def poll(self) -> PollResult:
+        """Read, synthesise, act, record. Never raises for device or database trouble."""
+        reading, received, error = self._read_plc()
+        now = self.clock.now()
+        control = self.control()
+        synthesis = synthesize(
+            reading,
+            now=now,
+            received_at=received,
+            safety=self.config.safety,
+            is_night=self.is_night(now),
+            error=error,
+            overrides=list(control.overrides),
+        )
+        verdict = self.gate.update(synthesis.should_close, synthesis.reasons, now)
+        shutter = self.reflex.dome_shutter()
+        if not verdict.safe:
+            report = self.reflex.make_safe(shutter)
+        elif control.dome.state == "open":
+            report = self.reflex.open(shutter)
+        else:
+            report = self.reflex.close(shutter)
+        if verdict.safe and verdict.changed:
+            self.reflex.all_clear()
+        # Acted: now tell (none of this waits).
+        for write in self.tracker.writes(synthesis):
+            self.queue.put(write)
+        if verdict.changed or self.last is None:
+            self.queue.put(verdict_write(verdict.safe, verdict.reason, now))
+        self._announce(synthesis, verdict, report.actions, report.problems)
+        self.last = PollResult(synthesis, verdict, tuple(report.actions), tuple(report.problems))
+        return self.last
+
+    def _announce(
+        self, synthesis: Synthesis, verdict: Verdict, actions: list[str], problems: list[str]
+    ) -> None:
+        site = site_resource()
+        payload = {
+            "weather_status": synthesis.weather_status,
+            "site_status": synthesis.site_status,
+            "reasons": list(synthesis.reasons),
+            "actions": actions,
+            "problems": problems,
+        }
+        if verdict.changed:
+            if not verdict.safe:
+                self.closures += 1
+            emit(
+                WEATHER_SAFE if verdict.safe else WEATHER_UNSAFE,
+                site,
+                {**payload, "reason": verdict.reason},
+                source=SOURCE,
+                queue=self.queue,
+                clock=self.clock,
+            )
+        elif actions:
+            emit(DOME_ACTION, site, payload, source=SOURCE, queue=self.queue, clock=self.clock)
+        if synthesis.site_status in SITE_ALARMS and synthesis.site_status != (
+            self._last_site_status
+        ):
+            emit(SITE_ALARM, site, payload, source=SOURCE, queue=self.queue, clock=self.clock)
+        self._last_site_status = synthesis.site_status
+        for problem in problems:
+            log.warning("%s", problem)
+
+    def heartbeat(self) -> None:
+        """Tell Prefect (and the journal) the monitor lives, with its current verdict."""
+        last = self.last
+        emit(
+            WATCHER_HEARTBEAT,
+            f"pyros.watcher.{SOURCE}",
+            {
+                "watcher": SOURCE,
+                "safe": self.gate.safe,
+                "weather_status": last.synthesis.weather_status if last else None,
+                "queue": vars(self.queue.stats),
+            },
+            source=SOURCE,
+            queue=self.queue,
+            clock=self.clock,
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set."""
+        interval = max(
+            self.config.safety.min_poll_wall_s,
+            self.clock.wall_seconds(self.config.safety.poll_interval_s),
+        )
+        next_heartbeat = time.monotonic()
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self.poll()
+            except Exception:  # a bug must not end the watch: log it, keep polling
+                log.exception("poll failed")
+            if time.monotonic() >= next_heartbeat:
+                self.heartbeat()
+                next_heartbeat = time.monotonic() + self.config.safety.heartbeat_wall_s
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        self.reflex.stop()
