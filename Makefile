@@ -5,14 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv run test test-integration test-all bench lint format clean down
+.PHONY: help venv run test test-integration test-all bench lint typecheck format clean down
 
 help:
 	@echo "make run                - set up and run the main job on embedded defaults"
 	@echo "make test               - set up and run the fast tier (SQLite; PostgreSQL when PYROS_TEST_POSTGRES_URL is set)"
 	@echo "make test-integration   - the integration tier (short simulated nights, real Prefect server)"
 	@echo "make bench [B=name]     - run the benchmarks in tests/benchmarks (JSON lines)"
-	@echo "make lint               - ruff"
+	@echo "make lint               - ruff and the import contracts (lint-imports)"
+	@echo "make typecheck          - mypy, strict (pyproject.toml [tool.mypy])"
 
 venv: $(STAMP)
 
@@ -39,6 +40,10 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

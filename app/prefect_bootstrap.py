@@ -14,7 +14,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.events.schemas.automations import AutomationCore
+from prefect.exceptions import ObjectNotFound
+
+from infra.config import get_config
+from infra.settings import RunMode, load_settings
 from infra.version import REPO_ROOT
 
 log = logging.getLogger("pyros.bootstrap")
@@ -25,11 +33,8 @@ TELESCOPE_LIMIT = "telescope"
 CALENDAR_DEPLOYMENTS = ("plan-night",)
 
 
-def ensure_work_pool(client) -> str:
+def ensure_work_pool(client: SyncPrefectClient) -> str:
     """Create the process work pool unless it exists; returns what was done."""
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-
     try:
         client.read_work_pool(WORK_POOL)
         return "exists"
@@ -38,7 +43,7 @@ def ensure_work_pool(client) -> str:
         return "created"
 
 
-def ensure_concurrency_limits(client) -> None:
+def ensure_concurrency_limits(client: SyncPrefectClient) -> None:
     """The ``telescope`` limit (1 slot) that serialises routine telescope flows."""
     client.upsert_global_concurrency_limit_by_name(TELESCOPE_LIMIT, 1)
 
@@ -46,8 +51,6 @@ def ensure_concurrency_limits(client) -> None:
 def deploy_env(repo: Path = REPO_ROOT) -> dict[str, str]:
     """What ``prefect.yaml`` templates read: the repository, and plan-night's local hour and
     time zone from the site configuration."""
-    from infra.config import get_config
-
     config = get_config()
     return {
         **os.environ,
@@ -73,7 +76,7 @@ def deploy_all(repo: Path = REPO_ROOT) -> None:
         raise RuntimeError(f"prefect deploy failed:\n{tail}")
 
 
-def ensure_automations(client, automations: list) -> list[str]:
+def ensure_automations(client: SyncPrefectClient, automations: list[AutomationCore]) -> list[str]:
     """Create or update each automation by name; delete duplicates of the same name."""
     done = []
     for automation in automations:
@@ -90,12 +93,12 @@ def ensure_automations(client, automations: list) -> list[str]:
     return done
 
 
-def declared_automations() -> list:
+def declared_automations() -> list[AutomationCore]:
     """The automations PyROS declares (none yet beyond deployment triggers)."""
     return []
 
 
-def set_calendar_schedules(client, active: bool) -> list[str]:
+def set_calendar_schedules(client: SyncPrefectClient, active: bool) -> list[str]:
     """(De)activate the wall-clock schedules (plan-night's daily run): under a simulated clock
     they mean nothing, and ``pyros night --simulate`` runs plan-night itself."""
     changed = []
@@ -108,19 +111,15 @@ def set_calendar_schedules(client, active: bool) -> list[str]:
     return changed
 
 
-def bootstrap(repo: Path = REPO_ROOT) -> dict:
+def bootstrap(repo: Path = REPO_ROOT) -> dict[str, Any]:
     """Apply everything; returns a summary."""
-    from prefect.client.orchestration import get_client
-
-    from infra.settings import load_settings
-
     with get_client(sync_client=True) as client:
         pool = ensure_work_pool(client)
         ensure_concurrency_limits(client)
     deploy_all(repo)
     with get_client(sync_client=True) as client:
         automations = ensure_automations(client, declared_automations())
-        schedules = set_calendar_schedules(client, active=load_settings().mode == "live")
+        schedules = set_calendar_schedules(client, active=load_settings().mode == RunMode.LIVE)
     return {
         "work_pool": pool,
         "limits": [TELESCOPE_LIMIT],

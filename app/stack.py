@@ -115,23 +115,15 @@ def watcher_specs(python: str, env: dict[str, str]) -> list[ProcessSpec]:
     ]
 
 
-def plan_stack(
-    settings: Settings, config: SiteConfig, *, scenario: Path | None = None
-) -> StackPlan:
-    """The whole stack on this instance's settings and site configuration.
-
-    Order: the simulators (unless real devices are configured), the gateways in front of them
-    (both need nothing else and are ready in a second), the watchers (the environment monitor),
-    then Prefect (server, bootstrap, worker).
-    ``scenario`` (default ``[simulators] scenario``) is played by the simulators.
-    """
-    python = sys.executable
+def stack_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str], bool]:
+    """The environment of every process of the stack (Prefect's, this instance's home, clock,
+    mode, database and site file); True when this stack runs its own Prefect server."""
     env, own_server = prefect_env(settings, config)
     env.update(
         {
             "PYROS_HOME": str(settings.home),
             "PYROS_REPO": str(REPO_ROOT),
-            "PYROS_MODE": settings.mode,
+            "PYROS_MODE": settings.mode.value,
             "PYROS_CLOCK": settings.clock_spec,
         }
     )
@@ -139,27 +131,24 @@ def plan_stack(
         env["PYROS_DATABASE_URL"] = os.environ["PYROS_DATABASE_URL"]
     if settings.site_config is not None:
         env["PYROS_SITE_CONFIG"] = str(settings.site_config)
-    if scenario is None and config.simulators.scenario:
-        scenario = Path(config.simulators.scenario)
-    specs, ports = device_specs(python, env, config, scenario)
-    specs.extend(watcher_specs(python, env))
+    return env, own_server
+
+
+def prefect_specs(
+    python: str, env: dict[str, str], config: SiteConfig, *, own_server: bool
+) -> tuple[list[ProcessSpec], dict[str, int]]:
+    """The Prefect server (unless one is configured elsewhere), the one-shot bootstrap
+    (work pool, limits, deployments, automations) and the worker; and the ports they need."""
+    specs: list[ProcessSpec] = []
+    ports: dict[str, int] = {}
     if own_server:
         port = config.stack.prefect_port
         ports["prefect-server"] = port
+        server = ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
         specs.append(
             ProcessSpec(
                 name="prefect-server",
-                argv=[
-                    python,
-                    "-m",
-                    "prefect",
-                    "server",
-                    "start",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
+                argv=[python, "-m", "prefect", *server],
                 env=env,
                 ready=Readiness(
                     http_url=f"http://127.0.0.1:{port}/api/health",
@@ -177,24 +166,34 @@ def plan_stack(
             oneshot=True,
         )
     )
+    worker = ["worker", "start", "--pool", "pyros", "--type", "process"]
     specs.append(
         ProcessSpec(
-            name="worker",
-            argv=[
-                python,
-                "-m",
-                "prefect",
-                "worker",
-                "start",
-                "--pool",
-                "pyros",
-                "--type",
-                "process",
-            ],
-            env=env,
-            stop_timeout_s=35,
+            name="worker", argv=[python, "-m", "prefect", *worker], env=env, stop_timeout_s=35
         )
     )
+    return specs, ports
+
+
+def plan_stack(
+    settings: Settings, config: SiteConfig, *, scenario: Path | None = None
+) -> StackPlan:
+    """The whole stack on this instance's settings and site configuration.
+
+    Order: the simulators (unless real devices are configured), the gateways in front of them
+    (both need nothing else and are ready in a second), the watchers (the environment monitor),
+    then Prefect (server, bootstrap, worker).
+    ``scenario`` (default ``[simulators] scenario``) is played by the simulators.
+    """
+    python = sys.executable
+    env, own_server = stack_env(settings, config)
+    if scenario is None and config.simulators.scenario:
+        scenario = Path(config.simulators.scenario)
+    specs, ports = device_specs(python, env, config, scenario)
+    specs.extend(watcher_specs(python, env))
+    prefect, prefect_ports = prefect_specs(python, env, config, own_server=own_server)
+    specs.extend(prefect)
+    ports.update(prefect_ports)
     ui = env["PREFECT_API_URL"].removesuffix("/api")
     return StackPlan(
         specs=specs,

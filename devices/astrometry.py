@@ -22,9 +22,10 @@ warnings.filterwarnings("ignore", category=erfa.ErfaWarning, message=".*dubious 
 def _utc_jd(when: datetime) -> tuple[float, float]:
     moment = when.astimezone(UTC)
     seconds = moment.second + moment.microsecond / 1e6
-    return erfa.dtf2d(
+    jd1, jd2 = erfa.dtf2d(
         "UTC", moment.year, moment.month, moment.day, moment.hour, moment.minute, seconds
     )
+    return float(jd1), float(jd2)
 
 
 def altaz_deg(

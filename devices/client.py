@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from devices.errors import DeviceDisconnected, DeviceTimeout, exception_for
@@ -43,6 +44,39 @@ def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Rand
     return step * rng.uniform(0.5, 1.0)
 
 
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How a client connects and reconnects.
+
+    Attributes
+    ----------
+    initial_s, max_s : float
+        Backoff between connection attempts: doubles from the first to the cap; each wait is
+        drawn uniformly in [50 %, 100 %] of the current step (jitter).
+    on_demand : bool
+        When a request finds no connection, try once at once instead of waiting for the backoff
+        (controllers); a gateway's device link fails at once and leaves reconnecting to the
+        backoff (except before the first attempt has finished: then a request waits for it).
+    attempt_timeout_s : float, optional
+        Timeout of one connection attempt (default: the client's ``timeout_s``, at most 5 s).
+    """
+
+    initial_s: float = 0.05
+    max_s: float = 2.0
+    on_demand: bool = True
+    attempt_timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionHooks:
+    """Called from a client's threads on connection, on loss (``on_disconnected(reason)``) and
+    on a failed connection attempt (``on_connect_failed(reason)``); they must be quick."""
+
+    on_connected: Callable[[], None] | None = None
+    on_disconnected: Callable[[str], None] | None = None
+    on_connect_failed: Callable[[str], None] | None = None
+
+
 class NdjsonClient:
     """A reconnecting NDJSON client.
 
@@ -54,18 +88,10 @@ class NdjsonClient:
         What the server is (a device or gateway name), used in every message.
     timeout_s : float
         Default timeout of a request (wall seconds).
-    connect_timeout_s : float, optional
-        Timeout of one connection attempt (default: ``timeout_s``, at most 5 s).
-    reconnect_initial_s, reconnect_max_s : float
-        Backoff between connection attempts: doubles from the first to the cap; each wait is
-        drawn uniformly in [50 %, 100 %] of the current step (jitter).
-    connect_on_demand : bool
-        When a request finds no connection, try once at once instead of waiting for the backoff
-        (controllers); a gateway's device link fails at once and leaves reconnecting to the
-        backoff (except before the first attempt has finished: then a request waits for it).
-    on_connected, on_disconnected, on_connect_failed : callable, optional
-        Called from the client's threads on connection, loss (``on_disconnected(reason)``) and a
-        failed connection attempt (``on_connect_failed(reason)``); they must be quick.
+    reconnect : ReconnectPolicy
+        Backoff, connection on demand, and the timeout of one connection attempt.
+    hooks : ConnectionHooks
+        Who is told about connections and losses.
     max_line : int
         Longest accepted reply line.
     """
@@ -77,25 +103,20 @@ class NdjsonClient:
         *,
         name: str,
         timeout_s: float = 5.0,
-        connect_timeout_s: float | None = None,
-        reconnect_initial_s: float = 0.05,
-        reconnect_max_s: float = 2.0,
-        connect_on_demand: bool = True,
-        on_connected: Callable[[], None] | None = None,
-        on_disconnected: Callable[[str], None] | None = None,
-        on_connect_failed: Callable[[str], None] | None = None,
+        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        hooks: ConnectionHooks = ConnectionHooks(),
         max_line: int = MAX_LINE_BYTES,
     ) -> None:
-        if timeout_s <= 0 or reconnect_initial_s <= 0 or reconnect_max_s < reconnect_initial_s:
+        if timeout_s <= 0 or reconnect.initial_s <= 0 or reconnect.max_s < reconnect.initial_s:
             raise ValueError("timeouts and backoff must be positive, the cap >= the first step")
         self.host, self.port, self.name = host, port, name
         self.timeout_s = timeout_s
-        self.connect_timeout_s = connect_timeout_s or min(timeout_s, 5.0)
-        self._backoff = (reconnect_initial_s, reconnect_max_s)
-        self._on_demand = connect_on_demand
-        self._on_connected = on_connected
-        self._on_disconnected = on_disconnected
-        self._on_connect_failed = on_connect_failed
+        self.connect_timeout_s = reconnect.attempt_timeout_s or min(timeout_s, 5.0)
+        self._backoff = (reconnect.initial_s, reconnect.max_s)
+        self._on_demand = reconnect.on_demand
+        self._on_connected = hooks.on_connected
+        self._on_disconnected = hooks.on_disconnected
+        self._on_connect_failed = hooks.on_connect_failed
         self._max_line = max_line
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()

@@ -256,6 +256,8 @@ def validate(kind: DeviceKind, item: dict[str, Any], *, gateway: bool = True) ->
         ``bad_argument``: a missing, unknown, mistyped or out-of-range argument.
     """
     name = item.get("name")
+    if not isinstance(name, str):  # parse_command_line refuses such items before they get here
+        raise ProtocolError(f"unknown command {name!r} for a {kind.value}", code=UNKNOWN_COMMAND)
     spec = spec_for(kind, name, gateway=gateway)
     allowed = {arg.name for arg in spec.args}
     unknown = sorted(set(item) - allowed - {"name", "id"})

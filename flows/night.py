@@ -11,55 +11,69 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import FlowRun
 from prefect.concurrency.sync import concurrency
 from prefect.deployments import run_deployment
+from prefect.runtime import flow_run
 
-from infra.clock import format_instant, get_clock, parse_instant
-from infra.config import get_config
+from devices.controllers import Priority
+from devices.errors import DeviceProblem
+from infra.clock import Clock, format_instant, get_clock, parse_instant
+from infra.config import SiteConfig, get_config
 from infra.db import session_scope
-from tasks.night.calibrations import DUSK_FLATS, EVENING
+from infra.settings import load_settings
+from tasks.calibration.camera_acquisition import CameraAcquisition
+from tasks.environment.observatory_state import DomeRequestState
+from tasks.night.calibrations import take_night_calibrations
 from tasks.night.devices import NightDevices, connect_night_devices
-from tasks.night.loop import Handlers, NightLoop
-from tasks.night.prefect_tasks import execute_sequence_task, request_dome_task
+from tasks.night.loop import Handlers, LoopSummary, NightLoop
+from tasks.night.policy import NightDecision, NightState
+from tasks.night.prefect_tasks import execute_sequence_task, night_report_task, request_dome_task
 from tasks.night.reconcile import reconcile
-from tasks.night.state_reader import observe
+from tasks.night.state_reader import NightAgenda, read_night_state
+from tasks.night.vocabulary import CalibrationSet
 from tasks.night.windows import (
     EXECUTE_NIGHT,
     block_end,
     night_run_times,
     windows_of,
 )
-from tasks.scheduling.night_times import night_for, night_to_plan
+from tasks.scheduling.night_times import Night, night_for, night_to_plan
 from tasks.scheduling.prefect_tasks import plan_night_task
 
 TELESCOPE_LIMIT = "telescope"
 
 
 def _owner() -> str:
-    from prefect.runtime import flow_run
-
     return f"{flow_run.flow_name}:{flow_run.name}"
 
 
-def schedule_run(name: str, at: datetime, key: str, parameters: dict | None = None) -> str:
+def schedule_run(
+    name: str, at: datetime, key: str, parameters: dict[str, Any] | None = None
+) -> str:
     """Create a run of deployment ``name`` at simulated instant ``at`` (at once if past); the
     idempotency key keeps it single however often this is asked."""
     clock = get_clock()
     wall = max(clock.to_wall(at), clock.to_wall(clock.now()))
-    run = run_deployment(
-        f"{name}/{name}",
-        parameters=parameters or {},
-        scheduled_time=wall,
-        timeout=0,
-        idempotency_key=key,
+    # Called from a synchronous flow (no event loop), run_deployment returns the run itself.
+    run = cast(
+        FlowRun,
+        run_deployment(
+            f"{name}/{name}",
+            parameters=parameters or {},
+            scheduled_time=wall,
+            timeout=0,
+            idempotency_key=key,
+        ),
     )
     return str(run.id)
 
 
 @flow(name="plan-night")
-def plan_night(night: str | None = None) -> dict:
+def plan_night_flow(night: str | None = None) -> dict[str, Any]:
     """In daytime: compute tonight's twilights, schedule the night's runs at those instants,
     and plan tonight's schedule."""
     logger = get_run_logger()
@@ -69,7 +83,7 @@ def plan_night(night: str | None = None) -> dict:
     if not times:
         logger.warning("night %s: no dark time at this site", tonight.label)
         return {"night": tonight.label, "runs": {}}
-    runs = {}
+    runs: dict[str, dict[str, str]] = {}
     for name, at in times.items():
         parameters = {"night": tonight.label}
         runs[name] = {
@@ -81,25 +95,23 @@ def plan_night(night: str | None = None) -> dict:
     return {"night": tonight.label, "runs": runs, "schedule_id": plan["schedule_id"]}
 
 
-def _night_loop(devices, label: str, stop_at: datetime):
+def _night_loop(devices: NightDevices, label: str, stop_at: datetime) -> LoopSummary:
     config, clock = get_config(), get_clock()
     windows = windows_of(night_for(label, config))
     owner = _owner()
+    evening = (CalibrationSet.EVENING,) if config.night.evening_calibrations else ()
+    dusk_flats = (CalibrationSet.DUSK_FLATS,) if config.night.twilight_flats else ()
 
-    def look(done: frozenset[str]):
+    def look(done: frozenset[str]) -> NightState:
         view = devices.view()
+        agenda = NightAgenda(
+            calibrations_done=done,
+            evening_calibrations=evening,
+            dusk_flat_calibrations=dusk_flats,
+            early_start_s=config.night.early_start_s,
+        )
         with session_scope() as session:
-            return observe(
-                session,
-                clock.now(),
-                windows,
-                view,
-                label,
-                calibrations_done=done,
-                early_start_s=config.night.early_start_s,
-                evening_calibrations=(EVENING,) if config.night.evening_calibrations else (),
-                dusk_flat_calibrations=(DUSK_FLATS,) if config.night.twilight_flats else (),
-            )
+            return read_night_state(session, clock.now(), windows, view, label, agenda)
 
     handlers = Handlers(
         execute=lambda sequence_id: str(execute_sequence_task(devices, sequence_id, owner)),
@@ -115,9 +127,9 @@ def _night_loop(devices, label: str, stop_at: datetime):
         min_poll_wall_s=config.night.min_poll_wall_s,
     )
     logger = get_run_logger()
-    said: list = [None]
+    said: list[tuple[str, str] | None] = [None]
 
-    def tell(decision) -> None:
+    def tell(decision: NightDecision) -> None:
         # Waiting is asked again every poll: say it only when something changed.
         if (decision.action, decision.reason) != said[0]:
             said[0] = (decision.action, decision.reason)
@@ -127,12 +139,8 @@ def _night_loop(devices, label: str, stop_at: datetime):
     return loop.run(stop_at)
 
 
-def _calibrate(devices, name: str, label: str, owner: str) -> str:
+def _calibrate(devices: NightDevices, name: str, label: str, owner: str) -> str:
     """Take and build a calibration set with the night's cameras (and mount, for flats)."""
-    from infra.settings import load_settings
-    from tasks.calibration.camera_acquisition import CameraAcquisition
-    from tasks.night.calibrations import take_night_calibrations
-
     config, clock = get_config(), get_clock()
     acquire = CameraAcquisition(
         devices.cameras,
@@ -146,13 +154,13 @@ def _calibrate(devices, name: str, label: str, owner: str) -> str:
     return take_night_calibrations(name, label, acquire)
 
 
-def _tonight(night: str | None, config, clock):
+def _tonight(night: str | None, config: SiteConfig, clock: Clock) -> Night:
     """The night named, or the one a run starting now works on."""
     return night_for(night, config) if night else night_to_plan(clock.now(), config)
 
 
 @contextmanager
-def _on_the_telescope(config, clock) -> Iterator[NightDevices]:
+def _on_the_telescope(config: SiteConfig, clock: Clock) -> Iterator[NightDevices]:
     """The night's devices, connected, inside the ``telescope`` concurrency slot (routine
     telescope work is one run at a time); released and disconnected on the way out."""
     devices = connect_night_devices(config, clock)
@@ -166,18 +174,24 @@ def _on_the_telescope(config, clock) -> Iterator[NightDevices]:
 
 
 @flow(name="start-of-night")
-def start_of_night(night: str | None = None) -> dict:
+def start_of_night(night: str | None = None) -> dict[str, Any]:
     """The evening: bias and darks, the dome requested open, twilight flats in their window,
     until the dark night starts (then ``execute-night`` takes over)."""
     config, clock = get_config(), get_clock()
     tonight = _tonight(night, config, clock)
+    if tonight.start is None:  # plan-night schedules no run on such a night
+        raise RuntimeError(f"night {tonight.label}: no dark time at this site")
     with _on_the_telescope(config, clock) as devices:
         summary = _night_loop(devices, tonight.label, tonight.start)
-    return {"night": tonight.label, "ended": summary.ended, "calibrations": summary.calibrations}
+    return {
+        "night": tonight.label,
+        "ended": summary.ended.value,
+        "calibrations": summary.calibrations,
+    }
 
 
 @flow(name="execute-night")
-def execute_night(night: str | None = None, block_start: str | None = None) -> dict:
+def execute_night(night: str | None = None, block_start: str | None = None) -> dict[str, Any]:
     """One block of the night: reconcile, then execute the schedule (re-planning after
     interruptions, new requests and weather) until the block ends; the next block is scheduled
     before this one ends, so a crash of this run does not end the night."""
@@ -209,20 +223,16 @@ def execute_night(night: str | None = None, block_start: str | None = None) -> d
     return {
         "night": tonight.label,
         "block_end": format_instant(end),
-        "ended": summary.ended,
+        "ended": summary.ended.value,
         "executed": summary.executed,
         "replans": summary.replans,
     }
 
 
 @flow(name="end-of-night")
-def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict:
+def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict[str, Any]:
     """Dawn: dawn flats (in their window, if safe and open; ``dawn_flats=False`` skips them),
     park, ask the dome closed, write the night report."""
-    from devices.controllers import Priority
-    from devices.errors import DeviceProblem
-    from tasks.night.calibrations import DAWN_FLATS
-
     logger = get_run_logger()
     config, clock = get_config(), get_clock()
     label = night or night_to_plan(clock.now() - timedelta(hours=6), config).label
@@ -235,17 +245,15 @@ def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict:
         if wanted and window is not None and clock.now() < window[1]:
             clock.sleep_until(window[0])
             if devices.view().dome_open:
-                calibrations.append(_calibrate(devices, DAWN_FLATS, label, owner))
+                calibrations.append(_calibrate(devices, CalibrationSet.DAWN_FLATS, label, owner))
             else:
-                calibrations.append(f"{DAWN_FLATS}: skipped, the dome is closed")
+                calibrations.append(f"{CalibrationSet.DAWN_FLATS}: skipped, the dome is closed")
         try:
             with devices.mount.claim(owner, Priority.ROUTINE):
                 devices.mount.park(wait=True)
         except DeviceProblem as problem:
             # The monitor parks at safety priority when it must; a busy mount is not a failure.
             logger.warning("park at the end of the night: %s", problem)
-        request_dome_task("closed", "end of night", owner)
-    from tasks.night.prefect_tasks import night_report_task
-
+        request_dome_task(DomeRequestState.CLOSED, "end of night", owner)
     report = night_report_task(label)
     return {"night": label, "calibrations": calibrations, "report": report}

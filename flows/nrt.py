@@ -6,15 +6,20 @@ task per frame in the same process (masters, catalog fields and light curves sta
 publishes the results table as an artifact and emits ``pyros.nrt.candidate``. It is also what
 ``pyros nrt run`` runs, without Prefect.
 
-The consumer is wired by :mod:`tasks.nrt.runner` (the reference catalog named by
+The consumer is wired by :mod:`tasks.nrt.consumer_run` (the reference catalog named by
 ``[nrt] reference_catalog``), shared with ``pyros nrt run``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import flow, get_run_logger
 
-from tasks.nrt.runner import run_consumer
+from tasks.nrt.analysis_rows import AnalysisStatus
+from tasks.nrt.consumer import FrameSummary
+from tasks.nrt.consumer_run import run_consumer
+from tasks.nrt.prefect_tasks import analyse_frame_task, artifact_key, publish_results
 
 
 @flow(name="nrt-analysis", log_prints=False)
@@ -23,7 +28,7 @@ def nrt_analysis(
     until: str | None = None,
     idle_timeout_s: float | None = None,
     max_images: int | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Analyse frames as they are acquired, until the sequence ends, ``until`` or idleness.
 
     Parameters
@@ -37,15 +42,13 @@ def nrt_analysis(
     max_images : int, optional
         End after this many frames.
     """
-    from tasks.nrt.prefect_tasks import analyse_frame_task, artifact_key, publish_results
-
     logger = get_run_logger()
-    summaries: list[dict] = []
+    summaries: list[FrameSummary] = []
     key = artifact_key(sequence_id)
 
-    def on_result(summary: dict) -> None:
+    def on_result(summary: FrameSummary) -> None:
         summaries.append(summary)
-        if summary["status"] == "done":
+        if summary["status"] == AnalysisStatus.DONE:
             logger.info(
                 "%s: %d sources, FWHM %.2f″, depth %.2f, %d candidate(s) in %.2f s",
                 summary["image_id"],

@@ -1,4 +1,5 @@
-"""Astropy set-up: never download at run time, and the site as an astropy location.
+"""Astropy set-up: never download at run time, and the site as an astropy location; and the
+Moffat profile's core width, the one formula the sky renderer and the image pipeline share.
 
 Import :func:`configure_astropy` (or anything from here) before any astropy computation: it turns
 IERS auto-download and internet access off and uses the tables bundled with astropy-iers-data.
@@ -6,9 +7,18 @@ IERS auto-download and internet access off and uses the tables bundled with astr
 
 from __future__ import annotations
 
+import os
+import pickle
+import sys
+import tempfile
 import warnings
 from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
 
 if TYPE_CHECKING:
     from astropy.coordinates import EarthLocation
@@ -16,6 +26,9 @@ if TYPE_CHECKING:
     from infra.config import SiteSection
 
 _configured = False
+
+# Astropy (and erfa, which comes with it) is imported inside the functions that use it: importing
+# it costs about a second, which commands that never touch the sky must not pay.
 
 
 def configure_astropy() -> None:
@@ -43,24 +56,17 @@ def configure_astropy() -> None:
     _configured = True
 
 
-def _iers_cache_file():
+def _iers_cache_file() -> Path:
     """Where the parsed Earth-orientation table is cached (per library versions)."""
-    import os
-    import sys
-    from pathlib import Path
-
     import astropy
-    import numpy
 
     try:
-        from importlib.metadata import version
-
         data_version = version("astropy-iers-data")
     except Exception:
         data_version = "unknown"
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pyros"
     python = ".".join(str(part) for part in sys.version_info[:2])
-    key = f"{astropy.__version__}-{data_version}-{numpy.__version__}-py{python}"
+    key = f"{astropy.__version__}-{data_version}-{np.__version__}-py{python}"
     return base / f"iers-auto-{key.replace(' ', '').replace(',', '.')}.pickle"
 
 
@@ -73,10 +79,6 @@ def _use_cached_iers_table() -> None:
     version under ``$XDG_CACHE_HOME/pyros`` (default ``~/.cache/pyros``); any problem falls back
     to astropy's own loading.
     """
-    import os
-    import pickle
-    import tempfile
-
     from astropy.utils import iers
 
     try:
@@ -109,3 +111,15 @@ def site_location(site: SiteSection) -> EarthLocation:
     """The observatory as an :class:`~astropy.coordinates.EarthLocation`."""
     configure_astropy()
     return _location(site.latitude_deg, site.longitude_deg, site.elevation_m)
+
+
+def moffat_alpha(fwhm: float | npt.NDArray[np.float64], beta: float) -> npt.NDArray[np.float64]:
+    """Moffat core width ``alpha`` for a FWHM (same unit): ``FWHM = 2 alpha sqrt(2**(1/beta) - 1)``.
+
+    The profile ``I(r) ∝ (1 + r²/alpha²)**-beta`` is the point-spread function the sky renderer
+    stamps and the pipeline's curve of growth and signal-to-noise definition assume.
+    """
+    alpha: npt.NDArray[np.float64] = np.asarray(fwhm, dtype=float) / (
+        2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0)
+    )
+    return alpha

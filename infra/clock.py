@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from infra.settings import load_settings
+
 #: Smallest wall-clock sleep, so that fast simulated clocks never busy-loop.
 MIN_WALL_SLEEP_S = 0.001
 
@@ -346,8 +348,6 @@ def get_clock() -> Clock:
     global _clock
     with _clock_lock:
         if _clock is None:
-            from infra.settings import load_settings
-
             _clock = parse_clock(load_settings().clock_spec)
         return _clock
 

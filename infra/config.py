@@ -12,7 +12,7 @@ import json
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +21,7 @@ from infra.config_calibration import CalibrationSection
 from infra.config_nrt import NrtSection
 from infra.config_simulators import SimulatorsSection, check_endpoints
 from infra.config_sky import SkySection
+from infra.settings import load_settings
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("site_default.toml")
 
@@ -242,7 +243,7 @@ class InstrumentSection(_Section):
 
 
 class SafetySection(_Section):
-    """Thresholds of the environment synthesis (DESIGN §5, issue 6)."""
+    """Thresholds of the environment synthesis (DESIGN §5)."""
 
     poll_interval_s: float = Field(gt=0.0, le=60.0)
     stale_after_s: float = Field(gt=0.0)
@@ -410,13 +411,13 @@ class SiteConfig(_Section):
         for s_index, strategy in enumerate(self.alerts.strategies):
             for p_index, plan in enumerate(strategy.plans):
                 where = f"alerts.strategies[{s_index}].plans[{p_index}]"
-                instrument = self.instrument(plan.instrument)
-                if instrument is None:
+                plan_instrument = self.instrument(plan.instrument)
+                if plan_instrument is None:
                     raise ValueError(f"{where}.instrument: unknown instrument {plan.instrument!r}")
-                if plan.filter not in instrument.filters:
+                if plan.filter not in plan_instrument.filters:
                     raise ValueError(
                         f"{where}.filter: {plan.filter!r} is not in the wheel of "
-                        f"{instrument.name!r}"
+                        f"{plan_instrument.name!r}"
                     )
         return self
 
@@ -443,7 +444,7 @@ def _format_error(error: ValidationError, source: str) -> str:
     return f"{source}: invalid site configuration: " + "; ".join(problems)
 
 
-def parse_config(data: dict, source: str = "<config>") -> SiteConfig:
+def parse_config(data: dict[str, Any], source: str = "<config>") -> SiteConfig:
     """Validate a configuration mapping.
 
     Parameters
@@ -509,7 +510,5 @@ def _cached(path: str | None) -> SiteConfig:
 
 def get_config() -> SiteConfig:
     """The configuration of this process, from ``PYROS_SITE_CONFIG`` or the defaults (cached)."""
-    from infra.settings import load_settings
-
     site_config = load_settings().site_config
     return _cached(str(site_config) if site_config else None)

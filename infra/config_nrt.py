@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from infra.refcat import registered_catalogs
 
 
 class _Section(BaseModel):
@@ -20,8 +22,9 @@ class NrtSection(_Section):
     """Near-real-time analysis: extraction, astrometry, photometry, candidates, the consumer."""
 
     # Where reference stars come from: "simulated" is the sky renderer's survey catalog
-    # (simulators.sky.SimulatedReferenceCatalog); tasks/nrt/runner.py maps names to catalogs.
-    reference_catalog: Literal["simulated"] = "simulated"
+    # (simulators.sky.SimulatedReferenceCatalog); names are the "pyros.reference_catalogs" entry
+    # points of pyproject.toml, resolved by infra/refcat.py.
+    reference_catalog: str = "simulated"
     # Background, detection and photometry: "sep" (SEP, C) or "photutils" (measured side by side
     # in docs/benchmarks.md; SEP is 12-20x faster there).
     engine: Literal["sep", "photutils"] = "sep"
@@ -53,6 +56,16 @@ class NrtSection(_Section):
     # The consumer: how often it looks for new frames (wall seconds), when it gives up waiting.
     poll_s: float = Field(default=0.5, gt=0.0, le=60.0)
     idle_timeout_s: float = Field(default=600.0, gt=0.0)
+
+    @field_validator("reference_catalog")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        """A catalog some installed distribution registers (a typo fails at load, not at dusk)."""
+        known = registered_catalogs()
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none: is pyros installed (pip install -e .)?"
+            raise ValueError(f"unknown reference catalog {name!r} (registered: {listed})")
+        return name
 
     @model_validator(mode="after")
     def _consistent(self) -> NrtSection:

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from infra.clock import Clock, format_instant, get_clock
-from infra.journal import KIND_EVENT, record, to_json_payload
-from infra.writebehind import WriteBehindQueue
+from infra.config import get_config
+from infra.journal import KIND_EVENT, JournalTarget, record, to_json_payload
+from infra.settings import RunMode, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,6 @@ ALL_EVENTS = frozenset(
 
 def site_resource() -> str:
     """Resource id of the site (``pyros.site.<name>``)."""
-    from infra.config import get_config
-
     return f"pyros.site.{get_config().site.name}"
 
 
@@ -65,6 +63,7 @@ def prefect_configured() -> bool:
         # Importing Prefect only to learn that no API is configured costs more than a second.
         return False
     try:
+        # Prefect is already imported here (checked above): this costs nothing.
         from prefect.settings import get_current_settings
 
         return bool(get_current_settings().api.url)
@@ -72,10 +71,8 @@ def prefect_configured() -> bool:
         return False
 
 
-def current_mode() -> str:
+def current_mode() -> RunMode:
     """The mode label of this process (live, sim or replay)."""
-    from infra.settings import load_settings
-
     return load_settings().mode
 
 
@@ -87,11 +84,8 @@ def emit(
     source: str = "pyros",
     related: list[Mapping[str, str]] | None = None,
     labels: Mapping[str, str] | None = None,
-    session: Session | None = None,
-    queue: WriteBehindQueue | None = None,
+    into: JournalTarget | None = None,
     clock: Clock | None = None,
-    engine: Engine | None = None,
-    journal: bool = True,
 ) -> dict[str, Any]:
     """Journal an event and, when Prefect is configured, send it (fire-and-forget).
 
@@ -110,13 +104,12 @@ def emit(
         Related resources; each needs ``prefect.resource.id`` and ``prefect.resource.role``.
     labels : mapping, optional
         Extra resource labels.
-    session, queue, engine :
+    into : Session, WriteBehindQueue or Engine, optional
         Where the journal write goes: the caller's transaction, a write-behind queue, or its own
-        short transaction on ``engine`` (default: the process database).
+        short transaction on an engine (default: the process database); see
+        :func:`infra.journal.record`.
     clock : Clock, optional
         Clock giving the simulated instant.
-    journal : bool
-        Set False only when the caller journals the event itself.
 
     Returns
     -------
@@ -137,12 +130,9 @@ def emit(
         "prefect.resource.id": resource_id,
         "pyros.mode": current_mode(),
         "pyros.sim_time": sim_iso,
+        **(labels or {}),
     }
-    resource.update(labels or {})
-    related_list = [dict(r) for r in related or []]
-    for item in related_list:
-        if "prefect.resource.id" not in item or "prefect.resource.role" not in item:
-            raise ValueError("related resources need prefect.resource.id and prefect.resource.role")
+    related_list = _related_resources(related)
     body = dict(to_json_payload(dict(payload or {})))
     body.setdefault("sim_time", sim_iso)
     occurred = datetime.now(UTC)
@@ -153,35 +143,52 @@ def emit(
         "related": related_list,
         "occurred": format_instant(occurred),
     }
-    if journal:
-        try:
-            record(
-                KIND_EVENT,
-                source,
-                message,
-                sim_time=sim_now,
-                wall_time=occurred,
-                session=session,
-                queue=queue,
-                clock=clock,
-                engine=engine,
-            )
-        except Exception as exc:
-            if session is not None:
-                raise
-            # The journal is down: the event still goes out (nothing waits on the database).
-            log.warning(
-                "event %s could not be journaled: %s",
-                event,
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            )
+    _journal(message, source, sim_now, occurred, into)
     if prefect_configured():
         _send(event, resource, body, related_list, occurred)
     return message
 
 
-def _send(event: str, resource: dict, payload: dict, related: list, occurred: datetime) -> None:
+def _related_resources(related: list[Mapping[str, str]] | None) -> list[dict[str, str]]:
+    """Copies of the related resources, each checked for its id and role."""
+    related_list = [dict(r) for r in related or []]
+    for item in related_list:
+        if "prefect.resource.id" not in item or "prefect.resource.role" not in item:
+            raise ValueError("related resources need prefect.resource.id and prefect.resource.role")
+    return related_list
+
+
+def _journal(
+    message: dict[str, Any],
+    source: str,
+    sim_time: datetime,
+    wall_time: datetime,
+    into: JournalTarget | None,
+) -> None:
+    """Journal the event; a journal that is down only costs a warning (nothing waits on the
+    database), except inside the caller's transaction, where the caller must know."""
     try:
+        record(KIND_EVENT, source, message, sim_time=sim_time, wall_time=wall_time, into=into)
+    except Exception as exc:
+        if isinstance(into, Session):
+            raise
+        log.warning(
+            "event %s could not be journaled: %s",
+            message["event"],
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
+
+
+def _send(
+    event: str,
+    resource: dict[str, str],
+    payload: dict[str, Any],
+    related: list[dict[str, str]],
+    occurred: datetime,
+) -> None:
+    try:
+        # Only reached with a Prefect API configured: importing Prefect costs over a second and
+        # must not be paid by every process that emits (DESIGN §6).
         from prefect.events import emit_event
 
         emit_event(

@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from infra.clock import Clock, get_clock
+from infra.config import config_hash, get_config
+from infra.db import session_scope
 from infra.db.models import JournalEntry, Night
+from infra.version import code_version
 from infra.writebehind import WriteBehindQueue
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,10 @@ KIND_OPERATOR = "operator"
 KIND_DEVICE = "device"
 KIND_EVENT = "event"
 KIND_SCENARIO = "scenario"
+
+#: Where a journal write goes: the caller's transaction (its entry commits or rolls back with it),
+#: a write-behind queue (never blocks), or an engine for the entry's own short transaction.
+JournalTarget = Session | WriteBehindQueue | Engine
 
 
 def night_label(instant: datetime, longitude_deg: float) -> str:
@@ -97,7 +105,7 @@ class _NightRegistry:
         self._lock = threading.Lock()
 
     def ensure(self, session: Session, label: str, sim_time: datetime, wall_time: datetime) -> None:
-        key = (str(session.get_bind().url), label)
+        key = (str(session.get_bind().engine.url), label)
         with self._lock:
             if key in self._seen:
                 return
@@ -105,9 +113,6 @@ class _NightRegistry:
             with self._lock:
                 self._seen.add(key)
             return
-        from infra.config import config_hash, get_config
-        from infra.version import code_version
-
         values = {
             "label": label,
             "code_version": code_version(),
@@ -127,21 +132,19 @@ def _insert_ignore(session: Session, values: dict[str, Any]) -> None:
     """Insert a Night unless another process already did (both dialects support ON CONFLICT)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        statement = postgresql.insert(Night).values(**values)
+        session.execute(statement.on_conflict_do_nothing(index_elements=["label"]))
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        lite = sqlite.insert(Night).values(**values)
+        session.execute(lite.on_conflict_do_nothing(index_elements=["label"]))
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         session.add(Night(**values))
-        return
-    session.execute(insert(Night).values(**values).on_conflict_do_nothing(index_elements=["label"]))
 
 
 _nights = _NightRegistry()
 
 
 def _site_longitude() -> float:
-    from infra.config import get_config
-
     return get_config().site.longitude_deg
 
 
@@ -187,15 +190,13 @@ def add_entry(session: Session, entry: JournalEntry) -> JournalEntry:
 def record(
     kind: str,
     source: str,
-    payload: Mapping[str, Any] | list | bytes | None = None,
+    payload: Mapping[str, Any] | list[Any] | bytes | None = None,
     sim_time: datetime | None = None,
     wall_time: datetime | None = None,
     *,
     raw: bytes | None = None,
-    session: Session | None = None,
-    queue: WriteBehindQueue | None = None,
+    into: JournalTarget | None = None,
     clock: Clock | None = None,
-    engine: Engine | None = None,
 ) -> JournalEntry | None:
     """Append one entry to the journal.
 
@@ -211,14 +212,12 @@ def record(
         Simulated and wall instants (default: the clock's now and the wall clock's now).
     raw : bytes, optional
         The raw input, exactly as received, stored beside a JSON payload.
-    session : Session, optional
-        Write within the caller's transaction (the entry commits or rolls back with it).
-    queue : WriteBehindQueue, optional
-        Hand the write to a write-behind queue (never blocks; returns None).
+    into : Session, WriteBehindQueue or Engine, optional
+        Where the entry goes: within the caller's transaction (it commits or rolls back with
+        it), to a write-behind queue (never blocks; returns None), or in its own short
+        transaction on an engine (default: on the process database).
     clock : Clock, optional
         Clock to read ``sim_time`` from (default: the process clock).
-    engine : Engine, optional
-        Database for the entry's own transaction (default: the process database).
 
     Returns
     -------
@@ -226,14 +225,12 @@ def record(
         The stored entry (None when queued).
     """
     entry = make_entry(kind, source, payload, sim_time, wall_time, raw=raw, clock=clock)
-    if queue is not None:
-        queue.put(lambda s, e=entry: add_entry(s, e))
+    if isinstance(into, WriteBehindQueue):
+        into.put(lambda session: add_entry(session, entry))
         return None
-    if session is not None:
-        return add_entry(session, entry)
-    from infra.db import session_scope
-
-    with session_scope(engine) as own:
+    if isinstance(into, Session):
+        return add_entry(into, entry)
+    with session_scope(into) as own:
         return add_entry(own, entry)
 
 

@@ -46,6 +46,4 @@ def set_operating_mode(session: Session, mode: str, by: str, at: datetime | None
         session.add(ObservatoryState(key=MODE_KEY, value=value.value, updated_at=at, updated_by=by))
     else:
         row.value, row.updated_at, row.updated_by = value.value, at, by
-    record(
-        KIND_OPERATOR, by, {"command": "mode", "mode": value.value}, sim_time=at, session=session
-    )
+    record(KIND_OPERATOR, by, {"command": "mode", "mode": value.value}, sim_time=at, into=session)

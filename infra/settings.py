@@ -21,9 +21,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-MODES = ("live", "sim", "replay")
+
+class RunMode(StrEnum):
+    """What a process runs for: the real night, a simulation, or a replay (events carry it as
+    ``pyros.mode`` so that automations match live events only)."""
+
+    LIVE = "live"
+    SIM = "sim"
+    REPLAY = "replay"
+
+
+MODES = tuple(mode.value for mode in RunMode)
 
 
 class SettingsError(ValueError):
@@ -44,7 +55,7 @@ class Settings:
         Site configuration file, or None for the bundled defaults.
     clock_spec : str
         Clock specification (``system`` or ``sim:...``).
-    mode : str
+    mode : RunMode
         Event mode label: live, sim or replay.
     prefect_api_url : str or None
         Prefect API URL when a server is configured.
@@ -54,7 +65,7 @@ class Settings:
     database_url: str
     site_config: Path | None
     clock_spec: str
-    mode: str
+    mode: RunMode
     prefect_api_url: str | None
 
     @property
@@ -102,10 +113,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     else:
         site_config = None
     clock_spec = env.get("PYROS_CLOCK", "system").strip() or "system"
-    default_mode = "sim" if clock_spec.startswith("sim:") else "live"
-    mode = env.get("PYROS_MODE", default_mode).strip().lower()
-    if mode not in MODES:
-        raise SettingsError(f"PYROS_MODE: {mode!r} is not one of {', '.join(MODES)}")
+    default_mode = RunMode.SIM if clock_spec.startswith("sim:") else RunMode.LIVE
+    label = env.get("PYROS_MODE", default_mode).strip().lower()
+    if label not in MODES:
+        raise SettingsError(f"PYROS_MODE: {label!r} is not one of {', '.join(MODES)}")
+    mode = RunMode(label)
     return Settings(
         home=home,
         database_url=database_url,
@@ -118,6 +130,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***`` (for logs and messages)."""
+    # SQLAlchemy is imported here only: the settings (and the clock) stay light to import.
     from sqlalchemy.engine import make_url
 
     try:

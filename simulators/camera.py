@@ -35,9 +35,10 @@ from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from devices.commands import DeviceKind
+from devices.controllers.camera import CameraActivity, ImageType, instrument_of
 from devices.errors import BAD_ARGUMENT, BUSY, DeviceError
 from infra.clock import MIN_WALL_SLEEP_S, Clock, format_instant
-from infra.config import InstrumentSection, SiteConfig
+from infra.config import SiteConfig
 from simulators.device import SimulatedDevice
 from simulators.sky import (
     Afterglow,
@@ -122,9 +123,8 @@ class CameraSimulator(SimulatedDevice):
     name, host, port, clock, lock :
         As :class:`~simulators.device.SimulatedDevice`.
     config : SiteConfig
-        The site (rendering) configuration.
-    instrument : InstrumentSection
-        This camera's instrument (size, timings, filters).
+        The site (rendering) configuration; the ``[[instruments]]`` entry on device ``name``
+        gives the camera's size, timings and filters.
     sky : SkyView
         Pointing, dome, lamp, clouds, afterglows.
     frames_dir : Path
@@ -138,18 +138,17 @@ class CameraSimulator(SimulatedDevice):
         port: int,
         clock: Clock,
         config: SiteConfig,
-        instrument: InstrumentSection,
         sky: SkyView,
         frames_dir: Path,
         lock: threading.RLock | None = None,
     ) -> None:
         super().__init__(name, DeviceKind.CAMERA, host, port, clock, lock)
         self.config = config
-        self.instrument = instrument
+        self.instrument = instrument_of(config, name)
         self.sky = sky
         self.frames_dir = Path(frames_dir)
-        self._state = "idle"
-        self._filter = instrument.filters[0]
+        self._state = CameraActivity.IDLE
+        self._filter = self.instrument.filters[0]
         self._filter_move: tuple[str, datetime] | None = None
         self._exposure: Exposure | None = None
         self._last_frame: dict[str, Any] | None = None
@@ -175,14 +174,14 @@ class CameraSimulator(SimulatedDevice):
         move = self._filter_move
         if move is not None and now >= move[1]:
             self._filter, self._filter_move = move[0], None
-            self._state = "idle"
+            self._state = CameraActivity.IDLE
         exposure = self._exposure
         if exposure is None:
             return
         if now < exposure.exposure_ends:
-            self._state = "exposing"
+            self._state = CameraActivity.EXPOSING
         elif now < exposure.readout_ends or not self._publish(exposure, now):
-            self._state = "reading_out"
+            self._state = CameraActivity.READING_OUT
 
     def _publish(self, exposure: Exposure, now: datetime) -> bool:
         """Put the frame in place (under the lock); False while it is still being rendered."""
@@ -190,7 +189,7 @@ class CameraSimulator(SimulatedDevice):
             return True
         if exposure.error is not None:
             self.last_error = exposure.error
-            self._exposure, self._state = None, "idle"
+            self._exposure, self._state = None, CameraActivity.IDLE
             exposure.done.set()
             return True
         staged = exposure.staged
@@ -208,7 +207,7 @@ class CameraSimulator(SimulatedDevice):
             "size_bytes": staged.size_bytes,
         }
         self.frames_written += 1
-        self._exposure, self._state = None, "idle"
+        self._exposure, self._state = None, CameraActivity.IDLE
         exposure.done.set()
         return True
 
@@ -258,9 +257,12 @@ class CameraSimulator(SimulatedDevice):
     def _default_path(self, frame_id: str, now: datetime) -> Path:
         return self.frames_dir / self.name / now.strftime("%Y%m%d") / f"{_safe_name(frame_id)}.fits"
 
-    def _frame_request(self, image_type: str, exposure_s: float, frame_id: str, now: datetime):
-        flat_source = "dome" if image_type == "flat" and self.sky.lamp_on() else "twilight"
-        needs_sky = image_type == "light" or (image_type == "flat" and flat_source == "twilight")
+    def _frame_request(
+        self, image_type: str, exposure_s: float, frame_id: str, now: datetime
+    ) -> FrameRequest:
+        flat = image_type == ImageType.FLAT
+        flat_source = "dome" if flat and self.sky.lamp_on() else "twilight"
+        needs_sky = image_type == ImageType.LIGHT or (flat and flat_source == "twilight")
         ra_dec = self.sky.pointing() if needs_sky else (None, None)
         try:
             return FrameRequest(
@@ -274,7 +276,7 @@ class CameraSimulator(SimulatedDevice):
                 flat_source=flat_source,
                 dome_open=self.sky.dome_open(),
                 transparency=self.sky.transparency(),
-                afterglows=self.sky.afterglows() if image_type == "light" else (),
+                afterglows=self.sky.afterglows() if image_type == ImageType.LIGHT else (),
                 image_id=frame_id,
             )
         except FrameRequestError as exc:
@@ -284,14 +286,14 @@ class CameraSimulator(SimulatedDevice):
     def hardware_failed(self) -> None:
         self._discard()
         self._filter_move = None
-        self._state = "idle"
+        self._state = CameraActivity.IDLE
 
     # ------------------------------------------------------------------ commands
     def cmd_status(self) -> dict[str, Any]:
         self._advance(self.clock.now())
         exposure = self._exposure
         return {
-            "state": "fault" if self.in_hardware_fault() else self._state,
+            "state": CameraActivity.FAULT if self.in_hardware_fault() else self._state,
             "filter": self._filter,
             "filters": list(self.instrument.filters),
             "exposure": exposure.describe() if exposure is not None else None,
@@ -306,12 +308,12 @@ class CameraSimulator(SimulatedDevice):
             raise DeviceError(
                 f"{self.name}: no filter {filter!r} in the wheel ({wheel})", code=BAD_ARGUMENT
             )
-        if self._state != "idle":
+        if self._state != CameraActivity.IDLE:
             raise DeviceError(f"{self.name}: SET_FILTER refused while {self._state}", code=BUSY)
         if filter != self._filter:
             ends = now + timedelta(seconds=self.instrument.filter_move_s)
             self._filter_move = (filter, ends)
-            self._state = "moving_filter"
+            self._state = CameraActivity.MOVING_FILTER
             self._advance(now)
         return self.cmd_status()
 
@@ -324,9 +326,9 @@ class CameraSimulator(SimulatedDevice):
     ) -> dict[str, Any]:
         now = self.clock.now()
         self._advance(now)
-        if self._state != "idle":
+        if self._state != CameraActivity.IDLE:
             raise DeviceError(f"{self.name}: EXPOSE refused while {self._state}", code=BUSY)
-        if image_type == "bias" and exposure_s != 0:
+        if image_type == ImageType.BIAS and exposure_s != 0:
             raise DeviceError(
                 f"{self.name}: EXPOSE refused: a bias has no exposure time (got {exposure_s:g} s)",
                 code=BAD_ARGUMENT,
@@ -352,7 +354,7 @@ class CameraSimulator(SimulatedDevice):
             request=request,
         )
         self._exposure = exposure
-        self._state = "exposing"
+        self._state = CameraActivity.EXPOSING
         self.last_error = None
         self.after_reply(lambda: self._workers.submit(self._produce, exposure))
         self._advance(now)
@@ -362,5 +364,5 @@ class CameraSimulator(SimulatedDevice):
         self._advance(self.clock.now())
         self._discard()
         self._filter_move = None
-        self._state = "idle"
+        self._state = CameraActivity.IDLE
         return self.cmd_status()

@@ -53,7 +53,9 @@ class ControlChannel:
         More members for the state file (the device addresses).
     """
 
-    def __init__(self, dispatch: Dispatcher, run_dir: Path, extra: dict | None = None) -> None:
+    def __init__(
+        self, dispatch: Dispatcher, run_dir: Path, extra: dict[str, Any] | None = None
+    ) -> None:
         self._dispatch = dispatch
         self.token = secrets.token_hex(16)
         self.state_path = Path(run_dir) / STATE_FILE
@@ -114,7 +116,8 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     """
     path = Path(run_dir) / STATE_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return state
     except (OSError, ValueError):
         raise SimulatorsUnavailable(
             f"no simulators running (no {path}): start them with `pyros simulators start` "
@@ -122,7 +125,7 @@ def read_state(run_dir: Path) -> dict[str, Any]:
         ) from None
 
 
-def call(run_dir: Path, command: str, timeout_s: float = 10.0, **arguments: Any) -> dict:
+def call(run_dir: Path, command: str, timeout_s: float = 10.0, **arguments: Any) -> dict[str, Any]:
     """Send one command to the simulators of ``run_dir``; returns the reply.
 
     Raises
@@ -142,4 +145,5 @@ def call(run_dir: Path, command: str, timeout_s: float = 10.0, **arguments: Any)
         ) from None
     if not reply:
         raise SimulatorsUnavailable("the simulators closed the connection")
-    return json.loads(reply)
+    answer: dict[str, Any] = json.loads(reply)
+    return answer

@@ -154,7 +154,7 @@ class SimulatedDevice:
         fault = self._fault
         return fault is not None and fault.kind == FAULT and not fault.ended.is_set()
 
-    def device_now(self):
+    def device_now(self) -> datetime:
         """The device's own clock: the simulated now, or the instant it froze (``frozen``)."""
         fault = self._fault
         if fault is not None and fault.kind == FROZEN and not fault.ended.is_set():

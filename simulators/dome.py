@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from devices.commands import DeviceKind
+from devices.controllers.dome import ShutterState
 from devices.errors import LIMIT, DeviceError
 from infra.clock import Clock
 from infra.config import SiteConfig
@@ -77,7 +78,7 @@ class DomeSimulator(SimulatedDevice):
         self.open_s = config.dome.open_s
         self.close_s = config.dome.close_s
         self._rain_reason = rain_reason
-        self._state = "closed"
+        self._state = ShutterState.CLOSED
         self._percent = 0.0
         self._travel: Travel | None = None
         self.opens = self.closes = self.refusals = 0
@@ -89,32 +90,32 @@ class DomeSimulator(SimulatedDevice):
             return
         self._percent = travel.percent(now)
         if self._percent == travel.goal:
-            self._state = "open" if travel.goal == 100.0 else "closed"
+            self._state = ShutterState.OPEN if travel.goal == 100.0 else ShutterState.CLOSED
             self._travel = None
 
     def _move(self, now: datetime, opening: bool) -> None:
         self._advance(now)
         goal = 100.0 if opening else 0.0
         if self._percent == goal and self._travel is None:
-            self._state = "open" if opening else "closed"
+            self._state = ShutterState.OPEN if opening else ShutterState.CLOSED
             return
         duration = self.open_s if opening else self.close_s
         rate = 100.0 / duration if duration > 0 else float("inf")
         self._travel = Travel(self._percent, now, rate if opening else -rate)
-        self._state = "opening" if opening else "closing"
+        self._state = ShutterState.OPENING if opening else ShutterState.CLOSING
         self._advance(now)
 
     def shutter(self) -> tuple[str, float]:
         """(state, open percent) now; the state ``fault`` during a hardware fault."""
         with self._lock:
             self._advance(self.clock.now())
-            state = "fault" if self.in_hardware_fault() else self._state
+            state = ShutterState.FAULT if self.in_hardware_fault() else self._state
             return state, self._percent
 
     def is_open(self) -> bool:
         """Whether the shutter is fully open now (sky light reaches the cameras)."""
         state, percent = self.shutter()
-        return percent >= 100.0 and state != "fault"
+        return percent >= 100.0 and state != ShutterState.FAULT
 
     # ------------------------------------------------------------------ faults
     def hardware_failed(self) -> None:
@@ -122,12 +123,12 @@ class DomeSimulator(SimulatedDevice):
         self._advance(now)
         if self._travel is not None:
             self._travel = None
-            self._state = "stopped"
+            self._state = ShutterState.STOPPED
 
     # ------------------------------------------------------------------ commands
     def cmd_status(self) -> dict[str, Any]:
         self._advance(self.clock.now())
-        state = "fault" if self.in_hardware_fault() else self._state
+        state = ShutterState.FAULT if self.in_hardware_fault() else self._state
         return {"state": state, "open_percent": round(self._percent, 3)}
 
     def cmd_open(self) -> dict[str, Any]:
@@ -153,5 +154,5 @@ class DomeSimulator(SimulatedDevice):
         self._advance(now)
         if self._travel is not None:
             self._travel = None
-            self._state = "stopped"
+            self._state = ShutterState.STOPPED
         return self.cmd_status()

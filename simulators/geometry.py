@@ -62,7 +62,7 @@ def along(a: Position, b: Position, fraction: float) -> Position:
             va[0] * pole[1] - va[1] * pole[0],
         )
         norm = math.sqrt(sum(c * c for c in axis)) or 1.0
-        axis = tuple(c / norm for c in axis)
+        axis = (axis[0] / norm, axis[1] / norm, axis[2] / norm)
         theta = angle * fraction
         # Rodrigues' rotation of ``va`` about ``axis`` (perpendicular to it) by ``theta``.
         cross = (

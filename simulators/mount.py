@@ -22,6 +22,7 @@ from typing import Any
 
 from devices.astrometry import altaz_deg, radec_deg
 from devices.commands import DeviceKind
+from devices.controllers.mount import MountMotion
 from devices.errors import BUSY, LIMIT, DeviceError
 from infra.clock import Clock
 from infra.config import SiteConfig
@@ -44,7 +45,7 @@ class Slew:
     started_at: datetime
     travel_s: float
     settle_s: float
-    then: str  # the state once settled: "tracking" or "parked"
+    then: MountMotion  # the state once settled: tracking or parked
 
     @property
     def ends_at(self) -> datetime:
@@ -83,7 +84,7 @@ class MountSimulator(SimulatedDevice):
         self.settle_s = config.mount.settle_s
         self.park_position: Position = (config.mount.park_az_deg, config.mount.park_alt_deg)
         self.horizon_deg = config.limits.horizon_deg
-        self._state = "parked"
+        self._state = MountMotion.PARKED
         self._rest: tuple[str, Position] = (ALTAZ, self.park_position)
         self._slew: Slew | None = None
         self._target: Position | None = None
@@ -96,12 +97,12 @@ class MountSimulator(SimulatedDevice):
             self._rest = (slew.frame, slew.target)
             self._state = slew.then
             self._slew = None
-        if self._state == "tracking" and self._rest[0] == ICRS:
+        if self._state == MountMotion.TRACKING and self._rest[0] == ICRS:
             alt, az = altaz_deg(*self._rest[1], now, self.site)
             if alt < self.horizon_deg:
                 log.info("%s: tracked target reached the horizon limit: stopped", self.name)
                 self._rest = (ALTAZ, (az, alt))
-                self._state = "idle"
+                self._state = MountMotion.IDLE
 
     def _where(self, now: datetime) -> tuple[float, float, float, float]:
         """(ra, dec, alt, az) now."""
@@ -118,7 +119,7 @@ class MountSimulator(SimulatedDevice):
             ra, dec = radec_deg(alt, az, now, self.site)
         return ra, dec, alt, az
 
-    def _stop_here(self, now: datetime, state: str) -> None:
+    def _stop_here(self, now: datetime, state: MountMotion) -> None:
         _, _, alt, az = self._where(now)
         self._rest = (ALTAZ, (az, alt))
         self._slew = None
@@ -135,11 +136,11 @@ class MountSimulator(SimulatedDevice):
         """The motion state now."""
         with self._lock:
             self._advance(self.clock.now())
-            return "fault" if self.in_hardware_fault() else self._state
+            return MountMotion.FAULT if self.in_hardware_fault() else self._state
 
     # ------------------------------------------------------------------ faults
     def hardware_failed(self) -> None:
-        self._stop_here(self.clock.now(), "idle")
+        self._stop_here(self.clock.now(), MountMotion.IDLE)
 
     def hardware_recovered(self) -> None:
         self._advance(self.clock.now())
@@ -148,15 +149,15 @@ class MountSimulator(SimulatedDevice):
     def cmd_status(self) -> dict[str, Any]:
         now = self.clock.now()
         ra, dec, alt, az = self._where(now)
-        state = "fault" if self.in_hardware_fault() else self._state
-        target = self._target if state in ("slewing", "tracking") else None
+        state = MountMotion.FAULT if self.in_hardware_fault() else self._state
+        target = self._target if state in (MountMotion.SLEWING, MountMotion.TRACKING) else None
         return {
             "state": state,
             "ra_deg": round(ra, 7),
             "dec_deg": round(dec, 7),
             "alt_deg": round(alt, 5),
             "az_deg": round(az, 5),
-            "tracking": state == "tracking",
+            "tracking": state == MountMotion.TRACKING,
             "target": None if target is None else {"ra_deg": target[0], "dec_deg": target[1]},
         }
 
@@ -174,10 +175,16 @@ class MountSimulator(SimulatedDevice):
         target = (ra_deg % 360.0, dec_deg)
         distance = separation_deg((ra, dec), target)
         self._slew = Slew(
-            ICRS, (ra, dec), target, now, distance / self.rate_deg_s, self.settle_s, "tracking"
+            ICRS,
+            (ra, dec),
+            target,
+            now,
+            distance / self.rate_deg_s,
+            self.settle_s,
+            MountMotion.TRACKING,
         )
         self._target = target
-        self._state = "slewing"
+        self._state = MountMotion.SLEWING
         self.slews += 1
         return self.cmd_status()
 
@@ -192,17 +199,17 @@ class MountSimulator(SimulatedDevice):
             now,
             distance / self.rate_deg_s,
             self.settle_s,
-            "parked",
+            MountMotion.PARKED,
         )
         self._target = None
-        self._state = "parking"
+        self._state = MountMotion.PARKING
         return self.cmd_status()
 
     def cmd_abort(self) -> dict[str, Any]:
         now = self.clock.now()
         self._advance(now)
         if self._slew is not None or self._state == "tracking":
-            self._stop_here(now, "idle")
+            self._stop_here(now, MountMotion.IDLE)
         return self.cmd_status()
 
     def cmd_tracking(self, on: bool) -> dict[str, Any]:
@@ -220,8 +227,8 @@ class MountSimulator(SimulatedDevice):
                 )
             self._rest = (ICRS, (ra, dec))
             self._target = (ra, dec)
-            self._state = "tracking"
+            self._state = MountMotion.TRACKING
         elif self._state == "tracking":
             self._rest = (ALTAZ, (az, alt))
-            self._state = "idle"
+            self._state = MountMotion.IDLE
         return self.cmd_status()

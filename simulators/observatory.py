@@ -82,28 +82,36 @@ class Observatory:
             endpoint = getattr(devices, name)
             return endpoint.host, ports.get(name, endpoint.port)
 
-        common = {"clock": self.clock, "lock": self.lock}
-        self.mount = MountSimulator("mount", *where("mount"), config=self.config, **common)
+        clock, lock = self.clock, self.lock
+        self.mount = MountSimulator(
+            "mount", *where("mount"), clock=clock, config=self.config, lock=lock
+        )
         self.plc = PlcSimulator(
             "plc",
             *where("plc"),
+            clock=clock,
             shutter=lambda: self.dome.shutter()[0],
             interlock_rain_rate_mm_h=self.config.simulators.interlock_rain_rate_mm_h,
-            **common,
+            lock=lock,
         )
         self.dome = DomeSimulator(
-            "dome", *where("dome"), config=self.config, rain_reason=self.plc.rain_reason, **common
+            "dome",
+            *where("dome"),
+            clock=clock,
+            config=self.config,
+            rain_reason=self.plc.rain_reason,
+            lock=lock,
         )
         self.cameras: dict[str, CameraSimulator] = {}
         for instrument in self.config.instruments:
             self.cameras[instrument.device] = CameraSimulator(
                 instrument.device,
                 *where(instrument.device),
+                clock=clock,
                 config=self.config,
-                instrument=instrument,
                 sky=self,
                 frames_dir=self.frames_dir,
-                **common,
+                lock=lock,
             )
         self.devices: dict[str, SimulatedDevice] = {
             "mount": self.mount,

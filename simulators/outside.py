@@ -7,7 +7,7 @@ network). Both are separate programs run as subprocesses, exactly as a person or
 - a VOEvent is sent with Comet's ``comet-sendvo`` to the broker ``[simulators]
   alert_broker_host:alert_broker_port`` (the broker and the alert listener are other parts).
 
-Each returns an :class:`Outcome` (never raises for a failure of the other program).
+Each returns a :class:`SubmissionResult` (never raises for a failure of the other program).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from infra.clock import Clock
 
 
 @dataclass
-class Outcome:
+class SubmissionResult:
     """What happened to one submission."""
 
     ok: bool
@@ -47,12 +47,14 @@ def clock_env(clock: Clock) -> dict[str, str]:
     return env
 
 
-def submit_request(file: Path, *, user: str | None, clock: Clock, timeout_s: float) -> Outcome:
+def submit_request(
+    file: Path, *, user: str | None, clock: Clock, timeout_s: float
+) -> SubmissionResult:
     """Submit a request file with ``pyros request submit FILE --json``.
 
     Returns
     -------
-    Outcome
+    SubmissionResult
         ``result`` is the command's JSON (``request_id``, ``sequence_ids``...) when it stored the
         request; ``detail`` is its one-line error otherwise.
     """
@@ -69,9 +71,11 @@ def submit_request(file: Path, *, user: str | None, clock: Clock, timeout_s: flo
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
-        return Outcome(False, f"pyros request submit {file.name}: no answer within {timeout_s:g} s")
+        return SubmissionResult(
+            False, f"pyros request submit {file.name}: no answer within {timeout_s:g} s"
+        )
     except OSError as exc:
-        return Outcome(False, f"pyros request submit {file.name}: cannot run: {exc}")
+        return SubmissionResult(False, f"pyros request submit {file.name}: cannot run: {exc}")
     result: dict[str, Any] = {}
     for line in reversed(done.stdout.strip().splitlines()):
         try:
@@ -80,9 +84,11 @@ def submit_request(file: Path, *, user: str | None, clock: Clock, timeout_s: flo
         except json.JSONDecodeError:
             continue
     if done.returncode == 0 and result.get("ok"):
-        return Outcome(True, f"request {result.get('request_id')} stored from {file.name}", result)
+        return SubmissionResult(
+            True, f"request {result.get('request_id')} stored from {file.name}", result
+        )
     error = result.get("error") or _tail(done.stderr) or f"exit code {done.returncode}"
-    return Outcome(False, f"pyros request submit {file.name}: {error}", result)
+    return SubmissionResult(False, f"pyros request submit {file.name}: {error}", result)
 
 
 def sendvo_program() -> str | None:
@@ -93,18 +99,18 @@ def sendvo_program() -> str | None:
     return shutil.which("comet-sendvo")
 
 
-def send_voevent(file: Path, *, host: str, port: int, timeout_s: float) -> Outcome:
+def send_voevent(file: Path, *, host: str, port: int, timeout_s: float) -> SubmissionResult:
     """Send a VOEvent file to a VOEvent broker with ``comet-sendvo``.
 
     Returns
     -------
-    Outcome
+    SubmissionResult
         ok when the broker acknowledged it; otherwise the reason (no broker answering, the broker
         refused the packet, comet-sendvo missing or timing out).
     """
     program = sendvo_program()
     if program is None:
-        return Outcome(False, "comet-sendvo not found: install Comet (pip install comet)")
+        return SubmissionResult(False, "comet-sendvo not found: install Comet (pip install comet)")
     argv = [program, "--host", host, "--port", str(port), "-f", str(file)]
     where = f"{host}:{port}"
     try:
@@ -112,16 +118,18 @@ def send_voevent(file: Path, *, host: str, port: int, timeout_s: float) -> Outco
             argv, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
         )
     except subprocess.TimeoutExpired:
-        return Outcome(False, f"VOEvent {file.name}: the broker at {where} did not answer within "
-                       f"{timeout_s:g} s")  # fmt: skip
+        return SubmissionResult(
+            False,
+            f"VOEvent {file.name}: the broker at {where} did not answer within {timeout_s:g} s",
+        )
     except OSError as exc:
-        return Outcome(False, f"VOEvent {file.name}: cannot run comet-sendvo: {exc}")
+        return SubmissionResult(False, f"VOEvent {file.name}: cannot run comet-sendvo: {exc}")
     output = done.stdout + done.stderr
     if done.returncode == 0 and "sent successfully" in output:
-        return Outcome(True, f"VOEvent {file.name} acknowledged by the broker at {where}")
+        return SubmissionResult(True, f"VOEvent {file.name} acknowledged by the broker at {where}")
     if "Connection failed" in output or "Connection refused" in output:
-        return Outcome(False, f"VOEvent {file.name}: no VOEvent broker answers at {where}")
-    return Outcome(
+        return SubmissionResult(False, f"VOEvent {file.name}: no VOEvent broker answers at {where}")
+    return SubmissionResult(
         False,
         f"VOEvent {file.name}: the broker at {where} did not take it "
         f"(comet-sendvo exit {done.returncode}: {_tail(output)})",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,12 +31,13 @@ from infra.clock import MIN_WALL_SLEEP_S, Clock, SimulatedClock, format_instant
 from infra.config import SiteConfig
 from simulators.faults import FaultError
 from simulators.observatory import Observatory
-from simulators.outside import Outcome, send_voevent, submit_request
+from simulators.outside import SubmissionResult, send_voevent, submit_request
 from simulators.plc import PlcValueError
 from simulators.scenario import (
     AfterglowAction,
     AlertAction,
     FaultAction,
+    ItemStatus,
     PlcAction,
     Scenario,
     ScenarioError,
@@ -60,7 +61,7 @@ class ItemOutcome:
     """What became of one scenario item."""
 
     item: ScenarioItem
-    status: str  # done, failed, skipped, running
+    status: ItemStatus
     detail: str = ""
     due_at: datetime | None = None
     applied_at: datetime | None = None
@@ -218,24 +219,30 @@ class ScenarioPlayer:
         except Exception:
             log.exception("scenario %s: the player failed", self.scenario.source)
 
-    def _apply(self, item: ScenarioItem, *, past: bool, started_at: float):
-        outcome = ItemOutcome(item, "running", due_at=self.at(item.time_s))
+    def _apply(self, item: ScenarioItem, *, past: bool, started_at: float) -> Future[None] | None:
+        """Apply one item now; the future of its submission when another program takes it."""
+        outcome = ItemOutcome(item, ItemStatus.RUNNING, due_at=self.at(item.time_s))
         with self._lock:
             self.outcomes.append(outcome)
         outcome.applied_at = self.clock.now()
         action = item.action
         if past and isinstance(action, SubmitAction | AlertAction):
-            return self._finish(outcome, "skipped", "in the past when the player started")
+            self._finish(outcome, ItemStatus.SKIPPED, "in the past when the player started")
+            return None
+        if isinstance(action, SubmitAction | AlertAction):
+            return self._pool.submit(self._submit, outcome)
         try:
             if isinstance(action, PlcAction):
-                return self._finish(outcome, "done", self._plc(action))
-            if isinstance(action, FaultAction):
-                return self._finish(outcome, "done", self._fault(item, action, started_at))
-            if isinstance(action, AfterglowAction):
-                return self._finish(outcome, "done", self._afterglow(item, action))
+                detail = self._plc(action)
+            elif isinstance(action, FaultAction):
+                detail = self._fault(item, action, started_at)
+            else:
+                detail = self._afterglow(item, action)
         except (PlcValueError, FaultError, ValueError) as exc:
-            return self._finish(outcome, "failed", str(exc))
-        return self._pool.submit(self._submit, outcome)
+            self._finish(outcome, ItemStatus.FAILED, str(exc))
+            return None
+        self._finish(outcome, ItemStatus.DONE, detail)
+        return None
 
     def _plc(self, action: PlcAction) -> str:
         plc = self.observatory.plc
@@ -295,19 +302,18 @@ class ScenarioPlayer:
                 )
         except Exception as exc:  # the outcome is recorded whatever happens
             log.exception("scenario item %d failed", outcome.item.number)
-            result = Outcome(False, f"{type(exc).__name__}: {exc}")
+            result = SubmissionResult(False, f"{type(exc).__name__}: {exc}")
         outcome.result = result.result
-        self._finish(outcome, "done" if result.ok else "failed", result.detail)
+        self._finish(outcome, ItemStatus.DONE if result.ok else ItemStatus.FAILED, result.detail)
 
-    def _finish(self, outcome: ItemOutcome, status: str, detail: str) -> None:
+    def _finish(self, outcome: ItemOutcome, status: ItemStatus, detail: str) -> None:
         outcome.status, outcome.detail = status, detail
         outcome.finished_at = self.clock.now()
         item = outcome.item
-        level = logging.WARNING if status == "failed" else logging.INFO
+        level = logging.WARNING if status == ItemStatus.FAILED else logging.INFO
         log.log(level, "scenario t=%g %s: %s: %s", item.time_s, item.key, status, detail)
         if self._record is not None:
             try:
                 self._record(outcome.describe())
             except Exception:
                 log.exception("scenario: journaling failed")
-        return None

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devices.commands import SWITCH_NAMES, DeviceKind
+from devices.controllers.dome import ShutterState
 from infra.clock import Clock
 from simulators import DATA_DIR
 from simulators.device import SimulatedDevice
@@ -56,7 +57,10 @@ class PlcValueError(ValueError):
 
 def seed_reply() -> list[dict[str, Any]]:
     """The seed's ``plc_status_reply.json`` (bundled copy, unchanged)."""
-    return json.loads((DATA_DIR / "plc_status_reply.json").read_text(encoding="utf-8"))
+    reply: list[dict[str, Any]] = json.loads(
+        (DATA_DIR / "plc_status_reply.json").read_text(encoding="utf-8")
+    )
+    return reply
 
 
 def site_device() -> dict[str, Any]:
@@ -101,7 +105,7 @@ class PlcSimulator(SimulatedDevice):
         port: int,
         clock: Clock,
         *,
-        shutter: Callable[[], str] = lambda: "closed",
+        shutter: Callable[[], str] = lambda: ShutterState.CLOSED,
         interlock_rain_rate_mm_h: float = 0.1,
         lock: threading.RLock | None = None,
     ) -> None:
@@ -122,11 +126,11 @@ class PlcSimulator(SimulatedDevice):
         raise PlcValueError(f"PLC: no device {device_name!r} (known: {known})")
 
     def _value(self, device_name: str, value_name: str) -> dict[str, Any]:
-        device = self._device(device_name)
-        for item in device["values"]:
+        values: list[dict[str, Any]] = self._device(device_name)["values"]
+        for item in values:
             if item["name"] == value_name:
                 return item
-        known = ", ".join(v["name"] for v in device["values"])
+        known = ", ".join(v["name"] for v in values)
         raise PlcValueError(
             f"PLC: device {device_name} has no value {value_name!r} (known: {known})"
         )

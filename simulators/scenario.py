@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,17 @@ class AfterglowAction:
     name: str = "afterglow"
 
 
-Action = PlcAction | SubmitAction | FaultAction | AlertAction | AfterglowAction
+ScenarioAction = PlcAction | SubmitAction | FaultAction | AlertAction | AfterglowAction
+
+
+class ItemStatus(StrEnum):
+    """Where a scenario item is: applied (done), refused or broken (failed), not replayed
+    (skipped), or submitted and not answered yet (running)."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,7 @@ class ScenarioItem:
     number: int  # 1-based position among the items (after the length)
     time_s: float
     key: str
-    action: Action
+    action: ScenarioAction
     raw: Any
 
     def describe(self) -> dict[str, Any]:
@@ -303,7 +314,7 @@ def parse_scenario(data: Any, source: str = "<scenario>", base_dir: Path | None 
         where = f"{where} (time {time_s:g}) {key}"
         action = raw[key]
         if key == PLC:
-            parsed: Action = _plc(action, where)
+            parsed: ScenarioAction = _plc(action, where)
         elif key == USER:
             parsed = _submit(action, where, base_dir)
         elif key == FAULT:

@@ -18,6 +18,8 @@ from typing import Any
 
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
+from infra.db import get_engine
+from infra.db.migrate import DatabaseNotReady, ensure_ready
 from infra.journal import KIND_SCENARIO, record
 from infra.oslock import InstanceLock
 from infra.settings import load_settings
@@ -34,9 +36,6 @@ log = logging.getLogger(__name__)
 
 def database_problem() -> str | None:
     """Why the process database cannot take journal entries now (None: it can)."""
-    from infra.db import get_engine
-    from infra.db.migrate import DatabaseNotReady, ensure_ready
-
     try:
         ensure_ready(get_engine())
     except DatabaseNotReady as exc:
@@ -92,8 +91,6 @@ class SimulatorRun:
             if problem:
                 log.warning("scenario outcomes will not be journaled: %s", problem)
             else:
-                from infra.db import get_engine
-
                 self._queue = WriteBehindQueue(get_engine, name="simulators-journal")
         self.player = (
             ScenarioPlayer(
@@ -175,7 +172,7 @@ class SimulatorRun:
             KIND_SCENARIO,
             f"simulators:{outcome['key']}",
             outcome,
-            queue=self._queue,
+            into=self._queue,
             clock=self.clock,
         )
 
@@ -207,8 +204,8 @@ class SimulatorRun:
                 if device not in observatory.devices:
                     known = ", ".join(observatory.devices)
                     raise FaultError(f"unknown device {device!r} (known: {known})")
-                fault = observatory.faults.clear(device)
-                return {"ok": True, "cleared": fault is not None}
+                cleared = observatory.faults.clear(device)
+                return {"ok": True, "cleared": cleared is not None}
             if command == "afterglow":
                 afterglow = Afterglow(
                     ra_deg=float(request["ra_deg"]) % 360.0,

@@ -1,4 +1,4 @@
-"""The domain: pure functions first, thin Prefect ``@task`` wrappers in ``*/tasks.py`` modules.
+"""The domain: pure functions first, thin Prefect ``@task`` wrappers in ``*/prefect_tasks.py``.
 
-Modules outside ``tasks.py`` files never import Prefect, so the CLI and watchers stay fast.
+Modules other than ``prefect_tasks.py`` never import Prefect, so the CLI and watchers stay fast.
 """

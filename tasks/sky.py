@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from infra.astro import configure_astropy, site_location
 from infra.config import SiteConfig
@@ -28,6 +29,8 @@ from astropy.coordinates import (  # noqa: E402
 )
 from astropy.time import Time  # noqa: E402
 
+FloatArray = npt.NDArray[np.float64]
+
 
 def as_time(times: datetime | Sequence[datetime] | Time) -> Time:
     """Aware datetimes (one or many) as an astropy ``Time`` in UTC."""
@@ -39,8 +42,8 @@ def as_time(times: datetime | Sequence[datetime] | Time) -> Time:
 
 
 def altitudes_deg(
-    ra_deg: np.ndarray, dec_deg: np.ndarray, times: Time, config: SiteConfig
-) -> np.ndarray:
+    ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, times: Time, config: SiteConfig
+) -> FloatArray:
     """Altitude (degrees) of every target at every time, shape ``(targets, times)``.
 
     One AltAz transform for the whole grid (broadcast), as the planner needs for thousands of
@@ -51,30 +54,31 @@ def altitudes_deg(
     obstime = times if times.shape else times.reshape((1,))
     frame = AltAz(obstime=obstime[np.newaxis, :], location=site_location(config.site))
     targets = SkyCoord(ra=ra[:, np.newaxis] * u.deg, dec=dec[:, np.newaxis] * u.deg)
-    return targets.transform_to(frame).alt.deg
+    altitude: FloatArray = targets.transform_to(frame).alt.deg
+    return altitude
 
 
-def airmass(altitude_deg: np.ndarray) -> np.ndarray:
+def airmass(altitude_deg: npt.ArrayLike) -> FloatArray:
     """Plane-parallel airmass sec(z); infinite at and below the horizon."""
     alt = np.asarray(altitude_deg, dtype=float)
     with np.errstate(divide="ignore"):
         return np.where(alt > 0.0, 1.0 / np.sin(np.radians(np.clip(alt, 1e-6, 90.0))), np.inf)
 
 
-def sun_altitude_deg(times: Time, config: SiteConfig) -> np.ndarray:
+def sun_altitude_deg(times: Time, config: SiteConfig) -> FloatArray:
     """Altitude of the sun (degrees) at each time."""
     frame = AltAz(obstime=times, location=site_location(config.site))
     return np.atleast_1d(get_sun(times).transform_to(frame).alt.deg)
 
 
-def moon_radec_deg(times: Time, config: SiteConfig) -> tuple[np.ndarray, np.ndarray]:
+def moon_radec_deg(times: Time, config: SiteConfig) -> tuple[FloatArray, FloatArray]:
     """Topocentric RA and Dec of the moon (degrees) at each time, seen from the site."""
     obstime = times if times.shape else times.reshape((1,))
     moon = get_body("moon", obstime, location=site_location(config.site))
     return np.atleast_1d(moon.ra.deg), np.atleast_1d(moon.dec.deg)
 
 
-def moon_altitude_deg(times: Time, config: SiteConfig) -> np.ndarray:
+def moon_altitude_deg(times: Time, config: SiteConfig) -> FloatArray:
     """Altitude of the moon (degrees) at each time."""
     obstime = times if times.shape else times.reshape((1,))
     frame = AltAz(obstime=obstime, location=site_location(config.site))
@@ -83,20 +87,21 @@ def moon_altitude_deg(times: Time, config: SiteConfig) -> np.ndarray:
 
 
 def separation_deg(
-    ra1_deg: np.ndarray, dec1_deg: np.ndarray, ra2_deg: np.ndarray, dec2_deg: np.ndarray
-) -> np.ndarray:
+    ra1_deg: npt.ArrayLike, dec1_deg: npt.ArrayLike, ra2_deg: npt.ArrayLike, dec2_deg: npt.ArrayLike
+) -> FloatArray:
     """Angular distance (degrees) between positions, broadcast like NumPy (astropy's Vincenty
     formula on plain arrays: no SkyCoord per call, for grids of thousands of targets)."""
-    return np.degrees(
+    separation: FloatArray = np.degrees(
         angular_separation(
             np.radians(ra1_deg), np.radians(dec1_deg), np.radians(ra2_deg), np.radians(dec2_deg)
         )
     )
+    return separation
 
 
 def moon_separation_deg(
-    ra_deg: np.ndarray, dec_deg: np.ndarray, times: Time, config: SiteConfig
-) -> np.ndarray:
+    ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, times: Time, config: SiteConfig
+) -> FloatArray:
     """Angular distance (degrees) from every target to the moon at every time,
     shape ``(targets, times)``."""
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
@@ -107,7 +112,7 @@ def moon_separation_deg(
     )
 
 
-def moon_illumination(times: Time) -> np.ndarray:
+def moon_illumination(times: Time) -> FloatArray:
     """Illuminated fraction of the moon (0 new, 1 full) at each time."""
     sun = get_sun(times)
     moon = get_body("moon", times)

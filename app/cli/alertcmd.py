@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from app.cli.common import ready_engine
+from app.cli.errors import EXIT_BAD_INPUT, EXIT_NOT_READY, CliError
 from app.cli.output import print_json, print_table
+from infra.clock import ClockError, DiscreteEventClock, get_clock, parse_instant
+from tasks.alerts.decision import AlertDecision, DecisionKind, FollowUpAction
+
+# The database, the configuration and the alert pipeline are imported inside the commands: every
+# command module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
 app = typer.Typer(help="GRB alerts (VOEvents) and their decisions.", no_args_is_help=True)
 
@@ -33,7 +41,7 @@ def _read(file: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
 @app.command()
 def ingest(
     file: Path = typer.Argument(..., help="VOEvent file (one packet)."),
-    at: str = typer.Option(
+    at: str | None = typer.Option(
         None, "--at", help="Reception instant, ISO 8601 (default: the packet's own Who/Date)."
     ),
     json_output: bool = typer.Option(
@@ -44,9 +52,6 @@ def ingest(
 
     Exit 0 for every decision except ``rejected`` (exit 2).
     """
-    from app.cli.common import ready_engine
-    from app.cli.errors import EXIT_BAD_INPUT, EXIT_NOT_READY, CliError
-    from infra.clock import ClockError, DiscreteEventClock, get_clock, parse_instant
     from infra.config import get_config
 
     when = None
@@ -59,9 +64,7 @@ def ingest(
     config = get_config()
     raw, problem = _read(file, config.alerts.max_packet_bytes)
     if raw is None:
-        from tasks.alerts.decision import Decision, DecisionKind
-
-        decision = Decision(None, DecisionKind.REJECTED, f"{file}: {problem}")
+        decision = AlertDecision(None, DecisionKind.REJECTED, f"{file}: {problem}")
     else:
         from tasks.alerts.handle import handle_packet
         from tasks.alerts.parse import issued_at_hint
@@ -77,11 +80,14 @@ def ingest(
         )
     if json_output:
         print_json(
-            {"ok": decision.error is None and decision.decision != "rejected", **decision.as_dict()}
+            {
+                "ok": decision.error is None and decision.decision != DecisionKind.REJECTED,
+                **decision.as_dict(),
+            }
         )
     else:
         _echo(decision)
-    if decision.decision == "rejected":
+    if decision.decision == DecisionKind.REJECTED:
         sys.stderr.write(f"pyros: {file}: rejected: {decision.reason}\n")
         raise typer.Exit(EXIT_BAD_INPUT)
     if decision.error is not None and not decision.stored:
@@ -89,9 +95,9 @@ def ingest(
         raise typer.Exit(EXIT_NOT_READY)
 
 
-def _echo(decision) -> None:
+def _echo(decision: AlertDecision) -> None:
     head = f"{decision.decision}"
-    if str(decision.action) != "none":
+    if decision.action != FollowUpAction.NONE:
         head += f" ({decision.action})"
     typer.echo(f"{head}: {decision.reason}")
     typer.echo(f"  ivorn: {decision.ivorn or '-'}")
@@ -109,13 +115,12 @@ def list_alerts(
     """List the most recent alerts with their decision, action and reason."""
     from sqlalchemy import select
 
-    from app.cli.common import ready_engine
     from infra.db import session_scope
     from infra.db.models import Alert
 
     with session_scope(ready_engine()) as session:
         rows = session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit)).all()
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "id": a.id,
                 "ivorn": a.ivorn,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from app.cli.common import ready_engine
+from app.cli.errors import EXIT_BAD_INPUT, CliError
 from app.cli.output import print_json, print_table
+
+# The database, the configuration and the domain are imported inside the commands: every command
+# module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
 app = typer.Typer(help="Calibration masters (bias, dark, flat) and frame calibration.",
                   no_args_is_help=True)  # fmt: skip
@@ -19,13 +26,15 @@ def build(
     frames: list[Path] = typer.Argument(..., help="Calibration frames (FITS)."),
     camera: str = typer.Option(..., "--camera", help="Instrument name, e.g. 'Visible camera'."),
     kind: str = typer.Option(..., "--type", help="Master type: bias, dark or flat."),
-    filter_name: str = typer.Option(
+    filter_name: str | None = typer.Option(
         None, "--filter", help="Flats: the filter (frames of other filters are rejected)."
     ),
-    flat_source: str = typer.Option(
+    flat_source: str | None = typer.Option(
         None, "--flat-source", help="Flats: twilight or dome (default: the frames' FLATTYPE)."
     ),
-    night: str = typer.Option(None, "--night", help="Night label YYYY-MM-DD (default: frames')."),
+    night: str | None = typer.Option(
+        None, "--night", help="Night label YYYY-MM-DD (default: frames')."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Build, write and record a master; rejected frames are listed with their reasons.
@@ -33,16 +42,11 @@ def build(
     Exit 0 when the master was built, 2 when it was not (the failure is recorded, the previous
     master stays in use).
     """
-    from app.cli.common import ready_engine
-    from app.cli.errors import EXIT_BAD_INPUT, CliError
-
     if kind not in KIND_CHOICES:
         raise CliError(f"--type: {kind!r} is not one of {', '.join(KIND_CHOICES)}")
     if flat_source not in (None, "twilight", "dome"):
         raise CliError(f"--flat-source: {flat_source!r} is not twilight or dome")
     if night is not None:
-        from datetime import date
-
         try:
             date.fromisoformat(night)
         except ValueError:
@@ -77,14 +81,13 @@ def build(
 
 @app.command("list")
 def list_masters(
-    camera: str = typer.Option(None, "--camera", help="Only this camera."),
-    kind: str = typer.Option(None, "--type", help="Only this type (bias, dark, flat)."),
-    status: str = typer.Option(None, "--status", help="Only good or failed."),
+    camera: str | None = typer.Option(None, "--camera", help="Only this camera."),
+    kind: str | None = typer.Option(None, "--type", help="Only this type (bias, dark, flat)."),
+    status: str | None = typer.Option(None, "--status", help="Only good or failed."),
     limit: int = typer.Option(50, "--limit", min=1, help="Most recent N masters."),
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List the most recent masters (good and failed) with their night and quality."""
-    from app.cli.common import ready_engine
     from infra.db import session_scope
     from tasks.calibration.master_registry import list_masters as listing
 
@@ -94,7 +97,7 @@ def list_masters(
         print_json(items)
         return
 
-    def master(item: dict) -> str:
+    def master(item: dict[str, Any]) -> str:
         words = [item["type"], item["filter"], item["flat_source"]]
         if item["type"] == "dark":
             words.append(f"{item['exposure_s']:g}s")
@@ -115,14 +118,12 @@ def list_masters(
 @app.command()
 def frame(
     raw: Path = typer.Argument(..., help="Raw frame (FITS) to calibrate."),
-    output: Path = typer.Option(
+    output: Path | None = typer.Option(
         None, "--output", help="Where to write it (default: <frame>.cal.fits beside it)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Calibrate one frame with the masters of its night (bias, dark, flat, with provenance)."""
-    from app.cli.common import ready_engine
-    from app.cli.errors import CliError
     from tasks.calibration.calibrator import ScienceCalibrator
     from tasks.calibration.science import CalibrationError
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from app.cli.output import print_json
 
+if TYPE_CHECKING:
+    from infra.config import SiteConfig
+
+# The configuration (pydantic) is imported inside the commands: every command module
+# is imported by `pyros --help`, and each command answers within the CLI's 2 s.
+
 app = typer.Typer(help="The site configuration.", no_args_is_help=True)
 
 
-def _load(path: Path | None):
+def _load(path: Path | None) -> SiteConfig:
     from infra.config import get_config, load_config
 
     return load_config(path) if path is not None else get_config()
@@ -42,8 +50,6 @@ def show(
     if json_output:
         print_json(data)
     else:
-        import json
-
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from app.cli.output import print_json
+from infra.settings import load_settings, redact_url
+
+# The database, its migrations and the configuration are imported inside the commands: every
+# command module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
 app = typer.Typer(help="Database schema and defaults.", no_args_is_help=True)
 
@@ -15,7 +19,6 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     from infra.db import get_engine
     from infra.db.migrate import current_revision
     from infra.db.migrate import upgrade as do_upgrade
-    from infra.settings import load_settings, redact_url
 
     engine = get_engine()
     do_upgrade(engine, revision)
@@ -32,7 +35,6 @@ def init(json_output: bool = typer.Option(False, "--json", help="Print a JSON su
     from infra.config import get_config
     from infra.db import get_engine
     from infra.db.bootstrap import init_database
-    from infra.settings import load_settings, redact_url
 
     report = init_database(get_engine(), get_config())
     url = redact_url(load_settings().database_url)

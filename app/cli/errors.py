@@ -7,10 +7,16 @@ import sys
 import traceback
 from datetime import UTC, datetime
 
+from infra.settings import SettingsError, load_settings
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_READY = 3
+
+
+# The other modules' errors are imported only when an error is being reported: every command
+# module imports this one, and `pyros --help` must stay quick (the CLI's budget is 2 s).
 
 
 def _known_errors() -> dict[type[BaseException], int]:
@@ -21,9 +27,8 @@ def _known_errors() -> dict[type[BaseException], int]:
     from infra.clock import ClockError
     from infra.config import ConfigError
     from infra.db.migrate import DatabaseNotReady
-    from infra.db.sequence_state import IllegalTransition
+    from infra.db.sequence_rules import IllegalTransition
     from infra.oslock import AlreadyRunning
-    from infra.settings import SettingsError
 
     known: dict[type[BaseException], int] = {
         PortTaken: EXIT_NOT_READY,
@@ -80,8 +85,6 @@ def one_line(exc: BaseException) -> str:
 def log_traceback(exc: BaseException) -> str | None:
     """Write the traceback of an unexpected error to ``$PYROS_HOME/logs/cli.log``."""
     try:
-        from infra.settings import load_settings
-
         log_dir = load_settings().log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / "cli.log"

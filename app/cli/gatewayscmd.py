@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import typer
 
+from app.cli.errors import CliError
 from app.cli.output import print_json, print_table
+from devices.client import NdjsonClient
+from devices.errors import DeviceDisconnected, DeviceProblem
+
+# The gateways and the configuration are imported inside the commands: every command module is
+# imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
 app = typer.Typer(help="Device gateways (one per device, holding its lease).", no_args_is_help=True)
 
 
 @app.command()
 def start(
-    device: list[str] = typer.Option(
+    device: list[str] | None = typer.Option(
         None, "--device", "-d", help="Device to serve (repeatable; default: every device)."
     ),
 ) -> None:
     """Run the gateways in the foreground until Ctrl-C or SIGTERM, then stop them cleanly."""
-    import logging
-
-    from app.cli.errors import CliError
     from devices.gateway.fleet import GatewayStartError, run_gateways
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -34,8 +40,6 @@ def status(
     timeout_s: float = typer.Option(1.0, "--timeout", min=0.05, help="Per gateway (seconds)."),
 ) -> None:
     """Ask every configured gateway for its device's health and lease."""
-    from devices.client import NdjsonClient
-    from devices.errors import DeviceDisconnected, DeviceProblem
     from devices.gateway.fleet import device_names
     from infra.config import get_config
 
@@ -43,7 +47,11 @@ def status(
     rows = []
     for name in device_names(config):
         port = getattr(config.gateways.ports, name)
-        row = {"device": name, "gateway": f"{config.gateways.host}:{port}", "running": False}
+        row: dict[str, Any] = {
+            "device": name,
+            "gateway": f"{config.gateways.host}:{port}",
+            "running": False,
+        }
         client = NdjsonClient(config.gateways.host, port, name=name, timeout_s=timeout_s)
         try:
             reply = client.call("HEALTH", timeout=timeout_s)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
+from app.cli.common import ready_engine
 from app.cli.output import print_json, print_table
+
+# The database, the configuration and the domain are imported inside the commands: every command
+# module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
 app = typer.Typer(help="The night journal (append-only).", no_args_is_help=True)
 
@@ -17,12 +23,11 @@ def list_entries(
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List journal entries (oldest first)."""
-    from app.cli.common import ready_engine
     from infra.db import session_scope
     from infra.journal import entries
 
     with session_scope(ready_engine()) as session:
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "id": e.id,
                 "kind": e.kind,
@@ -63,12 +68,11 @@ def nights(json_output: bool = typer.Option(False, "--json")) -> None:
     """List the nights with their code version and configuration hash."""
     from sqlalchemy import select
 
-    from app.cli.common import ready_engine
     from infra.db import session_scope
     from infra.db.models import Night
 
     with session_scope(ready_engine()) as session:
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "night": n.label,
                 "code_version": n.code_version,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
 from app.cli import (
@@ -28,6 +29,7 @@ from app.cli import (
     simulatorscmd,
     stackcmd,
 )
+from app.cli.errors import report
 
 app = typer.Typer(
     name="pyros",
@@ -58,10 +60,6 @@ app.command("status")(stackcmd.status)
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (used by the ``pyros`` console script)."""
-    import click
-
-    from app.cli.errors import report
-
     args = sys.argv[1:] if argv is None else argv
     try:
         result = app(args=args, prog_name="pyros", standalone_mode=False)

@@ -4,11 +4,19 @@ any night (``pyros night report [NIGHT]``)."""
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
 
+from app.cli.common import ready_engine
+from app.cli.errors import CliError
 from app.cli.output import print_json
+from infra.clock import get_clock
+
+# The stack, the database, the configuration and the night's report are imported inside the
+# commands: every command module is imported by `pyros --help`, and each command answers within
+# the CLI's 2 s.
 
 app = typer.Typer(
     help="The night: simulate one through the whole stack, or show a night's report.",
@@ -25,14 +33,14 @@ def night(
     speed: float = typer.Option(
         60.0, "--speed", min=1.0, max=100000.0, help="Simulated seconds per wall second."
     ),
-    scenario: Path = typer.Option(
+    scenario: Path | None = typer.Option(
         None,
         "--scenario",
         exists=True,
         dir_okay=False,
         help="Scenario file (default: the repository's night scenario).",
     ),
-    hours: float = typer.Option(
+    hours: float | None = typer.Option(
         None,
         "--hours",
         min=0.05,
@@ -59,7 +67,6 @@ def night(
     if not simulate:
         typer.echo(context.get_help())
         raise typer.Exit(0)
-    from app.cli.errors import CliError
     from app.cli.nightsim import simulate_night
 
     def progress(message: str) -> None:
@@ -90,18 +97,15 @@ def night(
 
 @app.command("report")
 def report(
-    label: str = typer.Argument(None, help="Night label YYYY-MM-DD (default: the last night)."),
+    label: str | None = typer.Argument(
+        None, help="Night label YYYY-MM-DD (default: the last night)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     write: bool = typer.Option(
         False, "--write", help="Also (re)write $PYROS_HOME/reports/<night>.md and .json."
     ),
 ) -> None:
     """The report of a night, from the database."""
-    from datetime import timedelta
-
-    from app.cli.common import ready_engine
-    from app.cli.errors import CliError
-    from infra.clock import get_clock
     from infra.config import get_config
     from infra.db import session_scope
     from infra.journal import night_label
@@ -117,8 +121,6 @@ def report(
     if label is None:
         label = night_label(get_clock().now() - timedelta(hours=12), config.site.longitude_deg)
     try:
-        from datetime import date
-
         date.fromisoformat(label)
     except ValueError:
         raise CliError(f"night {label!r} is not a date YYYY-MM-DD") from None

@@ -11,9 +11,19 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from app.stack import StackPlan
+    from infra.clock import Clock
+    from infra.config import SiteConfig
+    from infra.settings import Settings
 
 #: The simulation's evening: start-of-night begins this long before sunset.
 SIM_EVENING_S = 1800.0
@@ -39,7 +49,7 @@ class SimulationPlan:
     clock_spec: str
 
 
-def derived_site_file(config, home: Path, frame_px: int) -> Path:
+def derived_site_file(config: SiteConfig, home: Path, frame_px: int) -> Path:
     """The effective site configuration with the simulation's changes: frames of ``frame_px``
     (pixels up to ``MAX_PIXEL_GROWTH`` times coarser, the field cropped beyond), the evening
     shortened to 30 minutes."""
@@ -60,7 +70,7 @@ def derived_site_file(config, home: Path, frame_px: int) -> Path:
     return path
 
 
-def _without_none(value):
+def _without_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
@@ -69,14 +79,20 @@ def _without_none(value):
 
 
 def plan_simulation(
-    config, home: Path, *, speed: float, hours: float | None, frame_px: int, now: datetime
+    config: SiteConfig,
+    home: Path,
+    *,
+    speed: float,
+    hours: float | None,
+    frame_px: int,
+    now: datetime,
 ) -> SimulationPlan:
     """The night to simulate (the next one at the site), its start and end."""
     from infra.config import load_config
     from tasks.scheduling.night_times import night_to_plan
 
     night = night_to_plan(now, config)
-    if not night.has_dark_time or night.sunset is None:
+    if not night.has_dark_time or night.sunset is None or night.start is None or night.end is None:
         raise ValueError(f"night {night.label}: no dark time at this site")
     start = night.sunset - timedelta(seconds=SIM_EVENING_S)
     dawn = night.dawn_flats[1] if night.dawn_flats else night.end
@@ -90,7 +106,7 @@ def plan_simulation(
     return SimulationPlan(night.label, start, end, speed, site_file, spec)
 
 
-def _count_night(engine) -> dict:
+def _count_night(engine: Engine) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from infra.db import session_scope
@@ -113,7 +129,7 @@ def _flow_run_states() -> dict[str, int]:
     )
     from prefect.client.schemas.objects import StateType
 
-    counts = {}
+    counts: dict[str, int] = {}
     with get_client(sync_client=True) as client:
         for kind in (StateType.FAILED, StateType.CRASHED, StateType.COMPLETED):
             counts[kind.value.lower()] = client.count_flow_runs(
@@ -124,7 +140,7 @@ def _flow_run_states() -> dict[str, int]:
     return counts
 
 
-def _run_now(name: str, parameters: dict, timeout_s: float | None = 0):
+def _run_now(name: str, parameters: dict[str, Any], timeout_s: float | None = 0) -> object:
     from prefect.deployments import run_deployment
 
     return run_deployment(f"{name}/{name}", parameters=parameters, timeout=timeout_s)
@@ -159,27 +175,55 @@ def _stop_the_night() -> None:
 
 
 def simulate_night(
-    *, speed: float, scenario: Path | None, hours: float | None, frame_px: int, down: bool, progress
-) -> dict:
+    *,
+    speed: float,
+    scenario: Path | None,
+    hours: float | None,
+    frame_px: int,
+    down: bool,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Run a simulated night (see the module docstring); returns the summary figures."""
-    from app.stack import check_ports_free, plan_stack
     from app.supervisor.launch import down as stop_stack
-    from app.supervisor.launch import up
-    from infra.clock import write_epoch_file
+    from infra.clock import get_clock
     from infra.config import get_config
     from infra.db import get_engine
-    from infra.db.bootstrap import init_database
     from infra.settings import load_settings
 
-    settings, config = load_settings(), get_config()
     plan = plan_simulation(
-        config,
-        settings.home,
+        get_config(),
+        load_settings().home,
         speed=speed,
         hours=hours,
         frame_px=frame_px,
         now=datetime.now().astimezone(),
     )
+    settings, config = _switch_to_simulation(plan)
+    stack, wall_start = _bring_up_stack(settings, config, scenario, progress)
+    clock = get_clock()
+    progress(
+        f"night {plan.night}: simulated {plan.start:%Y-%m-%d %H:%M} -> "
+        f"{plan.end:%H:%M} UTC at {speed:g}x"
+    )
+    _run_now("plan-night", {"night": plan.night})
+    engine = get_engine()
+    _follow_the_night(plan, hours, clock, engine, progress)
+    extra = _run_figures(plan, clock, wall_start)
+    result = _report(plan, hours, engine, extra, ui=str(stack.info["ui"]))
+    if down:
+        stop_stack(settings.run_dir)
+    return result
+
+
+def _switch_to_simulation(plan: SimulationPlan) -> tuple[Settings, SiteConfig]:
+    """Point this process at the simulation (its clock, mode and derived site file) and
+    initialise the database; returns the settings and configuration now in effect."""
+    from infra.clock import set_clock
+    from infra.config import _cached, get_config
+    from infra.db import get_engine
+    from infra.db.bootstrap import init_database
+    from infra.settings import load_settings
+
     os.environ.update(
         {
             "PYROS_CLOCK": plan.clock_spec,
@@ -187,13 +231,25 @@ def simulate_night(
             "PYROS_SITE_CONFIG": str(plan.site_file),
         }
     )
-    from infra.clock import set_clock
-    from infra.config import _cached
-
     _cached.cache_clear()
     set_clock(None)
     settings, config = load_settings(), get_config()
     init_database(get_engine(), config)
+    return settings, config
+
+
+def _bring_up_stack(
+    settings: Settings,
+    config: SiteConfig,
+    scenario: Path | None,
+    progress: Callable[[str], None],
+) -> tuple[StackPlan, float]:
+    """Start the whole stack on the standing clock, then write the epoch: the night starts.
+    Returns the stack and the epoch (wall seconds)."""
+    from app.stack import check_ports_free, plan_stack
+    from app.supervisor.launch import up
+    from infra.clock import write_epoch_file
+
     stack = plan_stack(settings, config, scenario=scenario or DEFAULT_SCENARIO)
     check_ports_free(stack.ports)
     progress(f"starting the stack (Prefect UI at {stack.info['ui']})")
@@ -205,17 +261,20 @@ def simulate_night(
         timeout_s=config.stack.startup_timeout_s + 120,
     )
     os.environ["PREFECT_API_URL"] = stack.env["PREFECT_API_URL"]
-    wall_start = time.time()
-    write_epoch_file(settings.run_dir / "clock.epoch", wall_start)
-    from infra.clock import get_clock
+    epoch = time.time()
+    write_epoch_file(settings.run_dir / "clock.epoch", epoch)
+    return stack, epoch
 
-    clock = get_clock()
-    progress(
-        f"night {plan.night}: simulated {plan.start:%Y-%m-%d %H:%M} -> "
-        f"{plan.end:%H:%M} UTC at {speed:g}x"
-    )
-    _run_now("plan-night", {"night": plan.night})
-    engine = get_engine()
+
+def _follow_the_night(
+    plan: SimulationPlan,
+    hours: float | None,
+    clock: Clock,
+    engine: Engine,
+    progress: Callable[[str], None],
+) -> None:
+    """Report progress until the night's end; a night cut short by ``--hours`` is stopped and
+    closed (park, close, report) at once."""
     ended = False
     while clock.now() < plan.end:
         counts = _count_night(engine)
@@ -232,10 +291,14 @@ def simulate_night(
             _stop_the_night()
         # Cut short: no waiting for the dawn flats hours ahead; park, close, report.
         _run_now("end-of-night", {"night": plan.night, "dawn_flats": hours is None}, timeout_s=600)
+
+
+def _run_figures(plan: SimulationPlan, clock: Clock, wall_start: float) -> dict[str, Any]:
+    """How the runs ended and how fast the simulation went."""
     wall = time.time() - wall_start
     simulated = (clock.now() - plan.start).total_seconds()
     states = _flow_run_states()
-    extra = {
+    return {
         "flow_runs_failed": states.get("failed", 0),
         "flow_runs_crashed": states.get("crashed", 0),
         "flow_runs_completed": states.get("completed", 0),
@@ -243,6 +306,18 @@ def simulate_night(
         "simulated_seconds": round(simulated, 1),
         "speed_factor": round(simulated / wall, 1) if wall else None,
     }
+
+
+def _report(
+    plan: SimulationPlan,
+    hours: float | None,
+    engine: Engine,
+    extra: dict[str, Any],
+    *,
+    ui: str,
+) -> dict[str, Any]:
+    """The night report, written to the reports directory; the summary and its Markdown."""
+    from infra.config import get_config
     from infra.db import session_scope
     from tasks.night.prefect_tasks import reports_dir
     from tasks.night.report import night_report, render_markdown, write_report_files
@@ -252,9 +327,7 @@ def simulate_night(
             session, plan.night, get_config(), extra=extra, until=plan.end if hours else None
         )
     markdown_path, _ = write_report_files(report, reports_dir())
-    summary = {**report.summary, "report": str(markdown_path), "ui": stack.info["ui"]}
-    if down:
-        stop_stack(settings.run_dir)
+    summary = {**report.summary, "report": str(markdown_path), "ui": ui}
     return {"summary": summary, "markdown": render_markdown(report)}
 
 

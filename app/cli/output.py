@@ -9,6 +9,8 @@ from typing import Any
 
 def print_json(data: Any) -> None:
     """Write ``data`` as one JSON document on stdout."""
+    # Imported at use: the journal brings SQLAlchemy and the configuration, which commands that
+    # print no JSON (and `pyros --help`) must not pay for.
     from infra.journal import to_json_payload
 
     sys.stdout.write(json.dumps(to_json_payload(data), ensure_ascii=False) + "\n")
@@ -16,6 +18,7 @@ def print_json(data: Any) -> None:
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """Print a table for humans."""
+    # Rich is imported at use, for the same reason.
     from rich.console import Console
     from rich.table import Table
 

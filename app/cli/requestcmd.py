@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from app.cli.common import ready_engine
+from app.cli.errors import CliError
 from app.cli.output import print_json, print_table
+
+if TYPE_CHECKING:
+    from infra.db.models import Sequence
+
+# The database, the configuration and the domain are imported inside the commands: every command
+# module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
 app = typer.Typer(help="Observation requests.", no_args_is_help=True)
 
@@ -18,7 +28,6 @@ def submit(
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Validate and store a request in one transaction; print its id."""
-    from app.cli.common import ready_engine
     from tasks.requests.ingest import ingest_request_file
 
     engine = ready_engine()
@@ -32,7 +41,7 @@ def submit(
         )
 
 
-def _sequence_summary(sequence) -> dict:
+def _sequence_summary(sequence: Sequence) -> dict[str, Any]:
     return {
         "id": sequence.id,
         "name": sequence.name,
@@ -55,12 +64,9 @@ def list_requests(
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List the most recent requests with the state of their sequences."""
-    from collections import Counter
-
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from app.cli.common import ready_engine
     from infra.db import session_scope
     from infra.db.models import Request, ScientificProgram, User
 
@@ -73,7 +79,7 @@ def list_requests(
             .order_by(Request.id.desc())
             .limit(limit)
         ).all()
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "id": r.id,
                 "name": r.name,
@@ -113,8 +119,6 @@ def show(
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show one request: its sequences, albums, plans, progress and state history."""
-    from app.cli.common import ready_engine
-    from app.cli.errors import CliError
     from infra.db import session_scope
     from infra.db.models import Request
 
@@ -122,7 +126,7 @@ def show(
         request = session.get(Request, request_id)
         if request is None:
             raise CliError(f"request {request_id}: no such request")
-        data = {
+        data: dict[str, Any] = {
             "id": request.id,
             "name": request.name,
             "target_type": request.target_type,

@@ -6,14 +6,19 @@ from pathlib import Path
 
 import typer
 
+from app.cli.common import ready_engine
+from app.cli.requestcmd import list_requests
+from app.cli.schedulecmd import plan, show
+from infra.settings import load_settings, redact_url
+
+# Request ingestion is imported inside the command: every command module is imported by
+# `pyros --help`, and each command answers within the CLI's 2 s.
+
 SAMPLE_REQUESTS = Path(__file__).resolve().parents[2] / "simulators" / "data" / "requests"
 
 
 def demo() -> None:
     """Ingest the bundled sample requests and show what was stored (the foundation's job)."""
-    from app.cli.common import ready_engine
-    from app.cli.requestcmd import list_requests
-    from infra.settings import load_settings, redact_url
     from tasks.requests.ingest import ingest_request_file
 
     engine = ready_engine()
@@ -29,8 +34,6 @@ def demo() -> None:
             f"from {file.name}"
         )
     list_requests(limit=10, json_output=False)
-    from app.cli.schedulecmd import plan, show
-
     plan(reason="make run", json_output=False)
     show(night=None, schedule_id=None, all_entries=False, json_output=False)
     typer.echo(

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
+from app.cli.common import ready_engine
+from app.cli.errors import CliError
 from app.cli.output import print_json, print_table
+
+# The database, the configuration and the domain are imported inside the commands: every command
+# module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
 app = typer.Typer(help="Tonight's schedule.", no_args_is_help=True)
 
 
-def _summary_line(result: dict) -> str:
+def _summary_line(result: dict[str, Any]) -> str:
     return (
         f"schedule {result['schedule_id']} for night {result['night']}: "
         f"{result['planned']} planned ({result['planned_hours']:.2f} h), "
@@ -23,7 +30,6 @@ def plan(
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Plan the rest of tonight now (from the clock) and save it as the current schedule."""
-    from app.cli.common import ready_engine
     from tasks.scheduling.schedule_rows import plan_and_save
 
     result = plan_and_save(engine=ready_engine(), reason=reason)
@@ -39,8 +45,6 @@ def insert(
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Add one sequence to the current schedule incrementally (an alert's goes at the head)."""
-    from app.cli.common import ready_engine
-    from app.cli.errors import CliError
     from tasks.scheduling.schedule_rows import SchedulingError, insert_and_save
 
     try:
@@ -55,14 +59,14 @@ def insert(
 
 @app.command()
 def show(
-    night: str = typer.Option(None, "--night", help="Night label YYYY-MM-DD (default: latest)."),
-    schedule_id: int = typer.Option(None, "--id", help="A given schedule (also past ones)."),
+    night: str | None = typer.Option(
+        None, "--night", help="Night label YYYY-MM-DD (default: latest)."
+    ),
+    schedule_id: int | None = typer.Option(None, "--id", help="A given schedule (also past ones)."),
     all_entries: bool = typer.Option(False, "--all", help="Also list the left-out sequences."),
     json_output: bool = typer.Option(False, "--json", help="Print as JSON (every entry)."),
 ) -> None:
     """Show the current schedule: planned sequences in order, and why the others are left out."""
-    from app.cli.common import ready_engine
-    from app.cli.errors import CliError
     from infra.db import session_scope
     from tasks.scheduling.view import planned_rows, schedule_data
 

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from app.cli.errors import EXIT_NOT_READY, CliError
 from app.cli.output import print_json, print_table
+from infra.oslock import AlreadyRunning
+from infra.settings import load_settings
+from simulators.control import SimulatorsUnavailable, call
+from simulators.scenario import ItemStatus, ScenarioError
+
+# The simulators themselves (the sky renderer brings numpy and astropy) are imported inside
+# `start`: every command module is imported by `pyros --help`, and each command answers within
+# the CLI's 2 s.
 
 app = typer.Typer(help="Device simulators (mount, dome, PLC, cameras) and scenarios.",
                   no_args_is_help=True)  # fmt: skip
 
 
-def _call(command: str, **arguments):
-    from app.cli.errors import EXIT_NOT_READY, CliError
-    from infra.settings import load_settings
-    from simulators.control import SimulatorsUnavailable, call
-
+def _call(command: str, **arguments: Any) -> dict[str, Any]:
     try:
         reply = call(load_settings().run_dir, command, **arguments)
     except SimulatorsUnavailable as exc:
@@ -28,7 +35,7 @@ def _call(command: str, **arguments):
 
 @app.command()
 def start(
-    scenario: Path = typer.Option(
+    scenario: Path | None = typer.Option(
         None, "--scenario", "-s", help="Scenario file to play (seed format)."
     ),
     stop_at_end: bool = typer.Option(
@@ -36,12 +43,7 @@ def start(
     ),
 ) -> None:
     """Run every simulator in the foreground until Ctrl-C or SIGTERM, then stop them cleanly."""
-    import logging
-
-    from app.cli.errors import EXIT_NOT_READY, CliError
-    from infra.oslock import AlreadyRunning
     from simulators.observatory import SimulatorStartError
-    from simulators.scenario import ScenarioError
     from simulators.simulator_run import run_simulators
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -59,10 +61,10 @@ def fault(
     kind: str = typer.Argument(
         ..., help="silent, garbage, disconnect, slow, fault; or clear to end the fault."
     ),
-    for_s: float = typer.Option(
+    for_s: float | None = typer.Option(
         None, "--for", min=0.0, help="Simulated seconds (default: until cleared)."
     ),
-    delay_s: float = typer.Option(
+    delay_s: float | None = typer.Option(
         None, "--delay", min=0.0, help="slow: wall seconds per reply (default: timeout + 1)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the reply as JSON."),
@@ -73,8 +75,6 @@ def fault(
         message = f"{device}: fault cleared" if reply["cleared"] else f"{device}: had no fault"
     else:
         if for_s is not None and for_s <= 0:
-            from app.cli.errors import CliError
-
             raise CliError("--for must be > 0 simulated seconds")
         reply = _call("fault", device=device, kind=kind, duration_s=for_s, delay_s=delay_s)
         info = reply["fault"]
@@ -108,7 +108,7 @@ def afterglow(
     typer.echo(f"afterglow {name} added ({reply['afterglows']} in the sky)")
 
 
-def _fault_cell(fault: dict | None) -> str:
+def _fault_cell(fault: dict[str, Any] | None) -> str:
     if not fault:
         return ""
     if fault["left_s"] is None:
@@ -144,12 +144,12 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print as JSON
     )
     scenario = reply.get("scenario")
     if scenario:
-        done = sum(1 for o in scenario["outcomes"] if o["status"] != "running")
+        done = sum(1 for o in scenario["outcomes"] if o["status"] != ItemStatus.RUNNING)
         typer.echo(
             f"scenario {scenario['source']}: {scenario['elapsed_s']:g}/{scenario['length_s']:g} s, "
             f"{done}/{scenario['items']} item(s) done"
             + (" (finished)" if scenario["finished"] else "")
         )
         for outcome in scenario["outcomes"]:
-            if outcome["status"] == "failed":
+            if outcome["status"] == ItemStatus.FAILED:
                 typer.echo(f"  t={outcome['time_s']:g} {outcome['key']}: {outcome['detail']}")

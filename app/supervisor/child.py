@@ -8,9 +8,24 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from app.supervisor.spec import ProcessSpec
+
+
+class ProcessState(StrEnum):
+    """Where a supervised process is (shown by ``pyros status``)."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    STOPPED = "stopped"
+    #: Died and is not restarted, or (a one-shot job) ended with an error.
+    FAILED = "failed"
+    #: A one-shot job that ended well.
+    DONE = "done"
 
 
 @dataclass
@@ -19,12 +34,12 @@ class Child:
 
     spec: ProcessSpec
     log_path: Path
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float | None = None
     ready: bool = False
     last_exit: int | None = None
-    state: str = "stopped"
+    state: ProcessState = ProcessState.STOPPED
     history: list[str] = field(default_factory=list)
 
     def start(self, base_env: dict[str, str]) -> None:
@@ -44,12 +59,24 @@ class Child:
             log.close()
         self.started_at = time.time()
         self.ready = self.spec.ready is None
-        self.state = "starting" if not self.ready else "running"
+        self.state = ProcessState.RUNNING if self.ready else ProcessState.STARTING
 
     @property
     def pid(self) -> int | None:
         """Pid of the current process, if any."""
         return self.process.pid if self.process is not None else None
+
+    def wait(self) -> int:
+        """Wait until the current process ends; its exit code.
+
+        Raises
+        ------
+        RuntimeError
+            When the process was never started.
+        """
+        if self.process is None:
+            raise RuntimeError(f"{self.spec.name} was never started")
+        return self.process.wait()
 
     def poll(self) -> int | None:
         """Exit code if the process has ended, else None."""
@@ -58,7 +85,7 @@ class Child:
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL it after ``stop_timeout_s``."""
         if self.process is None or self.process.poll() is not None:
-            self.state = "stopped"
+            self.state = ProcessState.STOPPED
             return
         pgid = os.getpgid(self.process.pid)
         with contextlib.suppress(ProcessLookupError):
@@ -73,7 +100,7 @@ class Child:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
         self.last_exit = self.process.returncode
-        self.state = "stopped"
+        self.state = ProcessState.STOPPED
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of the child's log (for start-up errors)."""
@@ -83,7 +110,7 @@ class Child:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Status for the control protocol and ``pyros status``."""
         return {
             "name": self.spec.name,

@@ -44,7 +44,9 @@ class ControlServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, supervisor: Supervisor, run_dir: Path, extra: dict | None = None) -> None:
+    def __init__(
+        self, supervisor: Supervisor, run_dir: Path, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.supervisor = supervisor
         self.token = secrets.token_hex(16)
@@ -102,7 +104,7 @@ class ControlServer(socketserver.ThreadingTCPServer):
         self.state_path.unlink(missing_ok=True)
 
 
-def call(run_dir: Path, command: str, timeout_s: float = 10.0, **arguments: Any) -> dict:
+def call(run_dir: Path, command: str, timeout_s: float = 10.0, **arguments: Any) -> dict[str, Any]:
     """Send one command to the supervisor of ``run_dir``.
 
     Raises
@@ -127,4 +129,5 @@ def call(run_dir: Path, command: str, timeout_s: float = 10.0, **arguments: Any)
         raise SupervisorUnavailable(f"the stack's supervisor does not answer ({exc})") from None
     if not reply:
         raise SupervisorUnavailable("the stack's supervisor closed the connection")
-    return json.loads(reply)
+    answer: dict[str, Any] = json.loads(reply)
+    return answer

@@ -12,9 +12,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from app.supervisor.child import Child
+from app.supervisor.child import Child, ProcessState
 from app.supervisor.spec import ProcessSpec
 
 log = logging.getLogger(__name__)
@@ -25,8 +27,21 @@ MAX_RESTART_DELAY_S = 2.0
 HEALTHY_AFTER_S = 30.0
 
 
+#: ``on_event(event, process name, details)``: a start, readiness, death or restart.
+EventHook = Callable[[str, str, dict[str, Any]], None]
+
+
 class StartupError(RuntimeError):
     """A process failed to start or to become ready; the message names it and its log tail."""
+
+
+class StackPhase(StrEnum):
+    """Where the whole stack is (shown by ``pyros status``)."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    FAILED = "failed"
+    STOPPING = "stopping"
 
 
 class Supervisor:
@@ -47,7 +62,7 @@ class Supervisor:
         self,
         specs: list[ProcessSpec],
         log_dir: Path,
-        on_event: Callable[[str, str, dict], None] | None = None,
+        on_event: EventHook | None = None,
     ) -> None:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
@@ -59,11 +74,10 @@ class Supervisor:
         self._next_restart: dict[str, float] = {}
         self._delay: dict[str, float] = {}
         self.base_env = dict(os.environ)
-        #: starting, running, failed or stopping (shown by the control protocol).
-        self.phase = "starting"
+        self.phase = StackPhase.STARTING
         self.error = ""
 
-    def _event(self, event: str, child: Child, **details) -> None:
+    def _event(self, event: str, child: Child, **details: Any) -> None:
         child.history.append(f"{time.strftime('%H:%M:%S')} {event}")
         try:
             self._on_event(event, child.spec.name, {"pid": child.pid, **details})
@@ -79,8 +93,9 @@ class Supervisor:
                 child.start(self.base_env)
             self._event("started", child)
             if child.spec.oneshot:
-                code = child.process.wait()
-                child.last_exit, child.state = code, "done" if code == 0 else "failed"
+                code = child.wait()
+                child.last_exit = code
+                child.state = ProcessState.DONE if code == 0 else ProcessState.FAILED
                 if code != 0:
                     raise StartupError(
                         f"{child.spec.name} failed with exit code {code}:\n{child.log_tail()}"
@@ -102,7 +117,7 @@ class Supervisor:
                 )
             if spec.ready.check():
                 with self._lock:
-                    child.ready, child.state = True, "running"
+                    child.ready, child.state = True, ProcessState.RUNNING
                 self._event("ready", child)
                 return
             time.sleep(POLL_S)
@@ -125,16 +140,17 @@ class Supervisor:
                         and child.spec.ready is not None
                         and child.spec.ready.check()
                     ):
-                        child.ready, child.state = True, "running"
+                        child.ready, child.state = True, ProcessState.RUNNING
                         self._event("ready", child)
                     if child.started_at and time.time() - child.started_at > HEALTHY_AFTER_S:
                         self._delay.pop(name, None)
                     continue
-                if child.state in ("stopped", "failed"):
+                if child.state in (ProcessState.STOPPED, ProcessState.FAILED):
                     continue
                 if name not in self._next_restart:
                     child.last_exit, child.ready = code, False
-                    child.state = "restarting" if child.spec.restart else "failed"
+                    restarts = child.spec.restart
+                    child.state = ProcessState.RESTARTING if restarts else ProcessState.FAILED
                     self._event("died", child, exit_code=code)
                     if not child.spec.restart:
                         continue
@@ -163,7 +179,7 @@ class Supervisor:
         """Wait until a stop is requested (True) or ``timeout_s`` passes (False)."""
         return self._stopping.wait(timeout_s)
 
-    def restart(self, name: str) -> dict:
+    def restart(self, name: str) -> dict[str, Any]:
         """Stop and start one process now (operator command).
 
         Raises
@@ -186,9 +202,9 @@ class Supervisor:
                 if child.process is not None and child.poll() is None:
                     child.stop()
                     self._event("stopped", child)
-                child.state = "stopped"
+                child.state = ProcessState.STOPPED
 
-    def status(self) -> list[dict]:
+    def status(self) -> list[dict[str, Any]]:
         """Every process's state."""
         with self._lock:
             return [child.describe() for child in self.children.values()]

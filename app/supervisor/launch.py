@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from app.supervisor.control import STATE_FILE, SupervisorUnavailable, call
-from app.supervisor.core import StartupError
+from app.supervisor.core import StackPhase, StartupError
 from app.supervisor.spec import ProcessSpec
 from infra.oslock import holder_pid
 
@@ -30,9 +31,9 @@ def up(
     run_dir: Path,
     log_dir: Path,
     *,
-    info: dict | None = None,
+    info: dict[str, Any] | None = None,
     timeout_s: float = 180.0,
-) -> dict:
+) -> dict[str, Any]:
     """Start the supervisor with ``specs`` and wait until every process is ready.
 
     Returns
@@ -90,9 +91,9 @@ def up(
         except SupervisorUnavailable:
             time.sleep(0.2)
             continue
-        if status.get("phase") == "running":
+        if status.get("phase") == StackPhase.RUNNING:
             return status
-        if status.get("phase") == "failed":
+        if status.get("phase") == StackPhase.FAILED:
             raise StartupError(status.get("error") or "start-up failed")
         time.sleep(0.3)
     down(run_dir)

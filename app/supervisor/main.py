@@ -12,31 +12,32 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from app.supervisor.control import ControlServer
-from app.supervisor.core import StartupError, Supervisor
+from app.supervisor.core import EventHook, StackPhase, StartupError, Supervisor
 from app.supervisor.spec import ProcessSpec
+from infra.db import get_engine
+from infra.db.migrate import ensure_ready
+from infra.journal import record
 from infra.oslock import AlreadyRunning, InstanceLock
+from infra.writebehind import WriteBehindQueue
 
 log = logging.getLogger("pyros.supervisor")
 
 
-def _journal_hook():
+def _journal_hook() -> tuple[EventHook | None, WriteBehindQueue | None]:
     """Journal process events through a write-behind queue (never blocks supervision)."""
     try:
-        from infra.db import get_engine
-        from infra.db.migrate import ensure_ready
-        from infra.journal import record
-        from infra.writebehind import WriteBehindQueue
-
         ensure_ready(get_engine())
         queue = WriteBehindQueue(get_engine, name="supervisor-journal").start()
     except Exception as exc:
         log.warning("process events will not be journaled: %s", exc)
         return None, None
 
-    def hook(event: str, name: str, details: dict) -> None:
-        record("process", f"supervisor:{name}", {"event": event, **details}, queue=queue)
+    def hook(event: str, name: str, details: dict[str, Any]) -> None:
+        record("process", f"supervisor:{name}", {"event": event, **details}, into=queue)
 
     return hook, queue
 
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> int:
     )
     control = ControlServer(supervisor, run_dir, extra={"info": stack.get("info", {})}).start()
 
-    def _stop(signum, _frame) -> None:
+    def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping the stack", signum)
         supervisor.request_stop()
 
@@ -66,18 +67,18 @@ def main(argv: list[str]) -> int:
     code = 0
     try:
         supervisor.start_all()
-        supervisor.phase = "running"
+        supervisor.phase = StackPhase.RUNNING
         log.info("stack running: %s", ", ".join(supervisor.children))
         supervisor.run()
     except StartupError as exc:
-        supervisor.phase, supervisor.error = "failed", str(exc)
+        supervisor.phase, supervisor.error = StackPhase.FAILED, str(exc)
         log.error("start-up failed: %s", exc)
         supervisor.stop_all()
         # Let `pyros up` read the failure before the control port closes.
         supervisor.wait_stop(3.0)
         code = 1
     finally:
-        supervisor.phase = "stopping"
+        supervisor.phase = StackPhase.STOPPING
         supervisor.stop_all()
         control.close()
         if queue is not None:

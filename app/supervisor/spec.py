@@ -32,7 +32,8 @@ class Readiness:
         if self.http_url is not None:
             try:
                 with urllib.request.urlopen(self.http_url, timeout=1.0) as response:
-                    return 200 <= response.status < 300
+                    status: int = response.status
+                    return 200 <= status < 300
             except (urllib.error.URLError, OSError, ValueError):
                 return False
         return True

@@ -222,8 +222,11 @@ class FilterWheel(Controller):
         """The wheel's filters, in slot order (from the configuration)."""
         return list(instrument_of(self.config, self.device).filters)
 
-    def set_filter(self, name: str, *, wait: bool = True, timeout_s: float | None = None) -> str:
-        """Move to filter ``name``; returns the filter in place.
+    def set_filter(
+        self, name: str, *, wait: bool = True, timeout_s: float | None = None
+    ) -> str | None:
+        """Move to filter ``name``; returns the filter in place (None while the camera does not
+        report one).
 
         Raises
         ------

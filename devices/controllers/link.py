@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from devices.client import NdjsonClient
+from devices.client import NdjsonClient, ReconnectPolicy
 from devices.errors import DeviceProblem, Preempted
 from devices.lease import Priority
 
@@ -150,9 +150,9 @@ class GatewayLink:
             port,
             name=device,
             timeout_s=settings.timeout_s,
-            reconnect_initial_s=settings.reconnect_initial_s,
-            reconnect_max_s=settings.reconnect_max_s,
-            connect_on_demand=True,
+            reconnect=ReconnectPolicy(
+                settings.reconnect_initial_s, settings.reconnect_max_s, on_demand=True
+            ),
         ).start()
 
     def call(

@@ -5,6 +5,13 @@ ones (``pyros gateways start``; the supervisor behind ``pyros up`` calls ``start
 """
 
 from devices.gateway.fleet import GatewaySet, GatewayStartError, run_gateways, start_gateways
-from devices.gateway.gateway import Gateway
+from devices.gateway.gateway import Gateway, GatewayTiming
 
-__all__ = ["Gateway", "GatewaySet", "GatewayStartError", "run_gateways", "start_gateways"]
+__all__ = [
+    "Gateway",
+    "GatewaySet",
+    "GatewayStartError",
+    "GatewayTiming",
+    "run_gateways",
+    "start_gateways",
+]

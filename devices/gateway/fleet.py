@@ -15,9 +15,11 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 
-from devices.gateway.gateway import Gateway
+from devices.gateway.gateway import Gateway, GatewayTiming
 from infra.clock import Clock
 from infra.config import DevicesSection, SiteConfig, get_config
+from infra.db import get_engine
+from infra.db.migrate import DatabaseNotReady, ensure_ready
 from infra.writebehind import WriteBehindQueue
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,13 @@ def build_gateway(
         name,
         upstream=(endpoint.host, endpoint.port),
         listen=(settings.host, getattr(settings.ports, name)),
-        device_timeout_s=endpoint.timeout_s,
-        lease_ttl_s=settings.lease_ttl_s,
-        reconnect_initial_s=settings.reconnect_initial_s,
-        reconnect_max_s=settings.reconnect_max_s,
-        health_poll_s=settings.health_poll_s,
+        timing=GatewayTiming(
+            device_timeout_s=endpoint.timeout_s,
+            lease_ttl_s=settings.lease_ttl_s,
+            reconnect_initial_s=settings.reconnect_initial_s,
+            reconnect_max_s=settings.reconnect_max_s,
+            health_poll_s=settings.health_poll_s,
+        ),
         queue=queue,
         clock=clock,
     )
@@ -124,8 +128,6 @@ def start_gateways(
             f"unknown device(s) {', '.join(unknown)}: configured are {', '.join(known)}"
         )
     if queue is None and use_database:
-        from infra.db import get_engine
-
         queue = WriteBehindQueue(get_engine, name="gateways-write-behind").start()
     started: list[Gateway] = []
     try:
@@ -141,9 +143,6 @@ def start_gateways(
 
 def database_problem() -> str | None:
     """Why the process database cannot take the gateways' records now (None: it can)."""
-    from infra.db import get_engine
-    from infra.db.migrate import DatabaseNotReady, ensure_ready
-
     try:
         ensure_ready(get_engine())
     except DatabaseNotReady as exc:

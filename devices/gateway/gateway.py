@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from devices.client import NdjsonClient
+from devices.client import ConnectionHooks, NdjsonClient, ReconnectPolicy
 from devices.commands import ABORT_COMMAND, Access, DeviceKind, kind_of, validate
 from devices.errors import (
     INTERNAL,
@@ -53,6 +54,29 @@ RESET_AFTER_TIMEOUTS = 3
 HOUSEKEEPING_S = 0.1
 
 
+@dataclass(frozen=True)
+class GatewayTiming:
+    """A gateway's wall-clock settings (``[gateways]`` and the device's ``timeout_s``).
+
+    Attributes
+    ----------
+    device_timeout_s : float
+        Timeout of every request to the device (wall seconds).
+    lease_ttl_s : float
+        Default lease time-to-live (wall seconds).
+    reconnect_initial_s, reconnect_max_s : float
+        Reconnection backoff to the device (wall seconds).
+    health_poll_s : float
+        Poll the device's ``STATUS`` this often when no client does (0: never).
+    """
+
+    device_timeout_s: float = 5.0
+    lease_ttl_s: float = 10.0
+    reconnect_initial_s: float = 0.05
+    reconnect_max_s: float = 2.0
+    health_poll_s: float = 5.0
+
+
 class Gateway:
     """The gateway of one device.
 
@@ -64,14 +88,8 @@ class Gateway:
         ``(host, port)`` of the device (hardware or simulator).
     listen : tuple
         ``(host, port)`` to serve clients on (port 0: any free port).
-    device_timeout_s : float
-        Timeout of every request to the device (wall seconds).
-    lease_ttl_s : float
-        Default lease time-to-live (wall seconds).
-    reconnect_initial_s, reconnect_max_s : float
-        Reconnection backoff to the device (wall seconds).
-    health_poll_s : float
-        Poll the device's ``STATUS`` this often when no client does (0: never).
+    timing : GatewayTiming
+        Device timeout, lease time-to-live, reconnection backoff, health polling.
     queue : WriteBehindQueue, optional
         Where the lease mirror, health history, journal and events go (None: nowhere).
     clock : Clock, optional
@@ -86,11 +104,7 @@ class Gateway:
         *,
         upstream: tuple[str, int],
         listen: tuple[str, int],
-        device_timeout_s: float = 5.0,
-        lease_ttl_s: float = 10.0,
-        reconnect_initial_s: float = 0.05,
-        reconnect_max_s: float = 2.0,
-        health_poll_s: float = 5.0,
+        timing: GatewayTiming = GatewayTiming(),
         queue: WriteBehindQueue | None = None,
         clock: Clock | None = None,
         epoch_base: int | None = None,
@@ -98,27 +112,29 @@ class Gateway:
         self.device = device
         self.kind: DeviceKind = kind_of(device)
         self.upstream_address = upstream
-        self.device_timeout_s = device_timeout_s
-        self.health_poll_s = health_poll_s
+        self.device_timeout_s = timing.device_timeout_s
+        self.health_poll_s = timing.health_poll_s
         self._clock = clock or get_clock()
         self._recorder = GatewayRecorder(
             device, self.kind.value, upstream[0], upstream[1], queue=queue, clock=self._clock
         )
         self.health = DeviceHealth(device, self._clock, self._recorder.health)
         self._arbiter = LeaseArbiter(
-            device, default_ttl_s=lease_ttl_s, epoch_base=epoch_base, on_lapse=self._lapsed
+            device, default_ttl_s=timing.lease_ttl_s, epoch_base=epoch_base, on_lapse=self._lapsed
         )
         self._upstream = NdjsonClient(
             upstream[0],
             upstream[1],
             name=device,
-            timeout_s=device_timeout_s,
-            reconnect_initial_s=reconnect_initial_s,
-            reconnect_max_s=reconnect_max_s,
-            connect_on_demand=False,
-            on_connected=self.health.connected,
-            on_disconnected=self.health.disconnected,
-            on_connect_failed=self.health.disconnected,
+            timeout_s=timing.device_timeout_s,
+            reconnect=ReconnectPolicy(
+                timing.reconnect_initial_s, timing.reconnect_max_s, on_demand=False
+            ),
+            hooks=ConnectionHooks(
+                on_connected=self.health.connected,
+                on_disconnected=self.health.disconnected,
+                on_connect_failed=self.health.disconnected,
+            ),
         )
         self._server = LineServer(listen[0], listen[1], self._handle, name=f"gateway-{device}")
         self._operation: dict[str, Any] | None = None
@@ -197,7 +213,7 @@ class Gateway:
         return reply_line([self._handle_item(command, item) for item in command.items])
 
     def _handle_item(self, command: CommandLine, item: dict[str, Any]) -> dict[str, Any]:
-        name = item.get("name")
+        name: str = item["name"]  # parse_command_line gave every item a name
         try:
             spec = validate(self.kind, item)
             if spec.access is Access.GATEWAY:
@@ -214,8 +230,8 @@ class Gateway:
             return error_item(name, command.id, problem, **extra)
         except Exception as exc:  # a bug must still be an answer, not a dropped connection
             log.exception("gateway %s: %s failed", self.device, name)
-            problem = DeviceError(f"{self.device}: internal gateway error: {exc}", code=INTERNAL)
-            return error_item(name, command.id, problem)
+            internal = DeviceError(f"{self.device}: internal gateway error: {exc}", code=INTERNAL)
+            return error_item(name, command.id, internal)
 
     def _forwarded(self, item: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in item.items() if k != "id"}
@@ -259,9 +275,9 @@ class Gateway:
         self.health.replied()
         item = items[0]
         if "error" in item:
-            problem = exception_for(item["error"], device=self.device)
-            self.health.failed(problem.message)
-            raise problem
+            refused = exception_for(item["error"], device=self.device)
+            self.health.failed(refused.message)
+            raise refused
         return {k: v for k, v in item.items() if k not in ("name", "id")}
 
     # ------------------------------------------------------------------ lease commands

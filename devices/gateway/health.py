@@ -12,11 +12,30 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from infra.clock import Clock, format_instant
 
-Transition = Callable[[str, dict[str, Any]], None]
+
+class LinkState(StrEnum):
+    """The gateway's connection to its device."""
+
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
+
+
+class LinkTransition(StrEnum):
+    """A change of :class:`LinkState` an operator is told about."""
+
+    CONNECTED = "connected"
+    LOST = "lost"
+    BACK = "back"
+
+
+Transition = Callable[[LinkTransition, dict[str, Any]], None]
 
 
 class DeviceHealth:
@@ -38,12 +57,12 @@ class DeviceHealth:
         self._clock = clock
         self._on_transition = on_transition
         self._lock = threading.Lock()
-        self.state = "unknown"
+        self.state = LinkState.UNKNOWN
         self._since = clock.now()
-        self._last_reply_at = None
+        self._last_reply_at: datetime | None = None
         self._last_reply_wall: float | None = None
         self._last_error = ""
-        self._last_error_at = None
+        self._last_error_at: datetime | None = None
         self.connects = 0
         self.losses = 0
         self.timeouts = 0
@@ -53,12 +72,13 @@ class DeviceHealth:
         """The connection to the device is up."""
         with self._lock:
             previous = self.state
-            self.state = "up"
+            self.state = LinkState.UP
             self._since = self._clock.now()
             self.connects += 1
             snapshot = self._snapshot()
-        if previous != "up":
-            self._report("connected" if previous == "unknown" else "back", snapshot)
+        if previous != LinkState.UP:
+            first = previous == LinkState.UNKNOWN
+            self._report(LinkTransition.CONNECTED if first else LinkTransition.BACK, snapshot)
 
     def disconnected(self, reason: str) -> None:
         """The connection was lost (or a connection attempt failed)."""
@@ -66,13 +86,13 @@ class DeviceHealth:
             previous = self.state
             self._last_error = reason
             self._last_error_at = self._clock.now()
-            if previous == "down":
+            if previous == LinkState.DOWN:
                 return
-            self.state = "down"
+            self.state = LinkState.DOWN
             self._since = self._last_error_at
             self.losses += 1
             snapshot = self._snapshot()
-        self._report("lost", snapshot)
+        self._report(LinkTransition.LOST, snapshot)
 
     def replied(self) -> None:
         """A reply came from the device."""
@@ -104,7 +124,7 @@ class DeviceHealth:
         )
         return {
             "device": self.device,
-            "connected": self.state == "up",
+            "connected": self.state == LinkState.UP,
             "state": self.state,
             "since": format_instant(self._since),
             "last_reply_at": format_instant(self._last_reply_at) if self._last_reply_at else None,
@@ -116,6 +136,6 @@ class DeviceHealth:
             "timeouts": self.timeouts,
         }
 
-    def _report(self, kind: str, snapshot: dict[str, Any]) -> None:
+    def _report(self, kind: LinkTransition, snapshot: dict[str, Any]) -> None:
         if self._on_transition is not None:
             self._on_transition(kind, snapshot)

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from devices.gateway.health import LinkTransition
 from devices.lease import Lease
 from infra.clock import Clock
 from infra.db.models import Device, DeviceLease, DeviceStatusHistory
@@ -30,7 +31,7 @@ from infra.writebehind import WriteBehindQueue
 
 log = logging.getLogger(__name__)
 
-_EVENTS = {"lost": DEVICE_LOST, "back": DEVICE_BACK}
+_EVENTS = {LinkTransition.LOST: DEVICE_LOST, LinkTransition.BACK: DEVICE_BACK}
 
 
 class GatewayRecorder:
@@ -140,11 +141,11 @@ class GatewayRecorder:
         self._submit(lambda: self._journal(body))
 
     # ------------------------------------------------------------------ health
-    def health(self, transition: str, snapshot: dict[str, Any]) -> None:
+    def health(self, transition: LinkTransition, snapshot: dict[str, Any]) -> None:
         """Record a health transition: journal, history, the ``devices`` row, and an event."""
         at = self._clock.now()
         body = {"device": self.device, "event": transition, **snapshot}
-        level = logging.WARNING if transition == "lost" else logging.INFO
+        level = logging.WARNING if transition == LinkTransition.LOST else logging.INFO
         log.log(level, "%s: device %s (%s)", self.source, transition, snapshot.get("last_error"))
 
         def job() -> None:
@@ -157,17 +158,17 @@ class GatewayRecorder:
                     f"pyros.device.{self.device}",
                     {"device": self.device, "kind": self.kind, "reason": snapshot["last_error"]},
                     source=self.source,
-                    queue=self._queue,
+                    into=self._queue,
                     clock=self._clock,
                 )
 
         self._submit(job)
 
     def _history_write(
-        self, transition: str, snapshot: dict[str, Any], at: datetime
+        self, transition: LinkTransition, snapshot: dict[str, Any], at: datetime
     ) -> Callable[[Session], None]:
         connected = bool(snapshot["connected"])
-        error = snapshot["last_error"] if transition == "lost" else ""
+        error = snapshot["last_error"] if transition == LinkTransition.LOST else ""
 
         def write(session: Session) -> None:
             session.add(
@@ -198,7 +199,7 @@ class GatewayRecorder:
     # ------------------------------------------------------------------ plumbing
     def _journal(self, body: dict[str, Any]) -> None:
         if self._queue is not None:
-            record(KIND_DEVICE, self.source, body, queue=self._queue, clock=self._clock)
+            record(KIND_DEVICE, self.source, body, into=self._queue, clock=self._clock)
 
     def _put(self, write: Callable[[Session], object]) -> None:
         if self._queue is not None:

@@ -7,6 +7,7 @@ strategies) and never duplicates or deletes anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,9 @@ from infra.db.models import (
     User,
     UserLevel,
 )
+from infra.db.models.base import Base
+
+_Row = TypeVar("_Row", bound=Base)
 
 DEFAULT_USER = "pyros"
 DEFAULT_PROGRAM = "GRB"
@@ -46,7 +50,9 @@ class InitReport:
     updated: list[str] = field(default_factory=list)
 
 
-def _get_or_create(session: Session, model, report: InitReport, label: str, **key):
+def _get_or_create(
+    session: Session, model: type[_Row], report: InitReport, label: str, **key: Any
+) -> _Row:
     instance = session.scalar(select(model).filter_by(**key))
     if instance is None:
         instance = model(**key)

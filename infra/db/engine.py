@@ -8,13 +8,18 @@ does not retry that upgrade), whereas an immediate one waits for the busy timeou
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from infra.settings import load_settings
 
 #: How long a SQLite writer waits for the lock before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -25,7 +30,9 @@ _lock = threading.Lock()
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - exercised via engine
+    def _on_connect(  # pragma: no cover - exercised via engine
+        dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry
+    ) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -36,7 +43,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # pragma: no cover - exercised via engine
+    def _on_begin(connection: Connection) -> None:  # pragma: no cover - exercised via engine
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -53,8 +60,6 @@ def create_pyros_engine(url: str, *, connect_timeout_s: float = 5.0) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
@@ -71,8 +76,6 @@ def create_pyros_engine(url: str, *, connect_timeout_s: float = 5.0) -> Engine:
 def get_engine(url: str | None = None) -> Engine:
     """The shared engine for ``url`` (default: ``PYROS_DATABASE_URL`` or the embedded SQLite)."""
     if url is None:
-        from infra.settings import load_settings
-
         url = load_settings().database_url
     with _lock:
         engine = _engines.get(url)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import OperationalError
+
+from infra.settings import redact_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -17,7 +24,11 @@ class DatabaseNotReady(RuntimeError):
     """The database is unreachable, not initialised, or behind the code's schema."""
 
 
-def _alembic_config(url: str):
+# Alembic is imported inside the functions that migrate: the schema check (ensure_ready) runs in
+# every CLI command, which must not pay for it.
+
+
+def _alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -49,8 +60,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None when it was never migrated)."""
-    from sqlalchemy import text
-
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return None
@@ -59,10 +68,6 @@ def current_revision(engine: Engine) -> str | None:
 
 def ensure_ready(engine: Engine) -> None:
     """Raise :class:`DatabaseNotReady` unless the database is reachable and at the code's head."""
-    from sqlalchemy.exc import OperationalError
-
-    from infra.settings import redact_url
-
     where = redact_url(engine.url.render_as_string(hide_password=False))
     try:
         current = current_revision(engine)

@@ -1,4 +1,4 @@
-"""The camera simulator's sky: deterministic synthetic frames with their truth (issue 5).
+"""The camera simulator's sky: deterministic synthetic frames with their truth.
 
 The camera simulator calls::
 
@@ -9,14 +9,14 @@ The camera simulator calls::
                                          ra_deg=ra, dec_deg=dec, ...))
     files = write_frame(rendered, path)   # truth first, then the FITS, both atomic
 
-The image pipeline queries :class:`SimulatedReferenceCatalog` (or any object with the same
-``query``: :class:`ReferenceCatalog`). See ``docs/sky.md``.
+The image pipeline is handed :class:`SimulatedReferenceCatalog` by configuration (one
+implementation of :class:`infra.refcat.ReferenceCatalog`). See ``docs/sky.md``.
 """
 
 from simulators.sky.catalog import StarModel, stars_in_cone
 from simulators.sky.detector import DetectorModel, detector_model
 from simulators.sky.output import FrameFiles, read_truth, truth_path_for, write_frame
-from simulators.sky.refcat import ReferenceCatalog, SimulatedReferenceCatalog
+from simulators.sky.refcat import SimulatedReferenceCatalog
 from simulators.sky.render import render_frame
 from simulators.sky.request import Afterglow, FrameRequest, FrameRequestError, RenderedFrame
 
@@ -26,7 +26,6 @@ __all__ = [
     "FrameFiles",
     "FrameRequest",
     "FrameRequestError",
-    "ReferenceCatalog",
     "RenderedFrame",
     "SimulatedReferenceCatalog",
     "StarModel",

@@ -19,10 +19,12 @@ a colour index ``c ~ N(colour_mean, colour_sigma)``; its magnitude in filter ``f
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 
 from infra.astro import configure_astropy
 from infra.config_sky import SkyFilter, SkySection
@@ -37,6 +39,8 @@ from astropy.coordinates import SkyCoord  # noqa: E402
 #: reference catalog so a catalog entry can be traced to its true star.
 _CELL_BITS = 14
 _INDEX_BITS = 24
+
+Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,13 @@ class StarModel:
             colour_sigma=sky.star_colour_sigma,
         )
 
-    def latitude_factor(self, b_deg: np.ndarray) -> np.ndarray:
+    def latitude_factor(self, b_deg: float | Floats) -> Floats:
         """Density relative to the galactic pole at galactic latitude ``b_deg``."""
         b = np.maximum(np.abs(np.asarray(b_deg, dtype=float)), self.latitude_min_deg)
-        return (1.0 / np.sin(np.radians(b))) ** self.latitude_exponent
+        factor: Floats = (1.0 / np.sin(np.radians(b))) ** self.latitude_exponent
+        return factor
 
-    def counts_per_deg2(self, m1: float, m2: float, b_deg: float | np.ndarray = 90.0):
+    def counts_per_deg2(self, m1: float, m2: float, b_deg: float | Floats = 90.0) -> Floats:
         """Expected stars per square degree with reference magnitude in ``[m1, m2)``."""
         lo, hi = max(m1, self.mag_bright), min(m2, self.mag_faint)
         if hi <= lo:
@@ -91,7 +96,7 @@ class StarModel:
             ) / k
         return self.density * integral * self.latitude_factor(b_deg)
 
-    def draw_magnitudes(self, rng: np.random.Generator, n: int) -> np.ndarray:
+    def draw_magnitudes(self, rng: np.random.Generator, n: int) -> Floats:
         """``n`` reference magnitudes from the exponential law on ``[mag_bright, mag_faint]``."""
         u_ = rng.random(n)
         if self.slope == 0:
@@ -146,7 +151,9 @@ def cell(j: int, i: int, cell_size_deg: float) -> Cell:
     return Cell(j, i, i * width, (i + 1) * width, dec_min, dec_min + height)
 
 
-def cells_in_cone(ra_deg: float, dec_deg: float, radius_deg: float, cell_size_deg: float):
+def cells_in_cone(
+    ra_deg: float, dec_deg: float, radius_deg: float, cell_size_deg: float
+) -> list[Cell]:
     """Every cell that may hold a star within ``radius_deg`` of (RA, Dec) (a superset)."""
     n_bands = _bands(cell_size_deg)
     height = 180.0 / n_bands
@@ -156,10 +163,11 @@ def cells_in_cone(ra_deg: float, dec_deg: float, radius_deg: float, cell_size_de
     widest = max(abs(dec_lo), abs(dec_hi))
     cos_w = math.cos(math.radians(min(widest, 89.999)))
     half_ra = radius_deg / cos_w if dec_hi < 90.0 and dec_lo > -90.0 else 180.0
-    cells = []
+    cells: list[Cell] = []
     for j in range(j_lo, j_hi + 1):
         n = band_cells(j, cell_size_deg)
         width = 360.0 / n
+        indices: Iterable[int]
         if half_ra >= 180.0 - width:
             indices = range(n)
         else:
@@ -171,34 +179,35 @@ def cells_in_cone(ra_deg: float, dec_deg: float, radius_deg: float, cell_size_de
 
 
 @lru_cache(maxsize=1)
-def _galactic_pole() -> np.ndarray:
+def _galactic_pole() -> Floats:
     """Unit vector (ICRS) of the north galactic pole, from astropy's frame definition."""
     pole = SkyCoord(l=0 * u.deg, b=90 * u.deg, frame="galactic").icrs
     return np.array(pole.cartesian.xyz.value, dtype=float)
 
 
-def galactic_latitude_deg(ra_deg, dec_deg) -> np.ndarray:
+def galactic_latitude_deg(ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> Floats:
     """Galactic latitude (degrees) of ICRS positions (vectorised; no frame transform per call)."""
     ra = np.radians(np.atleast_1d(np.asarray(ra_deg, dtype=float)))
     dec = np.radians(np.atleast_1d(np.asarray(dec_deg, dtype=float)))
     xyz = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-    return np.degrees(np.arcsin(np.clip(_galactic_pole() @ xyz, -1.0, 1.0)))
+    latitude: Floats = np.degrees(np.arcsin(np.clip(_galactic_pole() @ xyz, -1.0, 1.0)))
+    return latitude
 
 
 @dataclass(frozen=True)
 class Stars:
     """A set of stars: id, position (degrees), reference magnitude and colour index."""
 
-    source_id: np.ndarray
-    ra: np.ndarray
-    dec: np.ndarray
-    mag_ref: np.ndarray
-    colour: np.ndarray
+    source_id: npt.NDArray[np.int64]
+    ra: Floats
+    dec: Floats
+    mag_ref: Floats
+    colour: Floats
 
     def __len__(self) -> int:
         return len(self.source_id)
 
-    def take(self, mask_or_index: np.ndarray) -> Stars:
+    def take(self, mask_or_index: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> Stars:
         """The subset selected by a boolean mask or index array."""
         return Stars(
             self.source_id[mask_or_index],
@@ -208,7 +217,7 @@ class Stars:
             self.colour[mask_or_index],
         )
 
-    def magnitudes(self, filt: SkyFilter) -> np.ndarray:
+    def magnitudes(self, filt: SkyFilter) -> Floats:
         """Magnitudes in ``filt`` (above the atmosphere)."""
         return self.mag_ref + filt.colour_offset_mag + filt.colour_coefficient * self.colour
 
@@ -247,11 +256,12 @@ def cell_stars(model: StarModel, j: int, i: int) -> Stars:
     return Stars(ids, ra, dec, mag, colour)
 
 
-def angular_distance_deg(ra1, dec1, ra2: float, dec2: float) -> np.ndarray:
+def angular_distance_deg(ra1: Floats, dec1: Floats, ra2: float, dec2: float) -> Floats:
     """Great-circle distance (degrees) from arrays of positions to one position (haversine)."""
     r1, d1, r2, d2 = (np.radians(v) for v in (ra1, dec1, ra2, dec2))
     h = np.sin((d1 - d2) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r1 - r2) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+    distance: Floats = np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+    return distance
 
 
 def stars_in_cone(model: StarModel, ra_deg: float, dec_deg: float, radius_deg: float) -> Stars:

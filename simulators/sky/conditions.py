@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from infra.astro import configure_astropy, site_location
 from infra.config import SiteConfig
@@ -98,12 +99,13 @@ def moon_nanolambert(geo: Geometry, extinction: float) -> float:
     )
     x_moon = ks_airmass(90.0 - geo.moon_alt)
     x_target = geo.airmass
-    return (
+    moonlight: float = (
         scattering
         * illuminance
         * 10.0 ** (-0.4 * extinction * x_moon)
         * (1.0 - 10.0 ** (-0.4 * extinction * x_target))
     )
+    return moonlight
 
 
 def twilight_mag_arcsec2(sky: SkySection, sun_alt: float) -> float | None:
@@ -132,7 +134,9 @@ def sky_mag_arcsec2(sky: SkySection, filt: SkyFilter, geo: Geometry) -> dict[str
     }
 
 
-def electrons_per_s(mag: float | np.ndarray, filt: SkyFilter):
+def electrons_per_s(
+    mag: float | npt.NDArray[np.float64], filt: SkyFilter
+) -> npt.NDArray[np.float64]:
     """Electrons per second given by a source of magnitude ``mag`` (after any extinction)."""
     return 10.0 ** (-0.4 * (np.asarray(mag, dtype=float) - filt.zero_point_mag))
 
@@ -151,4 +155,5 @@ def seeing_variation(sky: SkySection, when: datetime, seed: int) -> float:
 
 def seeing_fwhm_arcsec(sky: SkySection, when: datetime, airmass: float, seed: int) -> float:
     """Seeing FWHM at the frame centre (arcsec)."""
-    return sky.seeing_fwhm_arcsec * airmass**0.6 * seeing_variation(sky, when, seed)
+    fwhm: float = sky.seeing_fwhm_arcsec * airmass**0.6 * seeing_variation(sky, when, seed)
+    return fwhm

@@ -19,8 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from infra.config import InstrumentSection
 from infra.config_sky import SkySection
@@ -28,6 +30,10 @@ from simulators.sky.seeds import generator
 
 DEAD_PIXEL_RESPONSE = 0.02
 DEAD_COLUMN_RESPONSE = 0.05
+
+Image = npt.NDArray[np.float32]
+#: One dust donut of a flat: x, y, inner and outer radius (px), depth.
+Donut = dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -67,34 +73,43 @@ class DetectorModel:
     """A camera's fixed patterns (arrays are read-only; share them, never modify them)."""
 
     key: DetectorKey
-    bias_map_adu: np.ndarray  # float32 (height, width)
-    column_pattern_adu: np.ndarray  # float32 (width,)
-    hot_index: np.ndarray  # flat indices of hot pixels
-    hot_dark_e_s: np.ndarray  # their dark current (e-/s)
-    dead_index: np.ndarray  # flat indices of dead pixels
-    dead_columns: np.ndarray
-    _flats: dict[str, tuple[np.ndarray, list]] = field(default_factory=dict)
+    bias_map_adu: Image  # (height, width)
+    column_pattern_adu: Image  # (width,)
+    hot_index: npt.NDArray[np.int64]  # flat indices of hot pixels
+    hot_dark_e_s: npt.NDArray[np.float64]  # their dark current (e-/s)
+    dead_index: npt.NDArray[np.int64]  # flat indices of dead pixels
+    dead_columns: npt.NDArray[np.int64]
+    _flats: dict[str, tuple[Image, list[Donut]]] = field(default_factory=dict)
 
-    def flat(self, filter_name: str) -> np.ndarray:
+    def flat(self, filter_name: str) -> Image:
         """The flat field (response) in ``filter_name``: float32, read-only, cached."""
         return self._flat_and_donuts(filter_name)[0]
 
-    def donuts(self, filter_name: str) -> list[dict]:
+    def donuts(self, filter_name: str) -> list[Donut]:
         """The dust donuts of ``filter_name``: x, y, inner and outer radius (px), depth."""
         return self._flat_and_donuts(filter_name)[1]
 
-    def _flat_and_donuts(self, filter_name: str):
+    def _flat_and_donuts(self, filter_name: str) -> tuple[Image, list[Donut]]:
         if filter_name not in self._flats:
             if len(self._flats) >= 3:  # 64 MB each at 4096²: keep the last few filters
                 self._flats.pop(next(iter(self._flats)))
             self._flats[filter_name] = _make_flat(self, filter_name)
         return self._flats[filter_name]
 
-    def truth(self, filter_name: str | None) -> dict:
+    def truth(self, filter_name: str | None) -> dict[str, Any]:
         """The exact parameters of the patterns (written beside every frame)."""
         k = self.key
         width = k.width
-        result = {
+        flat: dict[str, Any] = {
+            "vignetting": k.vignetting,
+            "vignetting_model": "1 - vignetting * (r / r_corner)**2 about the frame centre",
+            "prnu_sigma": k.prnu_sigma,
+            "prnu_stream": ["prnu", k.instrument],
+        }
+        if filter_name is not None:
+            flat["filter"] = filter_name
+            flat["donuts"] = self.donuts(filter_name)
+        return {
             "seed": k.seed,
             "bias_level_adu": k.bias_adu,
             "bias_column_sigma_adu": k.bias_column_sigma_adu,
@@ -108,17 +123,8 @@ class DetectorModel:
             "dead_columns": [int(c) for c in self.dead_columns],
             "dead_pixel_response": DEAD_PIXEL_RESPONSE,
             "dead_column_response": DEAD_COLUMN_RESPONSE,
-            "flat": {
-                "vignetting": k.vignetting,
-                "vignetting_model": "1 - vignetting * (r / r_corner)**2 about the frame centre",
-                "prnu_sigma": k.prnu_sigma,
-                "prnu_stream": ["prnu", k.instrument],
-            },
+            "flat": flat,
         }
-        if filter_name is not None:
-            result["flat"]["filter"] = filter_name
-            result["flat"]["donuts"] = self.donuts(filter_name)
-        return result
 
 
 def detector_model(sky: SkySection, instrument: InstrumentSection, seed: int) -> DetectorModel:
@@ -145,14 +151,14 @@ def _cached_model(key: DetectorKey) -> DetectorModel:
     return DetectorModel(key, bias, columns, hot, hot_rate, dead, dead_columns)
 
 
-def _make_flat(model: DetectorModel, filter_name: str) -> tuple[np.ndarray, list]:
+def _make_flat(model: DetectorModel, filter_name: str) -> tuple[Image, list[Donut]]:
     k = model.key
     yy = (np.arange(k.height, dtype=np.float32) - (k.height - 1) / 2.0)[:, None]
     xx = (np.arange(k.width, dtype=np.float32) - (k.width - 1) / 2.0)[None, :]
     r2_corner = ((k.width - 1) / 2.0) ** 2 + ((k.height - 1) / 2.0) ** 2
     flat = 1.0 - np.float32(k.vignetting / r2_corner) * (xx * xx + yy * yy)
     rng = generator(k.seed, "dust", k.instrument, filter_name)
-    donuts = []
+    donuts: list[Donut] = []
     for _ in range(k.dust_donuts):
         outer = k.dust_donut_radius_px * rng.uniform(0.6, 1.4)
         inner = outer * rng.uniform(0.35, 0.6)
@@ -172,7 +178,9 @@ def _make_flat(model: DetectorModel, filter_name: str) -> tuple[np.ndarray, list
     return flat, donuts
 
 
-def _apply_donut(flat: np.ndarray, cx, cy, inner, outer, depth) -> None:
+def _apply_donut(
+    flat: Image, cx: float, cy: float, inner: float, outer: float, depth: float
+) -> None:
     """Multiply an annulus (soft edges one pixel wide) of fractional depth into ``flat``."""
     height, width = flat.shape
     x_lo, x_hi = max(0, math.floor(cx - outer - 2)), min(width, math.ceil(cx + outer + 3))

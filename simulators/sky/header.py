@@ -15,6 +15,7 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS
 
+from devices.controllers.camera import ImageType
 from infra.config import InstrumentSection, SiteConfig
 from simulators.sky.request import FrameRequest
 
@@ -41,7 +42,7 @@ def build_header(
     header["MJD-OBS"] = (round(float(start.mjd), 9), "exposure start (MJD, UTC)")
     header["EXPTIME"] = (float(request.exposure_s), "exposure time (s)")
     header["IMAGETYP"] = (request.image_type, "bias, dark, flat or light")
-    if request.image_type == "flat":
+    if request.image_type == ImageType.FLAT:
         header["FLATTYPE"] = (request.flat_source, "twilight (sky) or dome (lamp)")
     header["FILTER"] = (ascii_text(request.filter), "filter in the beam")
     header["OBJECT"] = (ascii_text(request.object_name or request.image_type), "target name")
@@ -51,9 +52,10 @@ def build_header(
     header["SITELAT"] = (config.site.latitude_deg, "site latitude (deg)")
     header["SITELONG"] = (config.site.longitude_deg, "site longitude (deg, east +)")
     header["SITEELEV"] = (config.site.elevation_m, "site elevation (m)")
-    if request.ra_deg is not None:
-        header["RA"] = (round(request.ra_deg % 360.0, 7), "commanded pointing RA (deg, ICRS)")
-        header["DEC"] = (round(float(request.dec_deg), 7), "commanded pointing Dec (deg, ICRS)")
+    if request.pointing is not None:
+        ra_deg, dec_deg = request.pointing
+        header["RA"] = (round(ra_deg % 360.0, 7), "commanded pointing RA (deg, ICRS)")
+        header["DEC"] = (round(dec_deg, 7), "commanded pointing Dec (deg, ICRS)")
         header["EQUINOX"] = (2000.0, "equinox of RA/DEC")
     if airmass is not None:
         header["AIRMASS"] = (round(airmass, 4), "airmass at mid-exposure")

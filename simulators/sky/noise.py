@@ -22,9 +22,9 @@ from __future__ import annotations
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from simulators.sky.seeds import generators
 
@@ -47,26 +47,16 @@ def _bands(height: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
 
-@dataclass(frozen=True)
-class Readout:
-    """Detector constants of one readout."""
-
-    gain: float
-    read_noise_e: float
-    full_well_e: float
-    saturation_adu: float
-
-
 def expose(
-    light_e: np.ndarray | None,
-    flat: np.ndarray | None,
+    light_e: npt.NDArray[np.float32] | None,
+    flat: npt.NDArray[np.float32] | None,
     uniform_e: float,
-    sparse_index: np.ndarray,
-    sparse_e: np.ndarray,
+    sparse_index: npt.NDArray[np.int64],
+    sparse_e: npt.NDArray[np.float64],
     shape: tuple[int, int],
     read_noise_e: float,
-    stream: tuple,
-) -> np.ndarray:
+    stream: tuple[object, ...],
+) -> npt.NDArray[np.float32]:
     """Electrons collected, with photon and read noise (float32 frame).
 
     Parameters
@@ -136,8 +126,11 @@ def expose(
 
 
 def cosmic_rays(
-    frame_e: np.ndarray, exposure_s: float, rate_per_mpix_s: float, stream: tuple
-) -> list[dict]:
+    frame_e: npt.NDArray[np.float32],
+    exposure_s: float,
+    rate_per_mpix_s: float,
+    stream: tuple[object, ...],
+) -> list[dict[str, float]]:
     """Add cosmic-ray tracks to ``frame_e`` (in place); returns one record per track."""
     height, width = frame_e.shape
     rng = generators(1, *stream, "cosmic-rays")[0]
@@ -166,7 +159,7 @@ def cosmic_rays(
     return records
 
 
-def bleed(frame_e: np.ndarray, full_well_e: float) -> int:
+def bleed(frame_e: npt.NDArray[np.float32], full_well_e: float) -> int:
     """Spill charge above ``full_well_e`` along columns (in place); returns columns touched."""
     fw = np.float32(full_well_e)
     column_max = frame_e.max(axis=0)
@@ -178,7 +171,7 @@ def bleed(frame_e: np.ndarray, full_well_e: float) -> int:
     return len(columns)
 
 
-def _bleed_column(column: np.ndarray, fw: np.float32) -> None:
+def _bleed_column(column: npt.NDArray[np.float32], fw: np.float32) -> None:
     over = column > fw
     # Runs of pixels above the full well, each spilling its excess half up, half down.
     edges = np.flatnonzero(np.diff(np.concatenate(([0], over.view(np.int8), [0]))))
@@ -189,7 +182,7 @@ def _bleed_column(column: np.ndarray, fw: np.float32) -> None:
         _spill(column[:start][::-1], fw, excess / 2.0)
 
 
-def _spill(segment: np.ndarray, fw: np.float32, amount: float) -> None:
+def _spill(segment: npt.NDArray[np.float32], fw: np.float32, amount: float) -> None:
     """Fill ``segment`` (a view, walking away from the source) up to ``fw`` with ``amount``."""
     if amount <= 0 or not len(segment):
         return
@@ -202,8 +195,11 @@ def _spill(segment: np.ndarray, fw: np.float32, amount: float) -> None:
 
 
 def digitise(
-    frame_e: np.ndarray, bias_map_adu: np.ndarray, gain: float, saturation_adu: float
-) -> np.ndarray:
+    frame_e: npt.NDArray[np.float32],
+    bias_map_adu: npt.NDArray[np.float32],
+    gain: float,
+    saturation_adu: float,
+) -> npt.NDArray[np.uint16]:
     """``bias + e / gain`` clipped to ``[0, saturation]``, rounded to unsigned 16-bit ADU."""
     out = np.empty(frame_e.shape, dtype=np.uint16)
     inv_gain = np.float32(1.0 / gain)

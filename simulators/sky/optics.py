@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from infra.astro import configure_astropy
 from infra.config import InstrumentSection
@@ -100,7 +101,9 @@ def header_wcs(instrument: InstrumentSection, pointing: Pointing) -> WCS:
     )
 
 
-def sip_coefficients(sky: SkySection, instrument: InstrumentSection, seed: int):
+def sip_coefficients(
+    sky: SkySection, instrument: InstrumentSection, seed: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """SIP ``A`` and ``B`` matrices (order 3) of the instrument's optics (fixed per camera)."""
     a = np.zeros((SIP_ORDER + 1, SIP_ORDER + 1))
     b = np.zeros_like(a)
@@ -139,7 +142,9 @@ def true_wcs(sky: SkySection, instrument: InstrumentSection, pointing: Pointing,
     return wcs
 
 
-def world_to_pixel(wcs: WCS, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def world_to_pixel(
+    wcs: WCS, ra: npt.NDArray[np.float64], dec: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """0-based pixel positions (pixel centres at integers) of sky positions, SIP included."""
     if len(ra) == 0:
         return np.empty(0), np.empty(0)
@@ -147,7 +152,9 @@ def world_to_pixel(wcs: WCS, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarra
     return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
 
 
-def pixel_to_world(wcs: WCS, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pixel_to_world(
+    wcs: WCS, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Sky positions (degrees) of 0-based pixel positions."""
     ra, dec = wcs.all_pix2world(x, y, 0)
     return np.asarray(ra, dtype=float), np.asarray(dec, dtype=float)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.table import Table
 
 from infra.files import write_atomic
 from simulators.sky.request import RenderedFrame
@@ -112,8 +113,6 @@ def write_frame(rendered: RenderedFrame, path: Path | str) -> FrameFiles:
     return FrameFiles(fits_path, truth, hashlib.sha256(payload).hexdigest(), len(payload))
 
 
-def read_truth(fits_path: Path | str):
+def read_truth(fits_path: Path | str) -> Table:
     """The truth table written beside ``fits_path`` (astropy Table, meta included)."""
-    from astropy.table import Table
-
     return Table.read(truth_path_for(fits_path), format="ascii.ecsv")

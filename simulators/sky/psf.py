@@ -15,9 +15,14 @@ that actually landed on the frame is returned (the truth records it beside the n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+
+from infra.astro import moffat_alpha
 
 VALUE_FLOOR_E = 0.5
 LOSS_NOISE = 0.3
@@ -29,13 +34,12 @@ _BATCH_PIXELS = 2_000_000
 _PARALLEL_PIXELS = 4_000_000
 _OVERSAMPLE_BELOW_FWHM = 3.5
 
+Floats = npt.NDArray[np.float64]
+#: Sources stamped together (their indices), with their stamp half-size and oversampling.
+_BatchPlan = tuple[npt.NDArray[np.intp], int, int]
 
-def moffat_alpha(fwhm_px: np.ndarray | float, beta: float) -> np.ndarray:
-    """Moffat ``alpha`` (pixels) for a FWHM (pixels)."""
-    return np.asarray(fwhm_px, dtype=float) / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
-
-def half_sizes(flux_e: np.ndarray, alpha: np.ndarray, beta: float) -> np.ndarray:
+def half_sizes(flux_e: Floats, alpha: Floats, beta: float) -> npt.NDArray[np.int64]:
     """Stamp half-size (pixels) per source (see the module docstring)."""
     peak = flux_e * (beta - 1.0) / (np.pi * alpha**2)
     q_value = np.power(np.maximum(peak / VALUE_FLOOR_E, 1.0), 1.0 / beta)
@@ -45,19 +49,34 @@ def half_sizes(flux_e: np.ndarray, alpha: np.ndarray, beta: float) -> np.ndarray
     return np.clip(np.ceil(radius), 2, MAX_HALF_SIZE).astype(np.int64)
 
 
-def peak_fraction(alpha: np.ndarray, beta: float) -> np.ndarray:
+def peak_fraction(alpha: Floats, beta: float) -> Floats:
     """Fraction of the flux in the brightest pixel of a centred source (for saturation flags)."""
-    return (beta - 1.0) / (np.pi * alpha**2)
+    fraction: Floats = (beta - 1.0) / (np.pi * alpha**2)
+    return fraction
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Sources stamped in one vectorised pass: one stamp size, one oversampling factor."""
+
+    x: Floats
+    y: Floats
+    x0: npt.NDArray[np.int64]  # the stamp's central pixel
+    y0: npt.NDArray[np.int64]
+    flux: Floats
+    alpha: Floats
+    half: int  # stamp half-size (pixels)
+    oversample: int  # sub-pixels per axis
 
 
 def stamp_moffat(
-    image: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux_e: np.ndarray,
-    fwhm_px: np.ndarray,
+    image: npt.NDArray[np.float32],
+    x: Floats,
+    y: Floats,
+    flux_e: Floats,
+    fwhm_px: Floats,
     beta: float,
-) -> np.ndarray:
+) -> Floats:
     """Add Moffat sources to ``image`` (float32, modified in place).
 
     Parameters
@@ -82,29 +101,19 @@ def stamp_moffat(
     landed = np.zeros(n)
     if n == 0:
         return landed
-    height, width = image.shape
+    shape = image.shape
     flat = image.reshape(-1)
     alpha = moffat_alpha(fwhm_px, beta)
     sizes = half_sizes(np.asarray(flux_e, dtype=float), alpha, beta)
     oversample = np.where(np.asarray(fwhm_px) < _OVERSAMPLE_BELOW_FWHM, 3, 1)
     x0 = np.rint(x).astype(np.int64)
     y0 = np.rint(y).astype(np.int64)
-    batches, pixels = [], 0
-    for h in np.unique(sizes):
-        for k in np.unique(oversample[sizes == h]):
-            chosen = np.flatnonzero((sizes == h) & (oversample == k))
-            side = 2 * int(h) + 1
-            per_batch = max(1, _BATCH_PIXELS // (side * side * int(k) ** 2))
-            for start in range(0, len(chosen), per_batch):
-                batches.append((chosen[start : start + per_batch], int(h), int(k)))
-                pixels += len(batches[-1][0]) * side * side * int(k) ** 2
+    batches, pixels = _plan_batches(sizes, oversample)
 
-    def run(share: list, target: np.ndarray) -> None:
+    def run(share: list[_BatchPlan], target: npt.NDArray[np.float32]) -> None:
         for idx, h, k in share:
-            landed[idx] = _stamp_batch(
-                target, width, height, x[idx], y[idx], x0[idx], y0[idx], flux_e[idx],
-                alpha[idx], beta, h, k,
-            )  # fmt: skip
+            batch = _Batch(x[idx], y[idx], x0[idx], y0[idx], flux_e[idx], alpha[idx], h, k)
+            landed[idx] = _stamp_batch(target, shape, batch, beta)
 
     if pixels < _PARALLEL_PIXELS or len(batches) < 2:
         run(batches, flat)
@@ -119,16 +128,34 @@ def stamp_moffat(
     return landed
 
 
-def _stamp_batch(flat, width, height, x, y, x0, y0, flux, alpha, beta, h, k) -> np.ndarray:
+def _plan_batches(
+    sizes: npt.NDArray[np.int64], oversample: npt.NDArray[np.int64]
+) -> tuple[list[_BatchPlan], int]:
+    """Sources grouped by stamp size and oversampling, in batches of about ``_BATCH_PIXELS``;
+    and the stamp pixels of them all."""
+    batches: list[_BatchPlan] = []
+    pixels = 0
+    for h in np.unique(sizes):
+        for k in np.unique(oversample[sizes == h]):
+            chosen = np.flatnonzero((sizes == h) & (oversample == k))
+            side = 2 * int(h) + 1
+            per_batch = max(1, _BATCH_PIXELS // (side * side * int(k) ** 2))
+            for start in range(0, len(chosen), per_batch):
+                batches.append((chosen[start : start + per_batch], int(h), int(k)))
+                pixels += len(batches[-1][0]) * side * side * int(k) ** 2
+    return batches, pixels
+
+
+def _sub_pixel_terms(batch: _Batch, beta: float) -> Iterator[npt.NDArray[np.float32]]:
+    """``(1 + r²/alpha²)**-beta`` over each stamp, once per sub-pixel offset."""
+    h, k = batch.half, batch.oversample
     # float32 throughout, and the power as exp(-beta * log1p(u)): NumPy vectorises those.
     offsets = np.arange(-h, h + 1, dtype=np.float32)
-    fx = (x - x0).astype(np.float32)[:, None]
-    fy = (y - y0).astype(np.float32)[:, None]
-    inv_a2 = (1.0 / alpha**2).astype(np.float32)[:, None, None]
-    norm = (flux * (beta - 1.0) / (np.pi * alpha**2)).astype(np.float32)[:, None, None]
+    fx = (batch.x - batch.x0).astype(np.float32)[:, None]
+    fy = (batch.y - batch.y0).astype(np.float32)[:, None]
+    inv_a2 = (1.0 / batch.alpha**2).astype(np.float32)[:, None, None]
     minus_beta = np.float32(-beta)
     sub = (np.arange(k, dtype=np.float32) + 0.5) / k - 0.5
-    values = None
     for sy in sub:
         dy2 = np.square(offsets[None, :] + sy - fy) * inv_a2[:, :, 0] + np.float32(1.0)
         for sx in sub:
@@ -137,18 +164,29 @@ def _stamp_batch(flat, width, height, x, y, x0, y0, flux, alpha, beta, h, k) -> 
             np.log(term, out=term)
             term *= minus_beta
             np.exp(term, out=term)
-            if values is None:
-                values = term
-            else:
-                values += term
-    values *= norm / np.float32(k * k)
+            yield term
+
+
+def _stamp_batch(
+    flat: npt.NDArray[np.float32], shape: tuple[int, ...], batch: _Batch, beta: float
+) -> Floats:
+    """Add one batch's stamps to ``flat`` (the frame, raveled); returns the flux each landed."""
+    height, width = shape
+    h, k, x0, y0 = batch.half, batch.oversample, batch.x0, batch.y0
+    terms = _sub_pixel_terms(batch, beta)
+    values = next(terms)
+    for term in terms:
+        values += term
+    norm = (batch.flux * (beta - 1.0) / (np.pi * batch.alpha**2)).astype(np.float32)
+    values *= norm[:, None, None] / np.float32(k * k)
     cols = x0[:, None, None] + np.arange(-h, h + 1)[None, None, :]
     rows = y0[:, None, None] + np.arange(-h, h + 1)[None, :, None]
     if x0.min() >= h and y0.min() >= h and x0.max() < width - h and y0.max() < height - h:
         np.add.at(flat, (rows * width + cols).reshape(-1), values.reshape(-1))
-        return values.sum(axis=(1, 2), dtype=np.float64)
-    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
-    values = np.where(inside, values, np.float32(0.0))
-    keep = inside.reshape(-1)
-    np.add.at(flat, (rows * width + cols).reshape(-1)[keep], values.reshape(-1)[keep])
-    return values.sum(axis=(1, 2), dtype=np.float64)
+    else:
+        inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+        values = np.where(inside, values, np.float32(0.0))
+        keep = inside.reshape(-1)
+        np.add.at(flat, (rows * width + cols).reshape(-1)[keep], values.reshape(-1)[keep])
+    landed: Floats = values.sum(axis=(1, 2), dtype=np.float64)
+    return landed

@@ -8,36 +8,27 @@ giving ``refcat_mag_error_at_limit`` at the limit plus a ``refcat_mag_error_floo
 stops at ``refcat_mag_limit`` applied to the *measured* magnitude, as a real survey's limit is.
 Transients are never in it.
 
-The interface is structural (:class:`ReferenceCatalog`): anything with the same ``query`` method
-can stand in (a real Gaia/Pan-STARRS cone search), so the pipeline keeps its source pluggable
-without importing this module.
+It is one implementation of :class:`infra.refcat.ReferenceCatalog`, registered as ``simulated``
+in the ``pyros.reference_catalogs`` entry points (``pyproject.toml``): the pipeline is handed it
+by configuration (``[nrt] reference_catalog``), never imports it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
+from astropy.table import Table
 
 from infra.config import SiteConfig
 from infra.config_sky import SkySection
 from simulators.sky.catalog import StarModel, angular_distance_deg, cell_stars, cells_in_cone
 from simulators.sky.seeds import generator
 
-
-@runtime_checkable
-class ReferenceCatalog(Protocol):
-    """A cone search returning an astropy Table.
-
-    Columns: ``source_id`` (int64), ``ra``, ``dec`` (degrees, ICRS), ``pos_err_arcsec``, ``mag``,
-    ``mag_err`` (magnitudes in the requested filter).
-    """
-
-    def query(self, ra_deg: float, dec_deg: float, radius_deg: float, filter_name: str):
-        """Catalog stars within ``radius_deg`` of (RA, Dec) with magnitudes in ``filter_name``."""
-        ...
+#: One sky cell's catalog entries, column by column (:data:`_COLUMNS`).
+CellColumns = dict[str, npt.NDArray[np.float64] | npt.NDArray[np.int64]]
 
 
 class SimulatedReferenceCatalog:
@@ -60,7 +51,7 @@ class SimulatedReferenceCatalog:
         """The catalog of a site configuration."""
         return cls(config.sky, seed)
 
-    def query(self, ra_deg: float, dec_deg: float, radius_deg: float, filter_name: str):
+    def query(self, ra_deg: float, dec_deg: float, radius_deg: float, filter_name: str) -> Table:
         """Catalog stars within ``radius_deg`` of (RA, Dec), brightest first.
 
         Raises
@@ -68,8 +59,6 @@ class SimulatedReferenceCatalog:
         ValueError
             Unknown or opaque filter, or a radius outside (0, 10] degrees.
         """
-        from astropy.table import Table
-
         filt = self.sky.filters.get(filter_name)
         if filt is None:
             raise ValueError(f"filter {filter_name!r} is not in the reference catalog")
@@ -120,12 +109,14 @@ class _Survey:
             sky.refcat_mag_error_at_limit,
         )
 
-    def position_errors(self, mag_ref: np.ndarray) -> np.ndarray:
+    def position_errors(self, mag_ref: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Position error (arcsec): a floor, plus a term ∝ 1/SNR (from the reference band)."""
         scale = 10.0 ** (0.4 * (mag_ref - self.mag_limit))
         return np.hypot(self.pos_floor, self.pos_at_limit * scale)
 
-    def measure(self, mag: np.ndarray, rng: np.random.Generator):
+    def measure(
+        self, mag: npt.NDArray[np.float64], rng: np.random.Generator
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
         """Survey photometry of true magnitudes: (measured mag, stated error, detected).
 
         Sky-limited noise is Gaussian in *flux* with a constant sigma (the survey's SNR at its
@@ -145,7 +136,7 @@ class _Survey:
 
 
 @lru_cache(maxsize=512)
-def _observed_cell(model: StarModel, survey: _Survey, j: int, i: int) -> dict:
+def _observed_cell(model: StarModel, survey: _Survey, j: int, i: int) -> CellColumns:
     stars = cell_stars(model, j, i)
     true_mag = stars.mag_ref + survey.colour_offset_mag + survey.colour_coefficient * stars.colour
     pos_err = survey.position_errors(stars.mag_ref)

@@ -13,8 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-IMAGE_TYPES = ("light", "bias", "dark", "flat")
+from devices.controllers.camera import ImageType
+
+IMAGE_TYPES: tuple[str, ...] = tuple(kind.value for kind in ImageType)
+#: Where a flat's light comes from: the twilight sky, or the lamp screen in the dome.
 FLAT_SOURCES = ("twilight", "dome")
 
 
@@ -135,9 +139,9 @@ class FrameRequest:
             raise FrameRequestError("start: must be timezone-aware")
         if not (math.isfinite(self.exposure_s) and self.exposure_s >= 0):
             raise FrameRequestError(f"exposure_s: must be >= 0 (got {self.exposure_s})")
-        if self.image_type == "bias" and self.exposure_s != 0:
+        if self.image_type == ImageType.BIAS and self.exposure_s != 0:
             raise FrameRequestError(f"exposure_s: a bias has no exposure (got {self.exposure_s})")
-        if self.image_type in ("light", "flat") and not self.filter:
+        if self.image_type in (ImageType.LIGHT, ImageType.FLAT) and not self.filter:
             raise FrameRequestError(f"filter: required for a {self.image_type} frame")
         if self.flat_source not in FLAT_SOURCES:
             raise FrameRequestError(
@@ -145,13 +149,13 @@ class FrameRequest:
             )
         if (self.ra_deg is None) != (self.dec_deg is None):
             raise FrameRequestError("ra_deg/dec_deg: give both or neither")
-        if self.ra_deg is not None:
+        if self.ra_deg is not None and self.dec_deg is not None:
             if not math.isfinite(self.ra_deg):
                 raise FrameRequestError(f"ra_deg: not a number ({self.ra_deg})")
             if not -90.0 <= float(self.dec_deg) <= 90.0:
                 raise FrameRequestError(f"dec_deg: must be within ±90 (got {self.dec_deg})")
         if self.needs_pointing and self.ra_deg is None:
-            what = "light frame" if self.image_type == "light" else "twilight flat"
+            what = "light frame" if self.image_type == ImageType.LIGHT else "twilight flat"
             raise FrameRequestError(f"ra_deg/dec_deg: a {what} needs the commanded pointing")
         if not 0.0 <= self.transparency <= 1.0:
             raise FrameRequestError(f"transparency: must be within 0..1 (got {self.transparency})")
@@ -159,16 +163,23 @@ class FrameRequest:
     @property
     def needs_pointing(self) -> bool:
         """Light frames and twilight flats see the sky."""
-        return self.image_type == "light" or (
-            self.image_type == "flat" and self.flat_source == "twilight"
+        return self.image_type == ImageType.LIGHT or (
+            self.image_type == ImageType.FLAT and self.flat_source == "twilight"
         )
+
+    @property
+    def pointing(self) -> tuple[float, float] | None:
+        """The commanded pointing (RA, Dec) in degrees, None when the frame has none."""
+        if self.ra_deg is None or self.dec_deg is None:
+            return None
+        return float(self.ra_deg), float(self.dec_deg)
 
     @property
     def start_utc(self) -> datetime:
         """``start`` in UTC."""
         return self.start.astimezone(UTC)
 
-    def identity(self, global_seed: int) -> tuple:
+    def identity(self, global_seed: int) -> tuple[object, ...]:
         """What determines the frame's random draws (ids and names do not)."""
         return (
             self.seed if self.seed is not None else global_seed,
@@ -194,7 +205,7 @@ class RenderedFrame:
     """
 
     request: FrameRequest
-    data: np.ndarray
+    data: npt.NDArray[np.uint16]
     header: Any  # astropy.io.fits.Header
     truth: Any  # astropy.table.Table
     timings: dict[str, float] = field(default_factory=dict)

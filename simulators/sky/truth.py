@@ -18,7 +18,12 @@ One row per source (``kind``: ``star``, ``afterglow``, ``cosmic_ray``):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
+from astropy.table import Table
 
 from simulators.sky.optics import pixel_to_world
 
@@ -27,43 +32,71 @@ _COLUMNS = (
     "fwhm_px", "peak_e", "saturated", "in_frame",
 )  # fmt: skip
 
+Floats = npt.NDArray[np.float64]
+#: One part of the truth table, column by column.
+Columns = dict[str, npt.NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class RenderedSources:
+    """Stars and afterglows as stamped: one entry per source, arrays of equal length."""
+
+    ids: npt.NDArray[np.object_]  # catalog ids (stars) or names (afterglows)
+    kind: npt.NDArray[np.object_]  # "star" or "afterglow"
+    ra: Floats
+    dec: Floats
+    x: Floats
+    y: Floats
+    mag: Floats
+    flux_e: Floats  # delivered before the flat field
+    landed_e: Floats  # what the truncated stamp put on the frame
+    fwhm_px: Floats
+    peak_e: Floats
+
 
 class SourceRows:
     """Rows of the truth table, gathered while rendering."""
 
     def __init__(self) -> None:
-        self._parts: list[dict[str, np.ndarray]] = []
+        self._parts: list[Columns] = []
         self._width = self._height = 0
 
     def __len__(self) -> int:
         return sum(len(p["x"]) for p in self._parts)
 
-    def add_sources(self, ids, kind, ra, dec, x, y, mag, flux, landed, fwhm, peak, width, height):
-        """Stars and afterglows (``ids``: catalog ids or afterglow names)."""
+    def add_sources(self, sources: RenderedSources, width: int, height: int) -> None:
+        """Stars and afterglows stamped on a ``width`` × ``height`` frame."""
         self._width, self._height = width, height
-        is_star = kind == "star"
+        ids, x, y = sources.ids, sources.x, sources.y
+        is_star = sources.kind == "star"
         source_id = np.where(is_star, ids, -1).astype(np.int64)
         in_frame = (x > -0.5) & (x < width - 0.5) & (y > -0.5) & (y < height - 0.5)
         self._parts.append(
             {
                 "source_id": source_id,
                 "name": np.array([str(i) for i in ids], dtype=object),
-                "kind": np.asarray(kind, dtype=object),
-                "ra": np.asarray(ra, dtype=float),
-                "dec": np.asarray(dec, dtype=float),
+                "kind": np.asarray(sources.kind, dtype=object),
+                "ra": np.asarray(sources.ra, dtype=float),
+                "dec": np.asarray(sources.dec, dtype=float),
                 "x": np.asarray(x, dtype=float),
                 "y": np.asarray(y, dtype=float),
-                "mag": np.asarray(mag, dtype=float),
-                "flux_e": np.asarray(flux, dtype=float),
-                "flux_landed_e": np.asarray(landed, dtype=float),
-                "fwhm_px": np.asarray(fwhm, dtype=float),
-                "peak_e": np.asarray(peak, dtype=float),
+                "mag": np.asarray(sources.mag, dtype=float),
+                "flux_e": np.asarray(sources.flux_e, dtype=float),
+                "flux_landed_e": np.asarray(sources.landed_e, dtype=float),
+                "fwhm_px": np.asarray(sources.fwhm_px, dtype=float),
+                "peak_e": np.asarray(sources.peak_e, dtype=float),
                 "saturated": np.zeros(len(x), dtype=bool),
                 "in_frame": in_frame,
             }
         )
 
-    def finish_saturation(self, light_e, flat, saturation_e: float, dark_e: float) -> None:
+    def finish_saturation(
+        self,
+        light_e: npt.NDArray[np.float32],
+        flat: npt.NDArray[np.float32] | None,
+        saturation_e: float,
+        dark_e: float,
+    ) -> None:
         """Flag sources whose expected brightest pixel (everything included) saturates."""
         height, width = light_e.shape
         for part in self._parts:
@@ -73,7 +106,7 @@ class SourceRows:
             expected = light_e[yi, xi] * (flat[yi, xi] if flat is not None else 1.0) + dark_e
             part["saturated"] = inside & (expected >= saturation_e)
 
-    def add_cosmic_ray(self, ray: dict, wcs) -> None:
+    def add_cosmic_ray(self, ray: dict[str, float], wcs: Any) -> None:
         """One cosmic-ray track (its mean pixel position and deposited electrons)."""
         number = sum(int(np.sum(p["kind"] == "cosmic_ray")) for p in self._parts)
         if wcs is not None:
@@ -99,10 +132,10 @@ class SourceRows:
             }
         )
 
-    def columns(self) -> dict[str, np.ndarray]:
+    def columns(self) -> Columns:
         """Every row, column by column."""
         if not self._parts:
-            empty = {k: np.empty(0) for k in _COLUMNS}
+            empty: Columns = {k: np.empty(0) for k in _COLUMNS}
             empty["source_id"] = np.empty(0, dtype=np.int64)
             for k in ("name", "kind"):
                 empty[k] = np.empty(0, dtype=str)
@@ -115,16 +148,14 @@ class SourceRows:
         return merged
 
 
-def truth_table(rows: SourceRows, meta: dict):
+def truth_table(rows: SourceRows, meta: dict[str, Any]) -> Table:
     """The truth as an astropy Table (``meta`` as given, made YAML-friendly)."""
-    from astropy.table import Table
-
     table = Table(rows.columns())
     table.meta.update(_plain(meta))
     return table
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """Plain Python types (YAML-serialisable) all the way down."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}

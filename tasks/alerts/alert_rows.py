@@ -4,21 +4,25 @@ verdict stored (Alert row, follow-up request through the request path, cancellat
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
 from infra.clock import Clock
 from infra.config import SiteConfig
-from infra.db.models import Alert, JournalEntry, Request, Sequence
+from infra.db import session_scope
+from infra.db.models import Alert, JournalEntry, Sequence
 from infra.db.sequence_state import FINAL_STATES, SequenceState, transition
-from infra.journal import KIND_ALERT, record
-from tasks.alerts.decision import DecisionKind
+from infra.journal import KIND_ALERT, record, to_json_payload
+from tasks.alerts.decision import DecisionKind, FollowUpAction
 from tasks.alerts.evaluate import WITHDRAWALS
 from tasks.alerts.identity import Burst, PastAlert, match_burst
 from tasks.alerts.parse import Notice
-from tasks.alerts.policy import Verdict
+from tasks.alerts.policy import AlertVerdict
 from tasks.alerts.strategy import USER, followup_spec, render_request_xml
+from tasks.requests.ingest import store_request
+from tasks.requests.validate import validate_request
 
 _FINAL = tuple(state.value for state in FINAL_STATES)
 
@@ -27,15 +31,18 @@ def journal_packet(
     raw: bytes, source: str, received_at: datetime, *, engine: Engine | None, clock: Clock
 ) -> JournalEntry:
     """Make the raw packet durable: one journal entry in its own committed transaction."""
-    return record(
+    entry = record(
         KIND_ALERT,
         source,
         {"received_at": received_at, "bytes": len(raw)},
         sim_time=received_at,
         raw=bytes(raw),
-        engine=engine,
+        into=engine,
         clock=clock,
     )
+    if entry is None:  # only a write handed to a queue returns no entry; this one is direct
+        raise RuntimeError("the journal returned no entry for the raw packet")
+    return entry
 
 
 def _past(row: Alert, active: bool = False) -> PastAlert:
@@ -50,8 +57,8 @@ def _past(row: Alert, active: bool = False) -> PastAlert:
         ra_deg=row.ra_deg,
         dec_deg=row.dec_deg,
         error_radius_deg=row.error_radius_deg,
-        decision=row.decision,
-        action=row.action,
+        decision=DecisionKind(row.decision),
+        action=FollowUpAction(row.action),
         request_id=row.request_id,
         request_active=active,
         retraction=bool(set(details.get("flags") or ()) & WITHDRAWALS),
@@ -89,7 +96,7 @@ class DbHistory:
             select(Alert).where(Alert.burst_key == burst.key).order_by(Alert.id)
         ).all()
         requests = {m.request_id for m in members if m.request_id is not None}
-        active = set()
+        active: set[int] = set()
         if requests:
             active = set(
                 self.session.scalars(
@@ -115,7 +122,7 @@ def cancel_request(session: Session, request_id: int, reason: str, at: datetime)
 def create_followup(
     session: Session,
     notice: Notice,
-    verdict: Verdict,
+    verdict: AlertVerdict,
     received_at: datetime,
     config: SiteConfig,
     clock: Clock,
@@ -126,52 +133,54 @@ def create_followup(
     ------
     tasks.requests.parse.RequestError
         When the request path refuses it (e.g. the GRB program's quota is exhausted).
+    ValueError
+        When the verdict creates no request (no coverage or no window).
     """
-    from tasks.requests.ingest import store_request
-    from tasks.requests.validate import validate_request
-
+    coverage, window = verdict.coverage, verdict.window
+    if coverage is None or window is None or notice.ra_deg is None or notice.dec_deg is None:
+        raise ValueError(f"the verdict on {notice.ivorn} creates no follow-up request")
     label = notice.name or notice.trigger_key or notice.ivorn.split("#", 1)[-1]
     spec = followup_spec(
         label=label,
         source=f"alert:{notice.ivorn}",
         ra_deg=notice.ra_deg,
         dec_deg=notice.dec_deg,
-        coverage=verdict.coverage,
-        window=verdict.window,
+        coverage=coverage,
+        window=window,
         now=received_at,
         config=config,
     )
     valid = validate_request(spec, config, received_at, max_priority=config.alerts.priority)
-    result = store_request(session, valid, USER, render_request_xml(spec), clock=clock)
-    session.get(Request, result.request_id).is_alert = True
+    result = store_request(
+        session, valid, USER, render_request_xml(spec), clock=clock, is_alert=True
+    )
     return result.request_id
 
 
 def store_alert(
     session: Session,
     notice: Notice,
-    verdict: Verdict,
+    verdict: AlertVerdict,
     *,
     received_at: datetime,
     wall_received_at: datetime,
     journal: JournalEntry | None,
     request_id: int | None,
-    extra: dict | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Alert:
     """Insert the Alert row of an accepted notice (flushes; the unique IVORN guards races)."""
+    coverage = verdict.coverage if verdict.creates_request else None
     details = {
         **notice.summary(),
         "matched_by": verdict.matched_by,
         "cancelled_request_id": verdict.cancel_request_id,
         "continuing_request_id": verdict.request_id if request_id is None else None,
-        "tiles": verdict.coverage.tiles if verdict.creates_request else 0,
+        "tiles": coverage.tiles if coverage is not None else 0,
         "window": list(verdict.window) if verdict.window else None,
         "attention": verdict.attention,
         **verdict.details,
         **(extra or {}),
     }
-    from infra.journal import to_json_payload
-
     row = Alert(
         ivorn=notice.ivorn,
         received_at=received_at,
@@ -187,7 +196,7 @@ def store_alert(
         decision=str(verdict.decision),
         reason=verdict.reason,
         action=str(verdict.action),
-        strategy=verdict.coverage.strategy.name if verdict.creates_request else None,
+        strategy=coverage.strategy.name if coverage is not None else None,
         request_id=request_id,
         journal_id=journal.id if journal is not None else None,
         raw_sha256=journal.sha256 if journal is not None else "",
@@ -208,8 +217,6 @@ def store_rejected(
     raw_sha256: str,
 ) -> int:
     """Insert the Alert row of a rejected packet (no IVORN: it never shadows a valid packet)."""
-    from infra.db import session_scope
-
     with session_scope(engine) as session:
         row = Alert(
             ivorn=None,
@@ -217,7 +224,7 @@ def store_rejected(
             wall_received_at=datetime.now(UTC),
             decision=str(DecisionKind.REJECTED),
             reason=reason,
-            action="none",
+            action=str(FollowUpAction.NONE),
             journal_id=journal.id if journal is not None else None,
             raw_sha256=raw_sha256,
             details={"claimed_ivorn": claimed_ivorn},

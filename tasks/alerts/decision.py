@@ -1,4 +1,5 @@
-"""What PyROS decided about one packet: the decision, its reason and the action on a follow-up."""
+"""What PyROS decided about one alert packet: the decision, its reason and the action on a
+follow-up. The decision and action words are defined here and nowhere else."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 
 class DecisionKind(StrEnum):
-    """The decision about a packet (docs/alerts.md)."""
+    """The decision about an alert packet (docs/alerts.md); stored in ``alerts.decision``."""
 
     FOLLOW_UP = "follow-up"
     NOT_OBSERVABLE = "not-observable"
@@ -18,8 +19,9 @@ class DecisionKind(StrEnum):
     DUPLICATE = "duplicate"
 
 
-class Action(StrEnum):
-    """What the packet does to an existing follow-up of its burst."""
+class FollowUpAction(StrEnum):
+    """What an alert packet does to an existing follow-up of its burst; stored in
+    ``alerts.action``."""
 
     NONE = "none"
     REPOINT = "re-point"
@@ -27,8 +29,9 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
-class Decision:
-    """The outcome of :func:`tasks.alerts.handle.handle_packet` (or of the pure path).
+class AlertDecision:
+    """The outcome of :func:`tasks.alerts.handle.handle_packet` (or of the pure path,
+    :func:`tasks.alerts.evaluate.evaluate`).
 
     ``stored`` says whether the decision was committed to the database; ``error`` names what
     prevented it (the packet itself is not at fault then).
@@ -37,7 +40,7 @@ class Decision:
     ivorn: str | None
     decision: DecisionKind
     reason: str
-    action: Action = Action.NONE
+    action: FollowUpAction = FollowUpAction.NONE
     request_id: int | None = None
     cancelled_request_id: int | None = None
     alert_id: int | None = None

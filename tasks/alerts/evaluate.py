@@ -1,4 +1,5 @@
-"""The pure path: raw bytes to a :class:`Decision` with an in-memory history, no database.
+"""The pure path: raw bytes to an :class:`~tasks.alerts.decision.AlertDecision` with an in-memory
+history, no database.
 
 Used by the fuzz tests, the benchmark and anything that must decide without storage; the stored
 path (:mod:`tasks.alerts.handle`) runs the same parse and policy.
@@ -6,44 +7,64 @@ path (:mod:`tasks.alerts.handle`) runs the same parse and policy.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from infra.config import SiteConfig
-from tasks.alerts.decision import Decision, DecisionKind
+from tasks.alerts.decision import AlertDecision, DecisionKind
 from tasks.alerts.identity import InMemoryHistory, PastAlert
-from tasks.alerts.parse import FLAG_LOST_LOCK, FLAG_NOT_A_GRB, FLAG_RETRACTION, Notice
-from tasks.alerts.policy import Verdict, decide
+from tasks.alerts.parse import (
+    FLAG_LOST_LOCK,
+    FLAG_NOT_A_GRB,
+    FLAG_RETRACTION,
+    AlertRejected,
+    Notice,
+    parse_notice,
+)
+from tasks.alerts.policy import AlertVerdict, decide
 from tasks.alerts.visibility import Sky
 
 WITHDRAWALS = frozenset({FLAG_RETRACTION, FLAG_LOST_LOCK, FLAG_NOT_A_GRB})
 
 
-def to_decision(notice: Notice, verdict: Verdict, **extra) -> Decision:
-    """The public decision for a parsed notice and the policy's verdict."""
+def to_decision(
+    notice: Notice,
+    verdict: AlertVerdict,
+    *,
+    received_at: datetime | None = None,
+    alert_id: int | None = None,
+    request_id: int | None = None,
+    stored: bool = False,
+) -> AlertDecision:
+    """The public decision for a parsed notice and the policy's verdict.
+
+    ``request_id`` is the follow-up request created for it (default: the verdict's, the burst's
+    continuing follow-up).
+    """
     coverage = verdict.coverage if verdict.creates_request else None
-    values = {
-        "ivorn": notice.ivorn,
-        "decision": verdict.decision,
-        "reason": verdict.reason,
-        "action": verdict.action,
-        "request_id": verdict.request_id,
-        "cancelled_request_id": verdict.cancel_request_id,
-        "mission": notice.mission,
-        "burst_key": verdict.burst_key,
-        "strategy": coverage.strategy.name if coverage else None,
-        "tiles": coverage.tiles if coverage else 0,
-        "ra_deg": notice.ra_deg,
-        "dec_deg": notice.dec_deg,
-        "error_radius_deg": notice.error_radius_deg,
-        "window": verdict.window,
-        "details": verdict.details,
-    }
-    values.update(extra)
-    return Decision(**values)
+    return AlertDecision(
+        ivorn=notice.ivorn,
+        decision=verdict.decision,
+        reason=verdict.reason,
+        action=verdict.action,
+        request_id=request_id if request_id is not None else verdict.request_id,
+        cancelled_request_id=verdict.cancel_request_id,
+        alert_id=alert_id,
+        received_at=received_at,
+        mission=notice.mission,
+        burst_key=verdict.burst_key,
+        strategy=coverage.strategy.name if coverage else None,
+        tiles=coverage.tiles if coverage else 0,
+        ra_deg=notice.ra_deg,
+        dec_deg=notice.dec_deg,
+        error_radius_deg=notice.error_radius_deg,
+        window=verdict.window,
+        stored=stored,
+        details=verdict.details,
+    )
 
 
 def past_alert(
-    notice: Notice, verdict: Verdict, *, alert_id: int, request_id: int | None
+    notice: Notice, verdict: AlertVerdict, *, alert_id: int, request_id: int | None
 ) -> PastAlert:
     """How a stored alert is seen by later notices."""
     return PastAlert(
@@ -56,8 +77,8 @@ def past_alert(
         ra_deg=notice.ra_deg,
         dec_deg=notice.dec_deg,
         error_radius_deg=notice.error_radius_deg,
-        decision=str(verdict.decision),
-        action=str(verdict.action),
+        decision=verdict.decision,
+        action=verdict.action,
         request_id=request_id,
         request_active=request_id is not None,
         retraction=bool(notice.flags & WITHDRAWALS),
@@ -72,16 +93,12 @@ def evaluate(
     *,
     manual: bool = False,
     sky: Sky | None = None,
-) -> Decision:
+) -> AlertDecision:
     """Parse and decide one packet, remembering it in ``history``; never raises.
 
     Follow-up requests are not created: a decision that would create one gets a negative
     ``request_id`` (so later updates of the burst see it as followed).
     """
-    from datetime import UTC
-
-    from tasks.alerts.parse import AlertRejected, parse_notice
-
     if now.tzinfo is None:  # naive instants are UTC, as everywhere in PyROS
         now = now.replace(tzinfo=UTC)
     try:
@@ -89,7 +106,7 @@ def evaluate(
             raw, config.alerts.max_packet_bytes, now, config.alerts.max_clock_skew_s
         )
     except AlertRejected as exc:
-        return Decision(
+        return AlertDecision(
             ivorn=None,
             decision=DecisionKind.REJECTED,
             reason=exc.reason,
@@ -97,7 +114,7 @@ def evaluate(
             details={"claimed_ivorn": exc.ivorn},
         )
     except Exception as exc:  # a bug must not stop the stream
-        return Decision(
+        return AlertDecision(
             ivorn=None,
             decision=DecisionKind.REJECTED,
             reason=f"internal error while parsing: {type(exc).__name__}: {exc}",
@@ -107,7 +124,7 @@ def evaluate(
     try:
         verdict = decide(notice, now, history, config, manual=manual, sky=sky)
     except Exception as exc:
-        return Decision(
+        return AlertDecision(
             ivorn=notice.ivorn,
             decision=DecisionKind.IGNORED,
             reason=f"not decided: internal error {type(exc).__name__}: {exc}",

@@ -1,4 +1,4 @@
-"""One raw packet in, one :class:`~tasks.alerts.decision.Decision` out, never an exception.
+"""One raw packet in, one :class:`~tasks.alerts.decision.AlertDecision` out, never an exception.
 
 The order is the point (docs/alerts.md):
 
@@ -17,21 +17,64 @@ The transport (Comet) and the reflex (slewing) call this with the bytes they rec
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
-from tasks.alerts.decision import Action, Decision, DecisionKind
+from infra.db import session_scope
+from infra.db.models import JournalEntry
+from infra.events import (
+    ALERT_ATTENTION,
+    ALERT_FOLLOW_UP,
+    ALERT_RECEIVED,
+    REQUEST_SUBMITTED,
+    emit,
+)
+from infra.opmode import OperatingMode, get_operating_mode
+from tasks.alerts import policy
+from tasks.alerts.alert_rows import (
+    DbHistory,
+    cancel_request,
+    create_followup,
+    journal_packet,
+    store_alert,
+    store_rejected,
+)
+from tasks.alerts.decision import AlertDecision, DecisionKind, FollowUpAction
 from tasks.alerts.evaluate import to_decision
 from tasks.alerts.parse import AlertRejected, Notice, parse_notice
-from tasks.alerts.policy import Verdict
+from tasks.alerts.policy import AlertVerdict
 from tasks.alerts.visibility import Sky
+from tasks.requests.parse import RequestError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Handling:
+    """What every step of one packet's handling works with."""
+
+    engine: Engine | None
+    config: SiteConfig
+    clock: Clock
+    sky: Sky | None
+
+
+@dataclass(frozen=True)
+class _Reception:
+    """One packet as received: when (clock and wall) and its journal entry, if it has one."""
+
+    received_at: datetime
+    wall: datetime
+    journal: JournalEntry | None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -48,7 +91,7 @@ def handle_packet(
     config: SiteConfig | None = None,
     clock: Clock | None = None,
     sky: Sky | None = None,
-) -> Decision:
+) -> AlertDecision:
     """Journal, parse, identify, decide and store one packet; never raises.
 
     Parameters
@@ -70,13 +113,13 @@ def handle_packet(
 
     Returns
     -------
-    Decision
+    AlertDecision
         Always. ``stored`` is False and ``error`` says why when the database failed; nothing
         is then followed automatically (the decision is ``ignored``, or ``rejected`` for a bad
         packet).
     """
     if not isinstance(raw, bytes | bytearray | memoryview):
-        return Decision(
+        return AlertDecision(
             None, DecisionKind.REJECTED, f"a packet must be bytes, not {type(raw).__name__}"
         )
     try:
@@ -86,12 +129,14 @@ def handle_packet(
         if received_at.tzinfo is None:  # naive instants are UTC, as everywhere in PyROS
             received_at = received_at.replace(tzinfo=UTC)
     except Exception as exc:
-        return Decision(None, DecisionKind.IGNORED, f"not handled: {_one_line(exc)}", error="setup")
+        return AlertDecision(
+            None, DecisionKind.IGNORED, f"not handled: {_one_line(exc)}", error="setup"
+        )
     try:
-        return _handle(bytes(raw), received_at, source, engine, config, clock, sky)
+        return _handle(bytes(raw), received_at, source, _Handling(engine, config, clock, sky))
     except Exception as exc:  # the last net: a stream of alerts never stops on one packet
         log.exception("alert packet not handled")
-        return Decision(
+        return AlertDecision(
             None,
             DecisionKind.IGNORED,
             f"not handled: internal error {_one_line(exc)}",
@@ -100,62 +145,55 @@ def handle_packet(
         )
 
 
-def _handle(
-    raw: bytes,
-    received_at: datetime,
-    source: str,
-    engine: Engine | None,
-    config: SiteConfig,
-    clock: Clock,
-    sky: Sky | None,
-) -> Decision:
-    from tasks.alerts.alert_rows import journal_packet
-
+def _handle(raw: bytes, received_at: datetime, source: str, how: _Handling) -> AlertDecision:
     wall = datetime.now(UTC)
     journal, journal_error = None, None
     try:
-        journal = journal_packet(raw, source, received_at, engine=engine, clock=clock)
+        journal = journal_packet(raw, source, received_at, engine=how.engine, clock=how.clock)
     except Exception as exc:
         journal_error = f"raw packet not journaled: {_one_line(exc)}"
         log.error("alert from %s: %s", source, journal_error)
-    ids = {"journal_id": journal.id if journal else None, "received_at": received_at}
+    journal_id = journal.id if journal else None
 
     try:
-        notice = parse_notice(
-            raw, config.alerts.max_packet_bytes, received_at, config.alerts.max_clock_skew_s
-        )
+        alerts = how.config.alerts
+        notice = parse_notice(raw, alerts.max_packet_bytes, received_at, alerts.max_clock_skew_s)
     except AlertRejected as exc:
-        decision = Decision(
+        decision = AlertDecision(
             None,
             DecisionKind.REJECTED,
             exc.reason,
             details={"claimed_ivorn": exc.ivorn},
             error=journal_error,
-            **ids,
+            journal_id=journal_id,
+            received_at=received_at,
         )
-        decision = _store_rejected(decision, exc, raw, engine, journal)
-        _announce(decision, engine, clock)
+        decision = _store_rejected(decision, exc, raw, _Reception(received_at, wall, journal), how)
+        _announce(decision, how.engine, how.clock)
         return decision
 
-    decision = _decide_and_store(notice, received_at, wall, engine, config, clock, sky, journal)
-    decision = replace(decision, **ids)
+    decision = _decide_and_store(notice, _Reception(received_at, wall, journal), how)
+    decision = replace(decision, journal_id=journal_id, received_at=received_at)
     if journal_error and decision.error is None:
         decision = replace(decision, error=journal_error)
-    _announce(decision, engine, clock)
+    _announce(decision, how.engine, how.clock)
     return decision
 
 
-def _store_rejected(decision: Decision, exc: AlertRejected, raw: bytes, engine, journal):
-    import hashlib
-
-    from tasks.alerts.alert_rows import store_rejected
-
+def _store_rejected(
+    decision: AlertDecision,
+    exc: AlertRejected,
+    raw: bytes,
+    reception: _Reception,
+    how: _Handling,
+) -> AlertDecision:
+    journal = reception.journal
     try:
         alert_id = store_rejected(
-            engine,
+            how.engine,
             exc.reason,
             exc.ivorn,
-            received_at=decision.received_at,
+            received_at=reception.received_at,
             journal=journal,
             raw_sha256=journal.sha256 if journal else hashlib.sha256(raw).hexdigest(),
         )
@@ -164,44 +202,31 @@ def _store_rejected(decision: Decision, exc: AlertRejected, raw: bytes, engine, 
         return replace(decision, error=decision.error or f"not stored: {_one_line(error)}")
 
 
-def _decide_and_store(
-    notice: Notice,
-    received_at: datetime,
-    wall: datetime,
-    engine: Engine | None,
-    config: SiteConfig,
-    clock: Clock,
-    sky: Sky | None,
-    journal,
-) -> Decision:
-    from sqlalchemy.exc import IntegrityError
-
-    from infra.db import session_scope
-    from infra.opmode import OperatingMode, get_operating_mode
-    from tasks.alerts.alert_rows import DbHistory
-    from tasks.alerts.policy import decide
-
+def _decide_and_store(notice: Notice, reception: _Reception, how: _Handling) -> AlertDecision:
     try:
-        with session_scope(engine) as session:
-            history = DbHistory(session, config)
+        with session_scope(how.engine) as session:
+            history = DbHistory(session, how.config)
             manual = get_operating_mode(session) is OperatingMode.MANUAL
-            verdict = decide(notice, received_at, history, config, manual=manual, sky=sky)
+            # Looked up on the module at each call, so a test can substitute the policy.
+            verdict = policy.decide(
+                notice, reception.received_at, history, how.config, manual=manual, sky=how.sky
+            )
             if verdict.decision is DecisionKind.DUPLICATE:
                 return to_decision(notice, verdict, stored=True)
-            return _apply(session, notice, verdict, received_at, wall, config, clock, journal)
+            return _apply(session, notice, verdict, reception, how)
     except IntegrityError:
         # Another process stored the same IVORN between our check and our insert.
-        with session_scope(engine) as session:
-            past = DbHistory(session, config).seen(notice.ivorn)
+        with session_scope(how.engine) as session:
+            past = DbHistory(session, how.config).seen(notice.ivorn)
         if past is not None:
             reason = f"IVORN already handled as alert {past.id} ({past.decision})"
-            return Decision(
+            return AlertDecision(
                 notice.ivorn, DecisionKind.DUPLICATE, reason, alert_id=None, stored=True
             )
         raise
     except Exception as exc:
         log.error("alert %s not decided: %s", notice.ivorn, _one_line(exc))
-        return Decision(
+        return AlertDecision(
             notice.ivorn,
             DecisionKind.IGNORED,
             f"not decided: database error ({_one_line(exc)}); nothing is followed automatically",
@@ -210,13 +235,18 @@ def _decide_and_store(
         )
 
 
-def _apply(session, notice, verdict: Verdict, received_at, wall, config, clock, journal):
-    from tasks.alerts.alert_rows import cancel_request, create_followup, store_alert
-    from tasks.requests.parse import RequestError
-
-    extra = {}
+def _apply(
+    session: Session,
+    notice: Notice,
+    verdict: AlertVerdict,
+    reception: _Reception,
+    how: _Handling,
+) -> AlertDecision:
+    """Store a verdict: cancel what it withdraws, create its follow-up, insert the Alert row."""
+    received_at = reception.received_at
+    extra: dict[str, Any] = {}
     if verdict.cancel_request_id is not None:
-        why = "re-pointed" if verdict.action is Action.REPOINT else "withdrawn"
+        why = "re-pointed" if verdict.action is FollowUpAction.REPOINT else "withdrawn"
         extra["cancelled_sequences"] = cancel_request(
             session,
             verdict.cancel_request_id,
@@ -227,7 +257,9 @@ def _apply(session, notice, verdict: Verdict, received_at, wall, config, clock, 
     if verdict.creates_request:
         savepoint = session.begin_nested()
         try:
-            request_id = create_followup(session, notice, verdict, received_at, config, clock)
+            request_id = create_followup(
+                session, notice, verdict, received_at, how.config, how.clock
+            )
             savepoint.commit()
         except RequestError as exc:
             savepoint.rollback()
@@ -243,8 +275,8 @@ def _apply(session, notice, verdict: Verdict, received_at, wall, config, clock, 
         notice,
         verdict,
         received_at=received_at,
-        wall_received_at=wall,
-        journal=journal,
+        wall_received_at=reception.wall,
+        journal=reception.journal,
         request_id=request_id,
         extra=extra,
     )
@@ -256,22 +288,14 @@ def _apply(session, notice, verdict: Verdict, received_at, wall, config, clock, 
     return decision
 
 
-def _resource(decision: Decision) -> str:
+def _resource(decision: AlertDecision) -> str:
     if decision.ivorn:
         return f"pyros.alert.{decision.ivorn}"
     return f"pyros.alert.unidentified.{decision.journal_id or 'unjournaled'}"
 
 
-def _announce(decision: Decision, engine: Engine | None, clock: Clock) -> None:
+def _announce(decision: AlertDecision, engine: Engine | None, clock: Clock) -> None:
     """Emit the events of a decision (after its commit; failures are logged, never raised)."""
-    from infra.events import (
-        ALERT_ATTENTION,
-        ALERT_FOLLOW_UP,
-        ALERT_RECEIVED,
-        REQUEST_SUBMITTED,
-        emit,
-    )
-
     payload = decision.as_dict()
     resource = _resource(decision)
     events = [(ALERT_RECEIVED, resource)]
@@ -283,6 +307,6 @@ def _announce(decision: Decision, engine: Engine | None, clock: Clock) -> None:
         events.append((ALERT_ATTENTION, resource))
     for event, resource_id in events:
         try:
-            emit(event, resource_id, payload, source="alerts", engine=engine, clock=clock)
+            emit(event, resource_id, payload, source="alerts", into=engine, clock=clock)
         except Exception as exc:
             log.warning("event %s for %s not emitted: %s", event, resource_id, _one_line(exc))

@@ -12,11 +12,13 @@ trigger key in its details, so a later notice finds the burst by either.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
+from tasks.alerts.decision import DecisionKind, FollowUpAction
 from tasks.alerts.parse import Notice
 
 
@@ -33,8 +35,8 @@ class PastAlert:
     ra_deg: float | None
     dec_deg: float | None
     error_radius_deg: float | None
-    decision: str
-    action: str = "none"
+    decision: DecisionKind
+    action: FollowUpAction = FollowUpAction.NONE
     request_id: int | None = None
     #: Whether the follow-up request still has sequences to observe.
     request_active: bool = False
@@ -63,8 +65,7 @@ class Burst:
 
 def separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     """Angular distance in degrees (astropy's Vincenty formula, no frame machinery)."""
-    import math
-
+    # Import time: astropy.coordinates is heavy; most packets never compare positions.
     from astropy.coordinates import angular_separation
 
     return math.degrees(
@@ -84,15 +85,21 @@ def _close(notice: Notice, past: PastAlert, window_s: float) -> float | None:
     """Seconds between the events when they can be the same burst by time and position."""
     if notice.event_time is None or past.event_time is None:
         return None
-    if not notice.error_known or past.error_radius_deg is None or past.error_radius_deg < 0:
+    radius = notice.error_radius_deg
+    if radius is None or radius < 0.0 or past.error_radius_deg is None or past.error_radius_deg < 0:
         return None
-    if past.ra_deg is None or past.dec_deg is None or not notice.has_position:
+    if (
+        past.ra_deg is None
+        or past.dec_deg is None
+        or notice.ra_deg is None
+        or notice.dec_deg is None
+    ):
         return None
     delta = abs((notice.event_time - past.event_time).total_seconds())
     if delta > window_s:
         return None
     distance = separation_deg(notice.ra_deg, notice.dec_deg, past.ra_deg, past.dec_deg)
-    if distance > notice.error_radius_deg + past.error_radius_deg:
+    if distance > radius + past.error_radius_deg:
         return None
     return delta
 
@@ -117,42 +124,58 @@ def match_burst(
 
     A shared trigger key wins over a citation, which wins over closeness in time and position.
     """
-    pool = list(candidates)
-    cited = {ivorn for ivorn, _ in notice.citations}
-    anchor: PastAlert | None = None
-    how = ""
-    if notice.trigger_key:
-        keyed = [
-            a for a in pool if notice.trigger_key in (a.trigger_key, a.burst_key) and a.burst_key
-        ]
-        if keyed:
-            anchor, how = keyed[0], f"trigger {notice.trigger_key}"
-    if anchor is None and cited:
-        linked = [a for a in pool if a.ivorn in cited and a.burst_key]
-        if linked:
-            anchor, how = linked[0], f"citation of {linked[0].ivorn}"
-    if anchor is None:
-        bursts: dict[str, list[PastAlert]] = {}
-        for a in pool:
-            if a.burst_key:
-                bursts.setdefault(a.burst_key, []).append(a)
-        near = []
-        for members in bursts.values():
-            if _conflicts(notice, members):
-                continue  # two triggers of one mission are two bursts
-            for a in members:
-                delta = _close(notice, a, match_window_s)
-                if delta is not None:
-                    near.append((delta, a))
-        if near:
-            delta, anchor = min(near, key=lambda item: (item[0], -item[1].id))
-            how = f"event {delta:.0f} s apart with overlapping error circles"
-    if anchor is None:
-        return None
-    members = tuple(
-        sorted((a for a in pool if a.burst_key == anchor.burst_key), key=lambda a: a.id)
+    keyed = [(a.burst_key, a) for a in candidates if a.burst_key]
+    found = (
+        _by_trigger(notice, keyed)
+        or _by_citation(notice, keyed)
+        or _by_closeness(notice, keyed, match_window_s)
     )
-    return Burst(key=anchor.burst_key, matched_by=how, alerts=members)
+    if found is None:
+        return None
+    key, how = found
+    members = tuple(sorted((a for k, a in keyed if k == key), key=lambda a: a.id))
+    return Burst(key=key, matched_by=how, alerts=members)
+
+
+def _by_trigger(notice: Notice, keyed: list[tuple[str, PastAlert]]) -> tuple[str, str] | None:
+    """The first burst sharing the notice's trigger key: (burst key, how it matched)."""
+    trigger = notice.trigger_key
+    if not trigger:
+        return None
+    for key, past in keyed:
+        if trigger in (past.trigger_key, key):
+            return key, f"trigger {trigger}"
+    return None
+
+
+def _by_citation(notice: Notice, keyed: list[tuple[str, PastAlert]]) -> tuple[str, str] | None:
+    """The first burst with an alert the notice cites."""
+    cited = {ivorn for ivorn, _ in notice.citations}
+    for key, past in keyed:
+        if past.ivorn in cited:
+            return key, f"citation of {past.ivorn}"
+    return None
+
+
+def _by_closeness(
+    notice: Notice, keyed: list[tuple[str, PastAlert]], match_window_s: float
+) -> tuple[str, str] | None:
+    """The burst whose event is nearest in time with overlapping error circles."""
+    bursts: dict[str, list[PastAlert]] = {}
+    for key, past in keyed:
+        bursts.setdefault(key, []).append(past)
+    near: list[tuple[float, PastAlert, str]] = []
+    for key, members in bursts.items():
+        if _conflicts(notice, members):
+            continue  # two triggers of one mission are two bursts
+        for past in members:
+            delta = _close(notice, past, match_window_s)
+            if delta is not None:
+                near.append((delta, past, key))
+    if not near:
+        return None
+    delta, _, key = min(near, key=lambda item: (item[0], -item[1].id))
+    return key, f"event {delta:.0f} s apart with overlapping error circles"
 
 
 class AlertHistory(Protocol):

@@ -14,6 +14,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import voeventparse as vp
+from lxml import etree
 
 from tasks.alerts.missions import identify
 
@@ -82,7 +86,7 @@ class Notice:
         """Whether the position comes with a usable error radius."""
         return self.error_radius_deg is not None and self.error_radius_deg >= 0.0
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """JSON-able facts (stored in the alert's details)."""
         return {
             "ivorn": self.ivorn,
@@ -152,7 +156,7 @@ def _instant(text: str) -> datetime:
     return value
 
 
-def _flatten_params(voevent) -> dict[str, str]:
+def _flatten_params(voevent: etree._Element) -> dict[str, str]:
     """``What`` parameters as name -> value; top-level ones win over grouped ones.
 
     The same result as voevent-parse's ``get_toplevel_params``/``get_grouped_params`` merged,
@@ -173,16 +177,14 @@ def _flatten_params(voevent) -> dict[str, str]:
     return params
 
 
-def _text(element, path: str) -> str | None:
+def _text(element: etree._Element, path: str) -> str | None:
     found = element.find(path)
     if found is None or found.text is None:
         return None
     return str(found.text).strip() or None
 
 
-def _position(voevent) -> tuple[float | None, float | None, float | None]:
-    import voeventparse as vp
-
+def _position(voevent: etree._Element) -> tuple[float | None, float | None, float | None]:
     where = voevent.find("WhereWhen")
     if where is None or not where.findall(".//Position2D"):
         return None, None, None
@@ -204,7 +206,9 @@ def _position(voevent) -> tuple[float | None, float | None, float | None]:
     return ra, dec, (err if err >= 0.0 else -1.0)
 
 
-def _flags(params: Mapping[str, str], citations, role: str) -> frozenset[str]:
+def _flags(
+    params: Mapping[str, str], citations: tuple[tuple[str, str], ...], role: str
+) -> frozenset[str]:
     def true(name: str) -> bool:
         return params.get(name, "").lower() in ("true", "1", "yes")
 
@@ -251,9 +255,6 @@ def parse_notice(raw: bytes, max_bytes: int, received_at: datetime, skew_s: floa
     gate(raw, max_bytes)
     ivorn: str | None = None
     try:
-        import voeventparse as vp
-        from lxml import etree
-
         try:
             voevent = vp.loads(bytes(raw))
         except etree.XMLSyntaxError as exc:
@@ -283,9 +284,7 @@ def parse_notice(raw: bytes, max_bytes: int, received_at: datetime, skew_s: floa
     return notice
 
 
-def _build(voevent, ivorn: str | None) -> Notice:
-    import voeventparse as vp
-
+def _build(voevent: etree._Element, ivorn: str | None) -> Notice:
     if ivorn is None:
         raise AlertRejected("the packet has no IVORN")
     if len(ivorn) > 512 or not ivorn.startswith("ivo://") or "#" not in ivorn:

@@ -16,7 +16,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from infra.config import AlertStrategy, SiteConfig
+from lxml import etree
+
+from infra.config import AlertStrategy, SiteConfig, StrategyPlan
+from tasks.durations import CameraTiming, PlanTiming, sequence_duration_s
 from tasks.requests.parse import AlbumSpec, PlanSpec, RequestSpec, SequenceSpec
 
 PROGRAM = "GRB"
@@ -40,7 +43,7 @@ class Coverage:
 
 def field_of_view_deg(strategy: AlertStrategy, config: SiteConfig) -> float:
     """The smallest side of the fields of the strategy's cameras, in degrees."""
-    sides = []
+    sides: list[float] = []
     for plan in strategy.plans:
         instrument = config.instrument(plan.instrument)
         if instrument is not None:
@@ -106,6 +109,7 @@ def tile_centres(ra_deg: float, dec_deg: float, coverage: Coverage) -> list[tupl
     """Sky positions (RA, Dec in degrees) of the tiles."""
     if coverage.tiles == 1:
         return [(ra_deg, dec_deg)]
+    # Import time: astropy.coordinates is heavy and only tiled follow-ups need it.
     import numpy as np
     from astropy.coordinates import offset_by
 
@@ -121,7 +125,7 @@ def tile_centres(ra_deg: float, dec_deg: float, coverage: Coverage) -> list[tupl
 
 
 def _albums(strategy: AlertStrategy, path: str) -> tuple[AlbumSpec, ...]:
-    by_instrument: dict[str, list] = {}
+    by_instrument: dict[str, list[StrategyPlan]] = {}
     for plan in strategy.plans:
         by_instrument.setdefault(plan.instrument, []).append(plan)
     albums = []
@@ -150,8 +154,6 @@ def _albums(strategy: AlertStrategy, path: str) -> tuple[AlbumSpec, ...]:
 
 
 def _duration_s(albums: tuple[AlbumSpec, ...], config: SiteConfig) -> float:
-    from tasks.durations import CameraTiming, PlanTiming, sequence_duration_s
-
     cameras = {i.name: CameraTiming(i.readout_s, i.filter_move_s) for i in config.instruments}
     return sequence_duration_s(
         [
@@ -220,8 +222,6 @@ def render_request_xml(spec: RequestSpec) -> bytes:
     Journaled as the follow-up request's raw input: what was stored, in the format astronomers
     submit, and parsed back by :func:`tasks.requests.parse.parse_request` to the same spec.
     """
-    from lxml import etree
-
     root = etree.Element(
         "request",
         name=spec.name,
@@ -252,4 +252,5 @@ def render_request_xml(spec: RequestSpec) -> bytes:
                     filter=plan.filter,
                     nb_images=str(plan.nb_images),
                 )
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return xml

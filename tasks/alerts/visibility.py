@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from infra.config import SiteConfig
+
+if TYPE_CHECKING:
+    from tasks.sky import Visibility
 
 
 @dataclass(frozen=True)
@@ -20,8 +26,10 @@ class Sky:
 
     config: SiteConfig
 
-    def now(self, ra_deg: float, dec_deg: float, when: datetime):
+    def now(self, ra_deg: float, dec_deg: float, when: datetime) -> Visibility:
         """:class:`tasks.sky.Visibility` of the position at ``when``."""
+        # Import time: tasks.sky loads astropy.coordinates; a packet ignored before the sky
+        # step must not pay for it (`pyros alert ingest` stays under 2 s).
         from tasks.sky import visibility_at
 
         return visibility_at(ra_deg, dec_deg, when, self.config)
@@ -38,8 +46,7 @@ def next_window(
     ra_deg: float, dec_deg: float, start: datetime, end: datetime, config: SiteConfig
 ) -> tuple[datetime, datetime] | None:
     """See :meth:`Sky.next_window`."""
-    import numpy as np
-
+    # Import time: as in Sky.now.
     from tasks.sky import altitudes_deg, as_time, moon_separation_deg, sun_altitude_deg
 
     step = config.alerts.window_step_s

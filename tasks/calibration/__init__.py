@@ -1,4 +1,4 @@
-"""Calibration (issue 8): bias, dark and flat masters, and the calibration of science frames.
+"""Calibration: bias, dark and flat masters, and the calibration of science frames.
 
 - :mod:`~tasks.calibration.frames`: input frames opened once, checked, read in row bands;
 - :mod:`~tasks.calibration.combine`: sigma-clipped combine reading each input once, memory-bound;
@@ -9,6 +9,8 @@
 - :mod:`~tasks.calibration.calibrator`: ``ScienceCalibrator`` for the NRT consumer;
 - :mod:`~tasks.calibration.acquisition`: what the ``calibrate`` deployment takes, and the hook
   where camera acquisition plugs in;
+- :mod:`~tasks.calibration.camera_acquisition`: the frames taken with the cameras through their
+  gateways (the installation's acquisition);
 - :mod:`~tasks.calibration.prefect_tasks`: thin Prefect tasks.
 
 See ``docs/calibration.md``.

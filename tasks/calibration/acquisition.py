@@ -4,8 +4,8 @@ The ``calibrate`` deployment ("take and build masters now") asks for frames thro
 *acquisition callable*: ``acquire(AcquisitionRequest) -> list of FITS paths``, which takes
 ``count`` frames of one kind with the camera (and, for dome flats, the PLC's calibration lamp;
 for twilight flats, a dither of ``dither_arcsec`` between frames so that stars fall on different
-pixels). :func:`default_acquisition` takes them with the cameras through the gateways
-(``camera_acquisition.py``); the masters are built from the paths it returns, exactly as from
+pixels). :func:`tasks.calibration.camera_acquisition.default_acquisition` takes them with the
+cameras through the gateways; the masters are built from the paths it returns, exactly as from
 frames already on disk.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra.config import SiteConfig
 
@@ -36,20 +37,13 @@ class AcquisitionRequest:
     flat_source: str = ""
     dither_arcsec: float = 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The request as plain data (a Prefect task parameter)."""
         return dict(vars(self))
 
 
 #: The hook: takes the frames of a request, returns their paths (written atomically, recorded).
 Acquire = Callable[[AcquisitionRequest], Sequence[Path]]
-
-
-def default_acquisition(owner: str = "calibrate", night: str | None = None) -> Acquire:
-    """The acquisition callable of this installation: the cameras through their gateways
-    (:func:`tasks.calibration.camera_acquisition.gateway_acquisition`)."""
-    from tasks.calibration.camera_acquisition import gateway_acquisition
-
-    return gateway_acquisition(owner, night)
 
 
 def flat_source_for(sun_altitude_deg: float, config: SiteConfig) -> str:

@@ -61,13 +61,14 @@ class ScienceCalibrator:
         self.config = config or get_config()
         self.cache = cache or MasterCache()
         self.reselect_s = reselect_s
-        self._selections: dict[tuple, _Selection] = {}
+        self._selections: dict[tuple[str, str, float, str, tuple[int, int]], _Selection] = {}
 
     def select(
-        self, camera: str, filter_name: str, exposure_s: float, night: str, shape
+        self, camera: str, filter_name: str, exposure_s: float, night: str, shape: tuple[int, int]
     ) -> _Selection:
         """The masters for a frame (cached for ``reselect_s``)."""
-        key = (camera, filter_name, round(exposure_s, 3), night, tuple(shape))
+        height, width = shape
+        key = (camera, filter_name, round(exposure_s, 3), night, (height, width))
         now = time.monotonic()
         selection = self._selections.get(key)
         if selection is not None and selection.expires > now:

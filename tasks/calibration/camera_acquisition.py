@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from devices.controllers import Priority
-from devices.controllers.camera import Camera
+import astropy.units as u
+
+from devices.controllers import Priority, connect_camera, connect_mount, connect_plc
+from devices.controllers.base import GatewayController
+from devices.controllers.camera import GatewayCamera
 from devices.controllers.mount import Mount
 from devices.controllers.plc import Plc
-from infra.clock import Clock
-from infra.config import SiteConfig
+from infra.clock import Clock, get_clock
+from infra.config import SiteConfig, get_config
+from infra.journal import night_label
+from infra.settings import load_settings
 from tasks.calibration.acquisition import Acquire, AcquisitionRequest
 from tasks.sky import as_time
 
@@ -31,8 +36,6 @@ FLAT_ALTITUDE_DEG = 75.0
 def flat_field_spot(clock: Clock, config: SiteConfig) -> tuple[float, float]:
     """RA and Dec (degrees) of the twilight flat-field spot now: on the meridian, at
     ``FLAT_ALTITUDE_DEG``, on the side of the pole away from the horizon."""
-    import astropy.units as u
-
     now = as_time(clock.now())
     lst = now.sidereal_time("mean", longitude=config.site.longitude_deg * u.deg).deg
     latitude = config.site.latitude_deg
@@ -54,8 +57,8 @@ class CameraAcquisition:
 
     Parameters
     ----------
-    cameras : dict of str to Camera
-        Camera controllers by instrument name.
+    cameras : mapping of str to GatewayCamera
+        Camera controllers (each with its filter wheel) by instrument name.
     owner : str
         Lease owner (the flow run).
     clock : Clock
@@ -74,7 +77,7 @@ class CameraAcquisition:
 
     def __init__(
         self,
-        cameras: dict[str, Camera],
+        cameras: Mapping[str, GatewayCamera],
         owner: str,
         clock: Clock,
         config: SiteConfig,
@@ -103,36 +106,41 @@ class CameraAcquisition:
             raise ValueError(f"no camera controller for {request.camera!r}")
         twilight = request.kind == "flat" and request.flat_source == "twilight"
         dome = request.kind == "flat" and request.flat_source == "dome"
-        if twilight and self.mount is None:
+        mount = self.mount if twilight else None
+        plc = self.plc if dome else None
+        if twilight and mount is None:
             raise ValueError("twilight flats need the mount (to point at the flat-field spot)")
-        if dome and self.plc is None:
+        if dome and plc is None:
             raise ValueError("dome flats need the PLC (the calibration lamp)")
         self.directory.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:
             stack.enter_context(camera.claim(self.owner, Priority.ROUTINE))
             if request.kind == "flat":
                 camera.filter_wheel.set_filter(request.filter)
-            if twilight:
-                stack.enter_context(self.mount.claim(self.owner, Priority.ROUTINE))
-            if dome:
-                stack.enter_context(self.plc.claim(self.owner, Priority.ROUTINE))
-                self.plc.calibration_lamp(True)
-                stack.callback(self._lamp_off)
-            spot = flat_field_spot(self.clock, self.config) if twilight else None
-            paths = []
-            for index in range(request.count):
-                if spot is not None:
-                    dra, ddec = dither_offset(index, request.dither_arcsec)
-                    cos_dec = max(math.cos(math.radians(spot[1])), 1e-3)
-                    self.mount.goto(spot[0] + dra / cos_dec, spot[1] + ddec, wait=True)
-                paths.append(self._one(camera, request, index))
+            if mount is not None:
+                stack.enter_context(mount.claim(self.owner, Priority.ROUTINE))
+            if plc is not None:
+                stack.enter_context(plc.claim(self.owner, Priority.ROUTINE))
+                plc.calibration_lamp(True)
+                stack.callback(_lamp_off, plc)
+            return self._take(camera, request, mount)
+
+    def _take(
+        self, camera: GatewayCamera, request: AcquisitionRequest, mount: Mount | None
+    ) -> list[Path]:
+        """The frames of ``request``; with a mount (twilight flats), each one dithered on the
+        flat-field spot."""
+        spot = flat_field_spot(self.clock, self.config) if mount is not None else None
+        paths = []
+        for index in range(request.count):
+            if mount is not None and spot is not None:
+                dra, ddec = dither_offset(index, request.dither_arcsec)
+                cos_dec = max(math.cos(math.radians(spot[1])), 1e-3)
+                mount.goto(spot[0] + dra / cos_dec, spot[1] + ddec, wait=True)
+            paths.append(self._one(camera, request, index))
         return paths
 
-    def _lamp_off(self) -> None:
-        with contextlib.suppress(Exception):  # the lease may be gone; the PLC turns it off then
-            self.plc.calibration_lamp(False)
-
-    def _one(self, camera: Camera, request: AcquisitionRequest, index: int) -> Path:
+    def _one(self, camera: GatewayCamera, request: AcquisitionRequest, index: int) -> Path:
         stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
         label = f"{request.camera}-{request.kind}-{request.filter or 'none'}"
         name = f"{label}-{stamp}-{index + 1:03d}".replace(" ", "_").replace("/", "_")
@@ -140,6 +148,11 @@ class CameraAcquisition:
         exposure = 0.0 if request.kind == "bias" else request.exposure_s
         camera.expose(exposure, request.kind, frame_id=name, path=path)
         return path
+
+
+def _lamp_off(plc: Plc) -> None:
+    with contextlib.suppress(Exception):  # the lease may be gone; the PLC turns it off then
+        plc.calibration_lamp(False)
 
 
 def gateway_acquisition(
@@ -152,11 +165,6 @@ def gateway_acquisition(
     """The acquisition of this installation: each request connects, through the gateways, to
     its camera (and the mount for twilight flats, the PLC for dome flats), takes the frames and
     disconnects."""
-    from devices.controllers import connect_camera, connect_mount, connect_plc
-    from infra.clock import get_clock
-    from infra.config import get_config
-    from infra.journal import night_label
-    from infra.settings import load_settings
 
     def acquire(request: AcquisitionRequest) -> Sequence[Path]:
         site, now_clock = config or get_config(), clock or get_clock()
@@ -164,7 +172,7 @@ def gateway_acquisition(
         if site.instrument(request.camera) is None:
             raise ValueError(f"camera {request.camera!r} is not an instrument")
         camera = connect_camera(request.camera, site, clock=now_clock)
-        controllers: list = [camera]
+        controllers: list[GatewayController] = [camera]
         mount = plc = None
         try:
             if request.kind == "flat" and request.flat_source == "twilight":
@@ -189,3 +197,9 @@ def gateway_acquisition(
                 controller.disconnect()
 
     return acquire
+
+
+def default_acquisition(owner: str = "calibrate", night: str | None = None) -> Acquire:
+    """The acquisition callable of this installation: the cameras through their gateways
+    (:func:`gateway_acquisition`)."""
+    return gateway_acquisition(owner, night)

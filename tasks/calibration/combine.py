@@ -27,8 +27,10 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from astropy.stats import SigmaClip
 
 from tasks.calibration.frames import OpenFrames
@@ -41,6 +43,8 @@ TRANSPOSE_ROWS = 64
 #: MAD to standard deviation for a normal distribution.
 MAD_TO_SIGMA = 1.482602218505602
 
+Float32Array = npt.NDArray[np.float32]
+
 
 class SortedStatistics:
     """Median and MAD standard deviation along the last axis, from NumPy sorts (NaN-aware).
@@ -52,32 +56,33 @@ class SortedStatistics:
     """
 
     def __init__(self) -> None:
-        self._data: np.ndarray | None = None
-        self._median: np.ndarray | None = None
-        self._scratch: np.ndarray | None = None
+        self._data: Float32Array | None = None
+        self._median: Float32Array | None = None
+        self._scratch: Float32Array | None = None
 
-    def _buffer(self, like: np.ndarray) -> np.ndarray:
+    def _buffer(self, like: Float32Array) -> Float32Array:
         size = like.size
         if self._scratch is None or self._scratch.size < size:
             self._scratch = np.empty(size, dtype=np.float32)
         return self._scratch[:size].reshape(like.shape)
 
     @staticmethod
-    def _median_of_sorted(ordered: np.ndarray) -> np.ndarray:
+    def _median_of_sorted(ordered: Float32Array) -> Float32Array:
         n = ordered.shape[-1]
         if not np.isnan(ordered[..., -1]).any():
-            return 0.5 * (ordered[..., (n - 1) // 2] + ordered[..., n // 2])
+            middle: Float32Array = 0.5 * (ordered[..., (n - 1) // 2] + ordered[..., n // 2])
+            return middle
         valid = n - np.count_nonzero(np.isnan(ordered), axis=-1)
         low = (np.maximum(valid, 1) - 1) // 2
         high = np.minimum(valid // 2, n - 1)
-        median = 0.5 * (
+        median: Float32Array = 0.5 * (
             np.take_along_axis(ordered, low[..., None], -1)[..., 0]
             + np.take_along_axis(ordered, high[..., None], -1)[..., 0]
         )
         median[valid == 0] = np.nan
         return median
 
-    def center(self, data: np.ndarray, axis: int | tuple[int, ...] = -1) -> np.ndarray:
+    def center(self, data: Float32Array, axis: int | tuple[int, ...] = -1) -> Float32Array:
         """Median along the last axis (NaN ignored), shape without that axis."""
         axes = axis if isinstance(axis, tuple) else (axis,)
         if tuple(a % data.ndim for a in axes) != (data.ndim - 1,):
@@ -89,9 +94,11 @@ class SortedStatistics:
         self._data, self._median = data, median
         return median
 
-    def deviation(self, data: np.ndarray, axis: int | tuple[int, ...] = -1) -> np.ndarray:
+    def deviation(self, data: Float32Array, axis: int | tuple[int, ...] = -1) -> Float32Array:
         """``1.4826 × median(|x − median|)`` along the last axis (NaN ignored)."""
-        median = self._median if data is self._data else self.center(data, axis)
+        median = self._median
+        if median is None or data is not self._data:
+            median = self.center(data, axis)
         absolute = self._buffer(data)
         np.subtract(data, median[..., None], out=absolute)
         np.abs(absolute, out=absolute)
@@ -103,12 +110,12 @@ class SortedStatistics:
 
 
 def clipped_mean(
-    stack: np.ndarray,
+    stack: Float32Array,
     sigma_low: float,
     sigma_high: float,
     iterations: int,
     statistics: SortedStatistics | None = None,
-) -> tuple[np.ndarray, int]:
+) -> tuple[Float32Array, int]:
     """Sigma-clipped mean along the last axis of ``stack``.
 
     Returns the mean (float32; the median where every value was clipped) and the number of
@@ -143,12 +150,12 @@ def clipped_mean(
 class Correction:
     """``(raw − bias − dark_factor[i] × dark) × scale[i]`` applied to frame ``i`` as it is read."""
 
-    bias: np.ndarray | None = None
-    dark: np.ndarray | None = None
+    bias: Float32Array | None = None
+    dark: Float32Array | None = None
     dark_factors: Sequence[float] = ()
     scales: Sequence[float] = ()
 
-    def apply(self, index: int, raw: np.ndarray, r0: int, r1: int, out: np.ndarray) -> None:
+    def apply(self, index: int, raw: npt.NDArray[Any], r0: int, r1: int, out: Float32Array) -> None:
         """Write the corrected rows ``[r0, r1)`` of frame ``index`` into ``out`` (a view)."""
         if self.bias is not None:
             np.subtract(raw, self.bias[r0:r1], out=out, dtype=np.float32)
@@ -173,9 +180,10 @@ class CombineStats:
     band_stack_bytes: int
     working_bytes_bound: int
     threads: int
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as plain data (a master's quality record)."""
         return {
             "n_frames": self.n_frames,
             "rows_per_band": self.rows_per_band,
@@ -203,7 +211,7 @@ def combine_frames(
     iterations: int = 1,
     memory_bytes: float = 512e6,
     threads: int = 2,
-) -> tuple[np.ndarray, CombineStats]:
+) -> tuple[Float32Array, CombineStats]:
     """Combine the frames of ``frames`` (all of one shape) into one float32 image.
 
     Parameters
@@ -226,74 +234,102 @@ def combine_frames(
     tuple of (ndarray, CombineStats)
     """
     started = time.perf_counter()
-    correction = correction or Correction()
     n = len(frames)
     if n == 0:
         raise ValueError("nothing to combine")
     height, width = frames.infos[0].shape
     rows = min(height, rows_per_band(n, width, memory_bytes, threads))
-    output = np.empty((height, width), dtype=np.float32)
-    bands = list(itertools.pairwise([*range(0, height, rows), height]))
-
-    # Stack buffers and sort scratch are reused from band to band (page faults of fresh
-    # 100 MB arrays cost more than the sorts); at most ``threads`` stacks are alive.
-    free_stacks: queue.SimpleQueue = queue.SimpleQueue()
-    for _ in range(max(1, threads)):
-        free_stacks.put(np.empty((rows, width, n), dtype=np.float32))
-    local = threading.local()
-
-    # Frames are corrected into a small frame-major block (contiguous writes), then transposed
-    # into the pixel-major stack: three times faster than writing each frame with a stride.
-    block_rows = min(rows, TRANSPOSE_ROWS)
-    block = np.empty((n, block_rows, width), dtype=np.float32)
-
-    def read(band: tuple[int, int]) -> np.ndarray:
-        r0, r1 = band
-        stack = free_stacks.get()[: r1 - r0]
-        for b0 in range(r0, r1, block_rows):
-            b1 = min(r1, b0 + block_rows)
-            part = block[:, : b1 - b0]
-            for index in range(n):
-                correction.apply(index, frames.band(index, b0, b1), b0, b1, part[index])
-            np.copyto(stack[b0 - r0 : b1 - r0], part.transpose(1, 2, 0))
-        return stack
-
-    def clip(band: tuple[int, int], stack: np.ndarray) -> int:
-        r0, r1 = band
-        if not hasattr(local, "statistics"):
-            local.statistics = SortedStatistics()
-        try:
-            output[r0:r1], n_clipped = clipped_mean(
-                stack, sigma_low, sigma_high, iterations, local.statistics
-            )
-        finally:
-            free_stacks.put(stack.base if stack.base is not None else stack)
-        return n_clipped
-
-    clipped = 0
-    if threads <= 1:
-        for band in bands:
-            clipped += clip(band, read(band))
-    else:
-        # One reader (file handles are not shared between threads), ``threads`` bands clipping.
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="combine") as pool:
-            pending = []
-            for band in bands:
-                stack = read(band)
-                pending.append(pool.submit(clip, band, stack))
-                del stack
-                while len(pending) >= threads:
-                    clipped += pending.pop(0).result()
-            for future in pending:
-                clipped += future.result()
+    bands = _Bands(
+        frames, correction or Correction(), rows, threads, (sigma_low, sigma_high, iterations)
+    )
+    clipped = _clip_every_band(bands, threads)
     stats = CombineStats(
         n_frames=n,
         rows_per_band=rows,
-        bands=len(bands),
+        bands=len(bands.spans),
         clipped_fraction=clipped / float(n * height * width),
         seconds=time.perf_counter() - started,
         band_stack_bytes=rows * width * n * 4,
         working_bytes_bound=int(rows * width * n * 4 * WORKING_COPIES * max(1, threads)),
         threads=threads,
     )
-    return output, stats
+    return bands.output, stats
+
+
+class _Bands:
+    """The output image built band by band: each band's rows of every frame read and corrected
+    into a pixel-major stack, then clipped and averaged into :attr:`output`.
+
+    Stack buffers and sort scratch are reused from band to band (page faults of fresh 100 MB
+    arrays cost more than the sorts); at most ``threads`` stacks are alive.
+    """
+
+    def __init__(
+        self,
+        frames: OpenFrames,
+        correction: Correction,
+        rows: int,
+        threads: int,
+        clipping: tuple[float, float, int],
+    ) -> None:
+        n = len(frames)
+        height, width = frames.infos[0].shape
+        self.frames, self.correction, self.clipping = frames, correction, clipping
+        self.output = np.empty((height, width), dtype=np.float32)
+        self.spans = list(itertools.pairwise([*range(0, height, rows), height]))
+        self._free_stacks: queue.SimpleQueue[Float32Array] = queue.SimpleQueue()
+        for _ in range(max(1, threads)):
+            self._free_stacks.put(np.empty((rows, width, n), dtype=np.float32))
+        self._local = threading.local()
+        # Frames are corrected into a small frame-major block (contiguous writes), then
+        # transposed into the pixel-major stack: three times faster than writing each frame
+        # with a stride.
+        self._block_rows = min(rows, TRANSPOSE_ROWS)
+        self._block = np.empty((n, self._block_rows, width), dtype=np.float32)
+
+    def read(self, band: tuple[int, int]) -> Float32Array:
+        """The corrected rows of ``band`` of every frame, pixel-major ``(rows, width, n)``."""
+        r0, r1 = band
+        stack = self._free_stacks.get()[: r1 - r0]
+        for b0 in range(r0, r1, self._block_rows):
+            b1 = min(r1, b0 + self._block_rows)
+            part = self._block[:, : b1 - b0]
+            for index in range(len(self.frames)):
+                self.correction.apply(index, self.frames.band(index, b0, b1), b0, b1, part[index])
+            np.copyto(stack[b0 - r0 : b1 - r0], part.transpose(1, 2, 0))
+        return stack
+
+    def clip(self, band: tuple[int, int], stack: Float32Array) -> int:
+        """Clip and average ``stack`` into the output rows of ``band``; the values clipped."""
+        r0, r1 = band
+        if not hasattr(self._local, "statistics"):
+            self._local.statistics = SortedStatistics()
+        sigma_low, sigma_high, iterations = self.clipping
+        try:
+            self.output[r0:r1], n_clipped = clipped_mean(
+                stack, sigma_low, sigma_high, iterations, self._local.statistics
+            )
+        finally:
+            self._free_stacks.put(stack.base if stack.base is not None else stack)
+        return n_clipped
+
+
+def _clip_every_band(bands: _Bands, threads: int) -> int:
+    """Read and clip every band; the number of values clipped in all."""
+    clipped = 0
+    if threads <= 1:
+        for band in bands.spans:
+            clipped += bands.clip(band, bands.read(band))
+        return clipped
+    # One reader (file handles are not shared between threads), ``threads`` bands clipping.
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="combine") as pool:
+        pending = []
+        for band in bands.spans:
+            stack = bands.read(band)
+            pending.append(pool.submit(bands.clip, band, stack))
+            del stack
+            while len(pending) >= threads:
+                clipped += pending.pop(0).result()
+        for future in pending:
+            clipped += future.result()
+    return clipped

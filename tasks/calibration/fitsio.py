@@ -62,12 +62,3 @@ def write_fits_atomic(hdul: fits.HDUList, path: Path, *, digest: bool = False) -
         raise
     fsync_directory(path.parent)
     return sha256, size
-
-
-def file_sha256(path: Path, chunk_bytes: int = 1 << 22) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()

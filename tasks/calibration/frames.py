@@ -23,8 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 from astropy.io import fits
 
 #: Calibration frame types.
@@ -162,8 +164,8 @@ class OpenFrames:
     def __init__(self, paths: Iterable[Path | str], kind: str | None = None) -> None:
         self._stack = contextlib.ExitStack()
         self.infos: list[FrameInfo] = []
-        self._hdus: list = []
-        self.rejected: list[dict] = []
+        self._hdus: list[Any] = []  # astropy PrimaryHDU (untyped)
+        self.rejected: list[dict[str, str]] = []
         for raw_path in paths:
             path = Path(raw_path)
             try:
@@ -197,7 +199,12 @@ class OpenFrames:
     def __enter__(self) -> OpenFrames:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -217,17 +224,19 @@ class OpenFrames:
         self.infos = [self.infos[i] for i in keep]
         self._hdus = [self._hdus[i] for i in keep]
 
-    def band(self, index: int, r0: int, r1: int) -> np.ndarray:
+    def band(self, index: int, r0: int, r1: int) -> npt.NDArray[Any]:
         """Rows ``[r0, r1)`` of frame ``index``, in the file's own type (uint16 for the cameras)."""
         try:
-            return self._hdus[index].section[r0:r1, :]
+            rows: npt.NDArray[Any] = self._hdus[index].section[r0:r1, :]
+            return rows
         except Exception as exc:
             raise FrameError(f"{self.infos[index].path}: rows {r0}-{r1} unreadable: {exc}") from exc
 
-    def window(self, index: int, size: int = WINDOW_PX) -> np.ndarray:
+    def window(self, index: int, size: int = WINDOW_PX) -> npt.NDArray[Any]:
         """The central ``size`` x ``size`` window of frame ``index`` (all of a smaller frame)."""
         rows, columns = central_window(self.infos[index].shape, size)
-        return self._hdus[index].section[rows, columns]
+        pixels: npt.NDArray[Any] = self._hdus[index].section[rows, columns]
+        return pixels
 
 
 def central_window(shape: tuple[int, int], size: int = WINDOW_PX) -> tuple[slice, slice]:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from infra.db.models import CalibrationMaster
-from infra.db.models.calibration import STATUS_FAILED, STATUS_GOOD
+from infra.db.models.calibration import MasterStatus
 from tasks.calibration.masters import MasterBuild
 
 #: Preference of flat sources within one night (lower first).
@@ -44,7 +45,8 @@ class MasterChoice:
     width: int
     height: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The choice as plain data."""
         return dict(vars(self))
 
 
@@ -77,7 +79,7 @@ def record_build(
         frames=build.frames,
         rejected=build.rejected,
         created_at=created_at,
-        status=STATUS_GOOD if build.ok and path else STATUS_FAILED,
+        status=MasterStatus.GOOD if build.ok and path else MasterStatus.FAILED,
         reason=build.reason,
         quality=_json_safe(build.quality),
     )
@@ -86,7 +88,9 @@ def record_build(
     return row
 
 
-def _json_safe(value):
+def _json_safe(value: object) -> Any:
+    """``value`` as JSON data: keys as strings, NumPy scalars as Python numbers, NaN and
+    infinities as None."""
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -134,7 +138,7 @@ def choose_master(
     query = select(CalibrationMaster).where(
         CalibrationMaster.camera == camera,
         CalibrationMaster.type == kind,
-        CalibrationMaster.status == STATUS_GOOD,
+        CalibrationMaster.status == MasterStatus.GOOD,
         CalibrationMaster.night <= night,
         CalibrationMaster.night >= oldest,
     )
@@ -148,8 +152,8 @@ def choose_master(
     if not rows:
         return None
 
-    def preference(row: CalibrationMaster) -> tuple:
-        key: list = [row.night]
+    def preference(row: CalibrationMaster) -> tuple[Any, ...]:
+        key: list[Any] = [row.night]
         if kind == "flat":
             key.append(-FLAT_SOURCE_RANK.get(row.flat_source, 2))
         if kind == "dark" and exposure_s and row.exposure_s > 0:
@@ -182,7 +186,7 @@ def list_masters(
     kind: str | None = None,
     status: str | None = None,
     limit: int = 50,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The most recent master rows (newest first) as plain dictionaries."""
     query = select(CalibrationMaster).order_by(CalibrationMaster.id.desc()).limit(limit)
     if camera:
@@ -216,9 +220,8 @@ def list_masters(
 
 #: Re-exported for callers that only need the status names.
 __all__ = [
-    "STATUS_FAILED",
-    "STATUS_GOOD",
     "MasterChoice",
+    "MasterStatus",
     "choose_master",
     "list_masters",
     "night_age",

@@ -47,8 +47,17 @@ def write_master(build: MasterBuild, directory: Path, created_at: datetime) -> t
     return path, sha256
 
 
-def read_master(path: Path | str, **fields) -> MasterRef:
+def read_master(
+    path: Path | str,
+    *,
+    id: int | None = None,
+    kind: str | None = None,
+    night: str | None = None,
+) -> MasterRef:
     """Load a master file (data float32, read-only; mask from its ``BPM`` extension).
+
+    ``id`` is the master's row (None: unknown); ``kind`` and ``night``, when given, override
+    what the header says (the database's word on its master).
 
     Raises
     ------
@@ -67,15 +76,16 @@ def read_master(path: Path | str, **fields) -> MasterRef:
     data.flags.writeable = False
     if bpm is not None:
         bpm.flags.writeable = False
-    kind = str(header.get("IMAGETYP", "")).removeprefix("master")
-    values = {
-        "id": None,
-        "kind": kind,
-        "path": str(path),
-        "night": str(header.get("NIGHT", "")),
-        "exposure_s": float(header.get("EXPTIME", 0.0) or 0.0),
-        "filter": str(header.get("FILTER", "")),
-        "flat_source": str(header.get("FLATTYPE", "")) if kind == "flat" else "",
-    }
-    values.update(fields)
-    return MasterRef(data=data, bpm=bpm, header=header, **values)
+    header_kind = str(header.get("IMAGETYP", "")).removeprefix("master")
+    return MasterRef(
+        id=id,
+        kind=header_kind if kind is None else kind,
+        path=str(path),
+        night=str(header.get("NIGHT", "")) if night is None else night,
+        data=data,
+        bpm=bpm,
+        exposure_s=float(header.get("EXPTIME", 0.0) or 0.0),
+        filter=str(header.get("FILTER", "")),
+        flat_source=str(header.get("FLATTYPE", "")) if header_kind == "flat" else "",
+        header=header,
+    )

@@ -18,19 +18,30 @@ flat response is far from the median (dead pixels and columns) from the flat.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from astropy.io import fits
 from astropy.stats import mad_std
 
 from infra.config import InstrumentSection
 from infra.config_calibration import CalibrationSection
-from tasks.calibration.combine import Correction, combine_frames
-from tasks.calibration.frames import KINDS, FrameError, OpenFrames, ascii_fold, majority
+from infra.db.models.calibration import MasterStatus
+from tasks.calibration.combine import CombineStats, Correction, Float32Array, combine_frames
+from tasks.calibration.frames import (
+    KINDS,
+    FrameError,
+    FrameInfo,
+    OpenFrames,
+    ascii_fold,
+    central_window,
+    majority,
+)
 
 #: Code version written in every master's header.
 SOFTWARE = "PyROS calibration 1"
@@ -48,12 +59,30 @@ class MasterRef:
     kind: str
     path: str
     night: str
-    data: np.ndarray
-    bpm: np.ndarray | None = None
+    data: Float32Array
+    bpm: npt.NDArray[np.bool_] | None = None
     exposure_s: float = 0.0
     filter: str = ""
     flat_source: str = ""
     header: fits.Header | None = None
+
+
+@dataclass(frozen=True)
+class MasterSpec:
+    """Which master to build, and on what.
+
+    ``kind`` (bias, dark or flat) of the camera ``instrument`` for ``night``; for flats the
+    set's ``filter_name`` and ``flat_source`` (default: the most common among the frames); the
+    masters subtracted first: ``bias`` (darks and flats need one) and ``dark`` (flats, optional).
+    """
+
+    kind: str
+    instrument: InstrumentSection
+    night: str
+    filter_name: str | None = None
+    flat_source: str | None = None
+    bias: MasterRef | None = None
+    dark: MasterRef | None = None
 
 
 @dataclass
@@ -66,22 +95,27 @@ class MasterBuild:
     flat_source: str = ""
     exposure_s: float = 0.0
     night: str = ""
-    status: str = "failed"
+    status: MasterStatus = MasterStatus.FAILED
     reason: str = ""
-    frames: list[dict] = field(default_factory=list)
-    rejected: list[dict] = field(default_factory=list)
-    quality: dict = field(default_factory=dict)
-    data: np.ndarray | None = None
-    bpm: np.ndarray | None = None
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    quality: dict[str, Any] = field(default_factory=dict)
+    data: Float32Array | None = None
+    bpm: npt.NDArray[np.bool_] | None = None
     header: fits.Header | None = None
 
     @property
     def ok(self) -> bool:
-        return self.status == "good"
+        """Whether a master was built."""
+        return self.status == MasterStatus.GOOD
 
     @property
     def shape(self) -> tuple[int, int]:
-        return (0, 0) if self.data is None else self.data.shape
+        """(height, width) of the master ((0, 0) without one)."""
+        if self.data is None:
+            return (0, 0)
+        height, width = self.data.shape
+        return height, width
 
 
 def _minimum(config: CalibrationSection, kind: str) -> int:
@@ -92,14 +126,9 @@ def _minimum(config: CalibrationSection, kind: str) -> int:
     }[kind]
 
 
-def _select(
-    frames: OpenFrames,
-    kind: str,
-    instrument: InstrumentSection,
-    filter_name: str | None,
-    flat_source: str | None,
-) -> tuple[str, str, float]:
+def _select(frames: OpenFrames, spec: MasterSpec) -> tuple[str, str, float]:
     """Reject frames that do not belong to the set; returns (filter, flat source, exposure)."""
+    kind, instrument = spec.kind, spec.instrument
     camera = ascii_fold(instrument.name)
     shape = (instrument.height, instrument.width)
     drop: dict[int, str] = {}
@@ -117,13 +146,13 @@ def _select(
     chosen_filter = chosen_source = ""
     exposure = 0.0
     if kind == "flat":
-        chosen_filter = filter_name or majority([i.filter for i in frames.infos])
+        chosen_filter = spec.filter_name or majority([i.filter for i in frames.infos])
         _drop_where(
             frames,
             lambda i: i.filter != chosen_filter,
             lambda i: f"FILTER is {i.filter!r}, the set is {chosen_filter!r}",
         )
-        chosen_source = flat_source or majority([i.flat_source for i in frames.infos])
+        chosen_source = spec.flat_source or majority([i.flat_source for i in frames.infos])
         _drop_where(
             frames,
             lambda i: i.flat_source != chosen_source,
@@ -141,25 +170,21 @@ def _select(
     return chosen_filter, chosen_source, exposure
 
 
-def _drop_where(frames: OpenFrames, predicate, reason) -> None:
+def _drop_where(
+    frames: OpenFrames,
+    predicate: Callable[[FrameInfo], bool],
+    reason: Callable[[FrameInfo], str],
+) -> None:
     indices = [i for i, info in enumerate(frames.infos) if predicate(info)]
     frames.reject(indices, [f"{frames.infos[i].path}: {reason(frames.infos[i])}" for i in indices])
 
 
-def _check_levels(
-    frames: OpenFrames,
-    kind: str,
-    instrument: InstrumentSection,
-    config: CalibrationSection,
-    bias: MasterRef | None,
-    dark: MasterRef | None,
-) -> list[float]:
+def _check_levels(frames: OpenFrames, spec: MasterSpec, config: CalibrationSection) -> list[float]:
     """Read each frame's central window: reject blank, unreadable or badly exposed frames.
 
     Returns the level (median ADU above bias and dark, central window) of each kept frame.
     """
-    from tasks.calibration.frames import central_window
-
+    kind, instrument, bias, dark = spec.kind, spec.instrument, spec.bias, spec.dark
     levels: list[float] = []
     drop: dict[int, str] = {}
     saturation = instrument.saturation_adu
@@ -203,36 +228,24 @@ def bias_level(bias: MasterRef | None) -> float | None:
 
 
 def build_master(
-    kind: str,
+    spec: MasterSpec,
     paths: Sequence[Path | str],
     *,
-    instrument: InstrumentSection,
     config: CalibrationSection,
-    night: str,
-    filter_name: str | None = None,
-    flat_source: str | None = None,
-    bias: MasterRef | None = None,
-    dark: MasterRef | None = None,
     created_at: datetime | None = None,
 ) -> MasterBuild:
-    """Build a master of ``kind`` from the frames at ``paths``; never raises on bad input.
+    """Build the master ``spec`` describes from the frames at ``paths``; never raises on bad
+    input.
 
     Parameters
     ----------
-    kind : str
-        ``bias``, ``dark`` or ``flat``.
+    spec : MasterSpec
+        Which master (kind, camera, night; a flat's filter and source) and the masters
+        subtracted first (a dark needs a bias; a flat needs a bias, a dark is optional).
     paths : sequence of paths
         Candidate frames; unusable ones are rejected with their reason.
-    instrument : InstrumentSection
-        The camera (its name, size and saturation).
     config : CalibrationSection
         Minimum counts, clipping, memory bound, usable flat levels.
-    night : str
-        Night label the master is valid for.
-    filter_name, flat_source : str, optional
-        Flats: the set's filter and source (default: the most common among the frames).
-    bias, dark : MasterRef, optional
-        Masters subtracted first (a dark needs a bias; a flat needs a bias, a dark is optional).
     created_at : datetime, optional
         Creation instant written in the header.
 
@@ -241,37 +254,16 @@ def build_master(
     MasterBuild
         ``status`` good with data, mask and header; or failed with the reason.
     """
-    build = MasterBuild(kind=kind, camera=instrument.name, night=night)
-    if kind not in KINDS:
-        build.reason = f"unknown master type {kind!r} (bias, dark or flat)"
+    build = MasterBuild(kind=spec.kind, camera=spec.instrument.name, night=spec.night)
+    if spec.kind not in KINDS:
+        build.reason = f"unknown master type {spec.kind!r} (bias, dark or flat)"
         return build
-    if kind in ("dark", "flat") and bias is None:
-        build.reason = f"no master bias for {instrument.name!r}: build the bias first"
+    if spec.kind in ("dark", "flat") and spec.bias is None:
+        build.reason = f"no master bias for {spec.instrument.name!r}: build the bias first"
         return build
-    with OpenFrames(paths, kind) as frames:
+    with OpenFrames(paths, spec.kind) as frames:
         try:
-            filter_chosen, source, exposure = _select(
-                frames, kind, instrument, filter_name, flat_source
-            )
-            build.filter, build.flat_source = filter_chosen, source
-            build.exposure_s = exposure
-            levels = _check_levels(frames, kind, instrument, config, bias, dark)
-            minimum = _minimum(config, kind)
-            if len(frames) < minimum:
-                raise MasterError(
-                    f"{len(frames)} valid {kind} frame(s) of {len(frames) + len(frames.rejected)}"
-                    f", at least {minimum} needed"
-                )
-            correction = _correction(kind, frames, bias, dark, levels)
-            data, stats = combine_frames(
-                frames,
-                correction,
-                sigma_low=config.sigma_low,
-                sigma_high=config.sigma_high,
-                iterations=config.clip_iterations,
-                memory_bytes=config.combine_memory_mb * 1e6,
-                threads=config.combine_threads,
-            )
+            data, stats, levels = _combine_set(frames, spec, config, build)
         except (MasterError, FrameError) as exc:
             build.reason = str(exc)
             build.rejected = list(frames.rejected)
@@ -281,23 +273,59 @@ def build_master(
             for i in frames.infos
         ]
         build.rejected = list(frames.rejected)
-        gain = next((i.gain for i in frames.infos if i.gain), None) or instrument.gain_e_per_adu
-    if kind == "flat":
+        gain = (
+            next((i.gain for i in frames.infos if i.gain), None) or spec.instrument.gain_e_per_adu
+        )
+    if spec.kind == "flat":
         data, level = _normalise(data)
         build.quality["normalisation_adu"] = level
     build.data = data
-    build.bpm = _bad_pixels(kind, data, build.exposure_s, gain, config)
-    build.quality.update(_quality(kind, data, build, levels, gain))
+    build.bpm = _bad_pixels(spec.kind, data, build.exposure_s, gain, config)
+    build.quality.update(_quality(data, build, levels, gain))
     build.quality["combine"] = stats.as_dict()
-    build.status = "good"
-    build.header = _header(build, instrument, config, bias, dark, created_at, gain)
+    build.status = MasterStatus.GOOD
+    build.header = _header(build, spec, config, created_at, gain)
     return build
 
 
-def _correction(kind, frames: OpenFrames, bias, dark, levels) -> Correction:
-    if kind == "bias":
+def _combine_set(
+    frames: OpenFrames, spec: MasterSpec, config: CalibrationSection, build: MasterBuild
+) -> tuple[Float32Array, CombineStats, list[float]]:
+    """Keep the frames of the set (``build`` learns its filter, source and exposure), check
+    there are enough, and combine them; the master's data, how the combine went and each
+    frame's level.
+
+    Raises
+    ------
+    MasterError, FrameError
+        Too few valid frames, or a frame unreadable in the middle of the combine.
+    """
+    build.filter, build.flat_source, build.exposure_s = _select(frames, spec)
+    levels = _check_levels(frames, spec, config)
+    minimum = _minimum(config, spec.kind)
+    if len(frames) < minimum:
+        raise MasterError(
+            f"{len(frames)} valid {spec.kind} frame(s) of {len(frames) + len(frames.rejected)}"
+            f", at least {minimum} needed"
+        )
+    data, stats = combine_frames(
+        frames,
+        _correction(spec, frames, levels),
+        sigma_low=config.sigma_low,
+        sigma_high=config.sigma_high,
+        iterations=config.clip_iterations,
+        memory_bytes=config.combine_memory_mb * 1e6,
+        threads=config.combine_threads,
+    )
+    return data, stats, levels
+
+
+def _correction(spec: MasterSpec, frames: OpenFrames, levels: list[float]) -> Correction:
+    if spec.kind == "bias":
         return Correction()
-    if kind == "dark":
+    bias, dark = spec.bias, spec.dark
+    assert bias is not None, "build_master refuses darks and flats without a bias"
+    if spec.kind == "dark":
         return Correction(bias=bias.data)
     dark_factors = (
         [i.exposure_s / dark.exposure_s for i in frames.infos]
@@ -306,15 +334,13 @@ def _correction(kind, frames: OpenFrames, bias, dark, levels) -> Correction:
     )
     return Correction(
         bias=bias.data,
-        dark=dark.data if dark_factors else None,
+        dark=dark.data if dark is not None and dark_factors else None,
         dark_factors=dark_factors,
         scales=[1.0 / level for level in levels],
     )
 
 
-def _normalise(data: np.ndarray) -> tuple[np.ndarray, float]:
-    from tasks.calibration.frames import central_window
-
+def _normalise(data: Float32Array) -> tuple[Float32Array, float]:
     rows, columns = central_window(data.shape)
     level = float(np.nanmedian(data[rows, columns]))
     if not level > 0:
@@ -323,9 +349,14 @@ def _normalise(data: np.ndarray) -> tuple[np.ndarray, float]:
     return data, level
 
 
-def _bad_pixels(kind, data, exposure_s, gain, config: CalibrationSection) -> np.ndarray | None:
+def _bad_pixels(
+    kind: str, data: Float32Array, exposure_s: float, gain: float, config: CalibrationSection
+) -> npt.NDArray[np.bool_] | None:
     if kind == "flat":
-        return (data < config.bad_flat_low) | (data > config.bad_flat_high) | ~np.isfinite(data)
+        bad: npt.NDArray[np.bool_] = (
+            (data < config.bad_flat_low) | (data > config.bad_flat_high) | ~np.isfinite(data)
+        )
+        return bad
     if kind == "dark" and exposure_s > 0:
         # Hot: above hot_pixel_e_s *and* clearly above the master's own noise (a short dark's
         # noise alone can exceed hot_pixel_e_s).
@@ -333,19 +364,22 @@ def _bad_pixels(kind, data, exposure_s, gain, config: CalibrationSection) -> np.
         level = float(np.nanmedian(sample))
         noise = float(mad_std(sample, ignore_nan=True))
         threshold = max(config.hot_pixel_e_s * exposure_s / gain, level + 5.0 * noise)
-        return data > np.float32(threshold)
+        hot: npt.NDArray[np.bool_] = data > np.float32(threshold)
+        return hot
     return None
 
 
-def _robust_level(data: np.ndarray) -> float:
+def _robust_level(data: Float32Array) -> float:
     step = max(1, int(math.sqrt(data.size / 1e6)))  # about a million pixels is plenty
     return float(np.nanmedian(data[::step, ::step]))
 
 
-def _quality(kind, data, build: MasterBuild, levels, gain) -> dict:
+def _quality(
+    data: Float32Array, build: MasterBuild, levels: list[float], gain: float
+) -> dict[str, Any]:
     sample = data[:: max(1, data.shape[0] // 512), :: max(1, data.shape[1] // 512)]
-    quality: dict = {"n_rejected": len(build.rejected)}
-    if kind == "bias":
+    quality: dict[str, Any] = {"n_rejected": len(build.rejected)}
+    if build.kind == "bias":
         level = _robust_level(data)
         columns = np.median(data[:: max(1, data.shape[0] // 256)], axis=0)
         quality.update(
@@ -353,7 +387,7 @@ def _quality(kind, data, build: MasterBuild, levels, gain) -> dict:
             column_pattern_rms_adu=round(float(np.std(columns - level)), 4),
             pixel_rms_adu=round(float(mad_std(sample, ignore_nan=True)), 4),
         )
-    elif kind == "dark":
+    elif build.kind == "dark":
         level = _robust_level(data)
         quality.update(
             dark_adu=round(level, 4),
@@ -371,16 +405,24 @@ def _quality(kind, data, build: MasterBuild, levels, gain) -> dict:
     return quality
 
 
-def _block_medians(data: np.ndarray, block: int) -> np.ndarray:
+def _block_medians(data: Float32Array, block: int) -> Float32Array:
     """Median of each ``block`` x ``block`` box (edges cut)."""
     height, width = data.shape
     b = max(1, min(block, height // 4, width // 4))
     cut = data[: height - height % b, : width - width % b]
     boxes = cut.reshape(cut.shape[0] // b, b, cut.shape[1] // b, b).transpose(0, 2, 1, 3)
-    return np.nanmedian(boxes.reshape(boxes.shape[0], boxes.shape[1], -1), axis=-1)
+    medians: Float32Array = np.nanmedian(boxes.reshape(boxes.shape[0], boxes.shape[1], -1), axis=-1)
+    return medians
 
 
-def _header(build: MasterBuild, instrument, config, bias, dark, created_at, gain) -> fits.Header:
+def _header(
+    build: MasterBuild,
+    spec: MasterSpec,
+    config: CalibrationSection,
+    created_at: datetime | None,
+    gain: float,
+) -> fits.Header:
+    instrument = spec.instrument
     header = fits.Header()
     header["IMAGETYP"] = (f"master{build.kind}", "master calibration frame")
     header["INSTRUME"] = (ascii_fold(instrument.name), "camera")
@@ -403,7 +445,7 @@ def _header(build: MasterBuild, instrument, config, bias, dark, created_at, gain
     header["GAIN"] = (float(gain), "e-/ADU")
     if created_at is not None:
         header["DATE"] = (created_at.strftime("%Y-%m-%dT%H:%M:%S"), "master created (UTC)")
-    for key, ref in (("MBIAS", bias), ("MDARK", dark)):
+    for key, ref in (("MBIAS", spec.bias), ("MDARK", spec.dark)):
         if ref is not None and build.kind != "bias":
             header[key] = (Path(ref.path).name[:68], f"{ref.kind} master subtracted")
             if ref.id is not None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from astropy.io import fits
 from sqlalchemy import Engine, select
@@ -21,20 +22,19 @@ from infra.clock import get_clock
 from infra.config import InstrumentSection, SiteConfig, get_config
 from infra.db import session_scope
 from infra.db.models import Image
+from infra.db.models.calibration import MasterStatus
 from infra.journal import night_label
+from infra.settings import load_settings
+from tasks.calibration.acquisition import Acquire, AcquisitionRequest
 from tasks.calibration.frames import KINDS, ascii_fold, frame_kind
 from tasks.calibration.master_registry import MasterChoice, choose_master, record_build
 from tasks.calibration.masterfiles import read_master, write_master
-from tasks.calibration.masters import MasterBuild, MasterRef, build_master
-from tasks.calibration.science import (
-    MasterCache,
-)
+from tasks.calibration.masters import MasterBuild, MasterRef, MasterSpec, build_master
+from tasks.calibration.science import MasterCache
 
 
 def calibration_dir() -> Path:
     """Where masters are written: ``$PYROS_HOME/calibration``."""
-    from infra.settings import load_settings
-
     return load_settings().home / "calibration"
 
 
@@ -66,10 +66,10 @@ def _latest_date_obs(paths: Sequence[Path | str]) -> datetime | None:
 
 
 def load_choice(choice: MasterChoice, cache: MasterCache | None = None) -> MasterRef:
-    fields = {"id": choice.id, "night": choice.night, "kind": choice.kind}
+    """Load the master a choice names (through ``cache`` when given)."""
     if cache is not None:
-        return cache.load(choice.path, **fields)
-    return read_master(choice.path, **fields)
+        return cache.load(choice.path, id=choice.id, kind=choice.kind, night=choice.night)
+    return read_master(choice.path, id=choice.id, kind=choice.kind, night=choice.night)
 
 
 def build_and_record(
@@ -82,9 +82,9 @@ def build_and_record(
     night: str | None = None,
     engine: Engine | None = None,
     config: SiteConfig | None = None,
-    directory: Path | None = None,
-) -> dict:
-    """Build a master from ``paths``, write it and record it (a failure is recorded too).
+) -> dict[str, Any]:
+    """Build a master from ``paths``, write it under :func:`calibration_dir` and record it (a
+    failure is recorded too).
 
     The bias (and dark) subtracted from darks and flats are the ones chosen for the night in the
     database. Never raises on bad frames: the returned dictionary says ``status`` good or failed,
@@ -101,59 +101,15 @@ def build_and_record(
     instrument = instrument_named(config, camera)
     clock_now = get_clock().now()
     night = night or night_of(_latest_date_obs(paths) or clock_now, config)
-    shape = (instrument.height, instrument.width)
-    section = config.calibration
-    bias = dark = None
-    with session_scope(engine) as session:
-        if kind in ("dark", "flat"):
-            choice = choose_master(
-                session,
-                camera,
-                "bias",
-                night,
-                shape=shape,
-                max_age_nights=section.max_master_age_nights,
-            )
-            bias = load_choice(choice) if choice else None
-        if kind == "flat":
-            choice = choose_master(
-                session,
-                camera,
-                "dark",
-                night,
-                shape=shape,
-                max_age_nights=section.max_master_age_nights,
-            )
-            dark = load_choice(choice) if choice else None
+    bias, dark = _masters_beneath(kind, instrument, night, config, engine)
+    spec = MasterSpec(kind, instrument, night, filter_name, flat_source, bias, dark)
     started = time.perf_counter()
-    try:
-        build = build_master(
-            kind,
-            list(paths),
-            instrument=instrument,
-            config=section,
-            night=night,
-            filter_name=filter_name,
-            flat_source=flat_source,
-            bias=bias,
-            dark=dark,
-            created_at=clock_now,
-        )
-    except Exception as exc:  # never leave a build unrecorded (MemoryError, a disk error...)
-        build = MasterBuild(kind=kind, camera=camera, filter=filter_name or "",
-                            flat_source=flat_source or "", night=night,
-                            reason=f"build failed: {type(exc).__name__}: {exc}")  # fmt: skip
-    path, sha256 = "", ""
-    if build.ok:
-        try:
-            written, sha256 = write_master(build, directory or calibration_dir(), clock_now)
-            path = str(written)
-        except OSError as exc:
-            build.status, build.reason = "failed", f"master not written: {exc}"
+    build = _build(spec, paths, config, clock_now)
+    path, sha256 = _write(build, clock_now)
     build.quality["build_seconds"] = round(time.perf_counter() - started, 3)
     with session_scope(engine) as session:
         row = record_build(session, build, clock_now, path, sha256)
-        result = {
+        return {
             "id": row.id,
             "camera": camera,
             "type": kind,
@@ -169,7 +125,51 @@ def build_and_record(
             "rejected": build.rejected,
             "quality": row.quality,
         }
-    return result
+
+
+def _masters_beneath(
+    kind: str, instrument: InstrumentSection, night: str, config: SiteConfig, engine: Engine | None
+) -> tuple[MasterRef | None, MasterRef | None]:
+    """The bias (for darks and flats) and dark (for flats) chosen for ``night``, loaded."""
+    if kind not in ("dark", "flat"):
+        return None, None
+    shape = (instrument.height, instrument.width)
+    max_age = config.calibration.max_master_age_nights
+    loaded: dict[str, MasterRef | None] = {"bias": None, "dark": None}
+    with session_scope(engine) as session:
+        for beneath in ("bias", "dark") if kind == "flat" else ("bias",):
+            choice = choose_master(
+                session, instrument.name, beneath, night, shape=shape, max_age_nights=max_age
+            )
+            loaded[beneath] = load_choice(choice) if choice else None
+    return loaded["bias"], loaded["dark"]
+
+
+def _build(
+    spec: MasterSpec, paths: Sequence[Path | str], config: SiteConfig, created_at: datetime
+) -> MasterBuild:
+    """:func:`~tasks.calibration.masters.build_master`, its unexpected errors (MemoryError, a
+    disk error...) made a failed build, so that no build goes unrecorded."""
+    try:
+        return build_master(spec, list(paths), config=config.calibration, created_at=created_at)
+    except Exception as exc:
+        return MasterBuild(kind=spec.kind, camera=spec.instrument.name,
+                           filter=spec.filter_name or "", flat_source=spec.flat_source or "",
+                           night=spec.night,
+                           reason=f"build failed: {type(exc).__name__}: {exc}")  # fmt: skip
+
+
+def _write(build: MasterBuild, created_at: datetime) -> tuple[str, str]:
+    """Write a good master; its path and SHA-256 (empty when there is nothing written, and a
+    master that cannot be written becomes a failed build)."""
+    if not build.ok:
+        return "", ""
+    try:
+        written, sha256 = write_master(build, calibration_dir(), created_at)
+    except OSError as exc:
+        build.status, build.reason = MasterStatus.FAILED, f"master not written: {exc}"
+        return "", ""
+    return str(written), sha256
 
 
 def night_window(night: str, config: SiteConfig) -> tuple[datetime, datetime]:
@@ -228,13 +228,13 @@ def group_frames(paths: Sequence[Path | str], camera: str) -> dict[tuple[str, st
 
 
 def take_and_build(
-    plan: Sequence,
-    acquire,
+    plan: Sequence[AcquisitionRequest],
+    acquire: Acquire,
     *,
     engine: Engine | None = None,
     config: SiteConfig | None = None,
     night: str | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Acquire each request of ``plan`` through ``acquire`` and build its master, in order.
 
     A failed acquisition is recorded as a failed build (its reason), and the next request goes
@@ -283,10 +283,8 @@ def record_failure(
     night: str | None = None,
     engine: Engine | None = None,
     config: SiteConfig | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Record a master that could not even be attempted (e.g. its frames could not be taken)."""
-    from tasks.calibration.masters import MasterBuild
-
     config = config or get_config()
     now = get_clock().now()
     build = MasterBuild(

@@ -271,75 +271,86 @@ def site_records(
     """
     devices = reading.valid_devices()
     site = devices.get(SITE_DEVICE)
-    records = []
-    shutter = _site_text(site, "Shutter")
-    records.append(
-        ElementRecord(
-            "shutter",
-            shutter,
-            "",
-            f"shutter {shutter}" if shutter else "no shutter reading",
-            ElementState.GOOD if shutter else ElementState.ERROR,
-            False,
-            (SITE_DEVICE,) if shutter else (),
-        )
+    return [
+        _shutter(_site_text(site, "Shutter")),
+        _doors(_site_text(site, "Door"), is_night),
+        _intrusion(_site_text(site, "Intrusion")),
+        _lights(_site_text(site, "Lights"), is_night),
+        *_inside(devices, safety),
+    ]
+
+
+def _shutter(shutter: str | None) -> ElementRecord:
+    return ElementRecord(
+        "shutter",
+        shutter,
+        "",
+        f"shutter {shutter}" if shutter else "no shutter reading",
+        ElementState.GOOD if shutter else ElementState.ERROR,
+        False,
+        (SITE_DEVICE,) if shutter else (),
     )
-    door = _site_text(site, "Door")
+
+
+def _doors(door: str | None, is_night: bool) -> ElementRecord:
+    """A door open at night closes the dome and alerts the operator; by day it is only said."""
     if door is None:
-        records.append(_missing("doors", "", "door", closes=False))
-    else:
-        bad = door == "open" and is_night
-        words = (
-            "a door is open at night: alarm"
-            if bad
-            else "doors closed"
-            if door != "open"
-            else "a door is open (daytime)"
-        )
-        records.append(
-            ElementRecord(
-                "doors",
-                door,
-                "",
-                words,
-                ElementState.BAD if bad else ElementState.GOOD,
-                bad,
-                (SITE_DEVICE,),
-            )
-        )
-    intrusion = _site_text(site, "Intrusion")
+        return _missing("doors", "", "door", closes=False)
+    bad = door == "open" and is_night
+    words = (
+        "a door is open at night: alarm"
+        if bad
+        else "doors closed"
+        if door != "open"
+        else "a door is open (daytime)"
+    )
+    return ElementRecord(
+        "doors",
+        door,
+        "",
+        words,
+        ElementState.BAD if bad else ElementState.GOOD,
+        bad,
+        (SITE_DEVICE,),
+    )
+
+
+def _intrusion(intrusion: str | None) -> ElementRecord:
+    """An intrusion closes the dome and alerts the operator, day or night."""
     if intrusion is None:
-        records.append(_missing("intrusion", "", "intrusion sensor", closes=False))
-    else:
-        alarm = intrusion in ("1", "yes", "true", "on", "1.0")
-        records.append(
-            ElementRecord(
-                "intrusion",
-                "yes" if alarm else "no",
-                "",
-                "intrusion detected: alarm" if alarm else "no intrusion",
-                ElementState.BAD if alarm else ElementState.GOOD,
-                alarm,
-                (SITE_DEVICE,),
-            )
-        )
-    lights = _site_text(site, "Lights")
+        return _missing("intrusion", "", "intrusion sensor", closes=False)
+    alarm = intrusion in ("1", "yes", "true", "on", "1.0")
+    return ElementRecord(
+        "intrusion",
+        "yes" if alarm else "no",
+        "",
+        "intrusion detected: alarm" if alarm else "no intrusion",
+        ElementState.BAD if alarm else ElementState.GOOD,
+        alarm,
+        (SITE_DEVICE,),
+    )
+
+
+def _lights(lights: str | None, is_night: bool) -> ElementRecord:
+    """Lights on at night spoil images: bad, but no reason to close."""
     if lights is None:
-        records.append(_missing("lights", "", "lights", closes=False))
-    else:
-        bad = lights == "on" and is_night
-        records.append(
-            ElementRecord(
-                "lights",
-                lights,
-                "",
-                "lights on at night: tell the operator" if bad else f"lights {lights}",
-                ElementState.BAD if bad else ElementState.GOOD,
-                False,
-                (SITE_DEVICE,),
-            )
-        )
+        return _missing("lights", "", "lights", closes=False)
+    bad = lights == "on" and is_night
+    return ElementRecord(
+        "lights",
+        lights,
+        "",
+        "lights on at night: tell the operator" if bad else f"lights {lights}",
+        ElementState.BAD if bad else ElementState.GOOD,
+        False,
+        (SITE_DEVICE,),
+    )
+
+
+def _inside(devices: dict[str, PlcDevice], safety: SafetySection) -> list[ElementRecord]:
+    """Inside temperature and humidity (SITE, else a valid VantagePro); never a reason to close."""
     inside_sources = tuple(n for n in (SITE_DEVICE, "VantagePro") if n in devices)
+    records = []
     for element, value_name, unit in (
         ("inside temperature", "InsideTemp", "C"),
         ("inside humidity", "InsideHumidity", "%"),

@@ -10,8 +10,9 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """The gate's answer after one synthesis."""
+class GateVerdict:
+    """The safety gate's answer after one synthesis (what the monitor acts on; the night flows
+    read it back as :class:`tasks.environment.observatory_state.WeatherVerdict`)."""
 
     safe: bool
     changed: bool
@@ -38,7 +39,7 @@ class SafetyGate:
 
     def update(
         self, should_close: bool, reasons: tuple[str, ...] | list[str], now: datetime
-    ) -> Verdict:
+    ) -> GateVerdict:
         """Feed one synthesis (its ``should_close`` and ``reasons``) at ``now``."""
         was_safe = self.safe
         if should_close:
@@ -56,7 +57,7 @@ class SafetyGate:
                 self.last_reason = (
                     f"good for {held:.0f} s of the {self.hold_good_s:.0f} s hold time"
                 )
-        return Verdict(self.safe, self.safe != was_safe, self.last_reason, self.good_since)
+        return GateVerdict(self.safe, self.safe != was_safe, self.last_reason, self.good_since)
 
     def seconds_until_safe(self, now: datetime) -> float | None:
         """Simulated seconds left before the verdict may turn safe (None while unsafe readings

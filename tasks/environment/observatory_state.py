@@ -11,28 +11,36 @@ Every change is journaled as an operator command (replay feeds on it).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from infra.clock import format_instant, parse_instant
 from infra.db.models import ObservatoryState
 from infra.journal import KIND_OPERATOR, record
-from tasks.environment.synthesis import WEATHER_ELEMENT_NAMES, Override
+from tasks.environment.synthesis import FORCE_CLOSED, WEATHER_ELEMENT_NAMES, Override
 
 DOME_REQUEST_KEY = "dome_request"
 OVERRIDES_KEY = "environment_overrides"
 VERDICT_KEY = "weather_verdict"
-DOME_REQUESTS = ("open", "closed")
 SITE_ELEMENTS = ("doors", "intrusion", "lights", "shutter", "inside temperature", "inside humidity")
+
+
+class DomeRequestState(StrEnum):
+    """What the dome was asked to be (the monitor decides whether it may)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 @dataclass(frozen=True)
 class DomeRequest:
     """The latest request for the dome."""
 
-    state: str
+    state: DomeRequestState
     by: str
     at: datetime | None
 
@@ -51,20 +59,22 @@ def request_dome(session: Session, state: str, by: str, at: datetime, reason: st
     Raises
     ------
     ValueError
-        When ``state`` is not ``open`` or ``closed``.
+        When ``state`` is not ``open`` or ``closed`` (``close`` is taken for ``closed``).
     """
-    state = state.strip().lower()
-    if state == "close":
-        state = "closed"
-    if state not in DOME_REQUESTS:
-        raise ValueError(f"dome request {state!r} is not 'open' or 'closed'")
-    _put(session, DOME_REQUEST_KEY, state, by, at)
+    word = state.strip().lower()
+    if word == "close":
+        word = DomeRequestState.CLOSED
+    try:
+        request = DomeRequestState(word)
+    except ValueError:
+        raise ValueError(f"dome request {word!r} is not 'open' or 'closed'") from None
+    _put(session, DOME_REQUEST_KEY, request.value, by, at)
     record(
         KIND_OPERATOR,
         by,
-        {"command": "dome", "request": state, "reason": reason},
+        {"command": "dome", "request": request.value, "reason": reason},
         sim_time=at,
-        session=session,
+        into=session,
     )
 
 
@@ -72,8 +82,8 @@ def dome_request(session: Session) -> DomeRequest:
     """The current request (``closed`` when nobody asked)."""
     row = session.get(ObservatoryState, DOME_REQUEST_KEY)
     if row is None:
-        return DomeRequest("closed", "", None)
-    return DomeRequest(row.value, row.updated_by, row.updated_at)
+        return DomeRequest(DomeRequestState.CLOSED, "", None)
+    return DomeRequest(DomeRequestState(row.value), row.updated_by, row.updated_at)
 
 
 def overrides(session: Session) -> list[Override]:
@@ -90,14 +100,15 @@ def overrides(session: Session) -> list[Override]:
 def add_override(
     session: Session, element: str, duration_s: float, by: str, reason: str, at: datetime
 ) -> Override:
-    """Force the dome closed (``element="*"``) or ignore an element, for ``duration_s``.
+    """Force the dome closed (``element="*"``, :data:`FORCE_CLOSED`) or ignore an element, for
+    ``duration_s``.
 
     Raises
     ------
     ValueError
         Unknown element, a non-positive duration, or no reason.
     """
-    known = ("*", *WEATHER_ELEMENT_NAMES, *SITE_ELEMENTS)
+    known = (FORCE_CLOSED, *WEATHER_ELEMENT_NAMES, *SITE_ELEMENTS)
     if element not in known:
         raise ValueError(f"unknown element {element!r} (known: {', '.join(known)})")
     if not duration_s > 0:
@@ -124,7 +135,7 @@ def add_override(
             "reason": override.reason,
         },
         sim_time=at,
-        session=session,
+        into=session,
     )
     return override
 
@@ -132,7 +143,7 @@ def add_override(
 def clear_overrides(session: Session, by: str, at: datetime) -> None:
     """Remove every override."""
     _put(session, OVERRIDES_KEY, "[]", by, at)
-    record(KIND_OPERATOR, by, {"command": "override", "clear": True}, sim_time=at, session=session)
+    record(KIND_OPERATOR, by, {"command": "override", "clear": True}, sim_time=at, into=session)
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,7 @@ class WeatherVerdict:
     at: datetime | None
 
 
-def verdict_write(safe: bool, reason: str, at: datetime):
+def verdict_write(safe: bool, reason: str, at: datetime) -> Callable[[Session], None]:
     """A write (for the monitor's write-behind queue) recording its verdict."""
     value = json.dumps({"safe": safe, "reason": reason})
 

@@ -9,8 +9,11 @@ its record, marked, without letting it close the dome.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 from infra.config import SafetySection
 from tasks.environment.elements import (
@@ -21,17 +24,44 @@ from tasks.environment.elements import (
 )
 from tasks.environment.plc import PlcReading
 
+
+class GlobalStatus(StrEnum):
+    """The global status of the weather or of the site (the original tables' ``global_status``
+    values, stored in WeatherWatch and SiteWatch rows)."""
+
+    OK = "OK"
+    ERROR = "ERROR"
+    OVERRIDE = "OVERRIDE"
+    RAINING = "RAINING"
+    WINDY = "WINDY"
+    HUMID = "HUMID"
+    DEW = "DEW"
+    TEMPERATURE = "TEMPERATURE"
+    CLOUDY = "CLOUDY"
+    INTRUSION = "INTRUSION"
+    DOOR_OPEN = "DOOR_OPEN"
+    LIGHTS_ON = "LIGHTS_ON"
+
+
 #: Weather global status of the first closing element, in this order (original table values).
 WEATHER_STATUS = {
-    "override": "OVERRIDE",
-    "rain": "RAINING",
-    "wind": "WINDY",
-    "humidity": "HUMID",
-    "dew point margin": "DEW",
-    "outside temperature": "TEMPERATURE",
-    "sky temperature": "CLOUDY",
+    "override": GlobalStatus.OVERRIDE,
+    "rain": GlobalStatus.RAINING,
+    "wind": GlobalStatus.WINDY,
+    "humidity": GlobalStatus.HUMID,
+    "dew point margin": GlobalStatus.DEW,
+    "outside temperature": GlobalStatus.TEMPERATURE,
+    "sky temperature": GlobalStatus.CLOUDY,
 }
-SITE_STATUS = {"intrusion": "INTRUSION", "doors": "DOOR_OPEN", "lights": "LIGHTS_ON"}
+SITE_STATUS = {
+    "intrusion": GlobalStatus.INTRUSION,
+    "doors": GlobalStatus.DOOR_OPEN,
+    "lights": GlobalStatus.LIGHTS_ON,
+}
+#: Site statuses that alert the operator.
+SITE_ALARMS = frozenset({GlobalStatus.INTRUSION, GlobalStatus.DOOR_OPEN, GlobalStatus.LIGHTS_ON})
+#: The override element that forces the dome closed (any other names an element to ignore).
+FORCE_CLOSED = "*"
 WEATHER_ELEMENT_NAMES = (
     "rain",
     "wind",
@@ -47,8 +77,8 @@ WEATHER_ELEMENT_NAMES = (
 class Override:
     """An operator's override, valid until ``until``.
 
-    ``element`` is ``"*"`` to force the dome closed, or an element name to ignore (a faulty
-    sensor): its record is kept and marked, but it no longer closes the dome.
+    ``element`` is :data:`FORCE_CLOSED` (``"*"``) to force the dome closed, or an element name to
+    ignore (a faulty sensor): its record is kept and marked, but it no longer closes the dome.
     """
 
     element: str
@@ -58,7 +88,7 @@ class Override:
 
     def describe(self) -> str:
         """One line for operators."""
-        what = "dome forced closed" if self.element == "*" else f"{self.element} ignored"
+        what = "dome forced closed" if self.element == FORCE_CLOSED else f"{self.element} ignored"
         return f"{what} by {self.by} until {self.until:%Y-%m-%d %H:%M:%S}Z: {self.reason}"
 
 
@@ -69,8 +99,8 @@ class Synthesis:
     at: datetime
     weather: tuple[ElementRecord, ...]
     site: tuple[ElementRecord, ...]
-    weather_status: str
-    site_status: str
+    weather_status: GlobalStatus
+    site_status: GlobalStatus
     should_close: bool
     reasons: tuple[str, ...]
     overrides: tuple[str, ...] = field(default_factory=tuple)
@@ -80,10 +110,10 @@ class Synthesis:
         """The record of one element (weather or site)."""
         return next((r for r in (*self.weather, *self.site) if r.element == element), None)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-able form (stored with WeatherWatch/SiteWatch, shown in the artifact)."""
 
-        def records(items):
+        def records(items: Iterable[ElementRecord]) -> list[dict[str, Any]]:
             return [
                 {
                     "element": r.element,
@@ -133,7 +163,7 @@ def _apply_overrides(
                 interpretation=f"{record.interpretation} [{ignored.describe()}]",
             )
         result.append(record)
-    forced = next((o for o in active if o.element == "*"), None)
+    forced = next((o for o in active if o.element == FORCE_CLOSED), None)
     if forced is not None:
         result.insert(
             0,
@@ -144,11 +174,11 @@ def _apply_overrides(
     return result, [o.describe() for o in active]
 
 
-def _status(records: list[ElementRecord], table: dict[str, str]) -> str:
+def _status(records: list[ElementRecord], table: dict[str, GlobalStatus]) -> GlobalStatus:
     """The first closing element in table order; else ERROR for a closing error; else the first
     bad element that does not close (clouds, lights); else OK."""
 
-    def first(match) -> str | None:
+    def first(match: Callable[[ElementRecord], bool]) -> GlobalStatus | None:
         for element, status in table.items():
             record = next((r for r in records if r.element == element), None)
             if record is not None and match(record):
@@ -159,8 +189,8 @@ def _status(records: list[ElementRecord], table: dict[str, str]) -> str:
     if closing:
         return closing
     if any(r.should_close and r.state is ElementState.ERROR for r in records):
-        return "ERROR"
-    return first(lambda r: r.state is ElementState.BAD) or "OK"
+        return GlobalStatus.ERROR
+    return first(lambda r: r.state is ElementState.BAD) or GlobalStatus.OK
 
 
 def synthesize(
@@ -220,7 +250,7 @@ def synthesize(
         weather_status=_status(weather, WEATHER_STATUS),
         site_status=_status(site, SITE_STATUS)
         if reading is not None and stale is None
-        else "ERROR",
+        else GlobalStatus.ERROR,
         should_close=bool(reasons),
         reasons=tuple(reasons),
         overrides=tuple(active),

@@ -13,15 +13,12 @@ from infra.clock import get_clock
 from infra.config import SiteConfig, get_config
 from infra.db import session_scope
 from infra.db.models import Album, Plan, ScheduledSequence
-from infra.db.models.calibration import STATUS_GOOD
+from infra.db.models.calibration import MasterStatus
 from tasks.calibration.acquisition import Acquire, plan_acquisitions
 from tasks.calibration.service import take_and_build
-from tasks.night.state_reader import current_schedule
+from tasks.night.vocabulary import CalibrationSet
+from tasks.scheduling.schedule_rows import current_schedule
 from tasks.sky import as_time, sun_altitude_deg
-
-EVENING = "evening-bias-dark"
-DUSK_FLATS = "dusk-flats"
-DAWN_FLATS = "dawn-flats"
 
 
 def flat_filters(label: str, config: SiteConfig) -> dict[str, list[str]]:
@@ -40,9 +37,9 @@ def flat_filters(label: str, config: SiteConfig) -> dict[str, list[str]]:
                     ScheduledSequence.planned.is_(True),
                 )
             ).all()
-            for instrument, filter_name in rows:
-                if instrument in wanted and filter_name not in wanted[instrument]:
-                    wanted[instrument].append(filter_name)
+            for camera, filter_name in rows:
+                if camera in wanted and filter_name not in wanted[camera]:
+                    wanted[camera].append(filter_name)
     for instrument in config.instruments:
         if not wanted[instrument.name]:
             wanted[instrument.name] = [instrument.filters[0]]
@@ -53,9 +50,11 @@ def take_night_calibrations(name: str, label: str, acquire: Acquire) -> str:
     """Take (through ``acquire``) and build the set ``name`` for night ``label``; a one-line
     summary."""
     config, clock = get_config(), get_clock()
-    if name == EVENING:
+    kinds: tuple[str, ...]
+    filters: dict[str, list[str]]
+    if name == CalibrationSet.EVENING:
         kinds, filters = ("bias", "dark"), {i.name: [] for i in config.instruments}
-    elif name in (DUSK_FLATS, DAWN_FLATS):
+    elif name in (CalibrationSet.DUSK_FLATS, CalibrationSet.DAWN_FLATS):
         kinds, filters = ("flat",), flat_filters(label, config)
     else:
         raise ValueError(f"unknown calibration set {name!r}")
@@ -64,7 +63,7 @@ def take_night_calibrations(name: str, label: str, acquire: Acquire) -> str:
     for camera, camera_filters in filters.items():
         plan = plan_acquisitions(config, camera, kinds, camera_filters, sun)
         for result in take_and_build(plan, acquire, config=config, night=label):
-            if result.get("status") == STATUS_GOOD:
+            if result.get("status") == MasterStatus.GOOD:
                 built += 1
             else:
                 failed += 1

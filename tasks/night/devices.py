@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devices.controllers import connect_camera, connect_dome, connect_mount
-from devices.controllers.camera import Camera
-from devices.controllers.dome import Dome
-from devices.controllers.mount import Mount
+from devices.controllers.camera import GatewayCamera
+from devices.controllers.dome import GatewayDome, ShutterState
+from devices.controllers.mount import GatewayMount
 from devices.errors import DeviceProblem
 from infra.clock import Clock
 from infra.config import SiteConfig
@@ -19,9 +19,9 @@ from tasks.night.state_reader import DeviceView
 class NightDevices:
     """Mount, cameras (by instrument name) and the dome (read only: the monitor moves it)."""
 
-    mount: Mount
-    cameras: dict[str, Camera]
-    dome: Dome
+    mount: GatewayMount
+    cameras: dict[str, GatewayCamera]
+    dome: GatewayDome
 
     @property
     def telescope(self) -> Telescope:
@@ -33,7 +33,7 @@ class NightDevices:
         problems = []
         dome_open = False
         try:
-            dome_open = self.dome.status().shutter.value == "open"
+            dome_open = self.dome.status().shutter == ShutterState.OPEN
         except DeviceProblem as problem:
             problems.append(f"dome: {problem}")
         for controller in (self.mount, *self.cameras.values()):

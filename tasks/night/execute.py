@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from devices.controllers import Priority
-from devices.controllers.camera import Camera
+from devices.controllers.camera import GatewayCamera, ImageType
 from devices.controllers.mount import Mount
 from devices.errors import DeviceError, DeviceProblem, DeviceTimeout, LeaseRefused, Preempted
 from infra.clock import Clock
@@ -27,7 +28,8 @@ from infra.db import session_scope
 from infra.db.models import Alert, ScientificProgram, Sequence, User
 from infra.db.sequence_state import SequenceState, transition
 from infra.journal import night_label
-from tasks.night.images import StoredImage, frame_path, store_frame
+from tasks.night.images import FrameRecord, StoredImage, frame_path, store_frame
+from tasks.night.vocabulary import ExecutionResult
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,11 @@ class SequenceWork:
 
 
 @dataclass
-class Outcome:
-    """How the execution ended."""
+class SequenceOutcome:
+    """How the execution of a sequence ended."""
 
     sequence_id: int
-    state: str  # executed, interrupted, not-started
+    state: ExecutionResult
     reason: str
     images: list[StoredImage] = field(default_factory=list)
 
@@ -74,7 +76,7 @@ class Telescope:
     """The controllers a sequence runs on."""
 
     mount: Mount
-    cameras: dict[str, Camera]  # by instrument name
+    cameras: dict[str, GatewayCamera]  # by instrument name (each with its filter wheel)
 
 
 class _Stop(Exception):
@@ -82,7 +84,7 @@ class _Stop(Exception):
 
 
 def load_work(
-    engine: Engine, sequence_id: int, longitude_deg: float, now: datetime
+    engine: Engine | None, sequence_id: int, longitude_deg: float, now: datetime
 ) -> SequenceWork:
     """Read what is left of ``sequence_id``."""
     with session_scope(engine) as session:
@@ -114,18 +116,24 @@ def load_work(
         )
 
 
+def _sequence(session: Session, sequence_id: int) -> Sequence:
+    sequence = session.get(Sequence, sequence_id)
+    if sequence is None:
+        raise LookupError(f"sequence {sequence_id}: no such sequence")
+    return sequence
+
+
 def _set_state(
-    engine: Engine, sequence_id: int, state: SequenceState, reason: str, at: datetime
+    engine: Engine | None, sequence_id: int, state: SequenceState, reason: str, at: datetime
 ) -> None:
     with session_scope(engine) as session:
-        sequence = session.get(Sequence, sequence_id)
-        transition(session, sequence, state, reason, at)
+        transition(session, _sequence(session, sequence_id), state, reason, at)
 
 
-def charge_quota(engine: Engine, sequence_id: int, hours: float) -> None:
+def charge_quota(engine: Engine | None, sequence_id: int, hours: float) -> None:
     """Charge executed hours to the sequence, its user, program and the user's country."""
     with session_scope(engine) as session:
-        sequence = session.get(Sequence, sequence_id)
+        sequence = _sequence(session, sequence_id)
         sequence.executed_hours += hours
         request = sequence.request
         user = session.get(User, request.user_id)
@@ -140,8 +148,8 @@ class SequenceRun:
 
     Parameters
     ----------
-    engine : Engine
-        Database.
+    engine : Engine or None
+        Database (None: the process database).
     telescope : Telescope
         Mount and cameras (through their gateways).
     owner : str
@@ -160,7 +168,7 @@ class SequenceRun:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None,
         telescope: Telescope,
         owner: str,
         clock: Clock,
@@ -184,7 +192,7 @@ class SequenceRun:
                 self._problem = reason
         self._stop.set()
 
-    def run(self, sequence_id: int) -> Outcome:
+    def run(self, sequence_id: int) -> SequenceOutcome:
         """Execute ``sequence_id`` (which must be ``planned``); never raises for device trouble."""
         start = self.clock.now()
         work = load_work(self.engine, sequence_id, self.longitude_deg, start)
@@ -197,7 +205,9 @@ class SequenceRun:
         except (LeaseRefused, Preempted) as refused:
             for lease in leases:
                 lease.release()
-            return Outcome(sequence_id, "not-started", f"lease refused: {refused}")
+            return SequenceOutcome(
+                sequence_id, ExecutionResult.NOT_STARTED, f"lease refused: {refused}"
+            )
         _set_state(
             self.engine,
             sequence_id,
@@ -222,10 +232,14 @@ class SequenceRun:
                 end,
             )
             charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)
-            return Outcome(sequence_id, "executed", "all plans done", list(self._images))
+            return SequenceOutcome(
+                sequence_id, ExecutionResult.EXECUTED, "all plans done", list(self._images)
+            )
         _set_state(self.engine, sequence_id, SequenceState.INTERRUPTED, self._problem, end)
         charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)
-        return Outcome(sequence_id, "interrupted", self._problem, list(self._images))
+        return SequenceOutcome(
+            sequence_id, ExecutionResult.INTERRUPTED, self._problem, list(self._images)
+        )
 
     def _attempt(self, what: str, operation: Callable[[], object]) -> object:
         for attempt in range(TRANSIENT_RETRIES + 1):
@@ -247,11 +261,12 @@ class SequenceRun:
         raise _Stop  # pragma: no cover - the loop always returns or raises
 
     def _slew(self, work: SequenceWork) -> None:
-        if work.ra_deg is None or work.dec_deg is None:
+        ra, dec = work.ra_deg, work.dec_deg
+        if ra is None or dec is None:
             return  # test targets need no pointing
         mount = self.telescope.mount
         try:
-            self._attempt("mount goto", lambda: mount.goto(work.ra_deg, work.dec_deg))
+            self._attempt("mount goto", lambda: mount.goto(ra, dec))
             self._attempt("mount slew", mount.wait_until_idle)
         except _Stop:
             return
@@ -264,7 +279,7 @@ class SequenceRun:
                 self._fail(f"preempted: {lease.problem}")
                 return
 
-    def _expose_albums(self, work: SequenceWork, cameras: dict[str, Camera]) -> None:
+    def _expose_albums(self, work: SequenceWork, cameras: dict[str, GatewayCamera]) -> None:
         done = threading.Event()
         watcher = threading.Thread(target=self._watch_mount, args=(done,), daemon=True)
         watcher.start()
@@ -285,7 +300,7 @@ class SequenceRun:
         watcher.join()
 
     def _album(
-        self, work: SequenceWork, instrument: str, camera: Camera, plans: list[PlanWork]
+        self, work: SequenceWork, instrument: str, camera: GatewayCamera, plans: list[PlanWork]
     ) -> None:
         try:
             for plan in plans:
@@ -300,7 +315,7 @@ class SequenceRun:
             self._fail(f"{instrument}: internal error: {type(exc).__name__}: {exc}")
             self._abort(camera)
 
-    def _abort(self, camera: Camera) -> None:
+    def _abort(self, camera: GatewayCamera) -> None:
         lease = camera.lease
         if lease is not None and not lease.lost:
             try:
@@ -309,7 +324,12 @@ class SequenceRun:
                 log.warning("abort %s: %s", camera.device, problem)
 
     def _one_frame(
-        self, work: SequenceWork, instrument: str, camera: Camera, plan: PlanWork, index: int
+        self,
+        work: SequenceWork,
+        instrument: str,
+        camera: GatewayCamera,
+        plan: PlanWork,
+        index: int,
     ) -> None:
         path = frame_path(self.frames_dir, work.night, work.sequence_id, plan.plan_id, index)
         adopted = path.exists()  # written before a crash, its row never inserted
@@ -320,20 +340,21 @@ class SequenceRun:
                     lambda: camera.filter_wheel.set_filter(plan.filter),
                 )
             frame_id = path.stem
-            started = []
+            started: list[str] = []
 
             def expose() -> object:
                 # A timeout waits again for the same exposure (the frame may only be late: a
                 # slow render, a busy machine); exposing again would be refused while it reads
                 # out, and would take the image twice.
                 if not started:
-                    camera.start_exposure(plan.exposure_s, "light", frame_id=frame_id, path=path)
+                    camera.start_exposure(
+                        plan.exposure_s, ImageType.LIGHT, frame_id=frame_id, path=path
+                    )
                     started.append(frame_id)
                 return camera.wait_for_frame(frame_id, exposure_s=plan.exposure_s)
 
             self._attempt(f"{instrument} exposure {frame_id}", expose)
-        stored = store_frame(
-            self.engine,
+        frame = FrameRecord(
             sequence_id=work.sequence_id,
             plan_id=plan.plan_id,
             index=index,
@@ -345,8 +366,8 @@ class SequenceRun:
             ra_deg=work.ra_deg,
             dec_deg=work.dec_deg,
             alert_ivorn=work.alert_ivorn,
-            adopted=adopted,
         )
+        stored = store_frame(self.engine, frame, adopted=adopted)
         with self._lock:
             self._images.append(stored)
         self.on_image(stored, plan, instrument)

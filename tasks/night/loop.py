@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from infra.clock import Clock
-from tasks.night.policy import Action, Decision, NightState, decide
+from tasks.environment.observatory_state import DomeRequestState
+from tasks.night.policy import NightDecision, NightState, decide
+from tasks.night.vocabulary import LoopEnd, NightAction
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ class Handlers:
 class LoopSummary:
     """What one run of the loop did."""
 
-    ended: str = ""
+    ended: LoopEnd = LoopEnd.STOPPED  # until the loop ends otherwise
     decisions: int = 0
     executed: list[str] = field(default_factory=list)
     replans: int = 0
@@ -48,7 +50,7 @@ class NightLoop:
     ----------
     clock : Clock
         The one clock (waiting converts to wall time through it).
-    observe : callable
+    read_state : callable
         Returns the current :class:`NightState` given the calibrations done by this loop.
     handlers : Handlers
         What carries the decisions out.
@@ -63,7 +65,7 @@ class NightLoop:
     def __init__(
         self,
         clock: Clock,
-        observe: Callable[[frozenset[str]], NightState],
+        read_state: Callable[[frozenset[str]], NightState],
         handlers: Handlers,
         *,
         poll_s: float,
@@ -71,15 +73,15 @@ class NightLoop:
         stop: threading.Event | None = None,
     ) -> None:
         self.clock = clock
-        self.observe = observe
+        self.read_state = read_state
         self.handlers = handlers
         self.poll_s = poll_s
         self.min_poll_wall_s = min_poll_wall_s
         self.stop = stop or threading.Event()
         self.calibrations: set[str] = set()
-        self.on_decision: Callable[[Decision], None] = lambda decision: None
+        self.on_decision: Callable[[NightDecision], None] = lambda decision: None
 
-    def _wait(self, decision: Decision, until: datetime) -> None:
+    def _wait(self, decision: NightDecision, until: datetime) -> None:
         now = self.clock.now()
         target = min(until, now + timedelta(seconds=self.poll_s))
         if decision.until is not None:
@@ -95,30 +97,37 @@ class NightLoop:
         summary = LoopSummary()
         while not self.stop.is_set():
             if self.clock.now() >= until:
-                summary.ended = "until"
+                summary.ended = LoopEnd.UNTIL
                 break
-            state = self.observe(frozenset(self.calibrations))
+            state = self.read_state(frozenset(self.calibrations))
             decision = decide(state)
             summary.decisions += 1
             self.on_decision(decision)
-            if decision.action is Action.END:
-                summary.ended = "night over"
+            if decision.action is NightAction.END:
+                summary.ended = LoopEnd.NIGHT_OVER
                 break
-            if decision.action is Action.EXECUTE:
-                summary.executed.append(self.handlers.execute(decision.sequence_id))
-            elif decision.action is Action.REPLAN:
-                self.handlers.replan(decision.reason)
-                summary.replans += 1
-            elif decision.action is Action.REQUEST_OPEN:
-                self.handlers.request_dome("open", decision.reason)
-            elif decision.action is Action.REQUEST_CLOSE:
-                self.handlers.request_dome("closed", decision.reason)
-            elif decision.action is Action.CALIBRATE:
-                self.calibrations.add(decision.calibration)
-                summary.calibrations.append(self.handlers.calibrate(decision.calibration))
-            else:
-                summary.waits += 1
-                self._wait(decision, until)
+            self._carry_out(decision, until, summary)
         else:
-            summary.ended = "stopped"
+            summary.ended = LoopEnd.STOPPED
         return summary
+
+    def _carry_out(self, decision: NightDecision, until: datetime, summary: LoopSummary) -> None:
+        """Carry one decision out (other than the end) and count it in ``summary``."""
+        action = decision.action
+        if action is NightAction.EXECUTE:
+            assert decision.sequence_id is not None, "the policy names the sequence to execute"
+            summary.executed.append(self.handlers.execute(decision.sequence_id))
+        elif action is NightAction.REPLAN:
+            self.handlers.replan(decision.reason)
+            summary.replans += 1
+        elif action is NightAction.REQUEST_OPEN:
+            self.handlers.request_dome(DomeRequestState.OPEN, decision.reason)
+        elif action is NightAction.REQUEST_CLOSE:
+            self.handlers.request_dome(DomeRequestState.CLOSED, decision.reason)
+        elif action is NightAction.CALIBRATE:
+            assert decision.calibration is not None, "the policy names the calibration set"
+            self.calibrations.add(decision.calibration)
+            summary.calibrations.append(self.handlers.calibrate(decision.calibration))
+        else:
+            summary.waits += 1
+            self._wait(decision, until)

@@ -9,19 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-
-class Action(StrEnum):
-    """What the night does next."""
-
-    WAIT = "wait"  # until ``until`` (or until something changes)
-    CALIBRATE = "calibrate"  # ``calibration`` names which set
-    REQUEST_OPEN = "request-open"  # ask the monitor to open the dome
-    REQUEST_CLOSE = "request-close"  # ask the monitor to close the dome
-    REPLAN = "replan"  # make a new schedule for the rest of the night
-    EXECUTE = "execute"  # run ``sequence_id``
-    END = "end"  # park, close, dawn calibrations, report
+from infra.opmode import OperatingMode
+from tasks.night.vocabulary import CalibrationSet, NightAction
 
 
 @dataclass(frozen=True)
@@ -51,7 +41,7 @@ class NightState:
 
     now: datetime
     windows: NightWindows
-    mode: str  # AUTO or MANUAL
+    mode: OperatingMode
     weather_safe: bool
     dome_open: bool
     dome_requested_open: bool
@@ -64,28 +54,28 @@ class NightState:
     calibrations_done: frozenset[str] = field(default_factory=frozenset)
     #: Calibration sets the night still wants in the evening (bias, darks...: any time before
     #: the night, dome closed) and during the dusk flat window.
-    evening_calibrations: tuple[str, ...] = ("evening-bias-dark",)
-    dusk_flat_calibrations: tuple[str, ...] = ("dusk-flats",)
+    evening_calibrations: tuple[str, ...] = (CalibrationSet.EVENING,)
+    dusk_flat_calibrations: tuple[str, ...] = (CalibrationSet.DUSK_FLATS,)
     #: How early a sequence may start before its planned instant.
     early_start_s: float = 60.0
 
 
 @dataclass(frozen=True)
-class Decision:
+class NightDecision:
     """The policy's answer."""
 
-    action: Action
+    action: NightAction
     reason: str
     until: datetime | None = None
     sequence_id: int | None = None
     calibration: str | None = None
 
 
-def _wait(reason: str, until: datetime | None) -> Decision:
-    return Decision(Action.WAIT, reason, until=until)
+def _wait(reason: str, until: datetime | None) -> NightDecision:
+    return NightDecision(NightAction.WAIT, reason, until=until)
 
 
-def decide(state: NightState) -> Decision:
+def decide(state: NightState) -> NightDecision:
     """What to do next.
 
     The order is the order of precedence: the end of the night, then the operator's mode, then
@@ -96,34 +86,38 @@ def decide(state: NightState) -> Decision:
     if w.start is None or w.end is None:
         return _wait("no dark time tonight at this site", None)
     if now >= w.end:
-        return Decision(Action.END, "the night is over (dawn)")
-    if state.mode.upper() == "MANUAL":
+        return NightDecision(NightAction.END, "the night is over (dawn)")
+    if state.mode == OperatingMode.MANUAL:
         return _wait("MANUAL mode: nothing automatic moves the telescope", None)
     if now < w.start:
         for name in state.evening_calibrations:
             if name not in state.calibrations_done:
-                return Decision(Action.CALIBRATE, f"{name} before the night", calibration=name)
+                return NightDecision(
+                    NightAction.CALIBRATE, f"{name} before the night", calibration=name
+                )
         if w.dusk_flats is not None and w.dusk_flats[0] <= now < w.dusk_flats[1]:
             for name in state.dusk_flat_calibrations:
                 if name not in state.calibrations_done:
                     if not state.dome_requested_open:
-                        return Decision(Action.REQUEST_OPEN, "open for the dusk flats")
+                        return NightDecision(NightAction.REQUEST_OPEN, "open for the dusk flats")
                     if state.dome_open and state.weather_safe:
-                        return Decision(
-                            Action.CALIBRATE, f"{name} in their window", calibration=name
+                        return NightDecision(
+                            NightAction.CALIBRATE, f"{name} in their window", calibration=name
                         )
         if not state.dome_requested_open:
-            return Decision(Action.REQUEST_OPEN, "open before the night starts")
+            return NightDecision(NightAction.REQUEST_OPEN, "open before the night starts")
         until = w.start
         if w.dusk_flats is not None and now < w.dusk_flats[0]:
             until = w.dusk_flats[0]
         return _wait("waiting for the night to start", until)
     if state.replan_needed:
-        return Decision(Action.REPLAN, state.replan_reason or "the schedule is out of date")
+        return NightDecision(
+            NightAction.REPLAN, state.replan_reason or "the schedule is out of date"
+        )
     if not state.devices_ok:
         return _wait(f"devices: {state.devices_problem or 'not ready'}", None)
     if not state.dome_requested_open:
-        return Decision(Action.REQUEST_OPEN, "the night has started")
+        return NightDecision(NightAction.REQUEST_OPEN, "the night has started")
     if not state.weather_safe:
         return _wait("weather unsafe: the monitor keeps the dome closed", None)
     if not state.dome_open:
@@ -133,7 +127,9 @@ def decide(state: NightState) -> Decision:
         return _wait("nothing left in the schedule", w.end)
     first = upcoming[0]
     if first.start - timedelta(seconds=state.early_start_s) <= now:
-        return Decision(
-            Action.EXECUTE, f"sequence {first.sequence_id} is due", sequence_id=first.sequence_id
+        return NightDecision(
+            NightAction.EXECUTE,
+            f"sequence {first.sequence_id} is due",
+            sequence_id=first.sequence_id,
         )
     return _wait(f"sequence {first.sequence_id} starts at {first.start:%H:%M:%S}", first.start)

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from infra.clock import get_clock
 from infra.config import get_config
 from infra.db import session_scope
 from infra.events import IMAGE_ACQUIRED, SEQUENCE_EXECUTED, SEQUENCE_INTERRUPTED, emit
+from infra.settings import load_settings
 from tasks.environment.observatory_state import request_dome
 from tasks.night.devices import NightDevices
-from tasks.night.execute import Outcome, SequenceRun
+from tasks.night.execute import PlanWork, SequenceRun
+from tasks.night.images import StoredImage
+from tasks.night.report import night_report, render_markdown, write_report_files
+from tasks.night.vocabulary import ExecutionResult
+
+#: The event announcing each way an execution can end (a refused lease announces nothing).
+_ENDED_EVENTS = {
+    ExecutionResult.EXECUTED: SEQUENCE_EXECUTED,
+    ExecutionResult.INTERRUPTED: SEQUENCE_INTERRUPTED,
+}
 
 
 @task(name="execute-sequence", cache_policy=NO_CACHE, retries=0)
-def execute_sequence_task(devices: NightDevices, sequence_id: int, owner: str) -> dict:
+def execute_sequence_task(devices: NightDevices, sequence_id: int, owner: str) -> dict[str, Any]:
     """Run one sequence under the routine lease; every image is announced as it is stored.
 
     Never fails for a preemption or a device fault: the sequence ends ``interrupted`` with the
@@ -23,7 +37,7 @@ def execute_sequence_task(devices: NightDevices, sequence_id: int, owner: str) -
     """
     config, clock = get_config(), get_clock()
 
-    def announce(image, plan, instrument) -> None:
+    def announce(image: StoredImage, plan: PlanWork, instrument: str) -> None:
         emit(
             IMAGE_ACQUIRED,
             f"pyros.image.{image.image_id}",
@@ -45,36 +59,26 @@ def execute_sequence_task(devices: NightDevices, sequence_id: int, owner: str) -
         devices.telescope,
         owner,
         clock,
-        _frames_dir(),
+        load_settings().frames_dir,
         config.site.longitude_deg,
         on_image=announce,
     )
-    outcome: Outcome = run.run(sequence_id)
-    if outcome.state in ("executed", "interrupted"):
-        emit(
-            SEQUENCE_EXECUTED if outcome.state == "executed" else SEQUENCE_INTERRUPTED,
-            f"pyros.sequence.{sequence_id}",
-            {
-                "sequence_id": sequence_id,
-                "state": outcome.state,
-                "reason": outcome.reason,
-                "images": len(outcome.images),
-            },
-            source=owner,
-            clock=clock,
-        )
-    return {
+    outcome = run.run(sequence_id)
+    result = {
         "sequence_id": sequence_id,
-        "state": outcome.state,
+        "state": outcome.state.value,
         "reason": outcome.reason,
         "images": len(outcome.images),
     }
-
-
-def _frames_dir():
-    from infra.settings import load_settings
-
-    return load_settings().frames_dir
+    if outcome.state in _ENDED_EVENTS:
+        emit(
+            _ENDED_EVENTS[outcome.state],
+            f"pyros.sequence.{sequence_id}",
+            dict(result),
+            source=owner,
+            clock=clock,
+        )
+    return result
 
 
 @task(name="request-dome", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
@@ -85,21 +89,15 @@ def request_dome_task(state: str, reason: str, by: str) -> str:
     return f"dome requested {state}: {reason}"
 
 
-def reports_dir():
+def reports_dir() -> Path:
     """Where night reports are written: ``$PYROS_HOME/reports``."""
-    from infra.settings import load_settings
-
     return load_settings().home / "reports"
 
 
 @task(name="night-report", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-def night_report_task(label: str) -> dict:
+def night_report_task(label: str) -> dict[str, Any]:
     """Write the night report (markdown artifact ``pyros-night-report`` and the files
     ``$PYROS_HOME/reports/<night>.md`` and ``.json``); returns its summary."""
-    from prefect.artifacts import create_markdown_artifact
-
-    from tasks.night.report import night_report, render_markdown, write_report_files
-
     with session_scope() as session:
         report = night_report(session, label, get_config())
     markdown_path, _ = write_report_files(report, reports_dir())

@@ -43,7 +43,8 @@ def reconcile(
     """
     interrupted = []
     with session_scope(engine) as session:
-        for sequence in session.scalars(select(Sequence).where(Sequence.state == "executing")):
+        executing = select(Sequence).where(Sequence.state == SequenceState.EXECUTING)
+        for sequence in session.scalars(executing):
             owner = (executing_owner or {}).get(sequence.id) or _owner_of(sequence)
             if owner is not None and owner == live_owner:
                 continue
@@ -62,7 +63,7 @@ def reconcile(
 def _owner_of(sequence: Sequence) -> str | None:
     """The owner named by the transition that started the execution (``started by <owner>``)."""
     for record in reversed(sequence.transitions):
-        if record.to_state == "executing":
+        if record.to_state == SequenceState.EXECUTING:
             reason = record.reason or ""
             return reason.removeprefix("started by ").strip() or None
     return None

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,14 +28,13 @@ from infra.db.models import (
     Sequence,
     SequenceTransition,
 )
+from infra.db.sequence_state import SequenceState
 from infra.events import WEATHER_SAFE, WEATHER_UNSAFE
 from infra.files import write_atomic
 from infra.journal import KIND_EVENT
 from tasks.scheduling.night_times import Night, night_for
 
-#: States a sequence can be left in at the end of a night, and what they mean for the report.
-FINISHED = "executed"
-INTERRUPTED = "interrupted"
+S = SequenceState
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class NightReport:
     """The figures and the detail of one night."""
 
     night: str
-    summary: dict
+    summary: dict[str, Any]
     sequences: list[SequenceLine] = field(default_factory=list)
     unplannable: list[SequenceLine] = field(default_factory=list)
     dropped: list[SequenceLine] = field(default_factory=list)
@@ -105,7 +105,7 @@ def _executed_in(session: Session, start: datetime, end: datetime) -> set[int]:
     return set(
         session.scalars(
             select(SequenceTransition.sequence_id).where(
-                SequenceTransition.to_state == "executing",
+                SequenceTransition.to_state == S.EXECUTING,
                 SequenceTransition.at >= start,
                 SequenceTransition.at < end,
             )
@@ -148,14 +148,16 @@ def _time_on_sky(session: Session, start: datetime, end: datetime) -> dict[int, 
     hours: dict[int, float] = defaultdict(float)
     began: dict[int, datetime] = {}
     for sequence_id, state, at in rows:
-        if state == "executing":
+        if state == S.EXECUTING:
             began[sequence_id] = at
         elif sequence_id in began:
             hours[sequence_id] += (at - began.pop(sequence_id)).total_seconds() / 3600.0
     return hours
 
 
-def _weather_changes(session: Session, label: str, start: datetime, end: datetime):
+def _weather_changes(
+    session: Session, label: str, start: datetime, end: datetime
+) -> list[WeatherChange]:
     rows = session.execute(
         select(JournalEntry.sim_time, JournalEntry.payload)
         .where(
@@ -168,11 +170,111 @@ def _weather_changes(session: Session, label: str, start: datetime, end: datetim
     ).all()
     changes = []
     for at, payload in rows:
-        name = (payload or {}).get("event")
+        # An event's journal entry is an object, stamped with its simulated instant.
+        if not isinstance(payload, dict) or not isinstance(at, datetime):
+            continue
+        name = payload.get("event")
         if name in (WEATHER_SAFE, WEATHER_UNSAFE):
             reason = str(payload.get("payload", {}).get("reason", ""))
             changes.append(WeatherChange(at, name == WEATHER_SAFE, reason))
     return changes
+
+
+@dataclass(frozen=True)
+class _Fates:
+    """Which sequences of the night were plannable, dropped or unplannable (see
+    :func:`night_report`), with the reasons the schedules gave."""
+
+    plannable: set[int]
+    ever_planned: set[int]
+    dropped: set[int]
+    unplannable: set[int]
+    considered: dict[int, _Considered]
+    last_reasons: dict[int, str]
+
+    @property
+    def wanted(self) -> set[int]:
+        """Every sequence the report lists."""
+        return self.plannable | self.unplannable | self.dropped
+
+
+def _fates(session: Session, label: str, start: datetime, until: datetime) -> _Fates:
+    considered = _sequences_considered(session, label)
+    executing = _executed_in(session, start, until)
+    due, last_reasons = _final_schedule_plan(session, label, until)
+    plannable = executing | due
+    ever_planned = {sid for sid, seen in considered.items() if seen.ever_planned}
+    return _Fates(
+        plannable=plannable,
+        ever_planned=ever_planned,
+        dropped=ever_planned - plannable,
+        unplannable=set(considered) - ever_planned - executing,
+        considered=considered,
+        last_reasons=last_reasons,
+    )
+
+
+def _sequences_with_program(session: Session, ids: set[int]) -> list[tuple[Sequence, str | None]]:
+    """The sequences ``ids`` by id, each with its program's name."""
+    if not ids:
+        return []
+    rows = session.execute(
+        select(Sequence, ScientificProgram.name)
+        .join(Request, Request.id == Sequence.request_id)
+        .outerjoin(ScientificProgram, ScientificProgram.id == Request.program_id)
+        .where(Sequence.id.in_(ids))
+        .order_by(Sequence.id)
+    ).all()
+    return [(sequence, program) for sequence, program in rows]
+
+
+def _image_counts(session: Session, start: datetime, end: datetime) -> dict[int | None, int]:
+    """Images taken inside the span, per sequence."""
+    return {
+        sequence_id: count
+        for sequence_id, count in session.execute(
+            select(Image.sequence_id, func.count())
+            .where(Image.acquired_at >= start, Image.acquired_at < end)
+            .group_by(Image.sequence_id)
+        )
+    }
+
+
+def _add_lines(
+    report: NightReport,
+    rows: list[tuple[Sequence, str | None]],
+    fates: _Fates,
+    image_counts: dict[int | None, int],
+    hours: dict[int, float],
+) -> Counter[str]:
+    """Put each sequence in its list, add up the programs' time and images; returns how many
+    plannable sequences ended in each state."""
+    states: Counter[str] = Counter()
+    for sequence, program_name in rows:
+        program = program_name or "(no program)"
+        line = SequenceLine(
+            sequence.id,
+            sequence.name,
+            program,
+            sequence.state,
+            sequence.state_reason,
+            image_counts.get(sequence.id, 0),
+        )
+        if sequence.id in fates.plannable:
+            report.sequences.append(line)
+            states[sequence.state] += 1
+        elif sequence.id in fates.dropped:
+            reason = fates.last_reasons.get(sequence.id) or sequence.state_reason
+            report.dropped.append(replace(line, reason=reason))
+        else:
+            reason = fates.considered[sequence.id].latest_reason or sequence.state_reason
+            report.unplannable.append(replace(line, reason=reason, images=0))
+        report.hours_per_program[program] = report.hours_per_program.get(program, 0.0) + hours.get(
+            sequence.id, 0.0
+        )
+        report.images_per_program[program] = report.images_per_program.get(program, 0) + line.images
+    report.hours_per_program = {k: round(v, 4) for k, v in report.hours_per_program.items()}
+    return states
 
 
 def night_report(
@@ -180,7 +282,7 @@ def night_report(
     label: str,
     config: SiteConfig,
     *,
-    extra: dict | None = None,
+    extra: dict[str, Any] | None = None,
     until: datetime | None = None,
 ) -> NightReport:
     """Everything the report says about night ``label``.
@@ -210,73 +312,27 @@ def night_report(
     night = night_for(label, config)
     start, end = night_span(night)
     until = min(until or end, end)
-    considered = _sequences_considered(session, label)
-    executing = _executed_in(session, start, until)
-    due, last_reasons = _final_schedule_plan(session, label, until)
-    plannable = executing | due
-    ever_planned = {sid for sid, seen in considered.items() if seen.ever_planned}
-    dropped_ids = ever_planned - plannable
-    unplannable_ids = set(considered) - ever_planned - executing
-    wanted = plannable | unplannable_ids | dropped_ids
-    rows = (
-        session.execute(
-            select(Sequence, ScientificProgram.name)
-            .join(Request, Request.id == Sequence.request_id)
-            .outerjoin(ScientificProgram, ScientificProgram.id == Request.program_id)
-            .where(Sequence.id.in_(wanted))
-            .order_by(Sequence.id)
-        ).all()
-        if wanted
-        else []
-    )
-    image_counts = dict(
-        session.execute(
-            select(Image.sequence_id, func.count())
-            .where(Image.acquired_at >= start, Image.acquired_at < end)
-            .group_by(Image.sequence_id)
-        ).all()
-    )
-    hours = _time_on_sky(session, start, end)
+    fates = _fates(session, label, start, until)
+    image_counts = _image_counts(session, start, end)
     report = NightReport(label, {})
-    states: Counter[str] = Counter()
-    for sequence, program in rows:
-        program = program or "(no program)"
-        line = SequenceLine(
-            sequence.id,
-            sequence.name,
-            program,
-            sequence.state,
-            sequence.state_reason,
-            image_counts.get(sequence.id, 0),
-        )
-        if sequence.id in plannable:
-            report.sequences.append(line)
-            states[sequence.state] += 1
-        elif sequence.id in dropped_ids:
-            reason = last_reasons.get(sequence.id) or sequence.state_reason
-            report.dropped.append(
-                SequenceLine(line.sequence_id, line.name, program, line.state, reason, line.images)
-            )
-        else:
-            reason = considered[sequence.id].latest_reason or sequence.state_reason
-            report.unplannable.append(
-                SequenceLine(line.sequence_id, line.name, program, line.state, reason, 0)
-            )
-        report.hours_per_program[program] = report.hours_per_program.get(program, 0.0) + hours.get(
-            sequence.id, 0.0
-        )
-        report.images_per_program[program] = report.images_per_program.get(program, 0) + line.images
-    report.hours_per_program = {k: round(v, 4) for k, v in report.hours_per_program.items()}
+    states = _add_lines(
+        report,
+        _sequences_with_program(session, fates.wanted),
+        fates,
+        image_counts,
+        _time_on_sky(session, start, end),
+    )
     report.weather = _weather_changes(session, label, start, end)
+    executed, interrupted = states[S.EXECUTED], states[S.INTERRUPTED]
     report.summary = {
         "night": label,
-        "sequences_planned": len(ever_planned),
-        "sequences_plannable": len(plannable),
-        "sequences_executed": states[FINISHED],
-        "sequences_interrupted": states[INTERRUPTED],
-        "sequences_not_executed": len(plannable) - states[FINISHED] - states[INTERRUPTED],
-        "sequences_unplannable": len(unplannable_ids),
-        "sequences_dropped": len(dropped_ids),
+        "sequences_planned": len(fates.ever_planned),
+        "sequences_plannable": len(fates.plannable),
+        "sequences_executed": executed,
+        "sequences_interrupted": interrupted,
+        "sequences_not_executed": len(fates.plannable) - executed - interrupted,
+        "sequences_unplannable": len(fates.unplannable),
+        "sequences_dropped": len(fates.dropped),
         "images": sum(image_counts.values()),
         "weather_closures": sum(1 for change in report.weather if not change.safe),
         "night_start": night.start.isoformat() if night.start else None,
@@ -287,12 +343,12 @@ def night_report(
     return report
 
 
-def night_summary(session: Session, label: str, config: SiteConfig, **extra) -> dict:
+def night_summary(session: Session, label: str, config: SiteConfig, **extra: Any) -> dict[str, Any]:
     """The figures of night ``label`` (see :func:`night_report`)."""
     return night_report(session, label, config, extra=extra).summary
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [str(cell).replace("|", "\\|").replace("\n", " ") for cell in row]
@@ -372,7 +428,7 @@ def write_report_files(report: NightReport, directory: Path) -> tuple[Path, Path
     return written[0], written[1]
 
 
-def report_as_dict(report: NightReport) -> dict:
+def report_as_dict(report: NightReport) -> dict[str, Any]:
     """The report as JSON-ready data."""
     return {
         "summary": report.summary,

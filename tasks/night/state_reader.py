@@ -9,12 +9,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from infra.db.models import Schedule, ScheduledSequence, Sequence
+from infra.db.sequence_state import SequenceState
 from infra.opmode import get_operating_mode
-from tasks.environment.observatory_state import dome_request, weather_verdict
+from tasks.environment.observatory_state import (
+    DomeRequestState,
+    dome_request,
+    weather_verdict,
+)
 from tasks.night.policy import NightState, NightWindows, PlannedEntry
 from tasks.scheduling.schedule_rows import current_schedule
 
-__all__ = ["DeviceView", "current_schedule", "observe", "planned_entries", "replan_reason"]
+__all__ = [
+    "DeviceView",
+    "NightAgenda",
+    "current_schedule",
+    "planned_entries",
+    "read_night_state",
+    "replan_reason",
+]
+
+S = SequenceState
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,17 @@ class DeviceView:
     dome_open: bool
     ok: bool = True
     problem: str = ""
+
+
+@dataclass(frozen=True)
+class NightAgenda:
+    """What the night still wants besides its schedule: the calibration sets (evening, dusk
+    flats) and those already done, and how early a sequence may start before its instant."""
+
+    calibrations_done: frozenset[str] = frozenset()
+    evening_calibrations: tuple[str, ...] = ()
+    dusk_flat_calibrations: tuple[str, ...] = ()
+    early_start_s: float = 60.0
 
 
 def planned_entries(session: Session, schedule: Schedule | None) -> tuple[PlannedEntry, ...]:
@@ -40,11 +65,16 @@ def planned_entries(session: Session, schedule: Schedule | None) -> tuple[Planne
         .where(
             ScheduledSequence.schedule_id == schedule.id,
             ScheduledSequence.planned.is_(True),
-            Sequence.state == "planned",
+            Sequence.state == S.PLANNED,
         )
         .order_by(ScheduledSequence.planned_start)
     ).all()
-    return tuple(PlannedEntry(sid, start, end) for sid, start, end in rows)
+    # A planned entry always has its instants; the test only tells the type checker so.
+    return tuple(
+        PlannedEntry(sid, start, end)
+        for sid, start, end in rows
+        if start is not None and end is not None
+    )
 
 
 def replan_reason(
@@ -53,17 +83,18 @@ def replan_reason(
     """Why the schedule is out of date ('' when it is not)."""
     if schedule is None:
         return "no schedule yet tonight"
-    waiting = dict(
-        session.execute(
+    waiting = {
+        state: count
+        for state, count in session.execute(
             select(Sequence.state, func.count())
-            .where(Sequence.state.in_(("to-be-planned", "interrupted")), Sequence.window_end > now)
+            .where(Sequence.state.in_((S.TO_BE_PLANNED, S.INTERRUPTED)), Sequence.window_end > now)
             .group_by(Sequence.state)
-        ).all()
-    )
-    if waiting.get("interrupted"):
-        return f"{waiting['interrupted']} interrupted sequence(s) to resume"
-    if waiting.get("to-be-planned"):
-        return f"{waiting['to-be-planned']} new sequence(s) to plan"
+        )
+    }
+    if waiting.get(S.INTERRUPTED):
+        return f"{waiting[S.INTERRUPTED]} interrupted sequence(s) to resume"
+    if waiting.get(S.TO_BE_PLANNED):
+        return f"{waiting[S.TO_BE_PLANNED]} new sequence(s) to plan"
     missed = session.scalar(
         select(func.count())
         .select_from(ScheduledSequence)
@@ -72,7 +103,7 @@ def replan_reason(
             ScheduledSequence.schedule_id == schedule.id,
             ScheduledSequence.planned.is_(True),
             ScheduledSequence.planned_end < now,
-            Sequence.state == "planned",
+            Sequence.state == S.PLANNED,
         )
     )
     if missed:
@@ -83,38 +114,52 @@ def replan_reason(
     return ""
 
 
-def observe(
+def read_night_state(
     session: Session,
     now: datetime,
     windows: NightWindows,
     devices: DeviceView,
     label: str,
-    *,
-    calibrations_done: frozenset[str] = frozenset(),
-    early_start_s: float = 60.0,
-    evening_calibrations: tuple[str, ...] = (),
-    dusk_flat_calibrations: tuple[str, ...] = (),
+    agenda: NightAgenda | None = None,
 ) -> NightState:
-    """The night's state now (the calibration sets are those the night still wants)."""
+    """The night's state now, as the policy sees it.
+
+    Parameters
+    ----------
+    session : Session
+        Database session (schedule, sequences, weather verdict, dome request, mode).
+    now : datetime
+        The clock's now.
+    windows : NightWindows
+        Tonight's instants.
+    devices : DeviceView
+        The dome's shutter and any device trouble.
+    label : str
+        Night label (its current schedule).
+    agenda : NightAgenda, optional
+        The calibration sets the night still wants and the early-start margin (default: no
+        calibrations, 60 s).
+    """
+    agenda = agenda or NightAgenda()
     schedule = current_schedule(session, label)
     verdict = weather_verdict(session)
     reason = replan_reason(session, now, schedule, verdict.at if verdict.safe else None)
-    executing = session.scalar(select(Sequence.id).where(Sequence.state == "executing").limit(1))
+    executing = session.scalar(select(Sequence.id).where(Sequence.state == S.EXECUTING).limit(1))
     return NightState(
         now=now,
         windows=windows,
-        mode=get_operating_mode(session).value,
+        mode=get_operating_mode(session),
         weather_safe=verdict.safe,
         dome_open=devices.dome_open,
-        dome_requested_open=dome_request(session).state == "open",
+        dome_requested_open=dome_request(session).state == DomeRequestState.OPEN,
         schedule=planned_entries(session, schedule),
         executing=executing,
         devices_ok=devices.ok,
         devices_problem=devices.problem,
         replan_needed=bool(reason),
         replan_reason=reason,
-        calibrations_done=calibrations_done,
-        early_start_s=early_start_s,
-        evening_calibrations=evening_calibrations,
-        dusk_flat_calibrations=dusk_flat_calibrations,
+        calibrations_done=agenda.calibrations_done,
+        early_start_s=agenda.early_start_s,
+        evening_calibrations=agenda.evening_calibrations,
+        dusk_flat_calibrations=agenda.dusk_flat_calibrations,
     )

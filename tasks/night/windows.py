@@ -28,10 +28,12 @@ def windows_of(night: Night) -> NightWindows:
 def night_run_times(night: Night, config: SiteConfig) -> dict[str, datetime]:
     """When each run of the night starts (simulated instants): the evening before sunset, the
     first block at the start of the dark night, the end at its end. Empty without dark time."""
-    if not night.has_dark_time:
+    span = night.dark_span
+    if span is None:
         return {}
-    evening = (night.sunset or night.start) - timedelta(seconds=config.night.evening_lead_s)
-    return {START_OF_NIGHT: evening, EXECUTE_NIGHT: night.start, END_OF_NIGHT: night.end}
+    start, end = span
+    evening = (night.sunset or start) - timedelta(seconds=config.night.evening_lead_s)
+    return {START_OF_NIGHT: evening, EXECUTE_NIGHT: start, END_OF_NIGHT: end}
 
 
 def block_end(start: datetime, night: Night, config: SiteConfig) -> datetime:

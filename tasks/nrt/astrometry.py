@@ -26,10 +26,17 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
+import astropy.units as u
 import numpy as np
+import numpy.typing as npt
+from astropy.coordinates import SkyCoord, angular_separation
+from astropy.wcs import WCS
+from astropy.wcs.utils import fit_wcs_from_points
+from scipy.ndimage import uniform_filter
 from scipy.spatial import cKDTree
 
-from tasks.nrt.catalog import CatalogStars
+from infra.config_nrt import NrtSection
+from infra.refcat import CatalogStars
 from tasks.nrt.frame import NrtError
 
 BIN_PX = 2.0
@@ -37,6 +44,9 @@ BIN_PX = 2.0
 SIP_POINTS = 400
 #: The offset peak is summed over this many bins square (the distortion spreads it a little).
 PEAK_WINDOW = 3
+
+Floats = npt.NDArray[np.float64]
+Indices = npt.NDArray[np.intp]
 
 
 @dataclass
@@ -50,35 +60,81 @@ class AstrometryParams:
     sip_degree: int = 3
     match_radius_arcsec: float = 1.5
 
+    @classmethod
+    def from_section(cls, nrt: NrtSection) -> AstrometryParams:
+        """The settings of the ``[nrt]`` configuration section."""
+        return cls(
+            max_offset_arcsec=nrt.max_offset_arcsec,
+            max_rotation_deg=nrt.max_rotation_deg,
+            match_stars=nrt.match_stars,
+            min_matches=nrt.min_matches,
+            sip_degree=nrt.sip_degree,
+            match_radius_arcsec=nrt.match_radius_arcsec,
+        )
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """The frame as its header describes it: the initial (mount) WCS, shape and pixel scale."""
+
+    header_wcs: WCS
+    shape: tuple[int, int]  # (height, width)
+    pixel_scale_arcsec: float
+
+    @property
+    def centre(self) -> Floats:
+        """The frame centre (x, y), 0-based pixels."""
+        height, width = self.shape
+        return np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+
 
 @dataclass
 class Solution:
     """A fitted WCS and the detections it matched to catalog stars."""
 
-    wcs: object
-    det_index: np.ndarray  # matched detections
-    cat_index: np.ndarray  # their catalog stars
+    wcs: WCS
+    det_index: Indices  # matched detections
+    cat_index: Indices  # their catalog stars
     rms_arcsec: float  # residuals of the matched stars
     n_matches: int
     offset_arcsec: float  # the header WCS's error at the frame centre
     rotation_deg: float
     peak_votes: int
     background_votes: float
-    seconds: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _StarLists:
+    """The two lists matched: detections (``good``: those that may be matched) and the catalog."""
+
+    x: Floats
+    y: Floats
+    flux: Floats
+    good: Indices
+    stars: CatalogStars
+
+
+@dataclass(frozen=True)
+class _Peak:
+    """The (rotation, offset) most detection–star pairs agree on, its votes and the chance level."""
+
+    theta: float
+    offset: Floats
+    votes: int
+    background: float
 
 
 def solve(
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
-    usable: np.ndarray,
-    header_wcs,
+    x: Floats,
+    y: Floats,
+    flux: Floats,
+    usable: npt.NDArray[np.bool_],
+    geometry: FrameGeometry,
     stars: CatalogStars,
-    shape: tuple[int, int],
-    pixel_scale_arcsec: float,
     params: AstrometryParams,
 ) -> Solution:
-    """Refine ``header_wcs`` by matching detections (x, y) to catalog ``stars``.
+    """Refine the header WCS by matching detections (x, y) to catalog ``stars``.
 
     Parameters
     ----------
@@ -86,12 +142,10 @@ def solve(
         Detections (0-based pixels) and their fluxes (brightest are used for the search).
     usable : ndarray of bool
         Detections that may be matched (clean, not saturated, significant).
-    header_wcs : astropy WCS
-        The initial WCS.
+    geometry : FrameGeometry
+        The initial WCS, the frame's shape and pixel scale.
     stars : CatalogStars
         Catalog stars around the field.
-    shape : (height, width)
-    pixel_scale_arcsec : float
     params : AstrometryParams
 
     Raises
@@ -100,9 +154,6 @@ def solve(
         Too few detections or catalog stars, or no significant match.
     """
     started = time.perf_counter()
-    height, width = shape
-    centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
-    max_offset_px = params.max_offset_arcsec / pixel_scale_arcsec
     good = np.flatnonzero(usable & np.isfinite(x) & np.isfinite(y))
     if len(good) < params.min_matches:
         raise NrtError(
@@ -111,55 +162,103 @@ def solve(
         )
     if len(stars) < params.min_matches:
         raise NrtError(f"astrometry: {len(stars)} catalog stars around the field")
-    cx, cy = header_wcs.wcs_world2pix(stars.ra, stars.dec, 0)
+    lists = _StarLists(x, y, flux, good, stars)
+    cx, cy = geometry.header_wcs.wcs_world2pix(stars.ra, stars.dec, 0)
+    det_xy, cat_xy = _brightest(lists, cx, cy, geometry, params)
+    max_offset_px = params.max_offset_arcsec / geometry.pixel_scale_arcsec
+    peak = _vote(det_xy, cat_xy, max_offset_px, params)
+    seconds = {"vote": time.perf_counter() - started}
+    if peak.votes < _significant_votes(peak.background, params):
+        raise NrtError(
+            f"astrometry: no match between {len(det_xy)} detections and {len(cat_xy)} "
+            f"catalog stars within {params.max_offset_arcsec:g}″ and {params.max_rotation_deg:g}° "
+            f"(best peak {peak.votes} votes, {peak.background:.1f} expected by chance)"
+        )
+    # Affine transform detection -> header-WCS pixels, from the pairs at the peak.
+    predicted = _rotate(det_xy, peak.theta) + peak.offset
+    affine = _fit_affine(det_xy, cat_xy, predicted, tol=2.5 * BIN_PX)
+    all_xy = np.column_stack([x, y]) - geometry.centre
+    cat_all = np.column_stack([cx, cy]) - geometry.centre
+    radius_px = params.match_radius_arcsec / geometry.pixel_scale_arcsec
+    det_i, cat_i = mutual_nearest(_apply(affine, all_xy[good]), cat_all, 3 * radius_px)
+    seconds["affine"] = time.perf_counter() - started
+    wcs, det_i, cat_i = _fit_to_matches(lists, good[det_i], cat_i, radius_px, params)
+    rms = residual_rms_arcsec(wcs, x[det_i], y[det_i], stars.ra[cat_i], stars.dec[cat_i])
+    seconds["fit"] = time.perf_counter() - started
+    return _solution(wcs, geometry, (det_i, cat_i), rms, peak, seconds)
+
+
+def _significant_votes(background: float, params: AstrometryParams) -> float:
+    """Votes a peak needs to stand out of the random ones (and to give enough matches)."""
+    return max(params.min_matches, background + 6.0 * math.sqrt(max(background, 1.0)))
+
+
+def _brightest(
+    lists: _StarLists,
+    cx: Floats,
+    cy: Floats,
+    geometry: FrameGeometry,
+    params: AstrometryParams,
+) -> tuple[Floats, Floats]:
+    """The brightest usable detections and the brightest catalog stars that may fall on the
+    frame (``cx``, ``cy``: through the header WCS), relative to the frame centre."""
+    height, width = geometry.shape
+    max_offset_px = params.max_offset_arcsec / geometry.pixel_scale_arcsec
     margin = max_offset_px + 0.5 * math.hypot(width, height) * math.radians(params.max_rotation_deg)
     near = np.flatnonzero(
         (cx > -margin) & (cx < width - 1 + margin) & (cy > -margin) & (cy < height - 1 + margin)
     )
-    bright_det = good[np.argsort(-flux[good])][: params.match_stars]
+    good = lists.good
+    bright_det = good[np.argsort(-lists.flux[good])][: params.match_stars]
     area_ratio = ((width + 2 * margin) * (height + 2 * margin)) / float(width * height)
     n_cat = int(min(len(near), max(2 * params.match_stars, params.match_stars * area_ratio)))
-    bright_cat = near[np.argsort(stars.mag[near], kind="stable")][:n_cat]
-    det_xy = np.column_stack([x[bright_det], y[bright_det]]) - centre
-    cat_xy = np.column_stack([cx[bright_cat], cy[bright_cat]]) - centre
-    theta, offset, votes, background = _vote(det_xy, cat_xy, max_offset_px, params)
-    seconds = {"vote": time.perf_counter() - started}
-    if votes < max(params.min_matches, background + 6.0 * math.sqrt(max(background, 1.0))):
-        raise NrtError(
-            f"astrometry: no match between {len(bright_det)} detections and {len(bright_cat)} "
-            f"catalog stars within {params.max_offset_arcsec:g}″ and {params.max_rotation_deg:g}° "
-            f"(best peak {votes} votes, {background:.1f} expected by chance)"
-        )
-    # Affine transform detection -> header-WCS pixels, from the pairs at the peak.
-    predicted = _rotate(det_xy, theta) + offset
-    affine = _fit_affine(det_xy, cat_xy, predicted, tol=2.5 * BIN_PX)
-    all_xy = np.column_stack([x, y]) - centre
-    cat_all = np.column_stack([cx, cy]) - centre
-    radius_px = params.match_radius_arcsec / pixel_scale_arcsec
-    det_i, cat_i = mutual_nearest(_apply(affine, all_xy[good]), cat_all, 3 * radius_px)
-    det_i = good[det_i]
-    seconds["affine"] = time.perf_counter() - started
+    bright_cat = near[np.argsort(lists.stars.mag[near], kind="stable")][:n_cat]
+    det_xy = np.column_stack([lists.x[bright_det], lists.y[bright_det]]) - geometry.centre
+    cat_xy = np.column_stack([cx[bright_cat], cy[bright_cat]]) - geometry.centre
+    return det_xy, cat_xy
+
+
+def _fit_to_matches(
+    lists: _StarLists,
+    det_i: Indices,
+    cat_i: Indices,
+    radius_px: float,
+    params: AstrometryParams,
+) -> tuple[WCS, Indices, Indices]:
+    """The TAN-SIP WCS from the affine matches, and the final (clipped) matches."""
+    x, y, flux, stars = lists.x, lists.y, lists.flux, lists.stars
     # A linear TAN fit on the affine matches (fast), matching again with it (within twice the
     # radius: the distortion is not fitted yet), then ONE TAN-SIP fit on the brightest matches
     # (astropy's SIP fit costs 0.1-0.2 s whatever the number of points), and the final matches.
     linear = AstrometryParams(**{**vars(params), "sip_degree": 0})
     wcs, _keep = _fit_wcs(x[det_i], y[det_i], stars.ra[cat_i], stars.dec[cat_i], linear, clip=True)
-    det_i, cat_i = _match(wcs, x, y, good, stars, 2 * radius_px)
+    det_i, cat_i = _match(wcs, lists, 2 * radius_px)
     strongest = det_i[np.argsort(-flux[det_i])][:SIP_POINTS]
     cat_of = dict(zip(det_i.tolist(), cat_i.tolist(), strict=True))
     cat_s = np.array([cat_of[d] for d in strongest.tolist()], dtype=np.int64)
     wcs, _ = _fit_wcs(x[strongest], y[strongest], stars.ra[cat_s], stars.dec[cat_s], params)
-    det_i, cat_i = _match(wcs, x, y, good, stars, radius_px)
+    det_i, cat_i = _match(wcs, lists, radius_px)
     resid = _residuals_arcsec(wcs, x[det_i], y[det_i], stars.ra[cat_i], stars.dec[cat_i])
     sigma = 1.4826 * float(np.median(resid)) if len(resid) else 0.0
     clean = resid < max(4.0 * sigma, 0.05)
-    det_i, cat_i = det_i[clean], cat_i[clean]
-    rms = residual_rms_arcsec(wcs, x[det_i], y[det_i], stars.ra[cat_i], stars.dec[cat_i])
-    seconds["fit"] = time.perf_counter() - started
-    ra0, dec0 = header_wcs.wcs_pix2world([centre[0]], [centre[1]], 0)
+    return wcs, det_i[clean], cat_i[clean]
+
+
+def _solution(
+    wcs: WCS,
+    geometry: FrameGeometry,
+    matches: tuple[Indices, Indices],
+    rms: float,
+    peak: _Peak,
+    seconds: dict[str, float],
+) -> Solution:
+    """The solution, with the header WCS's error at the frame centre and its rotation."""
+    det_i, cat_i = matches
+    centre = geometry.centre
+    ra0, dec0 = geometry.header_wcs.wcs_pix2world([centre[0]], [centre[1]], 0)
     ra1, dec1 = wcs.all_pix2world([centre[0]], [centre[1]], 0)
     error = _separation_arcsec(ra0, dec0, ra1, dec1)[0]
-    rotation = _position_angle(wcs) - _position_angle(header_wcs)
+    rotation = _position_angle(wcs) - _position_angle(geometry.header_wcs)
     return Solution(
         wcs=wcs,
         det_index=det_i,
@@ -168,27 +267,25 @@ def solve(
         n_matches=len(det_i),
         offset_arcsec=float(error),
         rotation_deg=(rotation + 180.0) % 360.0 - 180.0,
-        peak_votes=int(votes),
-        background_votes=float(background),
+        peak_votes=int(peak.votes),
+        background_votes=float(peak.background),
         seconds=seconds,
     )
 
 
-def _position_angle(wcs) -> float:
+def _position_angle(wcs: WCS) -> float:
     """Angle (degrees) of the pixel y axis from north, from the WCS's linear part."""
     matrix = wcs.pixel_scale_matrix
     return math.degrees(math.atan2(matrix[0, 1], matrix[1, 1]))
 
 
-def _rotate(xy: np.ndarray, theta: float) -> np.ndarray:
+def _rotate(xy: Floats, theta: float) -> Floats:
     c, s = math.cos(theta), math.sin(theta)
     return np.column_stack([c * xy[:, 0] - s * xy[:, 1], s * xy[:, 0] + c * xy[:, 1]])
 
 
-def _vote(det_xy, cat_xy, max_offset_px: float, params: AstrometryParams):
+def _vote(det_xy: Floats, cat_xy: Floats, max_offset_px: float, params: AstrometryParams) -> _Peak:
     """The (rotation, offset) most detection–star pairs agree on, its votes and the chance level."""
-    from scipy.ndimage import uniform_filter
-
     half_diagonal = float(np.max(np.hypot(det_xy[:, 0], det_xy[:, 1]))) or 1.0
     max_theta = math.radians(params.max_rotation_deg)
     step = BIN_PX / half_diagonal
@@ -200,12 +297,12 @@ def _vote(det_xy, cat_xy, max_offset_px: float, params: AstrometryParams):
     det_k = np.repeat(np.arange(len(det_xy)), [len(p) for p in pairs])
     cat_k = np.fromiter((j for p in pairs for j in p), dtype=np.int64, count=len(det_k))
     if len(det_k) == 0:
-        return 0.0, np.zeros(2), 0, 0.0
+        return _Peak(0.0, np.zeros(2), 0, 0.0)
     n_bins = math.ceil(2 * max_offset_px / BIN_PX)
     disc_bins = math.pi * max_offset_px**2 / BIN_PX**2
     background = len(det_k) * PEAK_WINDOW**2 / disc_bins
-    threshold = max(params.min_matches, background + 6.0 * math.sqrt(max(background, 1.0)))
-    best = (-1.0, 0.0, np.zeros(2))
+    threshold = _significant_votes(background, params)
+    best: tuple[float, float, Floats] = (-1.0, 0.0, np.zeros(2))
     # No rotation first (the usual case); the grid only when that finds nothing significant.
     for theta in sorted(thetas, key=abs):
         rotated = _rotate(det_xy[det_k], theta)
@@ -226,17 +323,17 @@ def _vote(det_xy, cat_xy, max_offset_px: float, params: AstrometryParams):
         if theta == 0 and best[0] >= 2 * threshold:
             break
     votes, theta, offset = best
-    return float(theta), offset, int(votes), float(background)
+    return _Peak(float(theta), offset, int(votes), float(background))
 
 
-def _fit_affine(det_xy, cat_xy, predicted, tol: float) -> np.ndarray:
+def _fit_affine(det_xy: Floats, cat_xy: Floats, predicted: Floats, tol: float) -> Floats:
     """Least-squares affine map (3x2) from detection to catalog pixels, 3-sigma clipped."""
     tree = cKDTree(cat_xy)
     dist, j = tree.query(predicted, distance_upper_bound=tol)
     ok = np.isfinite(dist)
     src, dst = det_xy[ok], cat_xy[j[ok]]
     design = np.column_stack([src, np.ones(len(src))])
-    affine = np.linalg.lstsq(design, dst, rcond=None)[0]
+    affine: Floats = np.linalg.lstsq(design, dst, rcond=None)[0]
     for _ in range(2):
         resid = np.hypot(*(design @ affine - dst).T)
         keep = resid < max(3.0 * np.median(resid) * 1.4826, 0.5)
@@ -246,11 +343,11 @@ def _fit_affine(det_xy, cat_xy, predicted, tol: float) -> np.ndarray:
     return affine
 
 
-def _apply(affine: np.ndarray, xy: np.ndarray) -> np.ndarray:
+def _apply(affine: Floats, xy: Floats) -> Floats:
     return np.column_stack([xy, np.ones(len(xy))]) @ affine
 
 
-def mutual_nearest(a: np.ndarray, b: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+def mutual_nearest(a: Floats, b: Floats, radius: float) -> tuple[Indices, Indices]:
     """Pairs (i in a, j in b) that are each other's nearest neighbour within ``radius``."""
     if len(a) == 0 or len(b) == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
@@ -263,20 +360,25 @@ def mutual_nearest(a: np.ndarray, b: np.ndarray, radius: float) -> tuple[np.ndar
     return i[mutual], j[mutual]
 
 
-def _match(wcs, x, y, good, stars: CatalogStars, radius_px: float):
+def _match(wcs: WCS, lists: _StarLists, radius_px: float) -> tuple[Indices, Indices]:
     """Mutual nearest pairs (detection, catalog star) through ``wcs``."""
+    good, stars = lists.good, lists.stars
     px, py = wcs.all_world2pix(stars.ra, stars.dec, 0, quiet=True)
-    d, c = mutual_nearest(np.column_stack([x[good], y[good]]), np.column_stack([px, py]), radius_px)
+    detected = np.column_stack([lists.x[good], lists.y[good]])
+    d, c = mutual_nearest(detected, np.column_stack([px, py]), radius_px)
     return good[d], c
 
 
-def _fit_wcs(x, y, ra, dec, params: AstrometryParams, clip: bool = False):
+def _fit_wcs(
+    x: Floats,
+    y: Floats,
+    ra: Floats,
+    dec: Floats,
+    params: AstrometryParams,
+    clip: bool = False,
+) -> tuple[WCS, npt.NDArray[np.bool_]]:
     """``fit_wcs_from_points`` (TAN, SIP of ``sip_degree``); with ``clip``, refit without the
     residuals beyond 3 sigma. Returns the WCS and the points kept."""
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-    from astropy.wcs.utils import fit_wcs_from_points
-
     if len(x) < params.min_matches:
         raise NrtError(f"astrometry: {len(x)} matched stars, {params.min_matches} needed")
     degree = params.sip_degree if len(x) >= 6 * (params.sip_degree + 1) ** 2 else 0
@@ -298,27 +400,28 @@ def _fit_wcs(x, y, ra, dec, params: AstrometryParams, clip: bool = False):
     return wcs, keep
 
 
-def _residuals_arcsec(wcs, x, y, ra, dec) -> np.ndarray:
+def _residuals_arcsec(wcs: WCS, x: Floats, y: Floats, ra: Floats, dec: Floats) -> Floats:
     fra, fdec = wcs.all_pix2world(x, y, 0)
     return _separation_arcsec(fra, fdec, ra, dec)
 
 
-def residual_rms_arcsec(wcs, x, y, ra, dec) -> float:
+def residual_rms_arcsec(wcs: WCS, x: Floats, y: Floats, ra: Floats, dec: Floats) -> float:
     """RMS distance (arcsec) between fitted positions of detections and their catalog stars."""
     resid = _residuals_arcsec(wcs, x, y, ra, dec)
     return float(np.sqrt(np.mean(resid**2))) if len(resid) else math.nan
 
 
-def _separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
+def _separation_arcsec(
+    ra1: float | Floats, dec1: float | Floats, ra2: float | Floats, dec2: float | Floats
+) -> Floats:
     """Angular separation (arcsec), Vincenty's formula in NumPy (vectorised, exact)."""
-    from astropy.coordinates import angular_separation
-
-    return (
+    separation: Floats = (
         np.degrees(
             angular_separation(np.radians(ra1), np.radians(dec1), np.radians(ra2), np.radians(dec2))
         )
         * 3600.0
     )
+    return separation
 
 
 separation_arcsec = _separation_arcsec

@@ -29,15 +29,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from tasks.nrt.extract import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED
+from infra.config_nrt import NrtSection
+from tasks.nrt.astrometry import separation_arcsec
+from tasks.nrt.engines import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED
+from tasks.nrt.measured import ProjectedCatalog
 
 #: Largest fraction of masked (bad, saturated) pixels in a candidate's aperture (a dead column
 #: crossing a wide aperture is ~7 %; a saturated core nearby is caught by the wings test).
 MASKED_FRACTION_MAX = 0.15
+
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+#: One candidate as stored and sent (JSON-able): see :func:`candidate_record`.
+Candidate = dict[str, Any]
+
+
+class CandidateKind(StrEnum):
+    """Why a source is a candidate (see the module docstring)."""
+
+    NEW = "new"
+    ALERT = "alert"
+    BRIGHTENED = "brightened"
 
 
 @dataclass(frozen=True)
@@ -48,7 +68,7 @@ class AlertRegion:
     ra_deg: float
     dec_deg: float
     error_arcsec: float = 0.0
-    trigger_time: object = None  # datetime of the burst, when known
+    trigger_time: datetime | None = None  # the burst, when known
 
 
 @dataclass(frozen=True)
@@ -63,44 +83,99 @@ class CandidateParams:
     edge_margin_fwhm: float = 2.0
     sharpness_max: float = 1.8
 
+    @classmethod
+    def from_section(cls, nrt: NrtSection) -> CandidateParams:
+        """The thresholds of the ``[nrt]`` configuration section."""
+        return cls(
+            snr_min=nrt.candidate_snr_min,
+            catalog_margin_mag=nrt.catalog_margin_mag,
+            alert_radius_min_arcsec=nrt.alert_radius_min_arcsec,
+            chance_probability_max=nrt.chance_probability_max,
+            brightening_mag=nrt.brightening_mag,
+            edge_margin_fwhm=nrt.edge_margin_fwhm,
+            sharpness_max=nrt.sharpness_max,
+        )
+
+
+@dataclass(frozen=True)
+class DetectionTraits:
+    """What the clean tests read of each detection (arrays of equal length).
+
+    ``sharpness`` is the peak (lowered by three pixel sigmas) over the aperture flux;
+    ``point_like`` whether the source is as concentrated as a star; ``masked_fraction`` the
+    fraction of masked pixels in its aperture (None: the masked flag decides).
+    """
+
+    x: Floats
+    y: Floats
+    flux: Floats
+    flags: npt.NDArray[np.int32]
+    sharpness: Floats
+    point_like: Bools | None = None
+    masked_fraction: Floats | None = None
+
+
+@dataclass(frozen=True)
+class MeasuredSources:
+    """A frame's measured detections as the candidate rules read them (arrays of equal length).
+
+    ``matched_mag`` is the catalog magnitude of each detection's matched star (NaN: unmatched);
+    ``clean`` whether nothing but the sky explains it (:func:`clean_sources`).
+    """
+
+    ra: Floats
+    dec: Floats
+    x: Floats
+    y: Floats
+    mag: Floats
+    mag_err: Floats
+    snr: Floats
+    matched_mag: Floats
+    clean: Bools
+
 
 def clean_sources(
-    x,
-    y,
-    flux,
-    flags,
-    sharpness,
-    stars_sharpness,
-    shape,
-    fwhm,
-    edge_margin_fwhm,
-    sharpness_max,
-    cat_x,
-    cat_y,
-    cat_flux,
-    point_like=None,
-    masked_fraction=None,
-) -> np.ndarray:
-    """Detections that nothing but the sky explains (see the module docstring)."""
+    sources: DetectionTraits,
+    catalog: ProjectedCatalog,
+    *,
+    shape: tuple[int, int],
+    fwhm: float,
+    stars_sharpness: float,
+    params: CandidateParams,
+) -> Bools:
+    """Detections that nothing but the sky explains (see the module docstring).
+
+    ``stars_sharpness`` is the median sharpness of the frame's stars (NaN: unknown, no
+    sharpness test); ``params`` gives the edge margin and the sharpness limit.
+    """
+    x, y, flux, flags = sources.x, sources.y, sources.flux, sources.flags
     height, width = shape
-    margin = edge_margin_fwhm * fwhm
-    clean = (flags & (FLAG_EDGE | FLAG_SATURATED)) == 0
-    if masked_fraction is not None:
+    margin = params.edge_margin_fwhm * fwhm
+    clean: Bools = (flags & (FLAG_EDGE | FLAG_SATURATED)) == 0
+    if sources.masked_fraction is not None:
         # A hot pixel or a dead column in a wide aperture costs little; a saturated core a lot.
-        clean &= masked_fraction <= MASKED_FRACTION_MAX
+        clean &= sources.masked_fraction <= MASKED_FRACTION_MAX
     else:
         clean &= (flags & FLAG_MASKED) == 0
     clean &= (x >= margin) & (x <= width - 1 - margin) & (y >= margin) & (y <= height - 1 - margin)
     if np.isfinite(stars_sharpness) and stars_sharpness > 0:
-        clean &= sharpness <= sharpness_max * stars_sharpness
-    if point_like is not None:
-        clean &= point_like
-    clean &= ~in_bright_wings(x, y, flux, cat_x, cat_y, cat_flux, fwhm)
-    clean &= ~explained_by_catalog(x, y, flux, cat_x, cat_y, cat_flux, fwhm)
+        clean &= sources.sharpness <= params.sharpness_max * stars_sharpness
+    if sources.point_like is not None:
+        clean &= sources.point_like
+    clean &= ~in_bright_wings(x, y, flux, catalog.x, catalog.y, catalog.flux, fwhm)
+    clean &= ~explained_by_catalog(x, y, flux, catalog.x, catalog.y, catalog.flux, fwhm)
     return clean
 
 
-def in_bright_wings(x, y, flux, cat_x, cat_y, cat_flux, fwhm) -> np.ndarray:
+def in_bright_wings(
+    x: Floats,
+    y: Floats,
+    flux: Floats,
+    cat_x: Floats,
+    cat_y: Floats,
+    cat_flux: Floats,
+    fwhm: float,
+) -> Bools:
     """Detections within ``(1 + log10(F_star / F)) FWHM`` of a brighter catalog star."""
     result = np.zeros(len(x), dtype=bool)
     if len(x) == 0 or len(cat_x) == 0:
@@ -110,10 +185,10 @@ def in_bright_wings(x, y, flux, cat_x, cat_y, cat_flux, fwhm) -> np.ndarray:
     )
     tree = cKDTree(np.column_stack([cat_x, cat_y]))
     neighbours = tree.query_ball_point(np.column_stack([x, y]), min(reach, 200.0 * fwhm))
-    for i, near in enumerate(neighbours):
-        if not near:
+    for i, found in enumerate(neighbours):
+        if not found:
             continue
-        near = np.asarray(near)
+        near = np.asarray(found)
         ratio = cat_flux[near] / max(flux[i], 1e-9)
         brighter = ratio > 1.0
         if not brighter.any():
@@ -125,7 +200,16 @@ def in_bright_wings(x, y, flux, cat_x, cat_y, cat_flux, fwhm) -> np.ndarray:
     return result
 
 
-def explained_by_catalog(x, y, flux, cat_x, cat_y, cat_flux, fwhm, fraction: float = 0.3):
+def explained_by_catalog(
+    x: Floats,
+    y: Floats,
+    flux: Floats,
+    cat_x: Floats,
+    cat_y: Floats,
+    cat_flux: Floats,
+    fwhm: float,
+    fraction: float = 0.3,
+) -> Bools:
     """Detections whose flux the catalog stars around them explain (blends of known stars).
 
     The catalog flux is weighted by ``exp(-d² / (2 s²))``, ``s = sqrt(2) FWHM / 2.355`` (the
@@ -137,15 +221,17 @@ def explained_by_catalog(x, y, flux, cat_x, cat_y, cat_flux, fwhm, fraction: flo
         return result
     s2 = 2.0 * (fwhm / 2.3548) ** 2
     tree = cKDTree(np.column_stack([cat_x, cat_y]))
-    for i, near in enumerate(tree.query_ball_point(np.column_stack([x, y]), 3.0 * fwhm)):
-        if near:
-            near = np.asarray(near)
+    for i, found in enumerate(tree.query_ball_point(np.column_stack([x, y]), 3.0 * fwhm)):
+        if found:
+            near = np.asarray(found)
             d2 = (cat_x[near] - x[i]) ** 2 + (cat_y[near] - y[i]) ** 2
             result[i] = float(np.sum(cat_flux[near] * np.exp(-d2 / (2 * s2)))) >= fraction * flux[i]
     return result
 
 
-def unmatched_density(clean, matched_mag, snr, snr_min: float, frame_area_arcsec2: float) -> float:
+def unmatched_density(
+    clean: Bools, matched_mag: Floats, snr: Floats, snr_min: float, frame_area_arcsec2: float
+) -> float:
     """Surface density (per arcsec²) of clean unmatched sources at ``snr_min`` or better.
 
     At least one source is counted, so that an empty frame still gives a chance probability.
@@ -154,7 +240,7 @@ def unmatched_density(clean, matched_mag, snr, snr_min: float, frame_area_arcsec
     return max(int(pool.sum()), 1) / frame_area_arcsec2
 
 
-def chance_probability(distance_arcsec, density_per_arcsec2: float):
+def chance_probability(distance_arcsec: float | Floats, density_per_arcsec2: float) -> Floats:
     """Probability ``1 - exp(-rho pi d²)`` of an unrelated source within ``d`` of a position."""
     return 1.0 - np.exp(-density_per_arcsec2 * np.pi * np.asarray(distance_arcsec) ** 2)
 
@@ -165,66 +251,64 @@ def chance_radius_arcsec(density_per_arcsec2: float, probability: float) -> floa
 
 
 def find_candidates(
+    sources: MeasuredSources,
     *,
-    ra: np.ndarray,
-    dec: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    mag: np.ndarray,
-    mag_err: np.ndarray,
-    snr: np.ndarray,
-    matched_mag: np.ndarray,
-    clean: np.ndarray,
     catalog_limit: float | None,
     frame_area_arcsec2: float,
     alert: AlertRegion | None,
     params: CandidateParams,
-) -> list[dict]:
-    """Candidates of one frame (dicts, JSON-able), most significant first.
-
-    ``matched_mag`` is the catalog magnitude of each detection's matched star (NaN: unmatched).
-    """
-    from tasks.nrt.astrometry import separation_arcsec
-
-    unmatched = ~np.isfinite(matched_mag)
-    significant = snr >= params.snr_min
-    density = unmatched_density(clean, matched_mag, snr, params.snr_min, frame_area_arcsec2)
-    pool = clean & unmatched & significant
-    found: dict[int, dict] = {}
+) -> list[Candidate]:
+    """Candidates of one frame (dicts, JSON-able), most significant first."""
+    s = sources
+    unmatched = ~np.isfinite(s.matched_mag)
+    significant = s.snr >= params.snr_min
+    density = unmatched_density(s.clean, s.matched_mag, s.snr, params.snr_min, frame_area_arcsec2)
+    pool = s.clean & unmatched & significant
+    found: dict[int, Candidate] = {}
     if catalog_limit is not None:
         # Significantly brighter than the catalog's depth: blends and upward noise of stars just
         # below the limit must not pass (3 standard deviations of the measured magnitude).
         bright = (
-            mag + 3.0 * np.nan_to_num(mag_err, nan=1.0) <= catalog_limit - params.catalog_margin_mag
+            s.mag + 3.0 * np.nan_to_num(s.mag_err, nan=1.0)
+            <= catalog_limit - params.catalog_margin_mag
         )
         for i in np.flatnonzero(pool & bright):
-            found[int(i)] = _candidate(i, "new", ra, dec, x, y, mag, mag_err, snr)
+            found[int(i)] = _candidate(s, i, CandidateKind.NEW)
             found[int(i)]["catalog_limit"] = round(catalog_limit, 3)
     if alert is not None:
         radius = max(alert.error_arcsec, params.alert_radius_min_arcsec)
-        distance = separation_arcsec(ra, dec, alert.ra_deg, alert.dec_deg)
-        inside = clean & significant & (distance <= radius)
+        distance = separation_arcsec(s.ra, s.dec, alert.ra_deg, alert.dec_deg)
+        inside = s.clean & significant & (distance <= radius)
         chance = chance_probability(distance, density)
         for i in np.flatnonzero(inside & unmatched & (chance <= params.chance_probability_max)):
-            item = found.get(int(i)) or _candidate(i, "alert", ra, dec, x, y, mag, mag_err, snr)
-            item["kind"] = "alert"
+            item = found.get(int(i)) or _candidate(s, i, CandidateKind.ALERT)
+            item["kind"] = CandidateKind.ALERT.value
             found[int(i)] = item
-        diff = matched_mag - mag
-        error = np.hypot(mag_err, 0.02)
+        diff = s.matched_mag - s.mag
+        error = np.hypot(s.mag_err, 0.02)
         brighter = inside & ~unmatched & (diff >= params.brightening_mag) & (diff > 5 * error)
         for i in np.flatnonzero(brighter & (chance <= params.chance_probability_max)):
-            item = _candidate(i, "brightened", ra, dec, x, y, mag, mag_err, snr)
-            item["catalog_mag"] = round(float(matched_mag[i]), 4)
+            item = _candidate(s, i, CandidateKind.BRIGHTENED)
+            item["catalog_mag"] = round(float(s.matched_mag[i]), 4)
             found[int(i)] = item
-        for i, item in found.items():
-            item.update(alert_fields(alert, distance[i], chance[i]))
+        for k, item in found.items():
+            item.update(alert_fields(alert, distance[k], chance[k]))
     return sorted(found.values(), key=lambda c: -c["snr"])
 
 
-def candidate_record(kind: str, ra, dec, x, y, mag, mag_err, snr) -> dict:
+def candidate_record(
+    kind: CandidateKind,
+    ra: float,
+    dec: float,
+    x: float,
+    y: float,
+    mag: float,
+    mag_err: float,
+    snr: float,
+) -> Candidate:
     """One candidate as stored and sent (JSON-able, rounded; a non-finite magnitude is None)."""
     return {
-        "kind": kind,
+        "kind": kind.value,
         "ra": round(float(ra), 7),
         "dec": round(float(dec), 7),
         "x": round(float(x), 2),
@@ -235,7 +319,7 @@ def candidate_record(kind: str, ra, dec, x, y, mag, mag_err, snr) -> dict:
     }
 
 
-def alert_fields(alert: AlertRegion, distance_arcsec, chance) -> dict:
+def alert_fields(alert: AlertRegion, distance_arcsec: float, chance: float) -> Candidate:
     """What an alert-region candidate adds: the alert, its distance, the chance probability."""
     return {
         "alert_ivorn": alert.ivorn,
@@ -244,5 +328,8 @@ def alert_fields(alert: AlertRegion, distance_arcsec, chance) -> dict:
     }
 
 
-def _candidate(i, kind, ra, dec, x, y, mag, mag_err, snr) -> dict:
-    return candidate_record(kind, ra[i], dec[i], x[i], y[i], mag[i], mag_err[i], snr[i])
+def _candidate(sources: MeasuredSources, i: np.intp, kind: CandidateKind) -> Candidate:
+    s = sources
+    return candidate_record(
+        kind, s.ra[i], s.dec[i], s.x[i], s.y[i], s.mag[i], s.mag_err[i], s.snr[i]
+    )

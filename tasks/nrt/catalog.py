@@ -1,68 +1,21 @@
-"""The reference catalog the analysis matches against: a protocol, and a per-consumer cache.
+"""The reference catalog as one consumer queries it: field by field, remembered.
 
-Any object with ``query(ra_deg, dec_deg, radius_deg, filter_name)`` returning an astropy Table
-(``source_id``, ``ra``, ``dec``, ``pos_err_arcsec``, ``mag``, ``mag_err``) is a catalog: the sky
-renderer's survey catalog in simulation, a real cone search in production. The choice is made
-by name in :mod:`tasks.nrt.runner` from the configuration.
+The catalog itself is any :class:`infra.refcat.ReferenceCatalog` (the sky renderer's survey
+catalog in simulation, a real cone search in production), handed to the consumer by
+configuration (:func:`infra.refcat.load_reference_catalog`); the matching works on
+:class:`infra.refcat.CatalogStars`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from infra.refcat import CatalogStars, ReferenceCatalog
 
-@runtime_checkable
-class ReferenceCatalog(Protocol):
-    """A cone search returning an astropy Table, brightest first.
-
-    Columns: ``source_id`` (int64), ``ra``, ``dec`` (degrees, ICRS), ``pos_err_arcsec``, ``mag``,
-    ``mag_err`` (magnitudes in the requested filter); ``meta["mag_limit"]`` when known.
-    """
-
-    def query(self, ra_deg: float, dec_deg: float, radius_deg: float, filter_name: str):
-        """Catalog stars within ``radius_deg`` of (RA, Dec) with magnitudes in ``filter_name``."""
-        ...
-
-
-@dataclass(frozen=True)
-class CatalogStars:
-    """Catalog stars as plain arrays (what the matching needs), with the catalog's depth."""
-
-    source_id: np.ndarray
-    ra: np.ndarray
-    dec: np.ndarray
-    pos_err_arcsec: np.ndarray
-    mag: np.ndarray
-    mag_err: np.ndarray
-    mag_limit: float | None
-
-    def __len__(self) -> int:
-        return len(self.ra)
-
-    @classmethod
-    def from_table(cls, table) -> CatalogStars:
-        """From a catalog query's Table (missing error columns become zeros)."""
-        n = len(table)
-
-        def column(name: str, dtype=float, default=0.0) -> np.ndarray:
-            if name in table.colnames:
-                return np.asarray(table[name], dtype=dtype)
-            return np.full(n, default, dtype=dtype)
-
-        limit = table.meta.get("mag_limit") if hasattr(table, "meta") else None
-        return cls(
-            source_id=column("source_id", np.int64, -1),
-            ra=column("ra"),
-            dec=column("dec"),
-            pos_err_arcsec=column("pos_err_arcsec"),
-            mag=column("mag"),
-            mag_err=column("mag_err"),
-            mag_limit=None if limit is None else float(limit),
-        )
+#: A cached query: rounded RA, Dec and radius (degrees), filter.
+_FieldKey = tuple[float, float, float, str]
 
 
 class CatalogCache:
@@ -79,16 +32,20 @@ class CatalogCache:
         centre with the radius enlarged by the rounding, so nothing at the edge is lost.
     """
 
-    def __init__(self, catalog: ReferenceCatalog, max_fields: int = 16, grid_deg: float = 0.01):
+    def __init__(
+        self, catalog: ReferenceCatalog, max_fields: int = 16, grid_deg: float = 0.01
+    ) -> None:
         if not isinstance(catalog, ReferenceCatalog):
             raise TypeError(f"{type(catalog).__name__} has no query(ra, dec, radius, filter)")
         self.catalog = catalog
         self.max_fields = max_fields
         self.grid_deg = grid_deg
         self.queries = 0
-        self._fields: OrderedDict[tuple, CatalogStars] = OrderedDict()
+        self._fields: OrderedDict[_FieldKey, CatalogStars] = OrderedDict()
 
-    def stars(self, ra_deg: float, dec_deg: float, radius_deg: float, filter_name: str):
+    def stars(
+        self, ra_deg: float, dec_deg: float, radius_deg: float, filter_name: str
+    ) -> CatalogStars:
         """Catalog stars within ``radius_deg`` of the position (possibly a few more)."""
         grid = self.grid_deg
         key_dec = round(dec_deg / grid) * grid

@@ -20,21 +20,31 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
+from infra.events import NRT_CANDIDATE, emit
+from infra.refcat import ReferenceCatalog
+from tasks.calibration.calibrator import ScienceCalibrator
 from tasks.nrt import analysis_rows as store
-from tasks.nrt.catalog import CatalogCache, ReferenceCatalog
-from tasks.nrt.frame import NrtError
+from tasks.nrt.analysis_rows import AnalysisStatus, ImageRow
+from tasks.nrt.candidates import AlertRegion
+from tasks.nrt.catalog import CatalogCache
+from tasks.nrt.frame import Calibrator, NrtError
 from tasks.nrt.lightcurve import LightCurveTracker
-from tasks.nrt.pipeline import analyse_frame, make_engine
+from tasks.nrt.pipeline import analyse_frame, configured_engine
 
 log = logging.getLogger(__name__)
+
+#: What the consumer reports for one frame: ``image_id``, ``analysis_id``, ``status``,
+#: ``reason``, the figures when done, ``candidates``, ``light_curves``, ``seconds``.
+FrameSummary = dict[str, Any]
 
 
 @dataclass
@@ -46,9 +56,10 @@ class RunSummary:
     candidates: int = 0
     stopped: str = ""
     seconds: list[float] = field(default_factory=list)
-    results: list[dict] = field(default_factory=list)
+    results: list[FrameSummary] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The run as plain data (each frame in brief)."""
         return {
             "done": self.done,
             "failed": self.failed,
@@ -63,8 +74,9 @@ class NrtConsumer:
 
     Parameters
     ----------
-    catalog : ReferenceCatalog
-        The reference catalog (see :func:`tasks.nrt.runner.reference_catalog`).
+    catalog : ReferenceCatalog or CatalogCache
+        The reference catalog (see :func:`infra.refcat.load_reference_catalog`), or a cache of
+        its queries already shared.
     engine : Engine, optional
         The database (default: the process database).
     config : SiteConfig, optional
@@ -81,25 +93,25 @@ class NrtConsumer:
 
     def __init__(
         self,
-        catalog: ReferenceCatalog,
+        catalog: ReferenceCatalog | CatalogCache,
         *,
         engine: Engine | None = None,
         config: SiteConfig | None = None,
-        calibrator=None,
+        calibrator: Calibrator | None = None,
         clock: Clock | None = None,
-        on_result: Callable[[dict], None] | None = None,
+        on_result: Callable[[FrameSummary], None] | None = None,
         emit_events: bool = True,
     ) -> None:
-        from tasks.calibration.calibrator import ScienceCalibrator
-
         self.db = engine
         self.config = config or get_config()
         self.catalog = catalog if isinstance(catalog, CatalogCache) else CatalogCache(catalog)
-        self.calibrator = calibrator or ScienceCalibrator(engine=engine, config=self.config)
+        self.calibrator: Calibrator = calibrator or ScienceCalibrator(
+            engine=engine, config=self.config
+        )
         self.clock = clock or get_clock()
         self.on_result = on_result
         self.emit_events = emit_events
-        self.extraction_engine = make_engine(self.config)
+        self.extraction_engine = configured_engine(self.config)
         self.trackers: dict[int | None, LightCurveTracker] = {}
         self._wake = threading.Event()
 
@@ -107,7 +119,7 @@ class NrtConsumer:
         """Wake the polling loop now (a frame was announced in this process)."""
         self._wake.set()
 
-    def process(self, image: dict) -> dict:
+    def process(self, image: ImageRow) -> FrameSummary:
         """Analyse one image row (``id``, ``path``, ``sequence_id``, ``alert_ivorn``).
 
         Returns the frame's summary (``image_id``, ``status``, ``reason``, figures, candidates).
@@ -145,7 +157,7 @@ class NrtConsumer:
         store.finish(
             self.db,
             analysis_id,
-            status="done",
+            status=AnalysisStatus.DONE,
             now=self.clock.now(),
             figures=figures,
             results=results,
@@ -153,7 +165,7 @@ class NrtConsumer:
         summary = {
             "image_id": image_id,
             "analysis_id": analysis_id,
-            "status": "done",
+            "status": AnalysisStatus.DONE.value,
             "reason": "",
             **figures,
             "candidates": analysis.candidates,
@@ -172,7 +184,7 @@ class NrtConsumer:
         max_images: int | None = None,
         stop: threading.Event | None = None,
         since: datetime | None = None,
-        runner: Callable[[dict], dict] | None = None,
+        runner: Callable[[ImageRow], FrameSummary] | None = None,
     ) -> RunSummary:
         """Analyse frames as they come, until one of the stop conditions.
 
@@ -208,7 +220,7 @@ class NrtConsumer:
                 result = runner(image) if runner is not None else self.process(image)
                 summary.results.append(_brief(result))
                 summary.seconds.append(result["seconds"])
-                if result["status"] == "done":
+                if result["status"] == AnalysisStatus.DONE:
                     summary.done += 1
                     summary.candidates += len(result["candidates"])
                 else:
@@ -237,23 +249,25 @@ class NrtConsumer:
             self._wake.clear()
         return summary
 
-    def _tracker(self, sequence_id: int | None, alert) -> LightCurveTracker:
+    def _tracker(self, sequence_id: int | None, alert: AlertRegion | None) -> LightCurveTracker:
         tracker = self.trackers.get(sequence_id)
         if tracker is None:
-            trigger = getattr(alert, "trigger_time", None)
+            trigger = alert.trigger_time if alert is not None else None
             tracker = LightCurveTracker(self.config.nrt.link_radius_arcsec, trigger)
             if sequence_id is not None:
                 tracker.restore(store.stored_tracks(self.db, sequence_id))
             self.trackers[sequence_id] = tracker
-        elif tracker.trigger_time is None and getattr(alert, "trigger_time", None) is not None:
+        elif tracker.trigger_time is None and alert is not None and alert.trigger_time is not None:
             tracker.trigger_time = alert.trigger_time
         return tracker
 
-    def _failed(self, analysis_id: int, image: dict, reason: str, started: float) -> dict:
+    def _failed(
+        self, analysis_id: int, image: ImageRow, reason: str, started: float
+    ) -> FrameSummary:
         store.finish(
             self.db,
             analysis_id,
-            status="failed",
+            status=AnalysisStatus.FAILED,
             now=self.clock.now(),
             reason=reason,
             results={"path": str(image["path"])},
@@ -262,7 +276,7 @@ class NrtConsumer:
         summary = {
             "image_id": image["id"],
             "analysis_id": analysis_id,
-            "status": "failed",
+            "status": AnalysisStatus.FAILED.value,
             "reason": reason,
             "candidates": [],
             "light_curves": [],
@@ -272,12 +286,10 @@ class NrtConsumer:
             self.on_result(summary)
         return summary
 
-    def _announce(self, summary: dict, image: dict) -> None:
+    def _announce(self, summary: FrameSummary, image: ImageRow) -> None:
         if self.emit_events:
-            from infra.events import NRT_CANDIDATE, emit
-
             for candidate in summary["candidates"]:
-                related = []
+                related: list[Mapping[str, str]] = []
                 if candidate.get("alert_ivorn"):
                     related.append(
                         {
@@ -297,14 +309,14 @@ class NrtConsumer:
                     payload,
                     source="nrt-analysis",
                     related=related,
-                    engine=self.db,
+                    into=self.db,
                     clock=self.clock,
                 )
         if self.on_result is not None:
             self.on_result(summary)
 
 
-def _brief(result: dict) -> dict:
+def _brief(result: FrameSummary) -> dict[str, Any]:
     keep = (
         "image_id",
         "status",

@@ -12,15 +12,21 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
 
-from infra.config import SiteConfig
+from devices.controllers.camera import ImageType
+from infra.config import InstrumentSection, SiteConfig
+from tasks.calibration.frames import ascii_fold
+from tasks.calibration.science import CalibratedFrame, CalibrationError
 
 #: WCS keywords an initial (mount) WCS must have.
 WCS_KEYS = ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2")
@@ -30,11 +36,21 @@ class NrtError(ValueError):
     """A frame cannot be analysed; the message says why (it becomes the analysis's reason)."""
 
 
+Image = npt.NDArray[np.float32]
+Mask = npt.NDArray[np.bool_]
+
+
 class Calibrator(Protocol):
     """What calibrates a raw frame in memory (``ScienceCalibrator`` is one)."""
 
-    def calibrate(self, raw_path, output=True, *, require=()):  # pragma: no cover - protocol
-        """Return an object with ``ccd`` (CCDData), ``used``, ``missing`` and ``seconds``."""
+    def calibrate(
+        self,
+        raw_path: Path | str,
+        output: Path | bool | None = True,
+        *,
+        require: Sequence[str] = (),
+    ) -> CalibratedFrame:  # pragma: no cover - protocol
+        """The calibrated frame: ``ccd`` (CCDData), ``used``, ``missing`` and ``seconds``."""
         ...
 
 
@@ -43,10 +59,10 @@ class ScienceFrame:
     """A calibrated frame ready for analysis (pixels in ADU, float32)."""
 
     path: Path
-    data: np.ndarray
-    mask: np.ndarray | None
+    data: Image
+    mask: Mask | None
     header: fits.Header
-    wcs: object  # astropy WCS: the initial (header) WCS
+    wcs: WCS  # the initial (header) WCS
     instrument: str
     filter: str
     exposure_s: float
@@ -55,20 +71,35 @@ class ScienceFrame:
     read_noise_e: float
     pixel_scale_arcsec: float
     alert_ivorn: str | None = None
-    calibration: dict = field(default_factory=dict)
-    seconds: dict = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.data.shape
+        height, width = self.data.shape
+        return height, width
 
     @property
     def mid_time(self) -> datetime:
         """Mid-exposure instant."""
-        from datetime import timedelta
-
         return self.date_obs + timedelta(seconds=self.exposure_s / 2.0)
+
+
+@dataclass(frozen=True)
+class FramePixels:
+    """The pixels measurements are made on and their noise: what every aperture sum, PSF and
+    scene fit of one frame reads.
+
+    ``data`` is the calibrated frame with its background subtracted (ADU, float32), ``mask`` its
+    bad and saturated pixels (None: all good), ``rms_adu`` the background noise per pixel,
+    ``gain`` in e⁻/ADU (photon noise of the sources).
+    """
+
+    data: Image
+    mask: Mask | None
+    rms_adu: float
+    gain: float
 
 
 def load_frame(path: Path | str, calibrator: Calibrator, config: SiteConfig) -> ScienceFrame:
@@ -80,8 +111,6 @@ def load_frame(path: Path | str, calibrator: Calibrator, config: SiteConfig) -> 
         Calibration failed (truncated, unreadable, keyword missing...), not a light frame, filter
         missing, unknown or opaque, no exposure, no initial WCS, no usable pixels.
     """
-    from tasks.calibration.science import CalibrationError
-
     path = Path(path)
     started = time.perf_counter()
     try:
@@ -91,7 +120,7 @@ def load_frame(path: Path | str, calibrator: Calibrator, config: SiteConfig) -> 
     ccd = calibrated.ccd
     header = ccd.header
     image_type = str(header.get("IMAGETYP", "")).strip().lower()
-    if image_type != "light":
+    if image_type != ImageType.LIGHT:
         raise NrtError(f"{path.name}: IMAGETYP is {image_type!r}, not a light frame")
     instrument_name = str(header.get("INSTRUME", "")).strip()
     instrument = _instrument(config, instrument_name)
@@ -142,9 +171,7 @@ def load_frame(path: Path | str, calibrator: Calibrator, config: SiteConfig) -> 
     )
 
 
-def _instrument(config: SiteConfig, name: str):
-    from tasks.calibration.frames import ascii_fold
-
+def _instrument(config: SiteConfig, name: str) -> InstrumentSection:
     for instrument in config.instruments:
         if ascii_fold(instrument.name) == ascii_fold(name):
             return instrument
@@ -163,10 +190,8 @@ def _positive(header: fits.Header, key: str, default: float, notes: list[str]) -
     return float(default)
 
 
-def initial_wcs(header: fits.Header, path: Path | str = "frame"):
+def initial_wcs(header: fits.Header, path: Path | str = "frame") -> WCS:
     """The header's (mount) WCS, celestial and 2-D; NrtError when it is missing or broken."""
-    from astropy.wcs import WCS, FITSFixedWarning
-
     missing = [k for k in WCS_KEYS if k not in header]
     if missing:
         raise NrtError(f"{Path(path).name}: no initial WCS ({', '.join(missing)} missing)")
@@ -190,7 +215,7 @@ def _date_obs(header: fits.Header, path: Path) -> datetime:
     return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
-def _check_pixels(data: np.ndarray, mask: np.ndarray | None, path: Path) -> None:
+def _check_pixels(data: Image, mask: Mask | None, path: Path) -> None:
     sample = data[::8, ::8]
     finite = np.isfinite(sample)
     if finite.mean() < 0.5:

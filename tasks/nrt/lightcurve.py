@@ -11,10 +11,33 @@ log10(t - t_trigger)``) when the trigger time is known, else a linear rate in ma
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypedDict
 
 import numpy as np
+import numpy.typing as npt
+
+from tasks.nrt.astrometry import separation_arcsec
+from tasks.nrt.candidates import Candidate
+
+Floats = npt.NDArray[np.float64]
+#: A light curve as stored and sent (JSON-able): see :meth:`Track.as_dict`.
+TrackRecord = dict[str, Any]
+
+
+class ForcedMeasurement(TypedDict):
+    """Forced photometry at a sky position (``mag`` None below SNR 2: an upper limit)."""
+
+    mag: float | None
+    mag_err: float | None
+    snr: float
+    limit_mag: float
+
+
+#: ``forced(ra, dec)``: forced photometry at a sky position, None off the frame.
+ForcedPhotometry = Callable[[float, float], ForcedMeasurement | None]
 
 
 @dataclass
@@ -29,7 +52,8 @@ class Point:
     detected: bool
     limit_mag: float | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The point as stored (JSON-able)."""
         return {
             "time": self.time.isoformat(),
             "image_id": self.image_id,
@@ -55,7 +79,7 @@ class Track:
     def detections(self) -> int:
         return sum(p.detected for p in self.points)
 
-    def fit(self, trigger_time: datetime | None) -> dict:
+    def fit(self, trigger_time: datetime | None) -> dict[str, float | bool]:
         """Fading fit of the detected points (empty when fewer than two)."""
         pts = [p for p in self.points if p.detected and p.mag is not None]
         if len(pts) < 2:
@@ -81,7 +105,8 @@ class Track:
             "fading": bool(slope > 3 * error),
         }
 
-    def as_dict(self, trigger_time: datetime | None = None) -> dict:
+    def as_dict(self, trigger_time: datetime | None = None) -> TrackRecord:
+        """The track as stored and sent, with its fading fit."""
         return {
             "track_id": self.track_id,
             "ra": round(self.ra, 7),
@@ -93,7 +118,7 @@ class Track:
         }
 
 
-def _weighted_slope(x: np.ndarray, y: np.ndarray, err: np.ndarray) -> tuple[float, float]:
+def _weighted_slope(x: Floats, y: Floats, err: Floats) -> tuple[float, float]:
     w = 1.0 / err**2
     design = np.column_stack([np.ones_like(x), x])
     cov = np.linalg.pinv(design.T @ (design * w[:, None]))
@@ -109,7 +134,13 @@ class LightCurveTracker:
         self.trigger_time = trigger_time
         self.tracks: list[Track] = []
 
-    def update(self, time: datetime, image_id: str, candidates: list[dict], forced) -> list[dict]:
+    def update(
+        self,
+        time: datetime,
+        image_id: str,
+        candidates: list[Candidate],
+        forced: ForcedPhotometry,
+    ) -> list[TrackRecord]:
         """Link a frame's candidates; measure the others by ``forced(ra, dec)``.
 
         Parameters
@@ -128,8 +159,6 @@ class LightCurveTracker:
         list of dict
             The tracks touched by this frame, with their fits.
         """
-        from tasks.nrt.astrometry import separation_arcsec
-
         seen: set[int] = set()
         for candidate in candidates:
             track = None
@@ -177,7 +206,7 @@ class LightCurveTracker:
             seen.add(track.track_id)
         return [t.as_dict(self.trigger_time) for t in self.tracks if t.track_id in seen]
 
-    def restore(self, tracks: list[dict]) -> None:
+    def restore(self, tracks: list[TrackRecord]) -> None:
         """Rebuild the tracks from stored results (a consumer restarted mid-sequence)."""
         for item in tracks:
             existing = next((t for t in self.tracks if t.track_id == item["track_id"]), None)

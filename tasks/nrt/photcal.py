@@ -17,9 +17,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+from astropy.stats import sigma_clip
+from scipy.optimize import least_squares
 from scipy.spatial import cKDTree
 
+from tasks.nrt.engines import ExtractionEngine
+from tasks.nrt.frame import FramePixels
 from tasks.nrt.snr import flux_at_snr, moffat_ee
+
+Floats = npt.NDArray[np.float64]
 
 #: Radii of the curve of growth, in units of the first FWHM estimate.
 GROWTH_RADII_FWHM = np.array([0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 1.8, 2.2, 2.7, 3.3, 4.0, 5.0])
@@ -28,8 +35,28 @@ GROWTH_STARS = 60
 CORE_RADIUS_FWHM = 1.5
 
 
-def growth_curve(engine, data, x, y, peak, flags, rms, gain, fwhm_guess, mask):
+def growth_curve(
+    engine: ExtractionEngine,
+    pixels: FramePixels,
+    x: Floats,
+    y: Floats,
+    peak: Floats,
+    flags: npt.NDArray[np.int32],
+    fwhm_guess: float,
+) -> tuple[Floats, Floats, float, int]:
     """Curve of growth and FWHM from bright isolated stars.
+
+    Parameters
+    ----------
+    engine : ExtractionEngine
+        Sums the apertures.
+    pixels : FramePixels
+        The background-subtracted frame, its mask and noise.
+    x, y, peak, flags : ndarray
+        The detections (0-based pixels, peak above background in ADU, flags): the growth stars
+        are the brightest unflagged, isolated ones.
+    fwhm_guess : float
+        The first FWHM estimate (px): sets the radii.
 
     Returns
     -------
@@ -42,6 +69,7 @@ def growth_curve(engine, data, x, y, peak, flags, rms, gain, fwhm_guess, mask):
     n_stars : int
         Stars used (0: the first estimate was kept, with a Moffat beta of 3).
     """
+    data, mask, rms, gain = pixels.data, pixels.mask, pixels.rms_adu, pixels.gain
     radii = GROWTH_RADII_FWHM * fwhm_guess
     stars = _growth_stars(x, y, peak, flags, rms, fwhm_guess, data.shape)
     if len(stars) >= 3:
@@ -61,7 +89,15 @@ def growth_curve(engine, data, x, y, peak, flags, rms, gain, fwhm_guess, mask):
     return radii, moffat_ee(radii, fwhm_guess, 3.0), fwhm_guess, 0
 
 
-def _growth_stars(x, y, peak, flags, rms, fwhm, shape) -> np.ndarray:
+def _growth_stars(
+    x: Floats,
+    y: Floats,
+    peak: Floats,
+    flags: npt.NDArray[np.int32],
+    rms: float,
+    fwhm: float,
+    shape: tuple[int, ...],
+) -> npt.NDArray[np.intp]:
     height, width = shape
     margin = 6 * fwhm
     inside = (x > margin) & (x < width - 1 - margin) & (y > margin) & (y < height - 1 - margin)
@@ -73,19 +109,17 @@ def _growth_stars(x, y, peak, flags, rms, fwhm, shape) -> np.ndarray:
     neighbours = tree.query_ball_point(
         np.column_stack([x[candidates], y[candidates]]), 5 * fwhm, return_length=True
     )
-    isolated = candidates[neighbours == 1]
+    isolated: npt.NDArray[np.intp] = candidates[neighbours == 1]
     order = np.argsort(-peak[isolated])
     # Skip the very brightest few: their wings and any near-saturation hurt more than help.
     return isolated[order][2 : 2 + GROWTH_STARS] if len(isolated) > 8 else isolated[order]
 
 
-def _fit_moffat(radii, ee_norm, fwhm_guess) -> tuple[float, float]:
+def _fit_moffat(radii: Floats, ee_norm: Floats, fwhm_guess: float) -> tuple[float, float]:
     """Fit ``EE(r) / EE(r_max)`` of a Moffat profile: (FWHM, beta)."""
-    from scipy.optimize import least_squares
-
     r_max = radii[-1]
 
-    def residuals(params):
+    def residuals(params: Floats) -> Floats:
         fwhm, beta = params
         return moffat_ee(radii, fwhm, beta) / moffat_ee(r_max, fwhm, beta) - ee_norm
 
@@ -109,24 +143,24 @@ class ZeroPoint:
     n_stars: int
     zero_point_e_s: float  # magnitude giving 1 e-/s
 
-    def magnitude(self, flux_adu: np.ndarray) -> np.ndarray:
+    def magnitude(self, flux_adu: Floats) -> Floats:
+        """Magnitudes of fluxes (ADU); NaN where the flux is not positive."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(flux_adu > 0, self.zero_point - 2.5 * np.log10(flux_adu), np.nan)
+            mag: Floats = np.where(flux_adu > 0, self.zero_point - 2.5 * np.log10(flux_adu), np.nan)
+        return mag
 
 
 def zero_point(
-    flux: np.ndarray,
-    flux_err: np.ndarray,
-    catalog_mag: np.ndarray,
-    catalog_err: np.ndarray,
+    flux: Floats,
+    flux_err: Floats,
+    catalog_mag: Floats,
+    catalog_err: Floats,
     *,
     gain: float,
     exposure_s: float,
     snr_min: float = 20.0,
 ) -> ZeroPoint | None:
     """The frame's zero point from matched stars (None when fewer than 3 are usable)."""
-    from astropy.stats import sigma_clip
-
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = flux / flux_err
     good = (snr >= snr_min) & np.isfinite(catalog_mag) & (catalog_err < 0.1) & (flux > 0)
@@ -149,7 +183,9 @@ def zero_point(
     )
 
 
-def limiting_flux_adu(radii, ee, rms_adu: float, gain: float, snr: float = 5.0) -> float:
+def limiting_flux_adu(
+    radii: Floats, ee: Floats, rms_adu: float, gain: float, snr: float = 5.0
+) -> float:
     """Total flux (ADU) of a point source at SNR ``snr`` in the optimal aperture."""
     variance_e = (rms_adu * gain) ** 2
     return flux_at_snr(snr, radii, ee, variance_e) / gain

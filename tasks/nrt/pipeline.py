@@ -11,28 +11,46 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from infra.config import SiteConfig
+from infra.config_nrt import NrtSection
+from infra.refcat import CatalogStars
 from tasks.nrt.alert_search import scene_candidates
-from tasks.nrt.astrometry import AstrometryParams, Solution, solve
+from tasks.nrt.astrometry import AstrometryParams, FrameGeometry, Solution, solve
 from tasks.nrt.candidates import (
     AlertRegion,
+    Candidate,
     CandidateParams,
+    DetectionTraits,
+    MeasuredSources,
     clean_sources,
     find_candidates,
     unmatched_density,
 )
-from tasks.nrt.catalog import CatalogCache, CatalogStars
-from tasks.nrt.extract import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED, Extraction, extract
-from tasks.nrt.extract import make_engine as _make_engine
-from tasks.nrt.frame import NrtError, ScienceFrame, load_frame
+from tasks.nrt.catalog import CatalogCache
+from tasks.nrt.engines import (
+    FLAG_EDGE,
+    FLAG_MASKED,
+    FLAG_SATURATED,
+    ExtractionEngine,
+    make_engine,
+)
+from tasks.nrt.extract import Extraction, ExtractParams, extract
+from tasks.nrt.frame import Calibrator, FramePixels, NrtError, ScienceFrame, load_frame
+from tasks.nrt.lightcurve import ForcedMeasurement
+from tasks.nrt.measured import MeasuredFrame, ProjectedCatalog
 from tasks.nrt.photcal import ZeroPoint, limiting_flux_adu, zero_point
 
 #: How far beyond the frame's half diagonal the catalog is queried (pointing error margin).
 QUERY_MARGIN = 1.15
+
+Floats = npt.NDArray[np.float64]
+Indices = npt.NDArray[np.intp]
 
 
 @dataclass
@@ -43,15 +61,15 @@ class FrameAnalysis:
     extraction: Extraction
     solution: Solution
     zero_point: ZeroPoint
-    ra: np.ndarray
-    dec: np.ndarray
-    mag: np.ndarray
-    mag_err: np.ndarray
-    catalog_match: np.ndarray  # matched catalog index, -1 when none
+    ra: Floats
+    dec: Floats
+    mag: Floats
+    mag_err: Floats
+    catalog_match: npt.NDArray[np.int64]  # matched catalog index, -1 when none
     limiting_mag: float
-    candidates: list[dict]
-    engine: object
-    seconds: dict = field(default_factory=dict)
+    candidates: list[Candidate]
+    engine: ExtractionEngine
+    seconds: dict[str, float] = field(default_factory=dict)
     report_snr_min: float = 5.0
 
     @property
@@ -61,9 +79,10 @@ class FrameAnalysis:
 
     @property
     def fwhm_arcsec(self) -> float:
+        """The frame's FWHM in arcseconds."""
         return self.extraction.fwhm_px * self.frame.pixel_scale_arcsec
 
-    def forced(self, ra_deg: float, dec_deg: float) -> dict | None:
+    def forced(self, ra_deg: float, dec_deg: float) -> ForcedMeasurement | None:
         """Aperture photometry at a sky position (None when it is off the frame)."""
         x, y = self.solution.wcs.all_world2pix([ra_deg], [dec_deg], 0, quiet=True)
         height, width = self.frame.shape
@@ -84,7 +103,7 @@ class FrameAnalysis:
             "limit_mag": round(self.limiting_mag, 3),
         }
 
-    def figures(self) -> dict:
+    def figures(self) -> dict[str, float]:
         """The NrtAnalysis columns."""
         return {
             "n_sources": int(self.n_sources),
@@ -94,7 +113,7 @@ class FrameAnalysis:
             "astrometry_rms_arcsec": round(float(self.solution.rms_arcsec), 4),
         }
 
-    def results(self) -> dict:
+    def results(self) -> dict[str, Any]:
         """The JSON details (``results`` column)."""
         ex, sol, zp, frame = self.extraction, self.solution, self.zero_point, self.frame
         cards = {
@@ -140,19 +159,38 @@ class FrameAnalysis:
         }
 
 
-def make_engine(config: SiteConfig):
+def configured_engine(config: SiteConfig) -> ExtractionEngine:
     """The extraction engine configured in ``[nrt] engine``."""
-    return _make_engine(config.nrt.engine)
+    return make_engine(config.nrt.engine)
+
+
+class _Laps:
+    """Wall seconds of the analysis's steps."""
+
+    def __init__(self) -> None:
+        self.started = self.mark = time.perf_counter()
+
+    def restart(self) -> None:
+        self.mark = time.perf_counter()
+
+    def lap(self) -> float:
+        """Seconds since the last lap (or restart)."""
+        now = time.perf_counter()
+        elapsed, self.mark = now - self.mark, now
+        return elapsed
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
 
 
 def analyse_frame(
     path: Path | str,
-    calibrator,
+    calibrator: Calibrator,
     catalog: CatalogCache,
     config: SiteConfig,
     *,
     alert: AlertRegion | None = None,
-    engine=None,
+    engine: ExtractionEngine | None = None,
 ) -> FrameAnalysis:
     """Analyse one raw frame.
 
@@ -168,7 +206,7 @@ def analyse_frame(
         ``[nrt]``, instruments and filters.
     alert : AlertRegion, optional
         The alert of a follow-up frame (its position is searched for candidates).
-    engine : optional
+    engine : ExtractionEngine, optional
         Extraction engine (default: ``[nrt] engine``), kept by a long-lived consumer.
 
     Raises
@@ -176,12 +214,52 @@ def analyse_frame(
     NrtError
         The frame cannot be analysed; the message says why.
     """
-    started = time.perf_counter()
+    laps = _Laps()
     nrt = config.nrt
-    engine = engine or make_engine(config)
+    engine = engine or configured_engine(config)
     frame = load_frame(path, calibrator, config)
     seconds = dict(frame.seconds)
+    ex = _extract(frame, config, engine)
+    seconds.update(ex.seconds)
+    laps.restart()
+    stars = _catalog_stars(frame, catalog, nrt.max_offset_arcsec)
+    seconds["catalog"] = laps.lap()
+    solution = _solve(ex, frame, stars, nrt)
+    seconds["astrometry"] = laps.lap()
+    zp = _zero_point(ex, solution, stars, frame)
+    limit_flux = limiting_flux_adu(
+        ex.growth_radii_px, ex.growth_ee, ex.background_rms_adu, frame.gain
+    )
+    limiting_mag = float(zp.zero_point - 2.5 * math.log10(limit_flux))
+    seconds["photcal"] = laps.lap()
+    measured = _measure(frame, ex, engine, solution, zp, stars, nrt.match_radius_arcsec)
+    candidates = _candidates(measured, alert, CandidateParams.from_section(nrt))
+    seconds["candidates"] = laps.lap()
+    seconds["analysis"] = laps.total()
+    seconds["total"] = seconds["analysis"]
+    return FrameAnalysis(
+        frame=frame,
+        extraction=ex,
+        solution=solution,
+        zero_point=zp,
+        ra=measured.ra,
+        dec=measured.dec,
+        mag=measured.mag,
+        mag_err=measured.mag_err,
+        catalog_match=measured.catalog_match,
+        limiting_mag=limiting_mag,
+        candidates=candidates,
+        engine=engine,
+        seconds=seconds,
+        report_snr_min=nrt.report_snr_min,
+    )
+
+
+def _extract(frame: ScienceFrame, config: SiteConfig, engine: ExtractionEngine) -> Extraction:
+    """Background, detection and photometry of the frame (its pixels made writable first)."""
     instrument = config.instrument(frame.instrument)
+    if instrument is None:  # load_frame found it: only a configuration changed under us
+        raise NrtError(f"INSTRUME {frame.instrument!r} is not a configured camera")
     saturation = float(frame.header.get("SATURATE", instrument.saturation_adu))
     # SEP writes nothing but needs writable buffers (the calibrator's mask may be read-only).
     data = np.require(frame.data, dtype=np.float32, requirements=["C", "W"])
@@ -193,94 +271,39 @@ def analyse_frame(
         gain=frame.gain,
         saturation_adu=saturation - instrument.bias_adu,
         engine=engine,
-        box=nrt.background_box_px,
-        threshold=nrt.detect_threshold_sigma,
-        min_area=nrt.detect_min_area_px,
-        aperture_fwhm=nrt.aperture_fwhm,
+        params=ExtractParams.from_section(config.nrt),
     )
-    seconds.update(ex.seconds)
     if len(ex) == 0:
         raise NrtError(f"{frame.path.name}: no source detected (clouds or closed dome?)")
-    mark = time.perf_counter()
+    return ex
+
+
+def _catalog_stars(
+    frame: ScienceFrame, catalog: CatalogCache, max_offset_arcsec: float
+) -> CatalogStars:
+    """The catalog stars around the frame, as far as the pointing error may reach."""
     height, width = frame.shape
     centre_ra, centre_dec = frame.wcs.wcs_pix2world([(width - 1) / 2], [(height - 1) / 2], 0)
     radius = QUERY_MARGIN * math.hypot(width, height) / 2 * frame.pixel_scale_arcsec / 3600
-    radius += nrt.max_offset_arcsec / 3600.0
+    radius += max_offset_arcsec / 3600.0
     try:
-        stars = catalog.stars(float(centre_ra[0]), float(centre_dec[0]), radius, frame.filter)
+        return catalog.stars(float(centre_ra[0]), float(centre_dec[0]), radius, frame.filter)
     except ValueError as exc:
         raise NrtError(f"reference catalog: {exc}") from None
-    seconds["catalog"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    snr = ex.snr
+
+
+def _solve(ex: Extraction, frame: ScienceFrame, stars: CatalogStars, nrt: NrtSection) -> Solution:
+    """The astrometric solution from the clean, significant detections."""
     clean_flags = (ex.flags & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
-    usable = clean_flags & (snr >= 10.0)
-    params = AstrometryParams(
-        max_offset_arcsec=nrt.max_offset_arcsec,
-        max_rotation_deg=nrt.max_rotation_deg,
-        match_stars=nrt.match_stars,
-        min_matches=nrt.min_matches,
-        sip_degree=nrt.sip_degree,
-        match_radius_arcsec=nrt.match_radius_arcsec,
-    )
-    solution = solve(
-        ex.x, ex.y, ex.flux, usable, frame.wcs, stars, frame.shape, frame.pixel_scale_arcsec, params
-    )
-    seconds["astrometry"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    zp = _zero_point(ex, solution, stars, frame)
-    limit_flux = limiting_flux_adu(
-        ex.growth_radii_px, ex.growth_ee, ex.background_rms_adu, frame.gain
-    )
-    limiting_mag = float(zp.zero_point - 2.5 * math.log10(limit_flux))
-    seconds["photcal"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    ra, dec = solution.wcs.all_pix2world(ex.x, ex.y, 0)
-    mag = zp.magnitude(ex.flux)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag_err = np.where(snr > 0, 1.0857362 / snr, np.nan)
-    cat_x, cat_y = solution.wcs.all_world2pix(stars.ra, stars.dec, 0, quiet=True)
-    match = _nearest_catalog(ex, cat_x, cat_y, nrt.match_radius_arcsec / frame.pixel_scale_arcsec)
-    candidates = _candidates(
-        ex,
-        frame,
-        stars,
-        zp,
-        solution,
-        cat_x,
-        cat_y,
-        ra,
-        dec,
-        mag,
-        mag_err,
-        snr,
-        match,
-        alert,
-        config,
-        engine,
-    )
-    seconds["candidates"] = time.perf_counter() - mark
-    seconds["analysis"] = time.perf_counter() - started
-    seconds["total"] = seconds["analysis"]
-    return FrameAnalysis(
-        frame=frame,
-        extraction=ex,
-        solution=solution,
-        zero_point=zp,
-        ra=ra,
-        dec=dec,
-        mag=mag,
-        mag_err=mag_err,
-        catalog_match=match,
-        limiting_mag=limiting_mag,
-        candidates=candidates,
-        engine=engine,
-        seconds=seconds,
-        report_snr_min=nrt.report_snr_min,
-    )
+    usable = clean_flags & (ex.snr >= 10.0)
+    geometry = FrameGeometry(frame.wcs, frame.shape, frame.pixel_scale_arcsec)
+    params = AstrometryParams.from_section(nrt)
+    return solve(ex.x, ex.y, ex.flux, usable, geometry, stars, params)
 
 
-def _zero_point(ex: Extraction, solution: Solution, stars: CatalogStars, frame) -> ZeroPoint:
+def _zero_point(
+    ex: Extraction, solution: Solution, stars: CatalogStars, frame: ScienceFrame
+) -> ZeroPoint:
     det, cat = solution.det_index, solution.cat_index
     clean = (ex.flags[det] & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
     det, cat = det[clean], cat[clean]
@@ -302,7 +325,50 @@ def _zero_point(ex: Extraction, solution: Solution, stars: CatalogStars, frame) 
     )
 
 
-def _nearest_catalog(ex: Extraction, cat_x, cat_y, radius_px: float) -> np.ndarray:
+def _measure(
+    frame: ScienceFrame,
+    ex: Extraction,
+    engine: ExtractionEngine,
+    solution: Solution,
+    zp: ZeroPoint,
+    stars: CatalogStars,
+    match_radius_arcsec: float,
+) -> MeasuredFrame:
+    """Sky positions and magnitudes of the detections, the catalog projected on the frame
+    through the fitted WCS, and each detection's nearest catalog star."""
+    wcs = solution.wcs
+    ra, dec = wcs.all_pix2world(ex.x, ex.y, 0)
+    snr = ex.snr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag_err = np.where(snr > 0, 1.0857362 / snr, np.nan)
+    cat_x, cat_y = wcs.all_world2pix(stars.ra, stars.dec, 0, quiet=True)
+    match = _nearest_catalog(ex, cat_x, cat_y, match_radius_arcsec / frame.pixel_scale_arcsec)
+    catalog = ProjectedCatalog(
+        x=cat_x,
+        y=cat_y,
+        flux=10.0 ** (-0.4 * (stars.mag - zp.zero_point)),
+        pos_err_arcsec=stars.pos_err_arcsec,
+    )
+    return MeasuredFrame(
+        frame=frame,
+        pixels=FramePixels(frame.data, frame.mask, ex.background_rms_adu, frame.gain),
+        extraction=ex,
+        engine=engine,
+        wcs=wcs,
+        zero_point=zp,
+        stars=stars,
+        catalog=catalog,
+        catalog_match=match,
+        ra=ra,
+        dec=dec,
+        mag=zp.magnitude(ex.flux),
+        mag_err=mag_err,
+    )
+
+
+def _nearest_catalog(
+    ex: Extraction, cat_x: Floats, cat_y: Floats, radius_px: float
+) -> npt.NDArray[np.int64]:
     """Index of the nearest catalog star within ``radius_px`` of each detection (-1: none)."""
     ok = np.isfinite(cat_x) & np.isfinite(cat_y)
     index = np.flatnonzero(ok)
@@ -317,83 +383,54 @@ def _nearest_catalog(ex: Extraction, cat_x, cat_y, radius_px: float) -> np.ndarr
     return match
 
 
-def _masked_fraction(ex: Extraction, frame, subset: np.ndarray, engine) -> np.ndarray:
-    """Fraction of masked pixels in the aperture of each source of ``subset``."""
-    fraction = np.zeros(len(subset))
-    flagged = (ex.flags[subset] & FLAG_MASKED) != 0
-    if frame.mask is None or not flagged.any():
-        return fraction
-    picked = subset[flagged]
-    ones = np.ascontiguousarray(frame.mask, dtype=np.float32)
-    masked, _, _ = engine.sum_circle(
-        ones, ex.x[picked], ex.y[picked], ex.aperture_px, 1.0, 1.0, None
-    )
-    fraction[flagged] = masked / (np.pi * ex.aperture_px**2)
-    return fraction
-
-
-def _point_like(ex: Extraction, frame, subset: np.ndarray, snr: np.ndarray, engine) -> np.ndarray:
-    """Whether each source of ``subset`` is as concentrated as a point source.
-
-    Concentration = flux within 0.75 FWHM / flux within the aperture; a point source has the
-    curve of growth's ratio. Blends of several stars and halo fragments are flatter. The
-    allowance is 30 % or three times the ratio's noise (~1.5/SNR), whichever is larger.
-    """
-    if len(subset) == 0:
-        return np.zeros(0, dtype=bool)
-    inner_r = 0.75 * ex.fwhm_px
-    inner, _, _ = engine.sum_circle(
-        frame.data,
-        ex.x[subset],
-        ex.y[subset],
-        inner_r,
-        ex.background_rms_adu,
-        frame.gain,
-        frame.mask,
-    )
-    expected = float(np.interp(inner_r, ex.growth_radii_px, ex.growth_ee)) / float(
-        np.interp(ex.aperture_px, ex.growth_radii_px, ex.growth_ee)
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = inner / ex.flux_aperture[subset]
-    allowance = np.maximum(0.3, 1.5 * 3.0 / np.maximum(snr[subset], 1e-3)) * expected
-    return ratio >= expected - allowance
-
-
 def _candidates(
-    ex,
-    frame,
-    stars,
-    zp,
-    solution,
-    cat_x,
-    cat_y,
-    ra,
-    dec,
-    mag,
-    mag_err,
-    snr,
-    match,
-    alert,
-    config,
-    engine,
-) -> list[dict]:
-    nrt = config.nrt
+    measured: MeasuredFrame, alert: AlertRegion | None, params: CandidateParams
+) -> list[Candidate]:
+    """The aperture candidates and, for a follow-up frame, the alert region's scene fit."""
+    ex, frame, stars = measured.extraction, measured.frame, measured.stars
+    snr = ex.snr
+    match = measured.catalog_match
     matched_mag = np.where(match >= 0, stars.mag[np.maximum(match, 0)], np.nan)
-    params = CandidateParams(
-        snr_min=nrt.candidate_snr_min,
-        catalog_margin_mag=nrt.catalog_margin_mag,
-        alert_radius_min_arcsec=nrt.alert_radius_min_arcsec,
-        chance_probability_max=nrt.chance_probability_max,
-        brightening_mag=nrt.brightening_mag,
-        edge_margin_fwhm=nrt.edge_margin_fwhm,
-        sharpness_max=nrt.sharpness_max,
-    )
     # Only the sources that could become candidates are checked (the wings test is per source).
     look = snr >= params.snr_min
     if alert is None:
         look &= ~np.isfinite(matched_mag)
     subset = np.flatnonzero(look)
+    clean = np.zeros(len(ex), dtype=bool)
+    clean[subset] = _clean(measured, subset, matched_mag, params)
+    height, width = frame.shape
+    area = height * width * frame.pixel_scale_arcsec**2
+    limit = stars.mag_limit
+    if limit is None and len(stars):
+        limit = float(np.percentile(stars.mag, 99))
+    sources = MeasuredSources(
+        ra=measured.ra,
+        dec=measured.dec,
+        x=ex.x,
+        y=ex.y,
+        mag=measured.mag,
+        mag_err=measured.mag_err,
+        snr=snr,
+        matched_mag=matched_mag,
+        clean=clean,
+    )
+    found = find_candidates(
+        sources, catalog_limit=limit, frame_area_arcsec2=area, alert=alert, params=params
+    )
+    if alert is None:
+        return found
+    # Transients merged with a star in the aperture measurements: the alert region's scene fit.
+    density = unmatched_density(clean, matched_mag, snr, params.snr_min, area)
+    found += scene_candidates(measured, alert, params, density_per_arcsec2=density, existing=found)
+    return sorted(found, key=lambda c: -c["snr"])
+
+
+def _clean(
+    measured: MeasuredFrame, subset: Indices, matched_mag: Floats, params: CandidateParams
+) -> npt.NDArray[np.bool_]:
+    """Which sources of ``subset`` nothing but the sky explains (``clean_sources``)."""
+    ex = measured.extraction
+    snr = ex.snr
     # Peak over flux, the peak lowered by three pixel sigmas first: a faint star's brightest
     # pixel is mostly noise, a cosmic ray's is not.
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -402,63 +439,66 @@ def _candidates(
         )
     stellar = np.isfinite(matched_mag) & (snr > 20) & (ex.flags == 0)
     star_sharp = float(np.median(ex.sharpness[stellar])) if stellar.sum() >= 5 else math.nan
-    cat_flux = 10.0 ** (-0.4 * (stars.mag - zp.zero_point))
-    point_like = _point_like(ex, frame, subset, snr, engine)
-    clean = np.zeros(len(ex), dtype=bool)
-    clean[subset] = clean_sources(
+    traits = DetectionTraits(
+        x=ex.x[subset],
+        y=ex.y[subset],
+        flux=ex.flux[subset],
+        flags=ex.flags[subset],
+        sharpness=sharp[subset],
+        point_like=_point_like(measured, subset),
+        masked_fraction=_masked_fraction(measured, subset),
+    )
+    return clean_sources(
+        traits,
+        measured.catalog,
+        shape=measured.frame.shape,
+        fwhm=ex.fwhm_px,
+        stars_sharpness=star_sharp,
+        params=params,
+    )
+
+
+def _masked_fraction(measured: MeasuredFrame, subset: Indices) -> Floats:
+    """Fraction of masked pixels in the aperture of each source of ``subset``."""
+    ex, mask = measured.extraction, measured.pixels.mask
+    fraction = np.zeros(len(subset))
+    flagged = (ex.flags[subset] & FLAG_MASKED) != 0
+    if mask is None or not flagged.any():
+        return fraction
+    picked = subset[flagged]
+    ones = np.ascontiguousarray(mask, dtype=np.float32)
+    masked, _, _ = measured.engine.sum_circle(
+        ones, ex.x[picked], ex.y[picked], ex.aperture_px, 1.0, 1.0, None
+    )
+    fraction[flagged] = masked / (np.pi * ex.aperture_px**2)
+    return fraction
+
+
+def _point_like(measured: MeasuredFrame, subset: Indices) -> npt.NDArray[np.bool_]:
+    """Whether each source of ``subset`` is as concentrated as a point source.
+
+    Concentration = flux within 0.75 FWHM / flux within the aperture; a point source has the
+    curve of growth's ratio. Blends of several stars and halo fragments are flatter. The
+    allowance is 30 % or three times the ratio's noise (~1.5/SNR), whichever is larger.
+    """
+    if len(subset) == 0:
+        return np.zeros(0, dtype=bool)
+    ex, pixels = measured.extraction, measured.pixels
+    inner_r = 0.75 * ex.fwhm_px
+    inner, _, _ = measured.engine.sum_circle(
+        pixels.data,
         ex.x[subset],
         ex.y[subset],
-        ex.flux[subset],
-        ex.flags[subset],
-        sharp[subset],
-        star_sharp,
-        frame.shape,
-        ex.fwhm_px,
-        params.edge_margin_fwhm,
-        params.sharpness_max,
-        cat_x,
-        cat_y,
-        cat_flux,
-        point_like,
-        _masked_fraction(ex, frame, subset, engine),
+        inner_r,
+        pixels.rms_adu,
+        pixels.gain,
+        pixels.mask,
     )
-    # A matched detection is the star itself: it is not in its own wings.
-    height, width = frame.shape
-    area = height * width * frame.pixel_scale_arcsec**2
-    limit = stars.mag_limit
-    if limit is None and len(stars):
-        limit = float(np.percentile(stars.mag, 99))
-    found = find_candidates(
-        ra=ra,
-        dec=dec,
-        x=ex.x,
-        y=ex.y,
-        mag=mag,
-        mag_err=mag_err,
-        snr=snr,
-        matched_mag=matched_mag,
-        clean=clean,
-        catalog_limit=limit,
-        frame_area_arcsec2=area,
-        alert=alert,
-        params=params,
+    expected = float(np.interp(inner_r, ex.growth_radii_px, ex.growth_ee)) / float(
+        np.interp(ex.aperture_px, ex.growth_radii_px, ex.growth_ee)
     )
-    if alert is None:
-        return found
-    # Transients merged with a star in the aperture measurements: the alert region's scene fit.
-    found += scene_candidates(
-        ex,
-        frame,
-        wcs=solution.wcs,
-        catalog_x=cat_x,
-        catalog_y=cat_y,
-        catalog_flux=cat_flux,
-        catalog_pos_err_arcsec=stars.pos_err_arcsec,
-        detection_match=match,
-        zero_point=zp,
-        alert=alert,
-        params=params,
-        density_per_arcsec2=unmatched_density(clean, matched_mag, snr, params.snr_min, area),
-        existing=found,
-    )
-    return sorted(found, key=lambda c: -c["snr"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = inner / ex.flux_aperture[subset]
+    allowance = np.maximum(0.3, 1.5 * 3.0 / np.maximum(ex.snr[subset], 1e-3)) * expected
+    ratio_ok: npt.NDArray[np.bool_] = ratio >= expected - allowance
+    return ratio_ok

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from infra.events import prefect_configured
-from tasks.nrt.consumer import NrtConsumer
+from tasks.nrt.analysis_rows import AnalysisStatus, ImageRow
+from tasks.nrt.consumer import FrameSummary, NrtConsumer
 
 #: Stable key of the NRT results table in the Prefect UI (one per sequence, or the block's).
 ARTIFACT_KEY = "pyros-nrt"
@@ -18,7 +22,7 @@ def artifact_key(sequence_id: int | None) -> str:
 
 
 @task(name="nrt-analyse-frame", retries=0, cache_policy=NO_CACHE)
-def analyse_frame_task(consumer: NrtConsumer, image: dict) -> dict:
+def analyse_frame_task(consumer: NrtConsumer, image: ImageRow) -> FrameSummary:
     """Analyse one frame with the flow's long-lived consumer (a failure is recorded, not raised).
 
     The consumer's state (masters, catalog fields, light curves) stays in the flow's process;
@@ -27,7 +31,7 @@ def analyse_frame_task(consumer: NrtConsumer, image: dict) -> dict:
     return consumer.process(image)
 
 
-def table_rows(summaries: list[dict]) -> list[dict]:
+def table_rows(summaries: list[FrameSummary]) -> list[dict[str, Any]]:
     """One row per analysed frame, for the table artifact."""
     rows = []
     for s in summaries:
@@ -55,13 +59,11 @@ def table_rows(summaries: list[dict]) -> list[dict]:
     return rows
 
 
-def publish_results(key: str, summaries: list[dict]) -> str | None:
+def publish_results(key: str, summaries: list[FrameSummary]) -> str | None:
     """Publish the analysed frames as a table artifact; returns the key (None without Prefect)."""
     if not prefect_configured():
         return None
-    from prefect.artifacts import create_table_artifact
-
-    done = sum(s["status"] == "done" for s in summaries)
+    done = sum(s["status"] == AnalysisStatus.DONE for s in summaries)
     candidates = sum(len(s.get("candidates") or []) for s in summaries)
     create_table_artifact(
         key=key,

@@ -13,7 +13,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import least_squares
+
+Floats = npt.NDArray[np.float64]
 
 #: Bounds of the fitted Moffat index (1 has infinite flux; beyond 10 it is nearly a Gaussian).
 BETA_RANGE = (1.3, 10.0)
@@ -37,7 +40,7 @@ class MoffatPsf:
     @property
     def fwhm_px(self) -> float:
         """Geometric-mean FWHM."""
-        alpha = (self.a * self.c - self.b**2) ** -0.25
+        alpha: float = (self.a * self.c - self.b**2) ** -0.25
         return 2.0 * alpha * math.sqrt(2.0 ** (1.0 / self.beta) - 1.0)
 
     @property
@@ -50,26 +53,27 @@ class MoffatPsf:
         smallest = 0.5 * (self.a + self.c - math.hypot(self.a - self.c, 2.0 * self.b))
         return math.sqrt((fraction ** (-1.0 / self.beta) - 1.0) / smallest)
 
-    def evaluate(self, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    def evaluate(self, dx: Floats, dy: Floats) -> Floats:
         """Flux fraction in the pixels at offsets ``(dx, dy)`` from the centre."""
         q = self.a * dx * dx + 2.0 * self.b * dx * dy + self.c * dy * dy
-        return self.peak_fraction * (1.0 + q) ** -self.beta
+        fraction: Floats = self.peak_fraction * (1.0 + q) ** -self.beta
+        return fraction
 
-    def gradient(self, dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def gradient(self, dx: Floats, dy: Floats) -> tuple[Floats, Floats]:
         """Derivatives of :meth:`evaluate` with respect to the centre's x and y."""
         q = self.a * dx * dx + 2.0 * self.b * dx * dy + self.c * dy * dy
         common = 2.0 * self.beta * self.peak_fraction * (1.0 + q) ** (-self.beta - 1.0)
         return common * (self.a * dx + self.b * dy), common * (self.b * dx + self.c * dy)
 
 
-def _shape(p: np.ndarray) -> MoffatPsf:
+def _shape(p: Floats) -> MoffatPsf:
     a, c = math.exp(p[0]), math.exp(p[1])
     b = math.tanh(p[2]) * 0.95 * math.sqrt(a * c)
     beta = BETA_RANGE[0] + (BETA_RANGE[1] - BETA_RANGE[0]) / (1.0 + math.exp(-p[3]))
     return MoffatPsf(a, b, c, beta)
 
 
-def _shape_params(psf: MoffatPsf) -> np.ndarray:
+def _shape_params(psf: MoffatPsf) -> Floats:
     lo, hi = BETA_RANGE
     t = min(max((psf.beta - lo) / (hi - lo), 1e-3), 1.0 - 1e-3)
     r = psf.b / (0.95 * math.sqrt(psf.a * psf.c))
@@ -77,14 +81,14 @@ def _shape_params(psf: MoffatPsf) -> np.ndarray:
 
 
 def fit_psf(
-    data: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
+    data: npt.NDArray[np.float32],
+    x: Floats,
+    y: Floats,
     *,
     fwhm_px: float,
     rms_adu: float,
     gain: float,
-    mask: np.ndarray | None = None,
+    mask: npt.NDArray[np.bool_] | None = None,
 ) -> MoffatPsf | None:
     """Fit one Moffat shape to the stars at ``(x, y)`` (background-subtracted ``data``).
 
@@ -108,7 +112,9 @@ def fit_psf(
     """
     half = max(3, math.ceil(1.6 * fwhm_px))
     height, width = data.shape
-    values, weights, centres = [], [], []
+    values: list[Floats] = []
+    weights: list[Floats] = []
+    centres: list[tuple[float, float]] = []
     for xc, yc in zip(x, y, strict=True):
         ix, iy = round(xc), round(yc)
         if not (half <= ix < width - half and half <= iy < height - half):
@@ -129,7 +135,7 @@ def fit_psf(
     # Weighted sums independent of the profile, for each star's 2x2 flux/background solve.
     sum_w, sum_wd = w.sum(axis=1), (w * d).sum(axis=1)
 
-    def residuals(p: np.ndarray) -> np.ndarray:
+    def residuals(p: Floats) -> Floats:
         centre_x, centre_y = p[4::2, None], p[5::2, None]
         profile = _shape(p[:4]).evaluate(gx[None, :] - centre_x, gy[None, :] - centre_y)
         # Flux and background are linear: solved exactly for each trial shape and centre.
@@ -139,7 +145,8 @@ def fit_psf(
         det = np.where(np.abs(det) > 0, det, 1e-30)
         flux = (spd * sum_w - sp * sum_wd) / det
         background = (spp * sum_wd - sp * spd) / det
-        return ((d - flux[:, None] * profile - background[:, None]) * sw).ravel()
+        weighted: Floats = ((d - flux[:, None] * profile - background[:, None]) * sw).ravel()
+        return weighted
 
     start = np.concatenate([_shape_params(MoffatPsf.circular(fwhm_px)), np.ravel(centres)])
     try:

@@ -18,15 +18,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 from scipy.ndimage import correlate
 from scipy.optimize import least_squares
 
+from tasks.nrt.frame import FramePixels
 from tasks.nrt.psf import MoffatPsf
 
 #: Residual peaks added to a scene at most (each refits the scene).
 MAX_NEW_SOURCES = 3
+
+Floats = npt.NDArray[np.float64]
+
+
+class SourceOrigin(StrEnum):
+    """Where a scene source comes from."""
+
+    CATALOG = "catalog"  # a catalog star, at its catalog position
+    DETECTION = "detection"  # another detection of the frame
+    RESIDUAL = "residual"  # a peak of the residual, added by the fit
 
 
 @dataclass(frozen=True)
@@ -38,12 +51,29 @@ class SceneSource:
     flux: float
     flux_err: float
     catalog_index: int  # -1: not a catalog star
-    origin: str  # "catalog", "detection" or "residual"
+    origin: SourceOrigin
     sharpness: float  # (peak pixel - 3 sigma) over fitted flux, over the PSF's peak fraction
 
     @property
     def snr(self) -> float:
         return self.flux / self.flux_err if self.flux_err > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SceneStart:
+    """The sources a scene starts from (0-based pixels).
+
+    Catalog stars near the region at their projected positions, with their position errors
+    (pixels) and their index in the catalog; the frame's other detections near the region
+    (positions fitted freely).
+    """
+
+    catalog_x: Floats
+    catalog_y: Floats
+    catalog_sigma_px: Floats
+    catalog_index: npt.NDArray[np.int64]
+    free_x: Floats
+    free_y: Floats
 
 
 @dataclass(frozen=True)
@@ -59,7 +89,9 @@ class Region:
     radius_px: float
 
 
-def region_around(cx: float, cy: float, radius_px: float, margin_px: float, shape) -> Region:
+def region_around(
+    cx: float, cy: float, radius_px: float, margin_px: float, shape: tuple[int, ...]
+) -> Region:
     """The square ``radius_px + margin_px`` either side of ``(cx, cy)``, clipped to the frame."""
     half = radius_px + margin_px
     height, width = shape
@@ -68,20 +100,22 @@ def region_around(cx: float, cy: float, radius_px: float, margin_px: float, shap
     return Region(x0, y0, x1, y1, cx, cy, radius_px)
 
 
+@dataclass(frozen=True)
+class _RegionPixels:
+    """The region's pixels, raveled: centres, values and which are good (unmasked)."""
+
+    x: Floats
+    y: Floats
+    values: Floats
+    good: npt.NDArray[np.bool_]
+
+
 def fit_scene(
-    data: np.ndarray,
-    mask: np.ndarray | None,
+    pixels: FramePixels,
     region: Region,
     psf: MoffatPsf,
+    start: SceneStart,
     *,
-    rms_adu: float,
-    gain: float,
-    catalog_x: np.ndarray,
-    catalog_y: np.ndarray,
-    catalog_sigma_px: np.ndarray,
-    catalog_index: np.ndarray,
-    free_x: np.ndarray,
-    free_y: np.ndarray,
     snr_min: float = 5.0,
     model_error: float = 0.02,
 ) -> list[SceneSource]:
@@ -89,19 +123,14 @@ def fit_scene(
 
     Parameters
     ----------
-    data, mask : ndarray
-        The background-subtracted frame (ADU) and its bad-pixel mask (None: all good).
+    pixels : FramePixels
+        The background-subtracted frame (ADU), its bad-pixel mask, background noise and gain.
     region : Region
         Where to fit, and the circle where residual peaks are looked for.
     psf : MoffatPsf
         The local PSF.
-    rms_adu, gain : float
-        Background noise (ADU) and gain (e-/ADU).
-    catalog_x, catalog_y, catalog_sigma_px, catalog_index : ndarray
-        Catalog stars near the region: projected positions, their position errors (pixels) and
-        their index in the catalog.
-    free_x, free_y : ndarray
-        Other detections near the region (positions fitted freely).
+    start : SceneStart
+        The catalog stars and the other detections near the region.
     snr_min : float
         Residual peaks below this matched-filter SNR end the search.
     model_error : float
@@ -115,37 +144,32 @@ def fit_scene(
     yy, xx = np.mgrid[region.y0 : region.y1, region.x0 : region.x1]
     if xx.size == 0:
         return []
-    values = np.asarray(data[region.y0 : region.y1, region.x0 : region.x1], dtype=float)
+    values = np.asarray(pixels.data[region.y0 : region.y1, region.x0 : region.x1], dtype=float)
     good = np.ones(values.shape, bool)
-    if mask is not None:
-        good = ~np.asarray(mask[region.y0 : region.y1, region.x0 : region.x1], dtype=bool)
-    px, py, v, ok = xx.ravel().astype(float), yy.ravel().astype(float), values.ravel(), good.ravel()
-    all_x = np.concatenate([catalog_x, free_x]).astype(float)
-    all_y = np.concatenate([catalog_y, free_y]).astype(float)
-    # Positions are fitted near the circle only: farther sources just lend the region their wings.
-    reach = region.radius_px + 2.0 * psf.fwhm_px
-    sources = _Sources(
-        all_x,
-        all_y,
-        list(catalog_sigma_px) + [math.inf] * len(free_x),
-        list(catalog_index) + [-1] * len(free_x),
-        ["catalog"] * len(catalog_x) + ["detection"] * len(free_x),
-        movable=np.hypot(all_x - region.cx, all_y - region.cy) <= reach,
+    if pixels.mask is not None:
+        good = ~np.asarray(pixels.mask[region.y0 : region.y1, region.x0 : region.x1], dtype=bool)
+    flat = _RegionPixels(
+        xx.ravel().astype(float), yy.ravel().astype(float), values.ravel(), good.ravel()
     )
+    sources = _Sources.starting(start, region, psf)
     kernel = _kernel(psf)
-    model, flux, flux_err = _fit(px, py, v, ok, psf, sources, rms_adu, gain, None)
+    rms_adu, gain = pixels.rms_adu, pixels.gain
+    first_weight = np.where(
+        flat.good, 1.0 / (rms_adu**2 + np.maximum(flat.values, 0.0) / gain), 0.0
+    )
+    model, flux, flux_err = _fit(flat, psf, sources, first_weight)
     # Noise of each pixel from the first model, kept for every later fit.
     variance = rms_adu**2 + np.maximum(model, 0.0) / gain + (model_error * model) ** 2
-    weight = np.where(ok, 1.0 / variance, 0.0)
+    weight = np.where(flat.good, 1.0 / variance, 0.0)
     for added in range(MAX_NEW_SOURCES + 1):
-        model, flux, flux_err = _fit(px, py, v, ok, psf, sources, rms_adu, gain, weight)
+        model, flux, flux_err = _fit(flat, psf, sources, weight)
         if added == MAX_NEW_SOURCES:
             break
         peak = _residual_peak(values - model.reshape(values.shape), weight, kernel, region, xx, yy)
         if peak is None or peak[2] < snr_min:
             break
         sources.add(peak[0], peak[1])
-    residual = (v - model).reshape(values.shape)
+    residual = (flat.values - model).reshape(values.shape)
     return [
         SceneSource(
             x=float(sources.x[i]),
@@ -164,7 +188,15 @@ def fit_scene(
 class _Sources:
     """The scene's sources while it is fitted (positions updated in place)."""
 
-    def __init__(self, x, y, sigma, index, origin, movable) -> None:
+    def __init__(
+        self,
+        x: Floats,
+        y: Floats,
+        sigma: list[float],
+        index: list[int],
+        origin: list[SourceOrigin],
+        movable: npt.NDArray[np.bool_],
+    ) -> None:
         self.x = np.asarray(x, dtype=float)
         self.y = np.asarray(y, dtype=float)
         self.movable = np.asarray(movable, dtype=bool)
@@ -173,37 +205,57 @@ class _Sources:
         self.index = np.asarray(index, dtype=np.int64)
         self.origin = list(origin)
 
+    @classmethod
+    def starting(cls, start: SceneStart, region: Region, psf: MoffatPsf) -> _Sources:
+        """Catalog stars then free detections; positions fitted near the circle only."""
+        n_cat, n_free = len(start.catalog_x), len(start.free_x)
+        all_x = np.concatenate([start.catalog_x, start.free_x]).astype(float)
+        all_y = np.concatenate([start.catalog_y, start.free_y]).astype(float)
+        # Farther sources just lend the region their wings.
+        reach = region.radius_px + 2.0 * psf.fwhm_px
+        return cls(
+            all_x,
+            all_y,
+            list(start.catalog_sigma_px) + [math.inf] * n_free,
+            list(start.catalog_index) + [-1] * n_free,
+            [SourceOrigin.CATALOG] * n_cat + [SourceOrigin.DETECTION] * n_free,
+            movable=np.hypot(all_x - region.cx, all_y - region.cy) <= reach,
+        )
+
     def add(self, x: float, y: float) -> None:
         self.x, self.y = np.append(self.x, x), np.append(self.y, y)
         self.x0, self.y0 = np.append(self.x0, x), np.append(self.y0, y)
         self.sigma = np.append(self.sigma, math.inf)
         self.index = np.append(self.index, -1)
-        self.origin.append("residual")
+        self.origin.append(SourceOrigin.RESIDUAL)
         self.movable = np.append(self.movable, True)
 
 
-def _fit(px, py, v, ok, psf, sources: _Sources, rms_adu, gain, weight):
+def _fit(
+    pixels: _RegionPixels, psf: MoffatPsf, sources: _Sources, weight: Floats
+) -> tuple[Floats, Floats, Floats]:
     """Fluxes of every source, positions of those near the circle (with their priors), and a
-    constant background; the other sources keep their positions (their wings only matter)."""
+    constant background; the other sources keep their positions (their wings only matter).
+
+    Returns the model of the region's pixels, the fluxes and their errors."""
+    px, py, v = pixels.x, pixels.y, pixels.values
     n = len(sources.x)
-    if weight is None:
-        weight = np.where(ok, 1.0 / (rms_adu**2 + np.maximum(v, 0.0) / gain), 0.0)
     sw = np.sqrt(weight)
     moving = np.flatnonzero(sources.movable)
     m = len(moving)
     sigma = sources.sigma[moving]
     inv_sigma = np.where(np.isfinite(sigma), 1.0 / np.maximum(sigma, 1e-3), 0.0)
 
-    def unpack(p):
+    def unpack(p: Floats) -> tuple[float, Floats, Floats, Floats]:
         x, y = sources.x.copy(), sources.y.copy()
         x[moving], y[moving] = p[1 + n : 1 + n + m], p[1 + n + m :]
         return p[0], p[1 : 1 + n], x, y
 
-    def model_of(p):
+    def model_of(p: Floats) -> Floats:
         bg, flux, x, y = unpack(p)
         return bg + psf.evaluate(px[:, None] - x[None, :], py[:, None] - y[None, :]) @ flux
 
-    def residuals(p):
+    def residuals(p: Floats) -> Floats:
         _, _, x, y = unpack(p)
         return np.concatenate(
             [
@@ -213,7 +265,7 @@ def _fit(px, py, v, ok, psf, sources: _Sources, rms_adu, gain, weight):
             ]
         )
 
-    def jacobian(p):
+    def jacobian(p: Floats) -> Floats:
         _, flux, x, y = unpack(p)
         dx, dy = px[:, None] - x[None, :], py[:, None] - y[None, :]
         gx, gy = psf.gradient(dx[:, moving], dy[:, moving])
@@ -241,13 +293,20 @@ def _fit(px, py, v, ok, psf, sources: _Sources, rms_adu, gain, weight):
     return model, flux.copy(), flux_err
 
 
-def _kernel(psf: MoffatPsf) -> np.ndarray:
+def _kernel(psf: MoffatPsf) -> Floats:
     half = max(2, math.ceil(1.5 * psf.fwhm_px))
     gy, gx = np.mgrid[-half : half + 1, -half : half + 1]
     return psf.evaluate(gx.astype(float), gy.astype(float))
 
 
-def _residual_peak(residual, weight, kernel, region: Region, xx, yy):
+def _residual_peak(
+    residual: Floats,
+    weight: Floats,
+    kernel: Floats,
+    region: Region,
+    xx: npt.NDArray[np.int_],
+    yy: npt.NDArray[np.int_],
+) -> tuple[float, float, float] | None:
     """Position and matched-filter SNR of the strongest residual peak inside the circle."""
     w = weight.reshape(residual.shape)
     numerator = correlate(residual * w, kernel, mode="constant")
@@ -262,7 +321,9 @@ def _residual_peak(residual, weight, kernel, region: Region, xx, yy):
     return float(xx.flat[k]), float(yy.flat[k]), float(snr.flat[k])
 
 
-def _sharpness(residual, region: Region, psf: MoffatPsf, x, y, flux) -> float:
+def _sharpness(
+    residual: Floats, region: Region, psf: MoffatPsf, x: float, y: float, flux: float
+) -> float:
     """Brightest pixel of a source (its own model added back to the residual) over its flux.
 
     In units of the PSF's peak fraction: a star is about 1, a cosmic ray or hot pixel far

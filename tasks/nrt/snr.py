@@ -9,7 +9,8 @@ where ``F`` is the source's total flux (electrons), ``EE(r)`` the fraction of it
 within radius ``r``, and ``v`` the per-pixel noise variance of everything else (sky and dark
 electrons plus the read noise squared). Equivalently: the flux over the aperture-corrected noise
 ``sqrt(F EE + A v) / EE``, at the aperture that makes it smallest. For the truth, ``F`` is the
-renderer's ``flux_e`` and ``EE`` the Moffat profile it rendered with (:func:`moffat_ee`); the
+renderer's ``flux_e`` and ``EE`` the Moffat profile it rendered with (:func:`moffat_ee`, with
+:func:`infra.astro.moffat_alpha`, the width both sides share); the
 pipeline uses the same formula with its measured curve of growth for limiting magnitudes
 (:func:`flux_at_snr`). Everything here works in electrons.
 """
@@ -17,29 +18,30 @@ pipeline uses the same formula with its measured curve of growth for limiting ma
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+
+from infra.astro import moffat_alpha
 
 #: Aperture radii (in FWHM) over which the optimum is searched.
 RADII_FWHM = np.linspace(0.3, 3.0, 55)
 
-
-def moffat_alpha(fwhm: float | np.ndarray, beta: float) -> np.ndarray:
-    """Moffat core width ``alpha`` for a FWHM: ``FWHM = 2 alpha sqrt(2**(1/beta) - 1)``."""
-    return np.asarray(fwhm) / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
+Floats = npt.NDArray[np.float64]
 
 
-def moffat_ee(radius: np.ndarray, fwhm: float | np.ndarray, beta: float) -> np.ndarray:
+def moffat_ee(radius: float | Floats, fwhm: float | Floats, beta: float) -> Floats:
     """Encircled energy of a Moffat profile within ``radius`` (same unit as ``fwhm``)."""
     alpha = moffat_alpha(fwhm, beta)
-    return 1.0 - (1.0 + (np.asarray(radius) / alpha) ** 2) ** (1.0 - beta)
+    ee: Floats = 1.0 - (1.0 + (np.asarray(radius) / alpha) ** 2) ** (1.0 - beta)
+    return ee
 
 
 def optimal_snr(
-    flux_e: np.ndarray,
-    fwhm_px: np.ndarray,
+    flux_e: Floats,
+    fwhm_px: float | Floats,
     beta: float,
     background_e: float,
     read_noise_e: float,
-) -> np.ndarray:
+) -> Floats:
     """SNR of point sources by the definition above, for a Moffat PSF (the truth's SNR).
 
     Parameters
@@ -62,16 +64,17 @@ def optimal_snr(
     variance = background_e + read_noise_e**2
     signal = flux[None, :] * ee
     snr = signal / np.sqrt(np.maximum(signal, 0.0) + np.pi * radii**2 * variance)
-    return snr.max(axis=0)
+    best: Floats = snr.max(axis=0)
+    return best
 
 
-def snr_curve(flux: float, radii: np.ndarray, ee: np.ndarray, variance: float) -> np.ndarray:
+def snr_curve(flux: float, radii: Floats, ee: Floats, variance: float) -> Floats:
     """SNR of a flux in each aperture of a curve of growth (``ee`` at ``radii``)."""
     signal = flux * np.asarray(ee)
     return signal / np.sqrt(np.maximum(signal, 0.0) + np.pi * np.asarray(radii) ** 2 * variance)
 
 
-def flux_at_snr(target: float, radii: np.ndarray, ee: np.ndarray, variance: float) -> float:
+def flux_at_snr(target: float, radii: Floats, ee: Floats, variance: float) -> float:
     """The smallest total flux reaching SNR ``target`` in the best aperture (electrons).
 
     Solves ``F ee / sqrt(F ee + A v) = S`` for each aperture: ``F ee = (S² + sqrt(S⁴ + 4 S² A v))

@@ -7,9 +7,11 @@ sequences start in ``to-be-planned``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from infra.config import SiteConfig, get_config
 from infra.db import session_scope
 from infra.db.models import (
     Album,
+    JournalEntry,
     Plan,
     Request,
     ScientificProgram,
@@ -27,9 +30,12 @@ from infra.db.models import (
     User,
 )
 from infra.db.sequence_state import SequenceState, creation_row
+from infra.events import REQUEST_SUBMITTED, emit
 from infra.journal import KIND_REQUEST, record
 from tasks.requests.parse import RequestError, parse_request, read_request_file
 from tasks.requests.validate import ValidRequest, validate_request
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class IngestResult:
     estimated_hours: float
     journal_id: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-able form (for ``--json`` and flow results)."""
         return {
             "request_id": self.request_id,
@@ -118,9 +124,30 @@ def _check_submitter(
 
 
 def store_request(
-    session: Session, valid: ValidRequest, username: str, raw: bytes, *, clock: Clock | None = None
+    session: Session,
+    valid: ValidRequest,
+    username: str,
+    raw: bytes,
+    *,
+    clock: Clock | None = None,
+    is_alert: bool = False,
 ) -> IngestResult:
     """Check the submitter and store ``valid`` in ``session`` (the caller's transaction).
+
+    Parameters
+    ----------
+    session : Session
+        The caller's transaction: nothing is committed here.
+    valid : ValidRequest
+        The validated request.
+    username : str
+        Submitting user (must exist and belong to the request's program).
+    raw : bytes
+        The request as received (journaled).
+    clock : Clock, optional
+        Clock of the journal entry (default: the process clock).
+    is_alert : bool
+        Whether it is an alert's follow-up request (``requests.is_alert``).
 
     Raises
     ------
@@ -130,6 +157,39 @@ def store_request(
     clock = clock or get_clock()
     spec = valid.spec
     user, program = _check_submitter(session, valid, username)
+    entry = _journal(session, valid, username, raw, clock)
+    request = Request(
+        name=spec.name,
+        user_id=user.id,
+        program_id=program.id,
+        target_type=spec.target_type,
+        is_alert=is_alert,
+        submitted_at=valid.submitted_at,
+        source=spec.source,
+        raw_sha256=entry.sha256,
+        journal_id=entry.id,
+    )
+    session.add(request)
+    session.flush()
+    sequence_ids = _insert_sequences(session, request.id, valid, username)
+    _insert_albums_and_plans(session, sequence_ids, valid)
+    return IngestResult(
+        request_id=request.id,
+        sequence_ids=tuple(sequence_ids),
+        source=spec.source,
+        name=spec.name,
+        user=username,
+        program=program.name,
+        estimated_hours=valid.estimated_hours,
+        journal_id=entry.id,
+    )
+
+
+def _journal(
+    session: Session, valid: ValidRequest, username: str, raw: bytes, clock: Clock
+) -> JournalEntry:
+    """The request's raw XML in the journal, in the caller's transaction."""
+    spec = valid.spec
     entry = record(
         KIND_REQUEST,
         f"{username}:{Path(spec.source).name}",
@@ -141,22 +201,19 @@ def store_request(
         },
         sim_time=valid.submitted_at,
         raw=raw,
-        session=session,
+        into=session,
         clock=clock,
     )
-    request = Request(
-        name=spec.name,
-        user_id=user.id,
-        program_id=program.id,
-        target_type=spec.target_type,
-        is_alert=False,
-        submitted_at=valid.submitted_at,
-        source=spec.source,
-        raw_sha256=entry.sha256,
-        journal_id=entry.id,
-    )
-    session.add(request)
-    session.flush()
+    if entry is None:  # only a write handed to a queue returns no entry; this one is direct
+        raise RuntimeError("the journal returned no entry for the request")
+    return entry
+
+
+def _insert_sequences(
+    session: Session, request_id: int, valid: ValidRequest, username: str
+) -> list[int]:
+    """The request's sequences in ``to-be-planned``, with their creation transitions."""
+    spec = valid.spec
     # Bulk inserts (thousands of rows for a big request); RETURNING keeps the input order.
     state = SequenceState.TO_BE_PLANNED
     reason = f"submitted by {username} from {Path(spec.source).name}"
@@ -164,7 +221,7 @@ def store_request(
         insert(Sequence).returning(Sequence.id, sort_by_parameter_order=True),
         [
             {
-                "request_id": request.id,
+                "request_id": request_id,
                 "name": item.spec.name,
                 "target_type": spec.target_type,
                 "target_coords": item.spec.target_coords,
@@ -192,6 +249,13 @@ def store_request(
         insert(SequenceTransition),
         [creation_row(sid, state, reason, valid.submitted_at) for sid in sequence_ids],
     )
+    return list(sequence_ids)
+
+
+def _insert_albums_and_plans(
+    session: Session, sequence_ids: list[int], valid: ValidRequest
+) -> None:
+    """Every sequence's albums (one per camera, in order) and their plans."""
     albums = [
         (sid, position, album)
         for sid, item in zip(sequence_ids, valid.sequences, strict=True)
@@ -224,16 +288,6 @@ def store_request(
             for album_id, (_, _, album) in zip(album_ids, albums, strict=True)
             for position, plan in enumerate(album.plans)
         ],
-    )
-    return IngestResult(
-        request_id=request.id,
-        sequence_ids=tuple(sequence_ids),
-        source=spec.source,
-        name=spec.name,
-        user=username,
-        program=program.name,
-        estimated_hours=valid.estimated_hours,
-        journal_id=entry.id,
     )
 
 
@@ -286,19 +340,31 @@ def ingest_request_bytes(
     return result
 
 
-def ingest_request_file(path: Path | str, **kwargs) -> IngestResult:
+def ingest_request_file(
+    path: Path | str,
+    *,
+    user: str = "pyros",
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+    clock: Clock | None = None,
+    submitted_at: datetime | None = None,
+) -> IngestResult:
     """Read ``path`` (size-capped) and ingest it; see :func:`ingest_request_bytes`."""
-    config = kwargs.get("config") or get_config()
+    config = config or get_config()
     data = read_request_file(path, config.requests.max_file_bytes)
-    return ingest_request_bytes(data, str(path), **{**kwargs, "config": config})
+    return ingest_request_bytes(
+        data,
+        str(path),
+        user=user,
+        engine=engine,
+        config=config,
+        clock=clock,
+        submitted_at=submitted_at,
+    )
 
 
 def _announce(result: IngestResult, clock: Clock, engine: Engine | None) -> None:
     """Tell the night a request arrived (after commit; the planner re-plans on it)."""
-    import logging
-
-    from infra.events import REQUEST_SUBMITTED, emit
-
     try:
         emit(
             REQUEST_SUBMITTED,
@@ -311,9 +377,7 @@ def _announce(result: IngestResult, clock: Clock, engine: Engine | None) -> None
             },
             source="requests",
             clock=clock,
-            engine=engine,
+            into=engine,
         )
     except Exception as exc:
-        logging.getLogger(__name__).warning(
-            "request %s stored but not announced: %s", result.request_id, exc
-        )
+        log.warning("request %s stored but not announced: %s", result.request_id, exc)

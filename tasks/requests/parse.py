@@ -13,11 +13,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from lxml import etree
 
 XSD_PATH = Path(__file__).with_name("request.xsd")
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_Number = TypeVar("_Number", int, float)
 
 
 class RequestError(ValueError):
@@ -196,6 +198,13 @@ def _integer(element: etree._Element, attribute: str) -> int | None:
     return None if raw is None else int(raw)
 
 
+def _required(value: _Number | None, element: etree._Element, field: str, source: str) -> _Number:
+    """A value the XSD requires (so never None past validation; refused if it ever is)."""
+    if value is None:
+        raise RequestError(source, element.sourceline, field, "is required")
+    return value
+
+
 def parse_request(data: bytes, source: str, max_bytes: int) -> RequestSpec:
     """Parse request XML safely and check it against the XSD.
 
@@ -218,6 +227,23 @@ def parse_request(data: bytes, source: str, max_bytes: int) -> RequestSpec:
     RequestError
         On anything unsafe, malformed or not matching the schema.
     """
+    root = _valid_root(data, source, max_bytes)
+    return RequestSpec(
+        source=source,
+        name=root.get("name"),
+        program=root.get("scientific_program"),
+        target_type=root.get("target_type"),
+        relative=root.get("relative", "0") in ("1", "true"),
+        priority=_integer(root, "priority"),
+        sequences=tuple(
+            _sequence(seq, f"/request/sequence[{s_index}]", source)
+            for s_index, seq in enumerate(root.findall("sequence"), start=1)
+        ),
+    )
+
+
+def _valid_root(data: bytes, source: str, max_bytes: int) -> etree._Element:
+    """The ``<request>`` element of safe, well-formed XML that the XSD accepts."""
     _gate(data, source, max_bytes)
     try:
         root = etree.fromstring(data, _parser())
@@ -241,51 +267,54 @@ def parse_request(data: bytes, source: str, max_bytes: int) -> RequestSpec:
         attribute = re.search(r"attribute '([^']*)'", error.message)
         field = f"{path}@{attribute.group(1)}" if attribute else (path or "request")
         raise RequestError(source, error.line or None, field, message)
+    return root
 
-    relative = root.get("relative", "0") in ("1", "true")
-    sequences = []
-    for s_index, seq in enumerate(root.findall("sequence"), start=1):
-        s_path = f"/request/sequence[{s_index}]"
-        albums = []
-        for a_index, album in enumerate(seq.findall("album"), start=1):
-            a_path = f"{s_path}/album[{a_index}]"
-            plans = tuple(
-                PlanSpec(
-                    name=plan.get("name"),
-                    filter=plan.get("filter"),
-                    exposure_s=_number(plan, "duration", source, f"{a_path}/plan[{p_index}]"),
-                    nb_images=_integer(plan, "nb_images"),
-                    line=plan.sourceline,
-                    path=f"{a_path}/plan[{p_index}]",
-                )
-                for p_index, plan in enumerate(album.findall("plan"), start=1)
-            )
-            albums.append(
-                AlbumSpec(album.get("name"), album.get("detector"), plans, album.sourceline, a_path)
-            )
-        sequences.append(
-            SequenceSpec(
-                name=seq.get("name"),
-                duration_s=_number(seq, "duration", source, s_path),
-                jd1=_number(seq, "jd1", source, s_path),
-                jd2=_number(seq, "jd2", source, s_path),
-                target_coords=(seq.get("target_coords") or "").strip(),
-                priority=_integer(seq, "priority"),
-                t_prefered=_number(seq, "t_prefered", source, s_path),
-                min_altitude_deg=_number(seq, "min_altitude", source, s_path),
-                max_airmass=_number(seq, "max_airmass", source, s_path),
-                min_moon_distance_deg=_number(seq, "min_moon_distance", source, s_path),
-                albums=tuple(albums),
-                line=seq.sourceline,
-                path=s_path,
-            )
-        )
-    return RequestSpec(
-        source=source,
-        name=root.get("name"),
-        program=root.get("scientific_program"),
-        target_type=root.get("target_type"),
-        relative=relative,
-        priority=_integer(root, "priority"),
-        sequences=tuple(sequences),
+
+def _sequence(seq: etree._Element, s_path: str, source: str) -> SequenceSpec:
+    def number(attribute: str) -> float | None:
+        return _number(seq, attribute, source, s_path)
+
+    def required(attribute: str) -> float:
+        return _required(number(attribute), seq, f"{s_path}@{attribute}", source)
+
+    # Albums first: a problem in a plan is reported before one in the sequence's attributes.
+    albums = tuple(
+        _album(album, f"{s_path}/album[{a_index}]", source)
+        for a_index, album in enumerate(seq.findall("album"), start=1)
+    )
+    return SequenceSpec(
+        name=seq.get("name"),
+        duration_s=required("duration"),
+        jd1=required("jd1"),
+        jd2=required("jd2"),
+        target_coords=(seq.get("target_coords") or "").strip(),
+        priority=_integer(seq, "priority"),
+        t_prefered=number("t_prefered"),
+        min_altitude_deg=number("min_altitude"),
+        max_airmass=number("max_airmass"),
+        min_moon_distance_deg=number("min_moon_distance"),
+        albums=albums,
+        line=seq.sourceline,
+        path=s_path,
+    )
+
+
+def _album(album: etree._Element, a_path: str, source: str) -> AlbumSpec:
+    plans = tuple(
+        _plan(plan, f"{a_path}/plan[{p_index}]", source)
+        for p_index, plan in enumerate(album.findall("plan"), start=1)
+    )
+    return AlbumSpec(album.get("name"), album.get("detector"), plans, album.sourceline, a_path)
+
+
+def _plan(plan: etree._Element, p_path: str, source: str) -> PlanSpec:
+    exposure_s = _number(plan, "duration", source, p_path)
+    nb_images = _integer(plan, "nb_images")
+    return PlanSpec(
+        name=plan.get("name"),
+        filter=plan.get("filter"),
+        exposure_s=_required(exposure_s, plan, f"{p_path}@duration", source),
+        nb_images=_required(nb_images, plan, f"{p_path}@nb_images", source),
+        line=plan.sourceline,
+        path=p_path,
     )

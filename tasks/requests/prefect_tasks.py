@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
 
 from tasks.requests.ingest import ingest_request_bytes
 
 
 @task(name="ingest-request", retries=0)
-def ingest_request_task(xml: str, source: str, user: str = "pyros") -> dict:
+def ingest_request_task(xml: str, source: str, user: str = "pyros") -> dict[str, Any]:
     """Validate and store a request; never retried (a refused request stays refused).
 
     Parameters

@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.scheduling.objective import PRIORITY_BASE
-from tasks.scheduling.planner import (
-    Plan,
+from tasks.scheduling.draft import (
+    ScheduleDraft,
     candidates_of,
     insertion_order,
     place,
     start_bounds,
 )
+from tasks.scheduling.objective import PRIORITY_BASE
 from tasks.scheduling.timeline import EPS, Slot
 
 #: Improvement rounds at most (each round that changes something improves the objective).
 MAX_ROUNDS = 8
 
 
-def improve_plan(plan: Plan) -> None:
+def improve_plan(plan: ScheduleDraft) -> None:
     """Slide towards preferred times, then evict lower priorities and fill gaps, until a round
     changes nothing (sliding can open room, so the eviction check comes last)."""
     for _ in range(MAX_ROUNDS):
@@ -40,7 +40,7 @@ def improve_plan(plan: Plan) -> None:
             break
 
 
-def left_out(plan: Plan) -> list[int]:
+def left_out(plan: ScheduleDraft) -> list[int]:
     """Plannable items not on the timeline, in insertion order."""
     timeline = plan.timeline
     return insertion_order(
@@ -48,7 +48,7 @@ def left_out(plan: Plan) -> list[int]:
     )
 
 
-def fill_gaps(plan: Plan) -> bool:
+def fill_gaps(plan: ScheduleDraft) -> bool:
     """Place every left-out item that now fits; True if any did."""
     changed = False
     for item in left_out(plan):
@@ -58,7 +58,7 @@ def fill_gaps(plan: Plan) -> bool:
     return changed
 
 
-def _could_fit(plan: Plan, items: list[int], gaps: list[tuple[float, float]]) -> list[int]:
+def _could_fit(plan: ScheduleDraft, items: list[int], gaps: list[tuple[float, float]]) -> list[int]:
     """The items that have a start inside one of ``gaps`` (vectorised pre-filter)."""
     if not items or not gaps:
         return []
@@ -78,7 +78,7 @@ def _could_fit(plan: Plan, items: list[int], gaps: list[tuple[float, float]]) ->
     return [item for item in items if item in found]
 
 
-def _eviction_cost(plan: Plan, start: float, end: float, level: int) -> tuple[int, float]:
+def _eviction_cost(plan: ScheduleDraft, start: float, end: float, level: int) -> tuple[int, float]:
     """(highest evicted priority, evicted weight) if a block took ``[start, end]``."""
     problem = plan.problem
     top, weight = -1, 0.0
@@ -91,11 +91,11 @@ def _eviction_cost(plan: Plan, start: float, end: float, level: int) -> tuple[in
     return top, weight
 
 
-def _best_eviction(plan: Plan, item: int, gaps: list[tuple[float, float]]) -> float | None:
+def _best_eviction(plan: ScheduleDraft, item: int, gaps: list[tuple[float, float]]) -> float | None:
     """The start inside a gap of the higher-or-equal timeline evicting the least (or None)."""
     problem, timeline = plan.problem, plan.timeline
     duration, level = problem.duration[item], problem.priority[item]
-    best: tuple | None = None
+    best: tuple[int, float, float] | None = None
     for first, last in problem.feasible[item]:
         for gap_start, gap_end in gaps:
             lo, hi = max(first, gap_start), min(last, gap_end - duration)
@@ -113,7 +113,7 @@ def _best_eviction(plan: Plan, item: int, gaps: list[tuple[float, float]]) -> fl
     return None if best is None else best[-1]
 
 
-def _put_at(plan: Plan, item: int, start: float, *, pinned: bool = False) -> None:
+def _put_at(plan: ScheduleDraft, item: int, start: float, *, pinned: bool = False) -> None:
     """Insert ``item`` at ``start`` (the caller made the room); ``pinned``: it may not slide."""
     problem, timeline = plan.problem, plan.timeline
     duration = problem.duration[item]
@@ -123,7 +123,7 @@ def _put_at(plan: Plan, item: int, start: float, *, pinned: bool = False) -> Non
     plan.displaced_by.pop(item, None)
 
 
-def take_place(plan: Plan, item: int, gaps: list[tuple[float, float]]) -> bool:
+def take_place(plan: ScheduleDraft, item: int, gaps: list[tuple[float, float]]) -> bool:
     """Put ``item`` in one of ``gaps`` (of the higher-or-equal timeline), evicting the lower
     priorities in the way and re-placing them where they fit; False if no gap holds it."""
     start = _best_eviction(plan, item, gaps)
@@ -140,14 +140,14 @@ def take_place(plan: Plan, item: int, gaps: list[tuple[float, float]]) -> bool:
     return True
 
 
-def _gaps_at_or_above(plan: Plan, level: int) -> list[tuple[float, float]]:
+def _gaps_at_or_above(plan: ScheduleDraft, level: int) -> list[tuple[float, float]]:
     problem = plan.problem
     return plan.timeline.gaps(
         keep=lambda other: problem.priority[other] >= level or other in problem.fixed
     )
 
 
-def evict_lower_priorities(plan: Plan) -> bool:
+def evict_lower_priorities(plan: ScheduleDraft) -> bool:
     """Let left-out sequences take time held by lower priorities; True if any did."""
     problem = plan.problem
     changed = False
@@ -164,7 +164,7 @@ def evict_lower_priorities(plan: Plan) -> bool:
     return changed
 
 
-def prefer(plan: Plan, passes: int = 2) -> None:
+def prefer(plan: ScheduleDraft, passes: int = 2) -> None:
     """Slide sequences with a preferred start towards it, inside their room (set unchanged)."""
     problem, timeline = plan.problem, plan.timeline
     for _ in range(passes):
@@ -185,7 +185,7 @@ def prefer(plan: Plan, passes: int = 2) -> None:
                 timeline.move(item, target)
 
 
-def insert_one(plan: Plan, item: int) -> bool:
+def insert_one(plan: ScheduleDraft, item: int) -> bool:
     """Insert one new item: where it fits (sliding others), else in place of lower priorities.
 
     Incremental: touches only the timeline (tens of blocks), whatever the number of sequences.
@@ -197,7 +197,7 @@ def insert_one(plan: Plan, item: int) -> bool:
     return take_place(plan, item, _gaps_at_or_above(plan, plan.problem.priority[item]))
 
 
-def insert_at_head(plan: Plan, item: int) -> bool:
+def insert_at_head(plan: ScheduleDraft, item: int) -> bool:
     """Insert an alert sequence as early as it can be observed.
 
     It starts at the earliest feasible instant that does not overlap a fixed block; the planned

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,11 @@ def nonnegative_runs(times: np.ndarray, margin: np.ndarray) -> Intervals:
 
 
 def _zero_crossing(
-    times: np.ndarray, margin: np.ndarray, row: np.ndarray, left: np.ndarray
-) -> np.ndarray:
+    times: npt.NDArray[np.float64],
+    margin: npt.NDArray[np.float64],
+    row: npt.NDArray[np.intp],
+    left: npt.NDArray[np.intp],
+) -> npt.NDArray[np.float64]:
     """Instant where the line through samples ``left`` and ``left + 1`` of ``row`` crosses 0."""
     m0 = margin[row, left]
     m1 = margin[row, left + 1]
@@ -126,4 +130,5 @@ def _zero_crossing(
     t1 = times[left + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(m0 != m1, m0 / (m0 - m1), 0.5)
-    return t0 + np.clip(fraction, 0.0, 1.0) * (t1 - t0)
+    crossing: npt.NDArray[np.float64] = t0 + np.clip(fraction, 0.0, 1.0) * (t1 - t0)
+    return crossing

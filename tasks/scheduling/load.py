@@ -8,11 +8,11 @@ parallel, exposures + readouts + filter moves, plus the worst-case slew); a sequ
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import abc, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.orm import Session
 
 from infra.config import SiteConfig
@@ -40,7 +40,10 @@ class Loaded:
     executing: list[Executing] = field(default_factory=list)
 
 
-def _plan_rows(session: Session, states: tuple[str, ...], ids: list[int] | None = None):
+def _plan_rows(
+    session: Session, states: tuple[str, ...], ids: list[int] | None = None
+) -> abc.Sequence[Row[int, int, str, str, float, int, int]]:
+    """One row per plan: sequence, album position, instrument, filter, exposure, count, done."""
     query = (
         select(
             Album.sequence_id,
@@ -67,7 +70,7 @@ def planned_durations(
     """Per sequence: (remaining computed duration with the slew, whether it has progress, the
     refusal when an album names an instrument the site no longer has)."""
     cameras = {i.name: CameraTiming(i.readout_s, i.filter_move_s) for i in config.instruments}
-    albums: dict[int, dict[int, tuple[str, list]]] = defaultdict(dict)
+    albums: dict[int, dict[int, tuple[str, list[tuple[str, float, int, int]]]]] = defaultdict(dict)
     progress: dict[int, bool] = defaultdict(bool)
     for sid, position, instrument, filt, exposure, count, done in _plan_rows(session, states, ids):
         albums[sid].setdefault(position, (instrument, []))[1].append((filt, exposure, count, done))
@@ -116,7 +119,7 @@ def load_candidates(
     session: Session, config: SiteConfig, now: datetime, ids: list[int] | None = None
 ) -> Loaded:
     """Sequences to plan (all, or only ``ids``) and the executing one, as planner inputs."""
-    wanted = Sequence.state.in_(PLANNABLE_STATES)
+    wanted: ColumnElement[bool] = Sequence.state.in_(PLANNABLE_STATES)
     if ids is not None:
         wanted = wanted & Sequence.id.in_(ids)
     query = select(Sequence).where(wanted | (Sequence.state == S.EXECUTING)).order_by(Sequence.id)

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from astropy.time import Time
 
 from infra.config import SiteConfig
@@ -71,18 +73,27 @@ class Night:
     moon_illumination: float
 
     @property
+    def dark_span(self) -> tuple[datetime, datetime] | None:
+        """The dark night's (start, end); None when the sun never goes below the night
+        altitude."""
+        if self.start is None or self.end is None or self.end <= self.start:
+            return None
+        return self.start, self.end
+
+    @property
     def has_dark_time(self) -> bool:
         """Whether the sun goes below the night altitude at all."""
-        return self.start is not None and self.end is not None and self.end > self.start
+        return self.dark_span is not None
 
     @property
     def duration_s(self) -> float:
         """Length of the dark night (0 when there is none)."""
-        if not self.has_dark_time:
+        span = self.dark_span
+        if span is None:
             return 0.0
-        return (self.end - self.start).total_seconds()
+        return (span[1] - span[0]).total_seconds()
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-able form (journal, schedule details, CLI)."""
         return {
             "label": self.label,
@@ -107,17 +118,19 @@ class Night:
 class NightGrid:
     """The planner's time grid over the dark night, with the moon's position at each instant."""
 
-    times_unix: np.ndarray
+    times_unix: npt.NDArray[np.float64]
     times: Time
-    moon_ra_deg: np.ndarray
-    moon_dec_deg: np.ndarray
+    moon_ra_deg: npt.NDArray[np.float64]
+    moon_dec_deg: npt.NDArray[np.float64]
 
     @property
     def begin(self) -> float:
+        """First instant of the grid (Unix seconds)."""
         return float(self.times_unix[0])
 
     @property
     def end(self) -> float:
+        """Last instant of the grid (Unix seconds)."""
         return float(self.times_unix[-1])
 
 
@@ -129,20 +142,20 @@ def solar_noon(label: str, longitude_deg: float) -> datetime:
 
 
 def _refine(
-    bracket_t0: np.ndarray,
-    bracket_t1: np.ndarray,
-    value0: np.ndarray,
-    value1: np.ndarray,
-    threshold: np.ndarray,
+    bracket_t0: npt.NDArray[np.float64],
+    bracket_t1: npt.NDArray[np.float64],
+    value0: npt.NDArray[np.float64],
+    value1: npt.NDArray[np.float64],
+    threshold: npt.NDArray[np.float64],
     config: SiteConfig,
-) -> np.ndarray:
+) -> npt.NDArray[np.float64]:
     """Regula falsi on the sun's altitude minus ``threshold`` inside each bracket (vectorised)."""
     t0, t1 = bracket_t0.copy(), bracket_t1.copy()
     f0, f1 = value0 - threshold, value1 - threshold
     for round_index in range(REFINE_ROUNDS + 1):
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = np.where(f0 != f1, f0 / (f0 - f1), 0.5)
-        estimate = t0 + np.clip(fraction, 0.0, 1.0) * (t1 - t0)
+        estimate: npt.NDArray[np.float64] = t0 + np.clip(fraction, 0.0, 1.0) * (t1 - t0)
         if round_index == REFINE_ROUNDS:
             break
         f = sun_altitude_deg(unix_time(estimate), config) - threshold
@@ -154,13 +167,16 @@ def _refine(
     return estimate
 
 
-def unix_time(seconds: np.ndarray | float) -> Time:
+def unix_time(seconds: npt.ArrayLike) -> Time:
     """Unix seconds (UTC, as ``datetime.timestamp``) as an astropy ``Time``."""
     return Time(np.asarray(seconds, dtype=float), format="unix", scale="utc")
 
 
 def _dark_runs(
-    times: np.ndarray, sun: np.ndarray, altitudes: list[float], middle: float
+    times: npt.NDArray[np.float64],
+    sun: npt.NDArray[np.float64],
+    altitudes: list[float],
+    middle: float,
 ) -> list[tuple[float | None, float | None]]:
     """For each altitude, the (dusk, dawn) of the run of the sun below it around ``middle``."""
     margin = np.asarray(altitudes)[:, np.newaxis] - sun[np.newaxis, :]
@@ -246,11 +262,13 @@ def compute_night(label: str, config: SiteConfig) -> Night:
     )
 
 
-_nights: OrderedDict[tuple, Night] = OrderedDict()
-_grids: OrderedDict[tuple, NightGrid] = OrderedDict()
+_Cached = TypeVar("_Cached")
+_CacheKey = tuple[object, ...]
+_nights: OrderedDict[_CacheKey, Night] = OrderedDict()
+_grids: OrderedDict[_CacheKey, NightGrid] = OrderedDict()
 
 
-def _remember(cache: OrderedDict, key: tuple, value):
+def _remember(cache: OrderedDict[_CacheKey, _Cached], key: _CacheKey, value: _Cached) -> _Cached:
     cache[key] = value
     cache.move_to_end(key)
     while len(cache) > _CACHE_SIZE:
@@ -281,13 +299,14 @@ def night_to_plan(instant: datetime, config: SiteConfig) -> Night:
 def night_grid(night: Night, config: SiteConfig, step_s: float = GRID_STEP_S) -> NightGrid | None:
     """Evenly spaced instants over the dark night (about ``step_s`` apart, both ends included)
     and the moon's topocentric position at each; None when the night has no dark time."""
-    if not night.has_dark_time:
+    span = night.dark_span
+    if span is None:
         return None
     key = (night.label, config.site, config.night, step_s)
     if key in _grids:
         _grids.move_to_end(key)
         return _grids[key]
-    begin, end = to_unix(night.start), to_unix(night.end)
+    begin, end = to_unix(span[0]), to_unix(span[1])
     count = max(2, int(np.ceil((end - begin) / step_s)) + 1)
     times_unix = np.linspace(begin, end, count)
     times = unix_time(times_unix)

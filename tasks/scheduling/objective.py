@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 #: B: one more second than a day, so one second at priority p outweighs any night of lower ones.
 PRIORITY_BASE = 86_401.0
@@ -47,7 +48,7 @@ class Objective:
                 total += seconds * base**exponent
         return total
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-able form (schedule details)."""
         return {
             "seconds_by_priority": {

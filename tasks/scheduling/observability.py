@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from infra.config import LimitsSection, SiteConfig
 from tasks.scheduling import reasons as why
@@ -21,10 +22,11 @@ from tasks.scheduling.night_times import NightGrid
 from tasks.sky import altitudes_deg, separation_deg
 
 
-def altitude_for_airmass(airmass: np.ndarray) -> np.ndarray:
+def altitude_for_airmass(airmass: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """The altitude (degrees) at which the plane-parallel airmass sec(z) equals ``airmass``."""
-    airmass = np.maximum(np.asarray(airmass, dtype=float), 1.0)
-    return 90.0 - np.degrees(np.arccos(1.0 / airmass))
+    clipped = np.maximum(np.asarray(airmass, dtype=float), 1.0)
+    altitude: npt.NDArray[np.float64] = 90.0 - np.degrees(np.arccos(1.0 / clipped))
+    return altitude
 
 
 def effective_limits(

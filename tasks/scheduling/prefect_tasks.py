@@ -7,10 +7,15 @@ configured.
 
 from __future__ import annotations
 
-from prefect import task
+from typing import Any
 
+from prefect import task
+from prefect.artifacts import create_table_artifact
+
+from infra.db import session_scope
 from infra.events import prefect_configured
 from tasks.scheduling.schedule_rows import insert_and_save, plan_and_save
+from tasks.scheduling.view import planned_rows, schedule_data
 
 #: Stable key of tonight's schedule in the Prefect UI (DESIGN §8).
 ARTIFACT_KEY = "pyros-schedule"
@@ -21,11 +26,6 @@ def publish_schedule(schedule_id: int) -> str | None:
     Prefect)."""
     if not prefect_configured():
         return None
-    from prefect.artifacts import create_table_artifact
-
-    from infra.db import session_scope
-    from tasks.scheduling.view import planned_rows, schedule_data
-
     with session_scope() as session:
         data = schedule_data(session, schedule_id=schedule_id)
     if data is None:
@@ -45,7 +45,7 @@ def publish_schedule(schedule_id: int) -> str | None:
 
 
 @task(name="plan-night", retries=0)
-def plan_night_task(reason: str = "scheduled") -> dict:
+def plan_night_task(reason: str = "scheduled") -> dict[str, Any]:
     """Plan the rest of tonight from the clock's now, save it, emit
     ``pyros.schedule.updated`` and publish the artifact.
 
@@ -60,7 +60,7 @@ def plan_night_task(reason: str = "scheduled") -> dict:
 
 
 @task(name="insert-sequence", retries=0)
-def insert_sequence_task(sequence_id: int) -> dict:
+def insert_sequence_task(sequence_id: int) -> dict[str, Any]:
     """Insert one sequence into the current schedule incrementally (an alert at the head).
 
     Raises

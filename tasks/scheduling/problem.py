@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from infra.config import SiteConfig
 from tasks.scheduling import reasons as why
@@ -105,7 +106,10 @@ class Problem:
         return len(self.ids) - 1
 
 
-def _column(candidates: Sequence[Candidate], getter: Callable[[Candidate], object]) -> np.ndarray:
+FloatArray = npt.NDArray[np.float64]
+
+
+def _column(candidates: Sequence[Candidate], getter: Callable[[Candidate], object]) -> FloatArray:
     return np.array([getter(c) for c in candidates], dtype=float)
 
 
@@ -145,8 +149,9 @@ def build_problem(
         Items in the order given (candidates, then the executing ones).
     """
     now_u = to_unix(now)
-    if night.has_dark_time:
-        begin, end = max(now_u, to_unix(night.start)), to_unix(night.end)
+    span = night.dark_span
+    if span is not None:
+        begin, end = max(now_u, to_unix(span[0])), to_unix(span[1])
     else:
         begin = end = now_u
     problem = Problem(begin=begin, end=end)
@@ -157,6 +162,46 @@ def build_problem(
         problem.names[index] = item.name
         problem.fixed[index] = (now_u, max(now_u, to_unix(item.end)))
     return problem
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The candidates as arrays (Unix seconds, degrees; NaN where a value is missing)."""
+
+    start: FloatArray
+    stop: FloatArray
+    duration: FloatArray
+    ra: FloatArray
+    dec: FloatArray
+    needs_position: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, candidates: Sequence[Candidate]) -> _Columns:
+        def sky(value: float | None, candidate: Candidate) -> float:
+            return _optional(value) if candidate.target_type != "test" else math.nan
+
+        return cls(
+            start=_column(candidates, lambda c: to_unix(c.window_start)),
+            stop=_column(candidates, lambda c: to_unix(c.window_end)),
+            duration=_column(candidates, lambda c: c.duration_s),
+            ra=_column(candidates, lambda c: sky(c.ra_deg, c)),
+            dec=_column(candidates, lambda c: sky(c.dec_deg, c)),
+            needs_position=np.array([c.target_type != "test" for c in candidates], dtype=bool),
+        )
+
+
+class _Verdicts:
+    """The reason of each candidate; the first check that refuses a candidate gives it."""
+
+    def __init__(self, count: int) -> None:
+        self.reasons = [""] * count
+        self.decided = np.zeros(count, bool)
+
+    def decide(self, mask: npt.NDArray[np.bool_], explain: Callable[[int], str]) -> None:
+        """Refuse the candidates of ``mask`` not refused yet, with ``explain(index)``."""
+        for index in np.flatnonzero(mask & ~self.decided):
+            self.reasons[index] = explain(int(index))
+        self.decided[mask] = True
 
 
 def add_candidates(
@@ -170,139 +215,162 @@ def add_candidates(
     """Append ``candidates`` to ``problem`` (same night and planning instant); returns their
     indices. Used by :func:`build_problem` and to add one alert to an existing plan."""
     first_index = len(problem)
-    now_u = to_unix(now)
-    begin, end = problem.begin, problem.end
-    count = len(candidates)
-    start = _column(candidates, lambda c: to_unix(c.window_start))
-    stop = _column(candidates, lambda c: to_unix(c.window_end))
-    duration = _column(candidates, lambda c: c.duration_s)
-    ra = _column(candidates, lambda c: _optional(c.ra_deg) if c.target_type != "test" else math.nan)
-    dec = _column(
-        candidates, lambda c: _optional(c.dec_deg) if c.target_type != "test" else math.nan
+    columns = _Columns.of(candidates)
+    verdicts = _Verdicts(len(candidates))
+    verdicts.decide(
+        np.array([bool(c.refusal) for c in candidates], dtype=bool),
+        lambda i: candidates[i].refusal,
     )
-    needs_position = np.array([c.target_type != "test" for c in candidates])
-    reasons = [""] * count
-    decided = np.zeros(count, bool)
-
-    def decide(mask: np.ndarray, explain: Callable[[int], str]) -> None:
-        for index in np.flatnonzero(mask & ~decided):
-            reasons[index] = explain(int(index))
-        decided[mask] = True
-
-    night_s = night.duration_s
-    left_s = max(0.0, end - begin)
-    refused = np.array([bool(c.refusal) for c in candidates])
-    decide(refused, lambda i: candidates[i].refusal)
     with np.errstate(invalid="ignore"):
-        decide(
-            ~np.isfinite(duration) | (duration <= 0),
-            lambda i: why.make(why.BAD_DURATION, f"duration {duration[i]:g} s is not positive"),
-        )
-        decide(
-            ~(stop > start),
-            lambda i: why.make(
-                why.EMPTY_WINDOW, f"its window {why.hhmm(start[i])} -> {why.hhmm(stop[i])} is empty"
-            ),
-        )
-        if not night.has_dark_time or left_s <= 0:
-            decide(
-                np.ones(count, bool),
-                lambda i: why.make(
-                    why.NO_DARK_TIME,
-                    f"night {night.label} has no dark time left (sun below "
-                    f"{night.sun_altitude_deg:g} deg)",
-                ),
-            )
-        decide(
-            stop <= now_u,
-            lambda i: why.make(why.WINDOW_PASSED, f"its window ended at {why.hhmm(stop[i])}"),
-        )
-        decide(
-            stop <= begin,
-            lambda i: why.make(
-                why.WINDOW_IN_DAYTIME,
-                f"its window ends at {why.hhmm(stop[i])}, before the night starts at "
-                f"{why.hhmm(begin)}",
-            ),
-        )
-        decide(
-            start >= end,
-            lambda i: why.make(
-                why.LATER_NIGHT,
-                f"its window opens at {why.hhmm(start[i])}, after this night ends at "
-                f"{why.hhmm(end)}",
-            ),
-        )
-        decide(
-            needs_position & (np.isnan(ra) | np.isnan(dec)),
-            lambda i: why.make(why.NO_POSITION, "sidereal target without coordinates"),
-        )
-        decide(
-            duration > left_s,
-            lambda i: why.make(
-                why.LONGER_THAN_NIGHT,
-                f"it lasts {why.minutes(duration[i])}, longer than the "
-                + (
-                    f"whole night ({why.minutes(night_s)})"
-                    if duration[i] > night_s
-                    else f"rest of the night ({why.minutes(left_s)})"
-                ),
-            ),
-        )
-        low = np.maximum(start, begin)
-        high = np.minimum(stop, end)
-        decide(
-            duration > high - low,
-            lambda i: why.make(
-                why.LONGER_THAN_WINDOW,
-                f"it lasts {why.minutes(duration[i])} but its window holds only "
-                f"{why.minutes(high[i] - low[i])} of dark time",
-            ),
-        )
-    todo = np.flatnonzero(~decided)
-    feasible: list[list[tuple[float, float]]] = [[] for _ in range(count)]
+        _check_windows(verdicts, columns, night, problem, to_unix(now))
+        low = np.maximum(columns.start, problem.begin)
+        high = np.minimum(columns.stop, problem.end)
+        _check_lengths(verdicts, columns, night, problem, (low, high))
+    feasible: list[list[tuple[float, float]]] = [[] for _ in candidates]
+    todo = np.flatnonzero(~verdicts.decided)
     if todo.size and grid is not None:
-        min_alt, min_moon = effective_limits(
-            _column(candidates, lambda c: _optional(c.min_altitude_deg))[todo],
-            _column(candidates, lambda c: _optional(c.max_airmass))[todo],
-            _column(candidates, lambda c: _optional(c.min_moon_distance_deg))[todo],
-            config.limits,
-        )
-        seen = observability(ra[todo], dec[todo], min_alt, min_moon, grid, config)
-        runs = seen.intervals.clip(low[todo], high[todo])
-        longest = runs.longest(todo.size)
-        for local, index in enumerate(todo):
-            if seen.never[local]:
-                code = seen.never[local]
-                reasons[index] = why.make(code, _never_text(code, local, min_alt, min_moon))
-            elif longest[local] <= 0.0:
-                reasons[index] = why.make(
-                    why.NOT_OBSERVABLE_IN_WINDOW,
-                    f"observable tonight only outside its window {why.hhmm(start[index])} -> "
-                    f"{why.hhmm(stop[index])}",
-                )
-            elif longest[local] < duration[index]:
-                reasons[index] = why.make(
-                    why.OBSERVABLE_TOO_BRIEFLY,
-                    f"observable for at most {why.minutes(longest[local])} at a time in its "
-                    f"window, it needs {why.minutes(duration[index])}",
-                )
-        _feasible_starts(runs, todo, duration, feasible)
-    preferred = [c.preferred for c in candidates]
+        runs = _observable_runs(verdicts, candidates, columns, grid, config, todo, (low, high))
+        _feasible_starts(runs, todo, columns.duration, feasible)
     for index, candidate in enumerate(candidates):
+        duration = columns.duration[index]
         problem.add(
             candidate.id,
             candidate.priority,
-            duration[index] if np.isfinite(duration[index]) else 0.0,
+            duration if np.isfinite(duration) else 0.0,
             name=candidate.name,
-            preferred=None if preferred[index] is None else to_unix(preferred[index]),
+            preferred=None if candidate.preferred is None else to_unix(candidate.preferred),
             feasible=feasible[index],
-            reason=reasons[index],
+            reason=verdicts.reasons[index],
         )
     return list(range(first_index, len(problem)))
 
 
-def _never_text(code: str, local: int, min_alt: np.ndarray, min_moon: np.ndarray) -> str:
+def _check_windows(
+    verdicts: _Verdicts, columns: _Columns, night: Night, problem: Problem, now_u: float
+) -> None:
+    """The checks on the numbers alone: duration, window, dark time left, position."""
+    start, stop, duration = columns.start, columns.stop, columns.duration
+    begin, end = problem.begin, problem.end
+    count = len(verdicts.reasons)
+    verdicts.decide(
+        ~np.isfinite(duration) | (duration <= 0),
+        lambda i: why.make(why.BAD_DURATION, f"duration {duration[i]:g} s is not positive"),
+    )
+    verdicts.decide(
+        ~(stop > start),
+        lambda i: why.make(
+            why.EMPTY_WINDOW, f"its window {why.hhmm(start[i])} -> {why.hhmm(stop[i])} is empty"
+        ),
+    )
+    if not night.has_dark_time or end - begin <= 0:
+        verdicts.decide(
+            np.ones(count, bool),
+            lambda i: why.make(
+                why.NO_DARK_TIME,
+                f"night {night.label} has no dark time left (sun below "
+                f"{night.sun_altitude_deg:g} deg)",
+            ),
+        )
+    verdicts.decide(
+        stop <= now_u,
+        lambda i: why.make(why.WINDOW_PASSED, f"its window ended at {why.hhmm(stop[i])}"),
+    )
+    verdicts.decide(
+        stop <= begin,
+        lambda i: why.make(
+            why.WINDOW_IN_DAYTIME,
+            f"its window ends at {why.hhmm(stop[i])}, before the night starts at {why.hhmm(begin)}",
+        ),
+    )
+    verdicts.decide(
+        start >= end,
+        lambda i: why.make(
+            why.LATER_NIGHT,
+            f"its window opens at {why.hhmm(start[i])}, after this night ends at {why.hhmm(end)}",
+        ),
+    )
+    verdicts.decide(
+        columns.needs_position & (np.isnan(columns.ra) | np.isnan(columns.dec)),
+        lambda i: why.make(why.NO_POSITION, "sidereal target without coordinates"),
+    )
+
+
+def _check_lengths(
+    verdicts: _Verdicts,
+    columns: _Columns,
+    night: Night,
+    problem: Problem,
+    dark_window: tuple[FloatArray, FloatArray],
+) -> None:
+    """Durations longer than the night left, or than the dark part of the window."""
+    duration = columns.duration
+    night_s = night.duration_s
+    left_s = max(0.0, problem.end - problem.begin)
+    low, high = dark_window
+    verdicts.decide(
+        duration > left_s,
+        lambda i: why.make(
+            why.LONGER_THAN_NIGHT,
+            f"it lasts {why.minutes(duration[i])}, longer than the "
+            + (
+                f"whole night ({why.minutes(night_s)})"
+                if duration[i] > night_s
+                else f"rest of the night ({why.minutes(left_s)})"
+            ),
+        ),
+    )
+    verdicts.decide(
+        duration > high - low,
+        lambda i: why.make(
+            why.LONGER_THAN_WINDOW,
+            f"it lasts {why.minutes(duration[i])} but its window holds only "
+            f"{why.minutes(high[i] - low[i])} of dark time",
+        ),
+    )
+
+
+def _observable_runs(
+    verdicts: _Verdicts,
+    candidates: Sequence[Candidate],
+    columns: _Columns,
+    grid: NightGrid,
+    config: SiteConfig,
+    todo: npt.NDArray[np.intp],
+    dark_window: tuple[FloatArray, FloatArray],
+) -> Intervals:
+    """The astronomy, for the candidates left (``todo``): their observable stretches inside
+    their window's dark part, and the reason of those never observable long enough."""
+    low, high = dark_window
+    min_alt, min_moon = effective_limits(
+        _column(candidates, lambda c: _optional(c.min_altitude_deg))[todo],
+        _column(candidates, lambda c: _optional(c.max_airmass))[todo],
+        _column(candidates, lambda c: _optional(c.min_moon_distance_deg))[todo],
+        config.limits,
+    )
+    seen = observability(columns.ra[todo], columns.dec[todo], min_alt, min_moon, grid, config)
+    runs = seen.intervals.clip(low[todo], high[todo])
+    longest = runs.longest(todo.size)
+    start, stop, duration = columns.start, columns.stop, columns.duration
+    for local, index in enumerate(todo.tolist()):
+        if seen.never[local]:
+            code = seen.never[local]
+            verdicts.reasons[index] = why.make(code, _never_text(code, local, min_alt, min_moon))
+        elif longest[local] <= 0.0:
+            verdicts.reasons[index] = why.make(
+                why.NOT_OBSERVABLE_IN_WINDOW,
+                f"observable tonight only outside its window {why.hhmm(start[index])} -> "
+                f"{why.hhmm(stop[index])}",
+            )
+        elif longest[local] < duration[index]:
+            verdicts.reasons[index] = why.make(
+                why.OBSERVABLE_TOO_BRIEFLY,
+                f"observable for at most {why.minutes(longest[local])} at a time in its "
+                f"window, it needs {why.minutes(duration[index])}",
+            )
+    return runs
+
+
+def _never_text(code: str, local: int, min_alt: FloatArray, min_moon: FloatArray) -> str:
     if code == why.NEVER_HIGH_ENOUGH:
         return f"never above {min_alt[local]:g} deg during the night"
     if code == why.TOO_CLOSE_TO_MOON:
@@ -315,8 +383,8 @@ def _never_text(code: str, local: int, min_alt: np.ndarray, min_moon: np.ndarray
 
 def _feasible_starts(
     runs: Intervals,
-    todo: np.ndarray,
-    duration: np.ndarray,
+    todo: npt.NDArray[np.intp],
+    duration: FloatArray,
     feasible: list[list[tuple[float, float]]],
 ) -> None:
     """Start intervals ``[a, b - d]`` of every observable stretch ``[a, b]`` long enough."""

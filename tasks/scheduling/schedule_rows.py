@@ -14,9 +14,12 @@ state changed meanwhile (started, cancelled) keeps its row in the schedule but i
 from __future__ import annotations
 
 import logging
+from collections import abc
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -25,11 +28,13 @@ from infra.config import SiteConfig, get_config
 from infra.db import session_scope
 from infra.db.models import Request, Schedule, ScheduledSequence, Sequence
 from infra.db.sequence_state import SequenceState, transition
+from infra.events import SCHEDULE_UPDATED, emit
 from infra.journal import to_json_payload
 from tasks.scheduling import reasons as why
+from tasks.scheduling.draft import Entry
 from tasks.scheduling.load import PLANNABLE_STATES, load_candidates
-from tasks.scheduling.planner import Entry
-from tasks.scheduling.tonight import Outcome, add_sequence, plan_night, resume_plan
+from tasks.scheduling.night_times import night_to_plan
+from tasks.scheduling.tonight import PlannedNight, add_sequence, plan_night, resume_plan
 
 log = logging.getLogger(__name__)
 S = SequenceState
@@ -65,7 +70,7 @@ def needs_change(state: str, state_reason: str, target: tuple[SequenceState, str
 def apply_outcome(session: Session, sequence: Sequence, entry: Entry, at: datetime) -> None:
     """Move ``sequence`` to the state ``entry`` gives it, through the state machine."""
     target = target_state(entry)
-    if not needs_change(sequence.state, sequence.state_reason, target):
+    if target is None or not needs_change(sequence.state, sequence.state_reason, target):
         return
     goal, reason = target
     if sequence.state != S.TO_BE_PLANNED and goal != S.TO_BE_PLANNED:
@@ -75,7 +80,7 @@ def apply_outcome(session: Session, sequence: Sequence, entry: Entry, at: dateti
 
 def save_outcome(
     session: Session,
-    outcome: Outcome,
+    outcome: PlannedNight,
     *,
     reason: str,
     clock: Clock,
@@ -117,7 +122,7 @@ def save_outcome(
             "planned": entry.planned,
             "planned_start": entry.start,
             "planned_end": entry.end,
-            "reason": "executing" if entry.executing else entry.reason,
+            "reason": S.EXECUTING.value if entry.executing else entry.reason,
         }
         for position, entry in enumerate([*entries, *(carried or [])])
     ]
@@ -152,7 +157,7 @@ def _apply_states(session: Session, entries: list[Entry], at: datetime) -> None:
             apply_outcome(session, sequence, by_id[sequence.id], at)
 
 
-def _chunks(values: list[int], size: int):
+def _chunks(values: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -163,7 +168,7 @@ def plan_and_save(
     config: SiteConfig | None = None,
     clock: Clock | None = None,
     reason: str = "plan",
-) -> dict:
+) -> dict[str, Any]:
     """Plan the rest of the night from the clock's now and save it as the current schedule.
 
     Returns
@@ -201,7 +206,7 @@ def insert_and_save(
     config: SiteConfig | None = None,
     clock: Clock | None = None,
     reason: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Add one sequence to the current schedule incrementally (an alert goes at the head).
 
     The planned sequences of the current schedule are put back where they were and the new one
@@ -214,32 +219,13 @@ def insert_and_save(
     SchedulingError
         Unknown sequence, or a sequence in a state the planner does not plan.
     """
-    from tasks.scheduling.night_times import night_to_plan
-
     config = config or get_config()
     clock = clock or get_clock()
     now = clock.now()
     night = night_to_plan(now, config)
     with session_scope(engine) as session:
-        sequence = session.get(Sequence, sequence_id)
-        if sequence is None:
-            raise SchedulingError(f"sequence {sequence_id}: no such sequence")
-        if sequence.state not in PLANNABLE_STATES:
-            raise SchedulingError(
-                f"sequence {sequence_id} is {sequence.state}: only "
-                f"{', '.join(PLANNABLE_STATES)} sequences are planned"
-            )
-        is_alert = session.scalar(select(Request.is_alert).where(Request.id == sequence.request_id))
-        current = current_schedule(session, night.label)
-        if current is None:
-            schedule_rows = None
-        else:
-            schedule_rows = session.execute(
-                select(ScheduledSequence, Sequence.name, Sequence.priority, Sequence.state)
-                .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
-                .where(ScheduledSequence.schedule_id == current.id)
-                .order_by(ScheduledSequence.position)
-            ).all()
+        is_alert = _is_alert_if_plannable(session, sequence_id)
+        schedule_rows = _current_rows(session, night.label)
     if schedule_rows is None:
         return plan_and_save(
             engine=engine,
@@ -247,16 +233,7 @@ def insert_and_save(
             clock=clock,
             reason=reason or f"sequence {sequence_id} added",
         )
-    starts = {
-        row.sequence_id: row.planned_start
-        for row, _, _, state in schedule_rows
-        if row.planned and state == S.PLANNED and row.sequence_id != sequence_id
-    }
-    carried = [
-        Entry(row.sequence_id, name, priority, False, None, None, row.reason)
-        for row, name, priority, state in schedule_rows
-        if not row.planned and state in PLANNABLE_STATES and row.sequence_id != sequence_id
-    ]
+    starts, carried = _previous_plan(schedule_rows, sequence_id)
     with session_scope(engine) as session:
         loaded = load_candidates(session, config, now, ids=[*starts, sequence_id])
     new = [c for c in loaded.candidates if c.id == sequence_id]
@@ -276,10 +253,60 @@ def insert_and_save(
     return result
 
 
-def announce(result: dict, clock: Clock, engine: Engine | None) -> None:
-    """Emit ``pyros.schedule.updated`` (after the commit; a failure is logged, not raised)."""
-    from infra.events import SCHEDULE_UPDATED, emit
+def _is_alert_if_plannable(session: Session, sequence_id: int) -> bool:
+    """Whether ``sequence_id`` follows an alert; SchedulingError if it is not to be planned."""
+    sequence = session.get(Sequence, sequence_id)
+    if sequence is None:
+        raise SchedulingError(f"sequence {sequence_id}: no such sequence")
+    if sequence.state not in PLANNABLE_STATES:
+        raise SchedulingError(
+            f"sequence {sequence_id} is {sequence.state}: only "
+            f"{', '.join(PLANNABLE_STATES)} sequences are planned"
+        )
+    is_alert = session.scalar(select(Request.is_alert).where(Request.id == sequence.request_id))
+    return bool(is_alert)
 
+
+#: An entry of a saved schedule with its sequence's name, priority and state.
+_SavedRow = Row[ScheduledSequence, str, int, str]
+
+
+def _current_rows(session: Session, label: str) -> abc.Sequence[_SavedRow] | None:
+    """The entries of night ``label``'s current schedule in order (None without one)."""
+    current = current_schedule(session, label)
+    if current is None:
+        return None
+    return session.execute(
+        select(ScheduledSequence, Sequence.name, Sequence.priority, Sequence.state)
+        .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
+        .where(ScheduledSequence.schedule_id == current.id)
+        .order_by(ScheduledSequence.position)
+    ).all()
+
+
+def _previous_plan(
+    rows: abc.Sequence[_SavedRow], sequence_id: int
+) -> tuple[dict[int, datetime], list[Entry]]:
+    """From a saved schedule: the planned starts to put back, and the left-out entries carried
+    over (both without ``sequence_id``, the one being inserted)."""
+    starts = {
+        row.sequence_id: row.planned_start
+        for row, _, _, state in rows
+        if row.planned
+        and row.planned_start is not None
+        and state == S.PLANNED
+        and row.sequence_id != sequence_id
+    }
+    carried = [
+        Entry(row.sequence_id, name, priority, False, None, None, row.reason)
+        for row, name, priority, state in rows
+        if not row.planned and state in PLANNABLE_STATES and row.sequence_id != sequence_id
+    ]
+    return starts, carried
+
+
+def announce(result: dict[str, Any], clock: Clock, engine: Engine | None) -> None:
+    """Emit ``pyros.schedule.updated`` (after the commit; a failure is logged, not raised)."""
     payload = {
         key: result[key]
         for key in (
@@ -299,7 +326,7 @@ def announce(result: dict, clock: Clock, engine: Engine | None) -> None:
             payload,
             source="scheduler",
             clock=clock,
-            engine=engine,
+            into=engine,
         )
     except Exception as exc:
         log.warning("schedule %s saved but not announced: %s", result["schedule_id"], exc)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 #: Tolerance on instants (seconds): floating-point noise, not a planning margin.
 EPS = 1e-6
@@ -51,7 +52,7 @@ class Timeline:
         self.hi: list[float] = []
         self._busy = 0.0
         self._rooms: tuple[list[float], list[float]] | None = None
-        self._rooms_np: tuple[np.ndarray, np.ndarray] | None = None
+        self._rooms_np: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -90,7 +91,9 @@ class Timeline:
 
     # -- changes --------------------------------------------------------------------------
 
-    def _put(self, position: int, item: int, start: float, end: float, lo: float, hi: float):
+    def _put(
+        self, position: int, item: int, start: float, end: float, lo: float, hi: float
+    ) -> None:
         self.starts.insert(position, start)
         self.ends.insert(position, end)
         self.items.insert(position, item)
@@ -185,8 +188,8 @@ class Timeline:
         if high - low < SCAN_FILTER_FROM:
             return range(low, high + 1)
         if self._rooms_np is None:
-            earliest_end, latest_start = self._room_bounds()
-            self._rooms_np = (np.asarray(earliest_end), np.asarray(latest_start))
+            earliest, latest = self._room_bounds()
+            self._rooms_np = (np.asarray(earliest, dtype=float), np.asarray(latest, dtype=float))
         earliest_end, latest_start = self._rooms_np
         lo = np.maximum(first, earliest_end[low : high + 1])
         hi = np.minimum(last, latest_start[low : high + 1] - duration)
@@ -210,8 +213,8 @@ class Timeline:
             return None
         earliest_end, latest_start = self._room_bounds()
         count = len(self.items)
-        best: tuple | None = None
-        best_slide: tuple | None = None
+        best: tuple[tuple[float, float], Slot] | None = None
+        best_slide: tuple[tuple[float, float], Slot] | None = None
         for first, last in feasible:
             first = max(first, self.begin)
             last = min(last, self.end - duration)

@@ -11,36 +11,45 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from infra.config import SiteConfig
 from tasks.scheduling import reasons as why
+from tasks.scheduling.draft import Entry, ScheduleDraft
 from tasks.scheduling.improve import insert_at_head, insert_one
 from tasks.scheduling.night_times import Night, night_grid, night_to_plan
 from tasks.scheduling.objective import Objective
-from tasks.scheduling.planner import Entry, Plan, plan, restore
+from tasks.scheduling.planner import plan, restore
 from tasks.scheduling.problem import Candidate, Executing, add_candidates, build_problem
 
 
 @dataclass
-class Outcome:
+class PlannedNight:
     """A plan for (the rest of) a night, with what it took to make it."""
 
     night: Night
     now: datetime
-    plan: Plan
+    plan: ScheduleDraft
     seconds: float
 
     def entries(self) -> list[Entry]:
+        """The plan's entries (planned by start, then the others)."""
         return self.plan.entries()
 
     def objective(self) -> Objective:
+        """The plan's objective."""
         return self.plan.objective()
 
-    def summary(self, entries: list[Entry] | None = None) -> dict:
+    def summary(self, entries: list[Entry] | None = None) -> dict[str, Any]:
         """Counts and figures for the schedule's details, events and the CLI (``entries``: this
         outcome's, when the caller already has them)."""
         entries = self.entries() if entries is None else entries
         planned = [e for e in entries if e.planned and not e.executing]
+        planned_s = sum(
+            (e.end - e.start).total_seconds()
+            for e in planned
+            if e.start is not None and e.end is not None
+        )
         reasons = Counter(why.code_of(e.reason) for e in entries if not e.planned)
         objective = self.objective()
         return {
@@ -48,9 +57,7 @@ class Outcome:
             "planned": len(planned),
             "unplanned": sum(reasons.values()),
             "unplanned_by_reason": dict(sorted(reasons.items())),
-            "planned_hours": round(
-                sum((e.end - e.start).total_seconds() for e in planned) / 3600.0, 4
-            ),
+            "planned_hours": round(planned_s / 3600.0, 4),
             "free_hours": round(self.plan.timeline.free_s / 3600.0, 4),
             "plan_begin": datetime.fromtimestamp(self.plan.problem.begin, self.now.tzinfo),
             "plan_end": datetime.fromtimestamp(self.plan.problem.end, self.now.tzinfo),
@@ -66,7 +73,7 @@ def plan_night(
     *,
     executing: Sequence[Executing] = (),
     night: Night | None = None,
-) -> Outcome:
+) -> PlannedNight:
     """Plan the rest of the night from ``now``.
 
     Parameters
@@ -87,7 +94,7 @@ def plan_night(
     grid = night_grid(night, config)
     problem = build_problem(candidates, night, grid, config, now, executing)
     result = plan(problem)
-    return Outcome(night, now, result, time.perf_counter() - started)
+    return PlannedNight(night, now, result, time.perf_counter() - started)
 
 
 def resume_plan(
@@ -98,7 +105,7 @@ def resume_plan(
     *,
     executing: Sequence[Executing] = (),
     night: Night | None = None,
-) -> Outcome:
+) -> PlannedNight:
     """The plan a previous schedule had: ``starts`` maps sequence ids to their planned start
     (sequences whose start no longer fits are placed again). No re-planning of the rest."""
     started = time.perf_counter()
@@ -108,12 +115,12 @@ def resume_plan(
     index = {sid: i for i, sid in enumerate(problem.ids)}
     blocks = [(index[sid], s.timestamp()) for sid, s in starts.items() if sid in index]
     result = restore(problem, blocks)
-    return Outcome(night, now, result, time.perf_counter() - started)
+    return PlannedNight(night, now, result, time.perf_counter() - started)
 
 
 def add_sequence(
-    outcome: Outcome, candidate: Candidate, config: SiteConfig, *, at_head: bool
-) -> tuple[Outcome, bool]:
+    outcome: PlannedNight, candidate: Candidate, config: SiteConfig, *, at_head: bool
+) -> tuple[PlannedNight, bool]:
     """Insert one new sequence into ``outcome``'s plan, incrementally (not a full re-plan).
 
     ``at_head``: an alert, as early as it can be observed, later sequences sliding right or

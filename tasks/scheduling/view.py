@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from infra.db.models import Schedule, ScheduledSequence, Sequence
 
 def schedule_data(
     session: Session, *, night: str | None = None, schedule_id: int | None = None
-) -> dict | None:
+) -> dict[str, Any] | None:
     """A schedule with its entries: by id, else the current one of ``night``, else the latest
     current one. None when there is none."""
     if schedule_id is not None:
@@ -45,7 +46,7 @@ def schedule_data(
         }
         for row, name, priority, state in rows
     ]
-    left_out = Counter(e["reason"].split(":", 1)[0] for e in entries if not e["planned"])
+    left_out = Counter(row.reason.split(":", 1)[0] for row, *_ in rows if not row.planned)
     return {
         "id": schedule.id,
         "night": schedule.night,
@@ -64,7 +65,7 @@ def schedule_data(
     }
 
 
-def planned_rows(data: dict) -> list[dict]:
+def planned_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The planned entries as table rows (times as ``HH:MM:SS`` UTC)."""
     return [
         {

@@ -11,6 +11,7 @@ from app.stack import plan_stack
 from app.supervisor.spec import ProcessSpec, Readiness
 from infra.config import DEFAULT_CONFIG_PATH, ConfigError, parse_config
 from infra.settings import load_settings
+from tests.support.ports import free_port
 
 
 def _config(**simulators):
@@ -74,9 +75,7 @@ def test_readiness_waits_for_every_port_and_survives_the_stack_file():
 
     with socket.create_server(("127.0.0.1", 0)) as one:
         open_port = one.getsockname()[1]
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            closed_port = probe.getsockname()[1]
+        closed_port = free_port()
         assert Readiness(tcp_ports=(open_port,)).check()
         assert not Readiness(tcp_ports=(open_port, closed_port)).check()
     spec = ProcessSpec("x", ["true"], ready=Readiness(tcp_ports=(1, 2)))

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from tests.benchmarks.common import emit, isolated_home, machine
+from tests.support.cli import pyros_command
 from tests.support.voevents import (
     FERMI_LONG,
     SWIFT,
@@ -115,13 +113,8 @@ def bench_stored(voevents: dict[str, bytes]) -> None:
     )
 
 
-def _pyros() -> list[str]:
-    script = shutil.which("pyros", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "app.cli.main"]
-
-
 def bench_cli() -> None:
-    pyros = _pyros()
+    pyros = pyros_command(installed=True)  # the console script, as typed
     for label, name in (("follow-up", SWIFT), ("ignored", IGNORED)):
         timings, cpu = [], []
         for _ in range(5):

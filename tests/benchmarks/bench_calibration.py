@@ -104,7 +104,7 @@ def _render(config, directory: Path, name: str, **request) -> Path:
 
 
 def _calibration_figures(config, directory: Path, bias_paths: list[Path]) -> dict:
-    from tasks.calibration.masters import MasterRef, build_master
+    from tasks.calibration.masters import MasterRef, MasterSpec, build_master
     from tasks.calibration.science import MasterCache, UsedMaster, calibrate_frame
 
     instrument = config.instrument("Visible camera")
@@ -116,15 +116,15 @@ def _calibration_figures(config, directory: Path, bias_paths: list[Path]) -> dic
              for k in range(7)]  # fmt: skip
     night = "2026-12-08"
     started = time.perf_counter()
-    bias = build_master("bias", bias_paths, instrument=instrument, config=section, night=night)
+    bias = build_master(MasterSpec("bias", instrument, night), bias_paths, config=section)
     bias_seconds = time.perf_counter() - started
     bias_ref = MasterRef(1, "bias", "bias.fits", night, bias.data)
     started = time.perf_counter()
-    dark = build_master("dark", darks, instrument=instrument, config=section, night=night,
-                        bias=bias_ref)  # fmt: skip
+    dark = build_master(MasterSpec("dark", instrument, night, bias=bias_ref), darks,
+                        config=section)  # fmt: skip
     dark_ref = MasterRef(2, "dark", "dark.fits", night, dark.data, dark.bpm, dark.exposure_s)
-    flat = build_master("flat", flats, instrument=instrument, config=section, night=night,
-                        filter_name="r", bias=bias_ref, dark=dark_ref)  # fmt: skip
+    flat = build_master(MasterSpec("flat", instrument, night, "r", bias=bias_ref, dark=dark_ref),
+                        flats, config=section)  # fmt: skip
     masters_seconds = time.perf_counter() - started
     used = {
         "bias": UsedMaster(bias_ref),

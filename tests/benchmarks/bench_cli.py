@@ -5,14 +5,13 @@ Each command runs as a new process, as an operator would type it; median and wor
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.benchmarks.common import emit, isolated_home, machine
+from tests.support.cli import pyros_command
 
 SEED = (
     Path(__file__).resolve().parents[2]
@@ -23,14 +22,9 @@ SEED = (
 )
 
 
-def _pyros() -> list[str]:
-    script = shutil.which("pyros", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "app.cli.main"]
-
-
 def main() -> None:
     with isolated_home():
-        pyros = _pyros()
+        pyros = pyros_command(installed=True)  # the console script, as typed
         subprocess.run([*pyros, "db", "init"], check=True, capture_output=True)
         commands = {
             "--help": ["--help"],

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,8 +27,11 @@ from devices.errors import Preempted
 from infra.clock import SystemClock
 from infra.config import load_config
 from tests.benchmarks.common import emit, isolated_home, machine
-from tests.devices.helpers import free_port, site_toml, sky_position
+from tests.devices.helpers import site_toml, sky_position
+from tests.support.cli import pyros_command
 from tests.support.fake_device import FakeDevice
+from tests.support.ports import free_port
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDTRIPS = 3000
@@ -41,18 +43,6 @@ def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(np.array(values) * 1000.0, q)), 3)
 
 
-def _wait_for_gateway(mount: GatewayMount) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            mount.status()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def main() -> None:
     with isolated_home() as home:
         fake = FakeDevice("mount", move_s=60.0).start()
@@ -60,7 +50,7 @@ def main() -> None:
         site = home / "site.toml"
         site.write_text(site_toml({"mount": fake.port}, {"mount": gateway_port}), encoding="utf-8")
         env = {**os.environ, "PYROS_SITE_CONFIG": str(site)}
-        pyros = [sys.executable, "-m", "app.cli.main"]
+        pyros = pyros_command()
         subprocess.run([*pyros, "db", "init"], env=env, cwd=ROOT, check=True, capture_output=True)
         gateway = subprocess.Popen(
             [*pyros, "gateways", "start", "--device", "mount"],
@@ -73,7 +63,7 @@ def main() -> None:
         links = [GatewayLink("mount", "127.0.0.1", gateway_port, SETTINGS) for _ in range(2)]
         routine, alert = (GatewayMount(link, config=config, clock=SystemClock()) for link in links)
         try:
-            _wait_for_gateway(routine)
+            eventually(routine.status, within_s=30, what="the gateway", every_s=0.05)
             for _ in range(200):
                 routine.status()
             roundtrips = []

@@ -11,24 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 from tests.benchmarks.common import emit, isolated_home, machine
+from tests.support.cli import pyros_command
 from tests.support.stack_site import write_site_with_free_ports
 
 SPEED = 100.0
 HOURS = 10.0
 FRAME_PX = 2048
-
-
-def _pyros() -> list[str]:
-    script = shutil.which("pyros", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "app.cli.main"]
 
 
 def orchestration_gaps(engine, early_start_s: float) -> list[float]:
@@ -83,7 +77,7 @@ def main() -> None:
         write_site_with_free_ports(home / "site.toml", frame_px=None)
         env = {**os.environ, "PYROS_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
         env.pop("PYROS_SITE_CONFIG", None)
-        pyros = _pyros()
+        pyros = pyros_command(installed=True)  # the console script, as typed
         subprocess.run([*pyros, "db", "init"], check=True, capture_output=True, env=env)
         try:
             result = subprocess.run(

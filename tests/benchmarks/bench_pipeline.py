@@ -54,7 +54,7 @@ class Setup:
         from simulators.sky import SimulatedReferenceCatalog
         from tasks.calibration.calibrator import ScienceCalibrator
         from tasks.nrt.catalog import CatalogCache
-        from tasks.nrt.extract import make_engine
+        from tasks.nrt.engines import make_engine
         from tests.support.nrt_sky import FrameMaker
 
         directory = home / name

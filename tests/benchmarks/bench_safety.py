@@ -41,6 +41,7 @@ def run_trials(directory: Path, *, unreachable: bool) -> list[float]:
     from infra.writebehind import WriteBehindQueue
     from tasks.environment.observatory_state import request_dome
     from tests.support.rig import site_config, start_rig
+    from tests.support.waiting import eventually
     from watchers.environment.monitor import EnvironmentMonitor
     from watchers.environment.process import ControlReader, NightTeller
 
@@ -92,20 +93,16 @@ def run_trials(directory: Path, *, unreachable: bool) -> list[float]:
     def shutter() -> str:
         return monitor.reflex.dome.status().shutter.value
 
-    def wait(predicate, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the dome did not do what was expected")
-            time.sleep(0.005)
+    def wait(predicate, what: str) -> None:
+        eventually(predicate, within_s=30.0, what=what, every_s=0.005, retry_on=())
 
     try:
         for _ in range(TRIALS):
-            wait(lambda: shutter() == "open")
+            wait(lambda: shutter() == "open", "dome open")
             time.sleep(phases.uniform(0.0, 0.5))
             t0 = time.time()
             plc.set_value("WXT520", "RainRate", 12.0)
-            wait(lambda t0=t0: dome.last_received.get("CLOSE", (None, 0.0))[1] >= t0)
+            wait(lambda t0=t0: dome.last_received.get("CLOSE", (None, 0.0))[1] >= t0, "CLOSE")
             latencies.append(dome.last_received["CLOSE"][1] - t0)
             plc.set_value("WXT520", "RainRate", 0.0)
     finally:

@@ -14,7 +14,7 @@ import pytest
 from devices.controllers import GatewayCamera, GatewayDome, GatewayMount, GatewayPlc
 from devices.controllers.base import GatewayController
 from devices.controllers.link import GatewayLink, LinkSettings
-from devices.gateway import Gateway
+from devices.gateway import Gateway, GatewayTiming
 from infra.clock import SystemClock
 from infra.config import get_config
 from tests.support.fake_device import FakeDevice
@@ -63,14 +63,23 @@ def gateway_for() -> Iterator[Callable[..., Gateway]]:
     """Start a gateway in front of a fake device (``gateway_for("mount", fake)``)."""
     started: list[Gateway] = []
 
-    def make(device: str, fake: FakeDevice, **kwargs: Any) -> Gateway:
-        kwargs.setdefault("device_timeout_s", DEVICE_TIMEOUT_S)
-        kwargs.setdefault("lease_ttl_s", 5.0)
-        kwargs.setdefault("reconnect_initial_s", 0.02)
-        kwargs.setdefault("reconnect_max_s", 0.2)
-        kwargs.setdefault("health_poll_s", 0.0)
+    def make(device: str, fake: FakeDevice, queue: Any = None, **timings: float) -> Gateway:
+        timing = GatewayTiming(
+            **{
+                "device_timeout_s": DEVICE_TIMEOUT_S,
+                "lease_ttl_s": 5.0,
+                "reconnect_initial_s": 0.02,
+                "reconnect_max_s": 0.2,
+                "health_poll_s": 0.0,
+                **timings,
+            }
+        )
         gateway = Gateway(
-            device, upstream=("127.0.0.1", fake.port), listen=("127.0.0.1", 0), **kwargs
+            device,
+            upstream=("127.0.0.1", fake.port),
+            listen=("127.0.0.1", 0),
+            timing=timing,
+            queue=queue,
         ).start()
         started.append(gateway)
         return gateway

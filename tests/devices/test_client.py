@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import pytest
 
-from devices.client import NdjsonClient, backoff_delay
+from devices.client import NdjsonClient, ReconnectPolicy, backoff_delay
 from devices.errors import DeviceDisconnected, DeviceTimeout, ProtocolError
-from tests.devices.helpers import eventually
 from tests.support.fake_device import FakeDevice
+from tests.support.waiting import eventually, wait_until
 
 
 @pytest.fixture
@@ -22,9 +21,8 @@ def fake(fake_device) -> FakeDevice:
 @pytest.fixture
 def client(fake):
     with NdjsonClient(
-        "127.0.0.1", fake.port, name="dome", timeout_s=1.0, reconnect_initial_s=0.02,
-        reconnect_max_s=0.1,
-    ) as client:  # fmt: skip
+        "127.0.0.1", fake.port, name="dome", timeout_s=1.0, reconnect=ReconnectPolicy(0.02, 0.1)
+    ) as client:
         yield client
 
 
@@ -63,8 +61,9 @@ def test_the_client_may_start_before_its_server():
     probe = FakeDevice("mount").start()
     port = probe.port
     probe.stop()
-    with NdjsonClient("127.0.0.1", port, name="mount", timeout_s=0.5,
-                      reconnect_initial_s=0.02, reconnect_max_s=0.1) as client:  # fmt: skip
+    with NdjsonClient(
+        "127.0.0.1", port, name="mount", timeout_s=0.5, reconnect=ReconnectPolicy(0.02, 0.1)
+    ) as client:
         with pytest.raises(DeviceDisconnected, match=r"not connected to 127.0.0.1"):
             client.call("STATUS")
         late = FakeDevice("mount", port=port).start()
@@ -161,7 +160,4 @@ def test_close_ends_the_threads_and_the_connection(fake):
     assert not client.connected
     with pytest.raises(DeviceDisconnected, match=r"client closed"):
         client.call("STATUS")
-    deadline = time.monotonic() + 2
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() <= before
+    assert wait_until(lambda: threading.active_count() <= before, 2, step_s=0.01)

@@ -8,6 +8,7 @@ import pytest
 
 from devices.errors import LEASE_REQUIRED, DeviceError, LeaseRefused, Preempted
 from devices.lease import LeaseArbiter, Priority
+from tests.support.waiting import wait_until
 
 
 class Ticker:
@@ -145,8 +146,7 @@ def test_a_waiting_claim_gets_the_lease_when_the_holder_releases():
 
     waiter = threading.Thread(target=wait_for_it)
     waiter.start()
-    while not arbiter.describe()["waiting"]:
-        pass
+    assert wait_until(lambda: arbiter.describe()["waiting"], 10, step_s=0.001)
     assert arbiter.describe()["waiting"] == [{"owner": "flow-2", "priority": "routine"}]
     arbiter.release("flow-1", grant.lease.epoch)
     waiter.join(5)
@@ -169,8 +169,9 @@ def test_waiting_claims_are_served_by_priority_then_arrival():
         thread = threading.Thread(target=claim)
         thread.start()
         threads.append(thread)
-        while len(arbiter.describe()["waiting"]) < len(threads):
-            pass
+        assert wait_until(
+            lambda: len(arbiter.describe()["waiting"]) >= len(threads), 10, step_s=0.001
+        )
     arbiter.release("holder", grant.lease.epoch)
     for thread in threads:
         thread.join(5)

@@ -57,7 +57,6 @@ def test_related_resources_need_a_role():
             WEATHER_UNSAFE,
             "pyros.site.colibri",
             related=[{"prefect.resource.id": "x"}],
-            journal=False,
         )
 
 

@@ -29,13 +29,13 @@ def test_record_stores_raw_bytes_and_json_with_times(engine):
     raw = b"<voevent>\x00 exactly as received</voevent>"
     wall = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     with session_scope(engine) as session:
-        first = record("alert", "comet", raw, sim_time=EVENING, wall_time=wall, session=session)
+        first = record("alert", "comet", raw, sim_time=EVENING, wall_time=wall, into=session)
         second = record(
             "plc",
             "plc",
             {"RainRate": 12.0, "at": EVENING},
             sim_time=EVENING + timedelta(seconds=1),
-            session=session,
+            into=session,
         )
     with session_scope(engine) as session:
         stored = entries(session, night="2026-11-24")
@@ -70,7 +70,7 @@ def test_the_database_refuses_to_change_the_journal(engine, statement):
 
 def test_a_rolled_back_transaction_journals_nothing(engine):
     with pytest.raises(RuntimeError), session_scope(engine) as session:
-        record("request", "test", b"<request/>", sim_time=EVENING, session=session)
+        record("request", "test", b"<request/>", sim_time=EVENING, into=session)
         raise RuntimeError("validation failed after journaling")
     with session_scope(engine) as session:
         assert session.scalars(select(JournalEntry)).all() == []

@@ -28,7 +28,7 @@ def _count(engine) -> int:
 def test_queued_journal_writes_land(engine):
     queue = WriteBehindQueue(lambda: engine).start()
     for i in range(250):
-        record("plc", "plc", {"i": i}, sim_time=EVENING + timedelta(seconds=i), queue=queue)
+        record("plc", "plc", {"i": i}, sim_time=EVENING + timedelta(seconds=i), into=queue)
     assert queue.flush(30)
     assert queue.stop() == 0
     assert _count(engine) == 250
@@ -37,9 +37,9 @@ def test_queued_journal_writes_land(engine):
 
 def test_a_bad_write_is_dropped_without_losing_the_good_ones(engine):
     queue = WriteBehindQueue(lambda: engine).start()
-    record("plc", "plc", {"i": 1}, sim_time=EVENING, queue=queue)
+    record("plc", "plc", {"i": 1}, sim_time=EVENING, into=queue)
     queue.put(lambda s: s.add(ObservatoryState(key="k", value="v")))  # missing updated_at
-    record("plc", "plc", {"i": 2}, sim_time=EVENING, queue=queue)
+    record("plc", "plc", {"i": 2}, sim_time=EVENING, into=queue)
     assert queue.flush(30)
     queue.stop()
     assert _count(engine) == 2
@@ -69,12 +69,12 @@ def test_writes_queued_while_the_database_is_unreachable_land_when_it_is_back(db
     direct = create_pyros_engine(db_url)
     queue = WriteBehindQueue(lambda: proxied, retry_initial_s=0.05, retry_max_s=0.5).start()
     try:
-        record("plc", "plc", {"phase": "before"}, sim_time=EVENING, queue=queue)
+        record("plc", "plc", {"phase": "before"}, sim_time=EVENING, into=queue)
         assert queue.flush(30)
         proxy.cut()
         started = time.monotonic()
         for i in range(20):
-            record("plc", "plc", {"phase": "outage", "i": i}, sim_time=EVENING, queue=queue)
+            record("plc", "plc", {"phase": "outage", "i": i}, sim_time=EVENING, into=queue)
         assert time.monotonic() - started < 5  # queuing does not wait for the database
         time.sleep(1.0)
         assert queue.stats.pending == 20 and queue.stats.retries >= 1

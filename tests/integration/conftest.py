@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_pyros
 from tests.support.stack_site import DEVICES, write_site_with_free_ports
 
 __all__ = ["DEVICES", "Instance"]
@@ -29,18 +29,7 @@ class Instance:
     def pyros(
         self, *args: str, timeout: float = 600, check: bool = True
     ) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli.main", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"pyros {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return run_pyros(*args, env=self.env, timeout=timeout, check=check)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from infra.db import session_scope
 from infra.db.models import Image, JournalEntry
 from tasks.night.images import sha256_of
+from tests.support.cli import pyros_command
 
 pytestmark = pytest.mark.integration
 SPEED = 100.0
@@ -49,6 +50,7 @@ with get_client(sync_client=True) as c:
     reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
 )
 @pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.timeout(1500)  # the night's own limit is 1200 s; 300 s (the default) cut CI short
 def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
     result = instance.pyros(
         "night",
@@ -160,6 +162,7 @@ def _kill_tree(pid: int) -> int:
     reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
 )
 @pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.timeout(2000)  # three hours of night at 100x, a restart, and the night's end
 def test_killing_the_worker_mid_sequence_loses_nothing_and_the_night_goes_on(instance, engine):
     import subprocess
     import time
@@ -167,8 +170,8 @@ def test_killing_the_worker_mid_sequence_loses_nothing_and_the_night_goes_on(ins
     from infra.db.models import Album, Plan, Sequence, SequenceTransition
 
     night = subprocess.Popen(
-        [sys.executable, "-m", "app.cli.main", "night", "--simulate", "--speed", "100",
-         "--hours", "3", "--frame-px", "128", "--json"],
+        pyros_command("night", "--simulate", "--speed", "100", "--hours", "3", "--frame-px", "128",
+                      "--json"),
         env=instance.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from devices.client import NdjsonClient
 from infra.db import session_scope
 from infra.db.models import Request
+from tests.support.ports import listening
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -100,18 +101,8 @@ print(run.state.type.value)
     ]
     assert instance.pyros("status", check=False).returncode == 3
     ports = [*instance.device_ports.values(), *instance.gateway_ports.values()]
-    assert not [port for port in ports if _listening(port)]
+    assert not [port for port in ports if listening(port)]
     assert instance.pyros("simulators", "status", check=False).returncode == 3
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def test_up_refuses_a_taken_port(instance):

@@ -22,7 +22,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -36,11 +35,12 @@ from devices.astrometry import radec_deg
 from devices.controllers import GatewayCamera, GatewayDome, GatewayMount, GatewayPlc
 from devices.controllers.link import GatewayLink, LinkSettings
 from devices.errors import DeviceProblem
-from devices.gateway import Gateway
+from devices.gateway import Gateway, GatewayTiming
 from infra.clock import parse_clock
 from infra.config import DEFAULT_CONFIG_PATH, load_config
 from simulators.control import call
 from simulators.faults import FAULT_KINDS
+from tests.support.cli import pyros_command
 from tests.support.ports import free_port
 
 DEVICES = ("mount", "camera_vis", "camera_nir", "plc", "dome")
@@ -167,15 +167,7 @@ def run_soak(
     config = load_config(site)
     log = (work_dir / "simulators.log").open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli.main",
-            "simulators",
-            "start",
-            "--scenario",
-            str(scenario),
-        ],
+        pyros_command("simulators", "start", "--scenario", str(scenario)),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -199,10 +191,12 @@ def run_soak(
                 name,
                 upstream=("127.0.0.1", ports[name]),
                 listen=("127.0.0.1", 0),
-                device_timeout_s=DEVICE_TIMEOUT_S,
-                reconnect_initial_s=0.02,
-                reconnect_max_s=0.5,
-                health_poll_s=1.0,
+                timing=GatewayTiming(
+                    device_timeout_s=DEVICE_TIMEOUT_S,
+                    reconnect_initial_s=0.02,
+                    reconnect_max_s=0.5,
+                    health_poll_s=1.0,
+                ),
                 clock=clock,
             ).start()
 

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from simulators.outside import send_voevent
 from simulators.scenario import parse_scenario
 from tests.conftest import VOEVENT_DIR
 from tests.simulators.conftest import site_config
-from tests.support.ports import free_port
+from tests.support.ports import free_port, wait_port
+from tests.support.waiting import wait_until
 
 SWIFT = "Swift__876016-BAT_GRB_POS.xml"
 
@@ -31,19 +31,16 @@ def voevent() -> Path:
     return path
 
 
-def _wait_port(port: int, process: subprocess.Popen, within_s: float = 30.0) -> None:
-    import socket
+def _first_outcome(bench) -> dict:
+    """The scenario's first outcome once it is no longer running (or still running after 30 s)."""
+    player = bench.run.player
 
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the broker exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"the broker did not listen on {port} within {within_s} s")
+    def over() -> bool:
+        outcomes = player.describe()["outcomes"]
+        return bool(outcomes) and outcomes[0]["status"] != "running"
+
+    wait_until(over, 30, step_s=0.05)
+    return player.describe()["outcomes"][0]
 
 
 @pytest.fixture
@@ -81,7 +78,7 @@ def broker(tmp_path) -> Iterator[tuple[int, Path]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_port(port, process)
+        wait_port(port, 30.0, process, what="the broker")
         yield port, saved
     finally:
         if process.poll() is None:
@@ -98,14 +95,9 @@ def test_an_alert_item_reaches_the_broker_and_is_saved(rig, broker, voevent):
     config = site_config(sections={"simulators": {"alert_broker_port": port}})
     scenario = parse_scenario([20, {"time": 1.0, "alertSimulator": str(voevent)}], "grb.json")
     bench = rig(speed=10.0, config=config, scenario=scenario)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        outcomes = bench.run.player.describe()["outcomes"]
-        if outcomes and outcomes[0]["status"] != "running":
-            break
-        time.sleep(0.05)
-    assert outcomes[0]["status"] == "done", outcomes[0]["detail"]
-    assert f"acknowledged by the broker at 127.0.0.1:{port}" in outcomes[0]["detail"]
+    outcome = _first_outcome(bench)
+    assert outcome["status"] == "done", outcome["detail"]
+    assert f"acknowledged by the broker at 127.0.0.1:{port}" in outcome["detail"]
     files = list(saved.iterdir())
     assert [f.name for f in files] == ["ivo__nasa.gsfc.gcn_SWIFTBAT_GRB_Pos_876016475"]
     assert files[0].read_bytes().strip() == voevent.read_bytes().strip()
@@ -123,11 +115,6 @@ def test_an_alert_scenario_item_without_a_broker_records_why(rig, voevent):
     config = site_config(sections={"simulators": {"alert_broker_port": port}})
     scenario = parse_scenario([20, {"time": 0.5, "alertSimulator": str(voevent)}], "grb.json")
     bench = rig(speed=10.0, config=config, scenario=scenario)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        outcomes = bench.run.player.describe()["outcomes"]
-        if outcomes and outcomes[0]["status"] != "running":
-            break
-        time.sleep(0.05)
-    assert outcomes[0]["status"] == "failed"
-    assert "no VOEvent broker answers" in outcomes[0]["detail"]
+    outcome = _first_outcome(bench)
+    assert outcome["status"] == "failed"
+    assert "no VOEvent broker answers" in outcome["detail"]

@@ -4,7 +4,6 @@ and a whole exposure through a gateway and the camera controller."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -17,16 +16,17 @@ from simulators.observatory import Observatory
 from simulators.sky import Afterglow, read_truth
 from tests.simulators.conftest import frames_in, site_config
 from tests.simulators.timing import assert_duration, measure
+from tests.support.waiting import eventually
 
 
 def _idle_with(camera, frame_id: str, within_s: float = 30.0) -> dict:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
+    def written() -> dict | None:
         status = camera.call("STATUS")
-        if status["state"] == "idle" and (status["last_frame"] or {}).get("frame_id") == frame_id:
-            return status
-        time.sleep(0.002)
-    raise AssertionError(f"frame {frame_id} not written within {within_s} s")
+        return status if _done(frame_id)(status) else None
+
+    return eventually(
+        written, within_s=within_s, what=f"frame {frame_id} written", every_s=0.002, retry_on=()
+    )
 
 
 def _done(frame_id: str):

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from infra.config import DEFAULT_CONFIG_PATH
-from tests.support.ports import free_port
-
-DEVICES = ("mount", "camera_vis", "camera_nir", "plc", "dome")
+from tests.support.cli import pyros_command, run_pyros
+from tests.support.ports import listening
+from tests.support.stack_site import write_site_with_free_ports
 
 
 @pytest.fixture
@@ -26,29 +23,15 @@ def home(tmp_path) -> tuple[Path, dict[str, str], dict[str, int]]:
     """A PYROS_HOME whose site file puts the devices on free ports, small frames."""
     home = tmp_path / "home"
     home.mkdir()
-    ports = {name: free_port() for name in DEVICES}
-    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
-    for name, default in zip(DEVICES, range(5000, 5005), strict=True):
-        section = f'[devices.{name}]\nhost = "127.0.0.1"\nport = '
-        text = text.replace(f"{section}{default}", f"{section}{ports[name]}")
-    text = re.sub(r"(?m)^(width|height) = \d+", r"\1 = 64", text)
-    (home / "site.toml").write_text(text, encoding="utf-8")
+    ports = write_site_with_free_ports(home / "site.toml", frame_px=64).devices
     env = {**os.environ, "PYROS_HOME": str(home)}
     env.pop("PYROS_SITE_CONFIG", None)
     return home, env, ports
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _start(env, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli.main", "simulators", "start", *args],
+        pyros_command("simulators", "start", *args),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -70,34 +53,24 @@ def _wait_running(process: subprocess.Popen) -> list[str]:
     raise AssertionError("simulators did not start:\n" + "\n".join(lines))
 
 
-def _pyros(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_start_runs_until_sigterm_then_stops_cleanly(home):
     path, env, ports = home
     process = _start(env)
     try:
         lines = _wait_running(process)
         assert f"simulator mount: 127.0.0.1:{ports['mount']}" in lines
-        assert all(_listening(port) for port in ports.values())
+        assert all(listening(port) for port in ports.values())
         state = json.loads((path / "run" / "simulators.json").read_text())
         assert (
             state["pid"] == process.pid
             and oct((path / "run" / "simulators.json").stat().st_mode)[-3:] == "600"
         )
-        second = _pyros(env, "simulators", "start")
+        second = run_pyros("simulators", "start", env=env)
         assert second.returncode == 3 and "already running" in second.stderr
-        status = _pyros(env, "simulators", "status", "--json")
+        status = run_pyros("simulators", "status", "--json", env=env)
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["devices"]["dome"]["state"] == "closed"
-        fault = _pyros(env, "simulators", "fault", "mount", "silent", "--for", "60")
+        fault = run_pyros("simulators", "fault", "mount", "silent", "--for", "60", env=env)
         assert fault.returncode == 0 and "mount: silent until" in fault.stdout
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
@@ -106,9 +79,9 @@ def test_start_runs_until_sigterm_then_stops_cleanly(home):
             process.kill()
             process.wait()
     assert "simulators stopped" in process.stdout.read()
-    assert not any(_listening(port) for port in ports.values())
+    assert not any(listening(port) for port in ports.values())
     assert not (path / "run" / "simulators.json").exists()
-    after = _pyros(env, "simulators", "status")
+    after = run_pyros("simulators", "status", env=env)
     assert after.returncode == 3 and "no simulators running" in after.stderr
 
 
@@ -127,22 +100,7 @@ def test_stop_at_end_of_a_scenario(home, tmp_path):
         ),
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.cli.main",
-            "simulators",
-            "start",
-            "--scenario",
-            str(scenario),
-            "--stop-at-end",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_pyros("simulators", "start", "--scenario", str(scenario), "--stop-at-end", env=env)
     assert done.returncode == 0, done.stderr
     assert (
         "scenario t=0.2 plcSimulator: done: DRD11.digital = 0 (was 1)" in done.stdout + done.stderr
@@ -152,13 +110,13 @@ def test_stop_at_end_of_a_scenario(home, tmp_path):
 def test_a_taken_port_and_a_bad_scenario_are_one_line_errors(home, tmp_path):
     _, env, ports = home
     with socket.create_server(("127.0.0.1", ports["plc"])):
-        taken = _pyros(env, "simulators", "start")
+        taken = run_pyros("simulators", "start", env=env)
     assert taken.returncode == 3
     assert f"cannot listen on 127.0.0.1:{ports['plc']}" in taken.stderr
     assert "Traceback" not in taken.stderr
-    assert not any(_listening(port) for name, port in ports.items() if name != "plc")
+    assert not any(listening(port) for name, port in ports.items() if name != "plc")
     bad = tmp_path / "bad.json"
     bad.write_text('[10, {"time": 1, "userSimulator": "nowhere.xml"}]', encoding="utf-8")
-    refused = _pyros(env, "simulators", "start", "--scenario", str(bad))
+    refused = run_pyros("simulators", "start", "--scenario", str(bad), env=env)
     assert refused.returncode == 2
     assert "file 'nowhere.xml' not found" in refused.stderr

@@ -3,23 +3,20 @@ as a gateway sees it."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from devices.errors import DeviceError
 from tests.simulators.conftest import site_config
 from tests.simulators.timing import assert_duration, measure
+from tests.support.waiting import eventually
 
 
 def _until(dome, state: str, within_s: float = 30.0) -> dict:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
+    def reached() -> dict | None:
         status = dome.call("STATUS")
-        if status["state"] == state:
-            return status
-        time.sleep(0.002)
-    raise AssertionError(f"dome not {state} within {within_s} s")
+        return status if status["state"] == state else None
+
+    return eventually(reached, within_s=within_s, what=f"dome {state}", every_s=0.002, retry_on=())
 
 
 @pytest.mark.parametrize(("speed", "open_s", "close_s"), [(1.0, 2.0, 1.5), (60.0, 30.0, 40.0)])

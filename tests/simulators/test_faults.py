@@ -19,6 +19,7 @@ from devices.errors import (
 )
 from simulators.faults import FaultError, fault_kind
 from simulators.scenario import parse_scenario
+from tests.support.waiting import eventually
 
 SPEED = 20.0
 FAULT_S = 20.0  # simulated: one wall second at SPEED
@@ -35,17 +36,8 @@ CASES = {
 
 
 def _eventually(check, within_s: float, what: str):
-    deadline = time.monotonic() + within_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except DeviceProblem as exc:
-            last = exc
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not within {within_s} s (last: {last!r})")
+    """``check()`` truthy within ``within_s`` (polled every 20 ms; a device problem: not yet)."""
+    return eventually(check, within_s=within_s, what=what, every_s=0.02, retry_on=DeviceProblem)
 
 
 def _control_command(bench, device: str) -> tuple[str, dict]:

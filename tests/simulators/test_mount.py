@@ -9,6 +9,7 @@ from devices.astrometry import altaz_deg, radec_deg
 from devices.errors import DeviceError
 from simulators.geometry import separation_deg
 from tests.simulators.timing import assert_duration, measure
+from tests.support.waiting import eventually
 
 
 def _moving(status: dict) -> bool:
@@ -20,15 +21,11 @@ def _sky(rig, alt: float, az: float) -> tuple[float, float]:
 
 
 def _settled(rig, client, what: str = "slew") -> dict:
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def ended() -> dict | None:
         status = client.call("STATUS")
-        if not _moving(status):
-            return status
-        time.sleep(0.002)
-    raise AssertionError(f"{what} did not end")
+        return None if _moving(status) else status
+
+    return eventually(ended, within_s=30, what=f"end of the {what}", every_s=0.002, retry_on=())
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from simulators import DATA_DIR
 from simulators.scenario import load_scenario, parse_scenario
 from simulators.simulator_run import SimulatorRun
 from tests.simulators.conftest import DEVICES, NIGHT, site_config
+from tests.support.waiting import wait_until
 
 #: How late (simulated seconds) the player may apply an item at 10×: 0.2 s of wall time for a
 #: thread to wake up.
@@ -24,13 +25,16 @@ LATENESS_S = 2.0
 
 
 def _outcomes_done(player, count: int, within_s: float) -> list[dict]:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
+    outcomes: list[dict] = []
+
+    def done() -> bool:
+        nonlocal outcomes
         outcomes = player.describe()["outcomes"]
-        if len(outcomes) >= count and all(o["status"] != "running" for o in outcomes):
-            return outcomes
-        time.sleep(0.05)
-    raise AssertionError(f"scenario outcomes not done within {within_s} s: {outcomes}")
+        return len(outcomes) >= count and all(o["status"] != "running" for o in outcomes)
+
+    if not wait_until(done, within_s, step_s=0.05):
+        raise AssertionError(f"scenario outcomes not done within {within_s} s: {outcomes}")
+    return outcomes
 
 
 def test_conf_json_submits_the_ten_requests_each_stored_at_its_time(rig, engine):
@@ -70,19 +74,15 @@ def test_conf_json_submits_the_ten_requests_each_stored_at_its_time(rig, engine)
         due, applied = parse_instant(outcome["due_at"]), parse_instant(outcome["applied_at"])
         assert due <= applied <= due + timedelta(seconds=LATENESS_S)
     assert bench.observatory.plc.get_value("WXT520", "RainRate") == 0.0
-    # Every outcome is journaled (kind "scenario").
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def journaled() -> list[str]:
         with session_scope(engine) as session:
-            kinds = [
-                e.source
-                for e in session.scalars(
-                    select(JournalEntry).where(JournalEntry.kind == "scenario")
-                )
-            ]
-        if len(kinds) >= 12:
-            break
-        time.sleep(0.1)
+            query = select(JournalEntry).where(JournalEntry.kind == "scenario")
+            return [e.source for e in session.scalars(query)]
+
+    # Every outcome is journaled (kind "scenario").
+    wait_until(lambda: len(journaled()) >= 12, 10, step_s=0.1)
+    kinds = journaled()
     assert kinds.count("simulators:userSimulator") == 10
     assert kinds.count("simulators:plcSimulator") >= 2
 

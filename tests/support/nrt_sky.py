@@ -19,7 +19,7 @@ import numpy as np
 from infra.config import SiteConfig, parse_config
 from simulators.sky import Afterglow, FrameRequest, read_truth, render_frame, write_frame
 from tasks.nrt.astrometry import separation_arcsec
-from tasks.nrt.extract import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED
+from tasks.nrt.engines import FLAG_EDGE, FLAG_MASKED, FLAG_SATURATED
 from tasks.nrt.snr import optimal_snr
 from tests.tasks.calibration.helpers import config_data
 

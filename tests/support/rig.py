@@ -16,7 +16,7 @@ from typing import Any
 
 from devices.client import NdjsonClient
 from devices.controllers.link import GatewayLink, LinkSettings
-from devices.gateway import Gateway
+from devices.gateway import Gateway, GatewayTiming
 from infra.clock import SimulatedClock, set_clock
 from infra.config import DEFAULT_CONFIG_PATH, SiteConfig, parse_config
 from simulators.scenario import Scenario
@@ -132,11 +132,13 @@ def start_rig(
             name,
             upstream=run.observatory.devices[name].address,
             listen=("127.0.0.1", 0),
-            device_timeout_s=DEVICE_TIMEOUT_S,
-            lease_ttl_s=5.0,
-            reconnect_initial_s=0.02,
-            reconnect_max_s=0.2,
-            health_poll_s=0.0,
+            timing=GatewayTiming(
+                device_timeout_s=DEVICE_TIMEOUT_S,
+                lease_ttl_s=5.0,
+                reconnect_initial_s=0.02,
+                reconnect_max_s=0.2,
+                health_poll_s=0.0,
+            ),
             clock=clock,
         ).start()
     return rig

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from tasks.environment.synthesis import Synthesis
+from tasks.environment.synthesis import GlobalStatus, Synthesis
+from watchers.environment.monitor import EnvironmentMonitor
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +48,23 @@ def synthesis_markdown(synthesis: Synthesis, safe: bool, verdict_reason: str) ->
 class SynthesisPublisher:
     """Publishes the monitor's latest synthesis (see module docstring)."""
 
-    def __init__(self, monitor) -> None:
+    def __init__(self, monitor: EnvironmentMonitor) -> None:
         self.monitor = monitor
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="monitor-artifact", daemon=True)
-        self._published: tuple | None = None
+        self._published: tuple[bool, GlobalStatus, GlobalStatus, tuple[str, ...]] | None = None
 
     def start(self) -> SynthesisPublisher:
+        """Start publishing in the background; returns itself."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop publishing (at the next second)."""
         self._stop.set()
 
     def _run(self) -> None:
+        # Import time: Prefect costs more than a second; only a configured monitor publishes.
         from prefect.artifacts import create_markdown_artifact
 
         waited = REFRESH_WALL_S

@@ -35,17 +35,22 @@ from infra.events import (
 )
 from infra.journal import KIND_PLC, record
 from infra.writebehind import WriteBehindQueue
-from tasks.environment.hysteresis import SafetyGate, Verdict
-from tasks.environment.observatory_state import DomeRequest, verdict_write
+from tasks.environment.hysteresis import GateVerdict, SafetyGate
+from tasks.environment.observatory_state import DomeRequest, DomeRequestState, verdict_write
 from tasks.environment.plc import PlcReading, PlcReplyError, reading_from_status
-from tasks.environment.synthesis import Override, Synthesis, synthesize
+from tasks.environment.synthesis import (
+    SITE_ALARMS,
+    GlobalStatus,
+    Override,
+    Synthesis,
+    synthesize,
+)
 from watchers.environment.reflex import SafetyReflex
 from watchers.environment.watch_rows import StatusTracker
 
 log = logging.getLogger(__name__)
 
 SOURCE = "environment-monitor"
-SITE_ALARMS = frozenset({"INTRUSION", "DOOR_OPEN", "LIGHTS_ON"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class PollResult:
     """One poll, for tests and the status view."""
 
     synthesis: Synthesis
-    verdict: Verdict
+    verdict: GateVerdict
     actions: tuple[str, ...]
     problems: tuple[str, ...]
 
@@ -106,7 +111,7 @@ class EnvironmentMonitor:
         self.tracker = StatusTracker()
         self.last: PollResult | None = None
         self.closures = 0
-        self._last_site_status: str | None = None
+        self._last_site_status: GlobalStatus | None = None
 
     def _read_plc(self) -> tuple[PlcReading | None, datetime | None, str | None]:
         try:
@@ -114,7 +119,7 @@ class EnvironmentMonitor:
         except DeviceProblem as problem:
             return None, None, str(problem)
         received = self.clock.now()
-        record(KIND_PLC, "plc", status.raw, sim_time=received, queue=self.queue, clock=self.clock)
+        record(KIND_PLC, "plc", status.raw, sim_time=received, into=self.queue, clock=self.clock)
         try:
             return reading_from_status(status), received, None
         except PlcReplyError as error:
@@ -138,7 +143,7 @@ class EnvironmentMonitor:
         shutter = self.reflex.dome_shutter()
         if not verdict.safe:
             report = self.reflex.make_safe(shutter)
-        elif control.dome.state == "open":
+        elif control.dome.state == DomeRequestState.OPEN:
             report = self.reflex.open(shutter)
         else:
             report = self.reflex.close(shutter)
@@ -154,7 +159,7 @@ class EnvironmentMonitor:
         return self.last
 
     def _announce(
-        self, synthesis: Synthesis, verdict: Verdict, actions: list[str], problems: list[str]
+        self, synthesis: Synthesis, verdict: GateVerdict, actions: list[str], problems: list[str]
     ) -> None:
         site = site_resource()
         payload = {
@@ -172,15 +177,15 @@ class EnvironmentMonitor:
                 site,
                 {**payload, "reason": verdict.reason},
                 source=SOURCE,
-                queue=self.queue,
+                into=self.queue,
                 clock=self.clock,
             )
         elif actions:
-            emit(DOME_ACTION, site, payload, source=SOURCE, queue=self.queue, clock=self.clock)
+            emit(DOME_ACTION, site, payload, source=SOURCE, into=self.queue, clock=self.clock)
         if synthesis.site_status in SITE_ALARMS and synthesis.site_status != (
             self._last_site_status
         ):
-            emit(SITE_ALARM, site, payload, source=SOURCE, queue=self.queue, clock=self.clock)
+            emit(SITE_ALARM, site, payload, source=SOURCE, into=self.queue, clock=self.clock)
         self._last_site_status = synthesis.site_status
         for problem in problems:
             log.warning("%s", problem)
@@ -198,7 +203,7 @@ class EnvironmentMonitor:
                 "queue": vars(self.queue.stats),
             },
             source=SOURCE,
-            queue=self.queue,
+            into=self.queue,
             clock=self.clock,
         )
 

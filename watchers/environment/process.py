@@ -11,16 +11,27 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
 
+from devices.controllers import connect_dome, connect_mount, connect_plc
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
+from infra.db import get_engine, session_scope
+from infra.events import prefect_configured
 from infra.oslock import InstanceLock
 from infra.settings import load_settings
 from infra.writebehind import WriteBehindQueue
-from tasks.environment.observatory_state import DomeRequest, dome_request, overrides
+from tasks.environment.observatory_state import (
+    DomeRequest,
+    DomeRequestState,
+    dome_request,
+    overrides,
+)
+from tasks.sky import as_time, sun_altitude_deg
+from watchers.environment.artifact import SynthesisPublisher
 from watchers.environment.monitor import ControlState, EnvironmentMonitor
 
 log = logging.getLogger(__name__)
@@ -28,18 +39,25 @@ log = logging.getLogger(__name__)
 CONTROL_REFRESH_WALL_S = 1.0
 NIGHT_REFRESH_S = 60.0
 
+#: Makes (or returns) the database engine; called where it is needed, so a database that is away
+#: at start-up does not stop the monitor.
+EngineFactory = Callable[[], Engine]
+
 
 class ControlReader:
     """Keeps the latest :class:`ControlState`, refreshed from the database in the background."""
 
-    def __init__(self, engine_factory, refresh_wall_s: float = CONTROL_REFRESH_WALL_S) -> None:
+    def __init__(
+        self, engine_factory: EngineFactory, refresh_wall_s: float = CONTROL_REFRESH_WALL_S
+    ) -> None:
         self._engine_factory = engine_factory
         self._refresh = refresh_wall_s
-        self._state = ControlState(DomeRequest("closed", "", None), ())
+        self._state = ControlState(DomeRequest(DomeRequestState.CLOSED, "", None), ())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="monitor-control", daemon=True)
 
     def start(self) -> ControlReader:
+        """Start refreshing in the background; returns itself."""
         self._thread.start()
         return self
 
@@ -48,8 +66,6 @@ class ControlReader:
 
     def refresh(self) -> None:
         """Read the requests once (errors keep the last known state)."""
-        from infra.db import session_scope
-
         try:
             with session_scope(self._engine_factory()) as session:
                 self._state = ControlState(dome_request(session), tuple(overrides(session)))
@@ -62,6 +78,7 @@ class ControlReader:
             self._stop.wait(self._refresh)
 
     def stop(self) -> None:
+        """Stop refreshing (the last state stays readable)."""
         self._stop.set()
 
 
@@ -75,8 +92,6 @@ class NightTeller:
 
     def __call__(self, now: datetime) -> bool:
         if self._at is None or abs((now - self._at).total_seconds()) >= NIGHT_REFRESH_S:
-            from tasks.sky import as_time, sun_altitude_deg
-
             self._night = bool(sun_altitude_deg(as_time(now), self.config)[0] < 0.0)
             self._at = now
         return self._night
@@ -86,13 +101,11 @@ def build_monitor(
     config: SiteConfig,
     clock: Clock,
     queue: WriteBehindQueue,
-    engine_factory,
+    engine_factory: EngineFactory,
     *,
-    addresses: dict | None = None,
+    addresses: dict[str, tuple[str, int]] | None = None,
 ) -> tuple[EnvironmentMonitor, ControlReader]:
     """A monitor wired to the gateways (``addresses``: device -> (host, port), for tests)."""
-    from devices.controllers import connect_dome, connect_mount, connect_plc
-
     addresses = addresses or {}
     plc = connect_plc(config, clock=clock, address=addresses.get("plc"))
     dome = connect_dome(config, clock=clock, address=addresses.get("dome"))
@@ -106,9 +119,6 @@ def build_monitor(
 
 def run_monitor(stop: threading.Event | None = None, *, engine: Engine | None = None) -> int:
     """Run the monitor until stopped; returns the exit code."""
-    from infra.db import get_engine
-    from infra.events import prefect_configured
-
     settings, config, clock = load_settings(), get_config(), get_clock()
     lock = InstanceLock(settings.run_dir / "environment-monitor.lock").acquire()
     stop = stop or threading.Event()
@@ -118,17 +128,15 @@ def run_monitor(stop: threading.Event | None = None, *, engine: Engine | None = 
     if prefect_configured():
         import prefect.events  # noqa: F401 - imported now, not on the first unsafe event
 
-    def engine_factory():
+    def engine_factory() -> Engine:
         return engine or get_engine()
 
     queue = WriteBehindQueue(
         engine_factory, maxsize=config.safety.write_queue_max, name="monitor-writes"
     ).start()
     monitor, control = build_monitor(config, clock, queue, engine_factory)
-    publisher = None
+    publisher: SynthesisPublisher | None = None
     if prefect_configured():
-        from watchers.environment.artifact import SynthesisPublisher
-
         publisher = SynthesisPublisher(monitor).start()
     log.info("environment monitor running (poll %.2f s simulated)", config.safety.poll_interval_s)
     try:

@@ -3,13 +3,18 @@ matched on ``global_status``), and a history row whenever a global status change
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from infra.db.models import SiteWatch, SiteWatchHistory, WeatherWatch, WeatherWatchHistory
 from infra.journal import to_json_payload
-from tasks.environment.synthesis import Synthesis
+from tasks.environment.elements import ElementState
+from tasks.environment.synthesis import GlobalStatus, Synthesis
+
+#: One write for the monitor's write-behind queue.
+Write = Callable[[Session], None]
 
 
 def _number(synthesis: Synthesis, element: str) -> float | None:
@@ -25,6 +30,7 @@ def _text(synthesis: Synthesis, element: str) -> str | None:
 def weather_row(synthesis: Synthesis) -> WeatherWatch:
     """The WeatherWatch row of one synthesis (the full synthesis lives in the history rows)."""
     rain = synthesis.record("rain")
+    rain_detected = None if rain is None or rain.value is None else rain.state is ElementState.BAD
     margin = _number(synthesis, "dew point margin")
     temperature = _number(synthesis, "outside temperature")
     return WeatherWatch(
@@ -33,7 +39,7 @@ def weather_row(synthesis: Synthesis) -> WeatherWatch:
         global_status=synthesis.weather_status,
         should_close=synthesis.should_close,
         rain_rate_mm_h=_number(synthesis, "rain"),
-        rain_detected=None if rain is None or rain.value is None else rain.state == "bad",
+        rain_detected=rain_detected,
         wind_speed_m_s=_number(synthesis, "wind"),
         humidity_percent=_number(synthesis, "humidity"),
         dew_point_c=None if margin is None or temperature is None else temperature - margin,
@@ -67,39 +73,46 @@ class StatusTracker:
     """Remembers the last global statuses, to write history rows on changes only."""
 
     def __init__(self) -> None:
-        self.weather: str | None = None
-        self.site: str | None = None
+        self.weather: GlobalStatus | None = None
+        self.site: GlobalStatus | None = None
 
-    def writes(self, synthesis: Synthesis) -> list:
+    def writes(self, synthesis: Synthesis) -> list[Write]:
         """Functions (for a write-behind queue) storing this synthesis."""
-        weather, site = weather_row(synthesis), site_row(synthesis)
-        writes = [lambda s, w=weather: s.add(w), lambda s, w=site: s.add(w)]
+        rows: list[WeatherWatch | SiteWatch | WeatherWatchHistory | SiteWatchHistory] = [
+            weather_row(synthesis),
+            site_row(synthesis),
+        ]
         details = to_json_payload(synthesis.as_dict())
         if synthesis.weather_status != self.weather:
-            history = WeatherWatchHistory(
-                at=synthesis.at,
-                from_status=self.weather,
-                to_status=synthesis.weather_status,
-                reason="; ".join(synthesis.reasons) or "every element good",
-                synthesis=details,
+            rows.append(
+                WeatherWatchHistory(
+                    at=synthesis.at,
+                    from_status=self.weather,
+                    to_status=synthesis.weather_status,
+                    reason="; ".join(synthesis.reasons) or "every element good",
+                    synthesis=details,
+                )
             )
-            writes.append(lambda s, h=history: s.add(h))
             self.weather = synthesis.weather_status
         if synthesis.site_status != self.site:
-            history = SiteWatchHistory(
-                at=synthesis.at,
-                from_status=self.site,
-                to_status=synthesis.site_status,
-                reason="; ".join(r.line() for r in synthesis.site if r.state != "good")
-                or "every site element good",
-                synthesis=details,
+            rows.append(
+                SiteWatchHistory(
+                    at=synthesis.at,
+                    from_status=self.site,
+                    to_status=synthesis.site_status,
+                    reason="; ".join(
+                        r.line() for r in synthesis.site if r.state is not ElementState.GOOD
+                    )
+                    or "every site element good",
+                    synthesis=details,
+                )
             )
-            writes.append(lambda s, h=history: s.add(h))
             self.site = synthesis.site_status
-        return writes
+        return [_adder(row) for row in rows]
 
 
-def add_all(session: Session, writes: list) -> None:
-    """Apply writes directly (tests, one-shot commands)."""
-    for write in writes:
-        write(session)
+def _adder(row: WeatherWatch | SiteWatch | WeatherWatchHistory | SiteWatchHistory) -> Write:
+    def add(session: Session) -> None:
+        session.add(row)
+
+    return add

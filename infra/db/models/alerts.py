@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -34,7 +35,7 @@ class Alert(Base):
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
     journal_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
     raw_sha256: Mapped[str] = mapped_column(String(64), default="")
-    details: Mapped[dict | None] = mapped_column(JSON)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class StrategyObs(Base):
@@ -44,10 +45,10 @@ class StrategyObs(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    missions: Mapped[list] = mapped_column(JSON)
+    missions: Mapped[list[Any]] = mapped_column(JSON)
     max_error_radius_deg: Mapped[float] = mapped_column(Float)
     allow_tiling: Mapped[bool] = mapped_column(Boolean, default=False)
     max_tiles: Mapped[int] = mapped_column(Integer, default=1)
-    plans: Mapped[list] = mapped_column(JSON)
+    plans: Mapped[list[Any]] = mapped_column(JSON)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     notes: Mapped[str] = mapped_column(Text, default="")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,9 +13,13 @@ from infra.db.models.base import Base, UTCDateTime
 
 #: Master types.
 MASTER_TYPES = ("bias", "dark", "flat")
-#: A usable master; a build that produced nothing (its reason says why).
-STATUS_GOOD = "good"
-STATUS_FAILED = "failed"
+
+
+class MasterStatus(StrEnum):
+    """How a master build ended (stored as its value in ``calibration_masters.status``)."""
+
+    GOOD = "good"  # a usable master
+    FAILED = "failed"  # a build that produced nothing (its reason says why)
 
 
 class CalibrationMaster(Base):
@@ -38,9 +44,9 @@ class CalibrationMaster(Base):
     path: Mapped[str] = mapped_column(String(1024), default="")
     sha256: Mapped[str] = mapped_column(String(64), default="")
     n_frames: Mapped[int] = mapped_column(Integer, default=0)
-    frames: Mapped[list | None] = mapped_column(JSON)
-    rejected: Mapped[list | None] = mapped_column(JSON)
+    frames: Mapped[list[Any] | None] = mapped_column(JSON)
+    rejected: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
-    quality: Mapped[dict | None] = mapped_column(JSON)
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON)

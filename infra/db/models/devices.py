@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,7 +24,7 @@ class Device(Base):
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     last_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[dict | None] = mapped_column(JSON)
+    status: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
@@ -38,7 +39,7 @@ class DeviceStatusHistory(Base):
     event: Mapped[str] = mapped_column(String(32))
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[dict | None] = mapped_column(JSON)
+    status: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DeviceLease(Base):

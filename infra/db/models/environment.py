@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,7 +30,7 @@ class WeatherWatch(Base):
     outside_temp_c: Mapped[float | None] = mapped_column(Float)
     sky_temp_c: Mapped[float | None] = mapped_column(Float)
     pressure_mbar: Mapped[float | None] = mapped_column(Float)
-    synthesis: Mapped[dict | None] = mapped_column(JSON)
+    synthesis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class WeatherWatchHistory(Base):
@@ -42,7 +43,7 @@ class WeatherWatchHistory(Base):
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")
-    synthesis: Mapped[dict | None] = mapped_column(JSON)
+    synthesis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SiteWatch(Base):
@@ -61,7 +62,7 @@ class SiteWatch(Base):
     inside_temp_c: Mapped[float | None] = mapped_column(Float)
     inside_humidity_percent: Mapped[float | None] = mapped_column(Float)
     intrusion: Mapped[bool | None] = mapped_column(Boolean)
-    synthesis: Mapped[dict | None] = mapped_column(JSON)
+    synthesis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SiteWatchHistory(Base):
@@ -74,4 +75,4 @@ class SiteWatchHistory(Base):
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")
-    synthesis: Mapped[dict | None] = mapped_column(JSON)
+    synthesis: Mapped[dict[str, Any] | None] = mapped_column(JSON)

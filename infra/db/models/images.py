@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,7 +38,7 @@ class Image(Base):
     ra_deg: Mapped[float | None] = mapped_column(Float)
     dec_deg: Mapped[float | None] = mapped_column(Float)
     alert_ivorn: Mapped[str | None] = mapped_column(String(512))
-    header: Mapped[dict | None] = mapped_column(JSON)
+    header: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class NrtAnalysis(Base):
@@ -56,4 +57,4 @@ class NrtAnalysis(Base):
     limiting_mag: Mapped[float | None] = mapped_column(Float)
     zero_point: Mapped[float | None] = mapped_column(Float)
     astrometry_rms_arcsec: Mapped[float | None] = mapped_column(Float)
-    results: Mapped[dict | None] = mapped_column(JSON)
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -4,6 +4,7 @@ and the small observatory state (operating mode)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,7 +24,7 @@ class JournalEntry(Base):
     night: Mapped[str] = mapped_column(String(10))
     sim_time: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     wall_time: Mapped[datetime] = mapped_column(UTCDateTime())
-    payload: Mapped[dict | list | None] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any] | list[Any] | None] = mapped_column(JSON)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
 

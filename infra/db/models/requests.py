@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -18,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from infra.db.models.base import Base, UTCDateTime
-from infra.db.sequence_state import STATE_VALUES
+from infra.db.sequence_rules import STATE_VALUES, SequenceState
 
 _STATE_CHECK = "state IN ({})".format(", ".join(f"'{s}'" for s in STATE_VALUES))
 
@@ -74,7 +75,7 @@ class Sequence(Base):
     min_altitude_deg: Mapped[float | None] = mapped_column(Float)
     max_airmass: Mapped[float | None] = mapped_column(Float)
     min_moon_distance_deg: Mapped[float | None] = mapped_column(Float)
-    state: Mapped[str] = mapped_column(String(16), default="draft")
+    state: Mapped[str] = mapped_column(String(16), default=SequenceState.DRAFT.value)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     state_reason: Mapped[str] = mapped_column(Text, default="")
     executed_hours: Mapped[float] = mapped_column(Float, default=0.0)
@@ -143,6 +144,6 @@ class Plan(Base):
     nb_images: Mapped[int] = mapped_column(Integer)
     images_done: Mapped[int] = mapped_column(Integer, default=0)
     position: Mapped[int] = mapped_column(Integer, default=0)
-    extra: Mapped[dict | None] = mapped_column(JSON)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     album: Mapped[Album] = relationship(back_populates="plans")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,7 +26,7 @@ class Schedule(Base):
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
     objective: Mapped[float] = mapped_column(Float, default=0.0)
     planning_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    details: Mapped[dict | None] = mapped_column(JSON)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     entries: Mapped[list[ScheduledSequence]] = relationship(
         back_populates="schedule",

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.cli.main import main
+from tests.support.cli import run_pyros
 from tests.support.voevents import SWIFT, VOEVENT_DIR
 
 
@@ -66,13 +64,7 @@ def test_an_uninitialised_database_exits_3(tmp_path, monkeypatch, voevents, caps
 def test_the_installed_command_never_shows_a_traceback(engine, tmp_path: Path):
     garbage = tmp_path / "garbage.xml"
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli.main", "alert", "ingest", "--json", str(garbage)],
-        env={**os.environ},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_pyros("alert", "ingest", "--json", str(garbage))
     assert result.returncode == 2
     assert json.loads(result.stdout)["decision"] == "rejected"
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

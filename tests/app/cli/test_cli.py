@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from app.cli.main import main
+from tests.support.cli import run_pyros
 from tests.support.requests import request_xml, sequence_xml
 
 
@@ -69,13 +67,7 @@ def test_the_installed_command_exits_cleanly_without_a_traceback(engine, tmp_pat
     """As an operator types it: a separate process, stderr one line, exit code 2."""
     bad = tmp_path / "bad.xml"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli.main", "request", "submit", str(bad)],
-        env={**os.environ},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_pyros("request", "submit", str(bad))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"pyros: {bad}:1: file: not UTF-8 text (invalid byte at offset 0)"

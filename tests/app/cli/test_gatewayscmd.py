@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -15,8 +14,11 @@ import pytest
 from app.cli.main import main
 from devices.client import NdjsonClient
 from devices.gateway import run_gateways
-from tests.devices.helpers import eventually, free_port, site_toml
+from tests.devices.helpers import site_toml
+from tests.support.cli import pyros_command
 from tests.support.fake_device import FakeDevice
+from tests.support.ports import free_port
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -42,7 +44,7 @@ def test_start_runs_until_a_signal_then_stops_cleanly(site, signum, capsys):
     capsys.readouterr()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli.main", "gateways", "start", "-d", "mount", "-d", "plc"],
+        pyros_command("gateways", "start", "-d", "mount", "-d", "plc"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -18,6 +18,7 @@ from app.supervisor.launch import StackAlreadyRunning, down, supervisor_pid, up
 from app.supervisor.spec import ProcessSpec, Readiness
 from infra.oslock import AlreadyRunning, InstanceLock
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 SERVER = (
     "import socket, sys, time\n"
@@ -44,15 +45,6 @@ def _alive(pid: int | None) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def _wait(predicate, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_processes_start_in_order_and_a_killed_one_is_back_within_five_seconds(tmp_path):
@@ -82,7 +74,7 @@ def test_processes_start_in_order_and_a_killed_one_is_back_within_five_seconds(t
         old_pid = victim.pid
         os.kill(old_pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        assert _wait(
+        assert wait_until(
             lambda: (supervisor.watch_once(), victim.ready and victim.pid != old_pid)[1],
             timeout_s=5.0,
         )
@@ -157,4 +149,4 @@ def test_up_reports_a_failed_start(tmp_path):
     )
     with pytest.raises(StartupError, match="broken exited with code 4"):
         up([broken], tmp_path / "run", tmp_path / "logs", timeout_s=60)
-    assert _wait(lambda: supervisor_pid(tmp_path / "run") is None, 15)
+    assert wait_until(lambda: supervisor_pid(tmp_path / "run") is None, 15)

@@ -20,7 +20,8 @@ from devices.errors import (
     Preempted,
 )
 from devices.framing import LineFramer
-from tests.devices.helpers import eventually, sky_position
+from tests.devices.helpers import sky_position
+from tests.support.waiting import eventually
 
 SAMPLES = {
     DeviceKind.MOUNT: [

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from devices.errors import DeviceProblem, DeviceTimeout, ProtocolError
-from tests.devices.helpers import eventually
+from tests.support.waiting import eventually
 
 CASES = [
     ("garbage", ProtocolError, r"mount: bad reply: not JSON"),

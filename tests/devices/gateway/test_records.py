@@ -14,7 +14,8 @@ from infra.db.engine import create_pyros_engine
 from infra.db.models import Device, DeviceLease, DeviceStatusHistory, JournalEntry
 from infra.events import DEVICE_BACK, DEVICE_LOST
 from infra.writebehind import WriteBehindQueue
-from tests.devices.helpers import eventually, sky_position
+from tests.devices.helpers import sky_position
+from tests.support.waiting import eventually
 
 
 def _lost(controller) -> bool:

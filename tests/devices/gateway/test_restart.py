@@ -7,7 +7,6 @@ deadlines are requirements checked as deadlines; the measured times are printed.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +18,11 @@ from types import SimpleNamespace
 import psutil
 
 from devices.errors import DeviceDisconnected
-from tests.devices.helpers import eventually
+from tests.support.ports import free_port
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 CYCLES = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start_device(port: int) -> subprocess.Popen:
@@ -62,7 +56,7 @@ def _disconnected(mount) -> bool:
 
 
 def test_kill_and_restart_the_device_twenty_times(gateway_for, controller_for):
-    port = _free_port()
+    port = free_port()
     device = _start_device(port)
     gateway = gateway_for("mount", SimpleNamespace(port=port))
     mount = controller_for(gateway)

@@ -11,7 +11,9 @@ from devices.client import NdjsonClient
 from devices.gateway import GatewayStartError, start_gateways
 from devices.gateway.fleet import device_names
 from infra.config import parse_config
-from tests.devices.helpers import eventually, free_port, site_toml
+from tests.devices.helpers import site_toml
+from tests.support.ports import free_port
+from tests.support.waiting import eventually
 
 DEVICES = ["mount", "camera_vis", "camera_nir", "plc", "dome"]
 KINDS = {"mount": "mount", "camera_vis": "camera", "camera_nir": "camera", "plc": "plc",

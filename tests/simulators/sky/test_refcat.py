@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulators.sky import ReferenceCatalog, SimulatedReferenceCatalog, StarModel, stars_in_cone
+from infra.refcat import ReferenceCatalog
+from simulators.sky import SimulatedReferenceCatalog, StarModel, stars_in_cone
 from simulators.sky.catalog import angular_distance_deg
 from tests.simulators.sky.conftest import make_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from tasks.calibration.masters import MasterRef, build_master
+from tasks.calibration.masters import MasterRef, MasterSpec, build_master
 from tests.tasks.calibration.helpers import (
     NIGHT_LABEL,
     VISIBLE,
@@ -18,11 +18,12 @@ from tests.tasks.calibration.helpers import (
 
 def _flat_build(bank, paths, **kw):
     config = bank.config
-    bias = build_master("bias", bank.vis_biases, instrument=config.instrument(VISIBLE),
-                        config=config.calibration, night=NIGHT_LABEL)  # fmt: skip
+    instrument = config.instrument(VISIBLE)
+    bias = build_master(MasterSpec("bias", instrument, NIGHT_LABEL), bank.vis_biases,
+                        config=config.calibration)  # fmt: skip
     ref = MasterRef(1, "bias", "bias.fits", NIGHT_LABEL, bias.data)
-    return build_master("flat", paths, instrument=config.instrument(VISIBLE),
-                        config=config.calibration, night=NIGHT_LABEL, bias=ref, **kw)  # fmt: skip
+    return build_master(MasterSpec("flat", instrument, NIGHT_LABEL, bias=ref, **kw), paths,
+                        config=config.calibration)  # fmt: skip
 
 
 def test_a_flat_set_with_bad_frames_is_built_from_the_valid_ones(bank, tmp_path):
@@ -63,8 +64,8 @@ def test_mixed_filters_without_a_filter_keep_the_majority(bank):
 
 def test_fewer_frames_than_the_minimum_fail_with_the_reason(bank, tmp_path):
     config = bank.config
-    build = build_master("bias", bank.vis_biases[:3], instrument=config.instrument(VISIBLE),
-                         config=config.calibration, night=NIGHT_LABEL)  # fmt: skip
+    build = build_master(MasterSpec("bias", config.instrument(VISIBLE), NIGHT_LABEL),
+                         bank.vis_biases[:3], config=config.calibration)  # fmt: skip
     assert not build.ok and build.data is None
     assert build.reason == "3 valid bias frame(s) of 3, at least 5 needed"
     flat = _flat_build(bank, bank.dome_g, filter_name="g")
@@ -80,8 +81,8 @@ def test_frames_of_the_wrong_kind_camera_or_level_are_rejected(bank, tmp_path):
         header = hdul[0].header.copy()
     fits.PrimaryHDU(np.full((256, 256), 1000, dtype=np.uint16), header).writeto(blank)
     build = build_master(
-        "bias", [*bank.vis_biases[:5], dark_as_bias, infrared, blank],
-        instrument=config.instrument(VISIBLE), config=config.calibration, night=NIGHT_LABEL,
+        MasterSpec("bias", config.instrument(VISIBLE), NIGHT_LABEL),
+        [*bank.vis_biases[:5], dark_as_bias, infrared, blank], config=config.calibration,
     )  # fmt: skip
     assert build.ok and len(build.frames) == 5
     reasons = {item["path"]: item["reason"] for item in build.rejected}
@@ -100,6 +101,6 @@ def test_frames_of_the_wrong_kind_camera_or_level_are_rejected(bank, tmp_path):
 
 def test_a_dark_or_flat_without_a_bias_master_fails_clearly(bank):
     config = bank.config
-    build = build_master("dark", bank.vis_darks, instrument=config.instrument(VISIBLE),
-                         config=config.calibration, night=NIGHT_LABEL)  # fmt: skip
+    build = build_master(MasterSpec("dark", config.instrument(VISIBLE), NIGHT_LABEL),
+                         bank.vis_darks, config=config.calibration)  # fmt: skip
     assert not build.ok and "no master bias" in build.reason

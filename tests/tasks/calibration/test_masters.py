@@ -1,4 +1,5 @@
-"""Masters against the renderer's truth of its calibration parameters (issue 8 acceptance)."""
+"""Masters against the renderer's truth of its calibration parameters (the acceptance of the
+calibration masters)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from astropy.stats import sigma_clipped_stats
 
 from simulators.sky import read_truth
 from tasks.calibration.masterfiles import read_master, write_master
-from tasks.calibration.masters import MasterRef, build_master
+from tasks.calibration.masters import MasterRef, MasterSpec, build_master
 from tasks.calibration.science import MasterCache, UsedMaster, calibrate_frame
 from tests.tasks.calibration.helpers import (
     INFRARED,
@@ -23,8 +24,8 @@ from tests.tasks.calibration.helpers import (
 def _build(renderer, kind, paths, camera=VISIBLE, **kw):
     config = renderer.config
     return build_master(
-        kind, paths, instrument=config.instrument(camera), config=config.calibration,
-        night=NIGHT_LABEL, **kw,
+        MasterSpec(kind, config.instrument(camera), NIGHT_LABEL, **kw), paths,
+        config=config.calibration,
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from infra.clock import DiscreteEventClock
 from infra.config import get_config
+from infra.opmode import OperatingMode
 from tasks.night.loop import Handlers, NightLoop
 from tasks.night.policy import NightState, PlannedEntry
 from tasks.night.windows import (
@@ -35,7 +36,7 @@ class World:
         return NightState(
             now=self.clock.now(),
             windows=WINDOWS,
-            mode="AUTO",
+            mode=OperatingMode.AUTO,
             weather_safe=True,
             dome_open=self.open,
             dome_requested_open=self.requested_open,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from tasks.night.policy import Action, NightState, NightWindows, PlannedEntry, decide
+from infra.opmode import OperatingMode
+from tasks.night.policy import NightState, NightWindows, PlannedEntry, decide
+from tasks.night.vocabulary import NightAction
 
 SUNSET = datetime(2026, 11, 25, 0, 50, tzinfo=UTC)
 START = SUNSET + timedelta(minutes=50)
@@ -24,7 +26,7 @@ def state(**changes) -> NightState:
     base = NightState(
         now=NIGHT,
         windows=WINDOWS,
-        mode="AUTO",
+        mode=OperatingMode.AUTO,
         weather_safe=True,
         dome_open=True,
         dome_requested_open=True,
@@ -39,26 +41,28 @@ def state(**changes) -> NightState:
 
 def test_the_due_sequence_is_executed_then_the_next_is_waited_for():
     decision = decide(state())
-    assert (decision.action, decision.sequence_id) == (Action.EXECUTE, 3)
+    assert (decision.action, decision.sequence_id) == (NightAction.EXECUTE, 3)
     after = decide(state(now=NIGHT + timedelta(minutes=9, seconds=1), early_start_s=0))
-    assert after.action is Action.WAIT and after.until == NIGHT + timedelta(minutes=10)
+    assert after.action is NightAction.WAIT and after.until == NIGHT + timedelta(minutes=10)
     # Within the early-start margin (60 s by default) the next sequence may begin at once.
-    assert decide(state(now=NIGHT + timedelta(minutes=9, seconds=1))).action is Action.EXECUTE
+    assert decide(state(now=NIGHT + timedelta(minutes=9, seconds=1))).action is NightAction.EXECUTE
 
 
 def test_precedence_end_manual_replan_devices_weather_dome():
-    assert decide(state(now=END)).action is Action.END
-    assert decide(state(mode="MANUAL")).reason.startswith("MANUAL")
-    assert decide(state(replan_needed=True, replan_reason="new request")).action is Action.REPLAN
+    assert decide(state(now=END)).action is NightAction.END
+    assert decide(state(mode=OperatingMode.MANUAL)).reason.startswith("MANUAL")
+    assert (
+        decide(state(replan_needed=True, replan_reason="new request")).action is NightAction.REPLAN
+    )
     assert (
         "devices: mount lost"
         in decide(state(devices_ok=False, devices_problem="mount lost")).reason
     )
-    assert decide(state(dome_requested_open=False)).action is Action.REQUEST_OPEN
+    assert decide(state(dome_requested_open=False)).action is NightAction.REQUEST_OPEN
     unsafe = decide(state(weather_safe=False, dome_open=False))
-    assert unsafe.action is Action.WAIT and "weather unsafe" in unsafe.reason
+    assert unsafe.action is NightAction.WAIT and "weather unsafe" in unsafe.reason
     closed = decide(state(dome_open=False))
-    assert closed.action is Action.WAIT and "not open yet" in closed.reason
+    assert closed.action is NightAction.WAIT and "not open yet" in closed.reason
     assert decide(state(schedule=())).until == END
 
 
@@ -70,20 +74,23 @@ def test_the_evening_calibrates_then_opens_for_dusk_flats_then_waits_for_the_nig
         dome_open=False,
     )
     assert (decide(evening).action, decide(evening).calibration) == (
-        Action.CALIBRATE,
+        NightAction.CALIBRATE,
         "evening-bias-dark",
     )
     done_bias = replace(evening, calibrations_done=frozenset({"evening-bias-dark"}))
-    assert decide(done_bias).action is Action.REQUEST_OPEN
+    assert decide(done_bias).action is NightAction.REQUEST_OPEN
     in_window = replace(done_bias, now=SUNSET + timedelta(minutes=10), dome_requested_open=True)
-    assert decide(in_window).action is Action.WAIT  # dome not open yet
+    assert decide(in_window).action is NightAction.WAIT  # dome not open yet
     opened = replace(in_window, dome_open=True)
-    assert (decide(opened).action, decide(opened).calibration) == (Action.CALIBRATE, "dusk-flats")
+    assert (decide(opened).action, decide(opened).calibration) == (
+        NightAction.CALIBRATE,
+        "dusk-flats",
+    )
     flats_done = replace(opened, calibrations_done=frozenset({"evening-bias-dark", "dusk-flats"}))
     waiting = decide(flats_done)
-    assert waiting.action is Action.WAIT and waiting.until == START
+    assert waiting.action is NightAction.WAIT and waiting.until == START
 
 
 def test_a_site_without_dark_time_waits_forever():
     polar = state(windows=NightWindows(sunset=None, start=None, end=None, sunrise=None))
-    assert decide(polar).action is Action.WAIT and decide(polar).until is None
+    assert decide(polar).action is NightAction.WAIT and decide(polar).until is None

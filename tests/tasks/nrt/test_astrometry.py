@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from astropy.wcs import WCS
 
-from tasks.nrt.astrometry import AstrometryParams, mutual_nearest, separation_arcsec, solve
-from tasks.nrt.catalog import CatalogStars
+from infra.refcat import CatalogStars
+from tasks.nrt.astrometry import (
+    AstrometryParams,
+    FrameGeometry,
+    mutual_nearest,
+    separation_arcsec,
+    solve,
+)
 from tasks.nrt.frame import NrtError
 
 SCALE = 0.38  # arcsec per pixel
@@ -60,10 +66,8 @@ def test_the_pointing_error_is_found_and_the_fit_follows_the_true_wcs(offset_arc
         y,
         flux,
         np.ones(len(x), dtype=bool),
-        header,
+        FrameGeometry(header, SHAPE, SCALE),
         stars,
-        SHAPE,
-        SCALE,
         AstrometryParams(sip_degree=2),
     )
     assert solution.offset_arcsec == pytest.approx(offset_arcsec, abs=1.0)
@@ -86,10 +90,8 @@ def test_unrelated_lists_are_refused_rather_than_matched():
             y,
             flux,
             np.ones(len(x), dtype=bool),
-            elsewhere,
+            FrameGeometry(elsewhere, SHAPE, SCALE),
             stars,
-            SHAPE,
-            SCALE,
             AstrometryParams(),
         )
 
@@ -103,10 +105,8 @@ def test_too_few_detections_say_so():
             y[:5],
             flux[:5],
             np.ones(5, dtype=bool),
-            _wcs(150.0, 30.0),
+            FrameGeometry(_wcs(150.0, 30.0), SHAPE, SCALE),
             stars,
-            SHAPE,
-            SCALE,
             AstrometryParams(),
         )
 

@@ -10,6 +10,7 @@ import pytest
 from tasks.nrt.candidates import (
     AlertRegion,
     CandidateParams,
+    MeasuredSources,
     chance_probability,
     chance_radius_arcsec,
     explained_by_catalog,
@@ -47,7 +48,11 @@ def test_new_sources_must_be_significantly_brighter_than_the_catalog_depth():
         [np.nan, np.nan, np.nan, 17.02],
     )
     found = find_candidates(
-        **s, catalog_limit=21.0, frame_area_arcsec2=1e6, alert=None, params=CandidateParams()
+        MeasuredSources(**s),
+        catalog_limit=21.0,
+        frame_area_arcsec2=1e6,
+        alert=None,
+        params=CandidateParams(),
     )
     # 18.0: new. 20.3 ± 0.03: new. 20.9: beyond the depth. 17.0: a catalog star.
     assert [(c["kind"], c["mag"]) for c in found] == [("new", 18.0), ("new", 20.3)]
@@ -65,7 +70,11 @@ def test_at_the_alert_position_a_faint_source_counts_only_when_chance_cannot_exp
     s["clean"] = np.ones(3, dtype=bool)
     params = CandidateParams(chance_probability_max=0.05)
     found = find_candidates(
-        **s, catalog_limit=21.0, frame_area_arcsec2=1e6 / 100, alert=alert, params=params
+        MeasuredSources(**s),
+        catalog_limit=21.0,
+        frame_area_arcsec2=1e6 / 100,
+        alert=alert,
+        params=params,
     )
     # rho = 3/1e4: at 1″ P = 9e-4 (kept); at 8″ P = 0.06 (refused); at 60″ outside the circle.
     assert [(c["kind"], c["alert_distance_arcsec"]) for c in found] == [("alert", 1.0)]
@@ -76,7 +85,11 @@ def test_a_catalog_star_brightened_at_the_alert_position_is_a_candidate():
     alert = AlertRegion("ivo://x#2", RA0, DEC0, error_arcsec=3.0)
     s = _sources([(0.5, 0.0), (1.0, 1.0)], [18.0, 19.02], [100, 60], [19.5, 19.0])
     found = find_candidates(
-        **s, catalog_limit=21.0, frame_area_arcsec2=1e6, alert=alert, params=CandidateParams()
+        MeasuredSources(**s),
+        catalog_limit=21.0,
+        frame_area_arcsec2=1e6,
+        alert=alert,
+        params=CandidateParams(),
     )
     assert [(c["kind"], c["catalog_mag"]) for c in found] == [("brightened", 19.5)]
 

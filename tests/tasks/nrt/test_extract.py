@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.nrt.extract import extract, fill_thin_defects, make_engine
+from tasks.nrt.engines import make_engine
+from tasks.nrt.extract import extract, fill_thin_defects
 
 
 def _star_field(dead_column: int | None, seed: int = 5):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from simulators.sky.psf import stamp_moffat
-from tasks.nrt.extract import make_engine
+from tasks.nrt.engines import make_engine
+from tasks.nrt.frame import FramePixels
 from tasks.nrt.photcal import growth_curve
 
 FWHM, BETA, RMS = 4.0, 3.0, 5.0
@@ -27,8 +28,9 @@ def test_a_star_with_a_masked_core_does_not_spoil_the_curve_of_growth():
     core = (slice(57, 64), slice(57, 64))
     mask[core], data[core] = True, 0.0
     peak = flux * (BETA - 1) / (np.pi * (FWHM / (2 * np.sqrt(2 ** (1 / BETA) - 1))) ** 2)
+    pixels = FramePixels(data, mask, rms_adu=RMS, gain=1.0)
     _, ee, fwhm, n_stars = growth_curve(
-        make_engine("sep"), data, x, y, peak, np.zeros(len(x), np.int32), RMS, 1.0, 4.5, mask
+        make_engine("sep"), pixels, x, y, peak, np.zeros(len(x), np.int32), 4.5
     )
     assert np.all(np.isfinite(ee)) and n_stars == len(x) - 3
     assert fwhm == pytest.approx(FWHM, rel=0.05)

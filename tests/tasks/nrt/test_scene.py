@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from simulators.sky.psf import stamp_moffat
+from tasks.nrt.frame import FramePixels
 from tasks.nrt.psf import MoffatPsf, fit_psf
-from tasks.nrt.scene import MAX_NEW_SOURCES, fit_scene, region_around
+from tasks.nrt.scene import MAX_NEW_SOURCES, SceneStart, fit_scene, region_around
 
 RMS, GAIN, FWHM, BETA = 10.0, 1.0, 4.5, 2.8
 
@@ -66,18 +67,17 @@ def _fit(data, catalog, mask=None):
     """The scene of an 8-pixel circle around (100, 100), the catalog at its true positions."""
     region = region_around(100.0, 100.0, 8.0, 3 * FWHM, data.shape)
     return fit_scene(
-        data,
-        mask,
+        FramePixels(data, mask, rms_adu=RMS, gain=GAIN),
         region,
         MoffatPsf.circular(FWHM, BETA),
-        rms_adu=RMS,
-        gain=GAIN,
-        catalog_x=np.array([c[0] for c in catalog]),
-        catalog_y=np.array([c[1] for c in catalog]),
-        catalog_sigma_px=np.full(len(catalog), 0.05),
-        catalog_index=np.arange(len(catalog)),
-        free_x=np.empty(0),
-        free_y=np.empty(0),
+        SceneStart(
+            catalog_x=np.array([c[0] for c in catalog]),
+            catalog_y=np.array([c[1] for c in catalog]),
+            catalog_sigma_px=np.full(len(catalog), 0.05),
+            catalog_index=np.arange(len(catalog)),
+            free_x=np.empty(0),
+            free_y=np.empty(0),
+        ),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from tasks.scheduling.planner import Plan
+from tasks.scheduling.draft import ScheduleDraft
 from tasks.scheduling.problem import Problem
 
 #: Sub-millisecond room is floating-point noise, not time a sequence could use.
@@ -31,7 +31,7 @@ def make_problem(items: list[dict], begin: float = 0.0, end: float = 10_000.0) -
     return problem
 
 
-def free_stretches(plan: Plan, level: int) -> list[tuple[float, float]]:
+def free_stretches(plan: ScheduleDraft, level: int) -> list[tuple[float, float]]:
     """Free time when only blocks of priority >= level (and fixed ones) count."""
     problem = plan.problem
     busy = sorted(
@@ -49,7 +49,7 @@ def free_stretches(plan: Plan, level: int) -> list[tuple[float, float]]:
     return free
 
 
-def assert_valid(plan: Plan) -> None:
+def assert_valid(plan: ScheduleDraft) -> None:
     """No overlap; every block lasts its duration, inside the horizon and one of its feasible
     start intervals; fixed blocks where they were; everything else left out with a reason."""
     problem = plan.problem
@@ -73,7 +73,7 @@ def assert_valid(plan: Plan) -> None:
             assert plan.reason(item), f"item {item} left out without a reason"
 
 
-def assert_no_priority_inversion(plan: Plan) -> None:
+def assert_no_priority_inversion(plan: ScheduleDraft) -> None:
     """No left-out sequence could have used time that only lower priorities occupy."""
     problem = plan.problem
     for item in range(len(problem)):
@@ -89,7 +89,7 @@ def assert_no_priority_inversion(plan: Plan) -> None:
                 )
 
 
-def signature(plan: Plan) -> list[tuple]:
+def signature(plan: ScheduleDraft) -> list[tuple]:
     """The plan by sequence ids (comparable across problems built in different orders)."""
     problem = plan.problem
     return (

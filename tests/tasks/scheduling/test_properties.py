@@ -123,13 +123,13 @@ def test_one_more_sequence_inserted_incrementally_keeps_the_plan_valid(specs, mo
 def test_a_night_built_one_arrival_at_a_time_then_improved_respects_priorities(specs, rng):
     """Sequences arriving in any order (lowest priorities first included) and inserted one by
     one; the improvement pass then leaves no priority inversion."""
+    from tasks.scheduling.draft import new_draft
     from tasks.scheduling.improve import improve_plan
-    from tasks.scheduling.planner import new_plan
 
     arrivals = list(specs)
     rng.shuffle(arrivals)
     problem = make_problem([], end=END)
-    result = new_plan(problem)
+    result = new_draft(problem)
     for spec in arrivals:
         index = problem.add(
             spec["id"],

@@ -5,7 +5,6 @@ that keeps going away are errors, and the monitor recovers."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,15 +18,10 @@ from simulators import DATA_DIR
 from simulators.scenario import load_scenario
 from tasks.environment.observatory_state import request_dome, weather_verdict
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_until
 
-
-def wait_for(predicate, timeout_s: float = 20.0, step_s: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step_s)
-    return predicate()
+#: Polling step of the waits: short, to see states that last a fraction of a wall second.
+STEP_S = 0.02
 
 
 def shutter(mrig) -> str:
@@ -39,7 +33,7 @@ def open_dome(mrig, engine) -> None:
     with session_scope(engine) as session:
         request_dome(session, "open", "test", mrig.bench.clock.now())
     mrig.control.refresh()
-    assert wait_for(lambda: shutter(mrig) == "open", 60), shutter(mrig)
+    assert wait_until(lambda: shutter(mrig) == "open", 60, STEP_S), shutter(mrig)
 
 
 def test_the_seed_rain_scenario_gives_raining_rows_while_it_rains(engine, monitor_rig):
@@ -47,7 +41,7 @@ def test_the_seed_rain_scenario_gives_raining_rows_while_it_rains(engine, monito
     mrig = monitor_rig(lambda: engine, speed=5.0, scenario=scenario)
     start = mrig.bench.clock.start
     mrig.start()
-    assert wait_for(lambda: mrig.bench.clock.now() > start + timedelta(seconds=10.5), 30)
+    assert wait_until(lambda: mrig.bench.clock.now() > start + timedelta(seconds=10.5), 30, STEP_S)
     mrig.stop()
     assert mrig.queue.flush(30)
     with session_scope(engine) as session:
@@ -90,9 +84,11 @@ def test_unsafe_closes_the_dome_with_the_database_and_prefect_away_and_writes_la
         open_dome(mrig, direct)
         proxy.cut()
         mrig.bench.observatory.plc.set_value("WXT520", "RainRate", 12.0)
-        assert wait_for(lambda: "CLOSE" in mrig.bench.observatory.dome.last_received, 20)
-        assert wait_for(lambda: shutter(mrig) in ("closing", "closed"))
-        assert wait_for(lambda: mrig.queue.stats.pending > 0 and mrig.queue.stats.retries > 0)
+        assert wait_until(lambda: "CLOSE" in mrig.bench.observatory.dome.last_received, 20, STEP_S)
+        assert wait_until(lambda: shutter(mrig) in ("closing", "closed"), 20, STEP_S)
+        assert wait_until(
+            lambda: mrig.queue.stats.pending > 0 and mrig.queue.stats.retries > 0, 20, STEP_S
+        )
         proxy.restore()
         assert mrig.queue.flush(60)
         with session_scope(direct) as session:
@@ -126,7 +122,7 @@ def test_a_hundred_fast_rain_toggles_cycle_the_dome_at_most_once(engine, monitor
         clock.sleep(1.0)
     plc.set_value("WXT520", "RainRate", 0.0)
     toggled_until = clock.now()
-    assert wait_for(lambda: shutter(mrig) == "open", 30)
+    assert wait_until(lambda: shutter(mrig) == "open", 30, STEP_S)
     mrig.stop()
     dome = mrig.bench.observatory.dome
     # One close (at the first rain) and one re-open, no sooner than the hold time after the
@@ -144,13 +140,17 @@ def test_a_hundred_fast_rain_toggles_cycle_the_dome_at_most_once(engine, monitor
 def test_a_frozen_plc_date_is_stale_and_unsafe(engine, monitor_rig):
     mrig = monitor_rig(lambda: engine, speed=20.0, safety_changes={"stale_after_s": 10.0})
     mrig.start()
-    assert wait_for(
-        lambda: mrig.monitor.last is not None and mrig.monitor.last.synthesis.weather_status == "OK"
+    assert wait_until(
+        lambda: (
+            mrig.monitor.last is not None and mrig.monitor.last.synthesis.weather_status == "OK"
+        ),
+        20,
+        STEP_S,
     )
     mrig.bench.observatory.faults.inject("plc", "frozen", 60.0)
-    assert wait_for(lambda: mrig.monitor.last.synthesis.weather_status == "ERROR", 20)
+    assert wait_until(lambda: mrig.monitor.last.synthesis.weather_status == "ERROR", 20, STEP_S)
     assert "stale: the PLC's date is" in mrig.monitor.last.synthesis.reasons[0]
-    assert wait_for(lambda: mrig.monitor.last.synthesis.weather_status == "OK", 20)
+    assert wait_until(lambda: mrig.monitor.last.synthesis.weather_status == "OK", 20, STEP_S)
 
 
 def test_the_plc_going_away_twenty_times_is_an_error_each_time_and_the_monitor_recovers(
@@ -161,16 +161,17 @@ def test_the_plc_going_away_twenty_times_is_an_error_each_time_and_the_monitor_r
     faults = mrig.bench.observatory.faults
     seen_error = 0
     for _ in range(20):
-        assert wait_for(
+        assert wait_until(
             lambda: (
                 mrig.monitor.last is not None and mrig.monitor.last.synthesis.weather_status == "OK"
             ),
             20,
+            STEP_S,
         )
         faults.inject("plc", "disconnect", 4.0)
-        if wait_for(lambda: mrig.monitor.last.synthesis.weather_status == "ERROR", 20):
+        if wait_until(lambda: mrig.monitor.last.synthesis.weather_status == "ERROR", 20, STEP_S):
             seen_error += 1
         assert shutter(mrig) == "closed"  # never opened: the hold time never passed
-    assert wait_for(lambda: mrig.monitor.last.synthesis.weather_status == "OK", 20)
+    assert wait_until(lambda: mrig.monitor.last.synthesis.weather_status == "OK", 20, STEP_S)
     assert seen_error == 20 and mrig.alive
     assert "OPEN" not in mrig.bench.observatory.dome.last_received

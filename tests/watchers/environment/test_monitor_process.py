@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 from app.supervisor.core import Supervisor
 from app.supervisor.spec import ProcessSpec
 from infra.oslock import holder_pid
+from tests.support.cli import pyros_command, run_pyros
+from tests.support.waiting import wait_until
 
 
 def test_a_killed_monitor_is_restarted_within_five_seconds_and_stays_single(engine, tmp_path):
@@ -19,7 +19,7 @@ def test_a_killed_monitor_is_restarted_within_five_seconds_and_stays_single(engi
     lock = tmp_path / "home" / "run" / "environment-monitor.lock"
     spec = ProcessSpec(
         "environment-monitor",
-        [sys.executable, "-m", "app.cli.main", "monitor", "run"],
+        pyros_command("monitor", "run"),
         env=env,
         stop_timeout_s=10,
     )
@@ -27,10 +27,7 @@ def test_a_killed_monitor_is_restarted_within_five_seconds_and_stays_single(engi
     try:
         supervisor.start_all()
         child = supervisor.children["environment-monitor"]
-        deadline = time.monotonic() + 60
-        while holder_pid(lock) != child.pid and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert holder_pid(lock) == child.pid
+        assert wait_until(lambda: holder_pid(lock) == child.pid, 60, step_s=0.05)
         os.kill(child.pid, signal.SIGKILL)
         killed = time.monotonic()
         while time.monotonic() - killed < 5.0:
@@ -40,13 +37,7 @@ def test_a_killed_monitor_is_restarted_within_five_seconds_and_stays_single(engi
             time.sleep(0.05)
         # Back (holding its lock, i.e. running its loop) within five seconds of the kill.
         assert child.restarts == 1 and holder_pid(lock) == child.pid
-        second = subprocess.run(
-            [sys.executable, "-m", "app.cli.main", "monitor", "run"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        second = run_pyros("monitor", "run", env=env)
         assert second.returncode == 3
         assert f"environment-monitor is already running (pid {child.pid})" in second.stderr
     finally:
