@@ -33,7 +33,7 @@ from tasks.night.loop import Handlers, LoopSummary, NightLoop
 from tasks.night.policy import NightDecision, NightState
 from tasks.night.prefect_tasks import execute_sequence_task, night_report_task, request_dome_task
 from tasks.night.reconcile import reconcile
-from tasks.night.state_reader import NightAgenda, read_night_state
+from tasks.night.state_reader import NightAgenda, read_night_state, trusted_verdict_age_s
 from tasks.night.vocabulary import CalibrationSet
 from tasks.night.windows import (
     EXECUTE_NIGHT,
@@ -109,6 +109,7 @@ def _night_loop(devices: NightDevices, label: str, stop_at: datetime) -> LoopSum
             evening_calibrations=evening,
             dusk_flat_calibrations=dusk_flats,
             early_start_s=config.night.early_start_s,
+            verdict_max_age_s=trusted_verdict_age_s(config.safety, clock),
         )
         with session_scope() as session:
             return read_night_state(session, clock.now(), windows, view, label, agenda)

@@ -264,6 +264,12 @@ class SafetySection(_Section):
     heartbeat_wall_s: float = Field(default=30.0, gt=0.0)
     #: Most writes the monitor queues while the database is slow or away.
     write_queue_max: int = Field(default=20000, ge=100)
+    #: The night trusts the monitor's verdict only while the monitor's last word (its verdict or
+    #: its latest synthesis) is at most this old (simulated seconds): older is unsafe.
+    verdict_max_age_s: float = Field(default=60.0, gt=0.0)
+    #: ...and never less than this much wall time: at high simulation speeds the write-behind's
+    #: normal lag (wall) would otherwise read as simulated minutes of silence.
+    verdict_max_age_wall_min_s: float = Field(default=5.0, gt=0.0)
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> SafetySection:

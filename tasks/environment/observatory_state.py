@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from infra.clock import format_instant, parse_instant
-from infra.db.models import ObservatoryState
+from infra.db.models import ObservatoryState, WeatherWatch
 from infra.journal import KIND_OPERATOR, record
 from tasks.environment.synthesis import FORCE_CLOSED, WEATHER_ELEMENT_NAMES, Override
 
@@ -172,3 +173,18 @@ def weather_verdict(session: Session) -> WeatherVerdict:
         return WeatherVerdict(False, "no verdict from the environment monitor yet", None)
     data = json.loads(row.value)
     return WeatherVerdict(bool(data["safe"]), str(data["reason"]), row.updated_at)
+
+
+def monitor_last_word(session: Session, verdict: WeatherVerdict) -> datetime | None:
+    """When the monitor last spoke: its verdict (written on changes) or its latest synthesis
+    (a weather row every poll), whichever is later (simulated instant)."""
+    latest = session.scalar(
+        select(WeatherWatch.updated_at).order_by(WeatherWatch.id.desc()).limit(1)
+    )
+    instants = [at for at in (verdict.at, latest) if at is not None]
+    return max(instants) if instants else None
+
+
+def verdict_age_s(last_word: datetime | None, now: datetime) -> float | None:
+    """Seconds since the monitor's last word (None when it never spoke)."""
+    return None if last_word is None else (now - last_word).total_seconds()

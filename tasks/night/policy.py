@@ -58,6 +58,9 @@ class NightState:
     dusk_flat_calibrations: tuple[str, ...] = (CalibrationSet.DUSK_FLATS,)
     #: How early a sequence may start before its planned instant.
     early_start_s: float = 60.0
+    #: The monitor's last word is this old (s), past what the night trusts: the weather counts
+    #: as unsafe, whatever the last verdict said (None: fresh).
+    weather_stale_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def decide(state: NightState) -> NightDecision:
     """What to do next.
 
     The order is the order of precedence: the end of the night, then the operator's mode, then
-    the evening calibrations, re-planning, device trouble, weather, the dome, and finally the
+    the evening calibrations, re-planning, device trouble, weather (a stale verdict first: the
+    monitor may be dead, so its last "safe" is not trusted), the dome, and finally the
     schedule.
     """
     now, w = state.now, state.windows
@@ -118,6 +122,12 @@ def decide(state: NightState) -> NightDecision:
         return _wait(f"devices: {state.devices_problem or 'not ready'}", None)
     if not state.dome_requested_open:
         return NightDecision(NightAction.REQUEST_OPEN, "the night has started")
+    if state.weather_stale_s is not None:
+        return _wait(
+            f"weather verdict stale: the monitor's last word is {state.weather_stale_s:.0f} s "
+            "old; treated as unsafe",
+            None,
+        )
     if not state.weather_safe:
         return _wait("weather unsafe: the monitor keeps the dome closed", None)
     if not state.dome_open:

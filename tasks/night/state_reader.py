@@ -8,12 +8,16 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from infra.clock import Clock
+from infra.config import SafetySection
 from infra.db.models import Schedule, ScheduledSequence, Sequence
 from infra.db.sequence_state import SequenceState
 from infra.opmode import get_operating_mode
 from tasks.environment.observatory_state import (
     DomeRequestState,
     dome_request,
+    monitor_last_word,
+    verdict_age_s,
     weather_verdict,
 )
 from tasks.night.policy import NightState, NightWindows, PlannedEntry
@@ -26,6 +30,7 @@ __all__ = [
     "planned_entries",
     "read_night_state",
     "replan_reason",
+    "trusted_verdict_age_s",
 ]
 
 S = SequenceState
@@ -49,6 +54,17 @@ class NightAgenda:
     evening_calibrations: tuple[str, ...] = ()
     dusk_flat_calibrations: tuple[str, ...] = ()
     early_start_s: float = 60.0
+    #: Oldest weather verdict the night trusts (simulated s; None: any age, as in replays that
+    #: feed verdicts without a monitor).
+    verdict_max_age_s: float | None = None
+
+
+def trusted_verdict_age_s(safety: SafetySection, clock: Clock) -> float:
+    """The oldest verdict the night trusts (simulated s): ``verdict_max_age_s``, and never less
+    than ``verdict_max_age_wall_min_s`` of wall time on this clock."""
+    wall_per_sim = clock.wall_seconds(1.0)
+    floor = safety.verdict_max_age_wall_min_s / wall_per_sim if wall_per_sim > 0 else 0.0
+    return max(safety.verdict_max_age_s, floor)
 
 
 def planned_entries(session: Session, schedule: Schedule | None) -> tuple[PlannedEntry, ...]:
@@ -143,13 +159,19 @@ def read_night_state(
     agenda = agenda or NightAgenda()
     schedule = current_schedule(session, label)
     verdict = weather_verdict(session)
+    stale_s = None
+    if agenda.verdict_max_age_s is not None:
+        age = verdict_age_s(monitor_last_word(session, verdict), now)
+        if age is not None and age > agenda.verdict_max_age_s:
+            stale_s = age
     reason = replan_reason(session, now, schedule, verdict.at if verdict.safe else None)
     executing = session.scalar(select(Sequence.id).where(Sequence.state == S.EXECUTING).limit(1))
     return NightState(
         now=now,
         windows=windows,
         mode=get_operating_mode(session),
-        weather_safe=verdict.safe,
+        weather_safe=verdict.safe and stale_s is None,
+        weather_stale_s=stale_s,
         dome_open=devices.dome_open,
         dome_requested_open=dome_request(session).state == DomeRequestState.OPEN,
         schedule=planned_entries(session, schedule),

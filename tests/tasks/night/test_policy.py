@@ -94,3 +94,14 @@ def test_the_evening_calibrates_then_opens_for_dusk_flats_then_waits_for_the_nig
 def test_a_site_without_dark_time_waits_forever():
     polar = state(windows=NightWindows(sunset=None, start=None, end=None, sunrise=None))
     assert decide(polar).action is NightAction.WAIT and decide(polar).until is None
+
+
+def test_a_stale_verdict_waits_even_when_it_last_said_safe():
+    stale = decide(state(weather_safe=True, weather_stale_s=95.0))
+    assert stale.action is NightAction.WAIT
+    assert stale.reason.startswith("weather verdict stale") and "95 s" in stale.reason
+    # It does not outrank the operator or the end of the night.
+    assert decide(state(weather_stale_s=95.0, mode=OperatingMode.MANUAL)).reason.startswith(
+        "MANUAL"
+    )
+    assert decide(state(now=END, weather_stale_s=95.0)).action is NightAction.END
