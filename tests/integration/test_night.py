@@ -206,12 +206,20 @@ def test_killing_the_worker_mid_sequence_loses_nothing_and_the_night_goes_on(ins
             .order_by(SequenceTransition.id)
         ).all()
         assert "interrupted" in states, states  # reconciled by the next block
-        assert sequence.state == "executed", (sequence.state, sequence.state_reason)
         plans = session.scalars(select(Plan).join(Album).where(Album.sequence_id == victim)).all()
         images = session.scalars(select(Image).where(Image.sequence_id == victim)).all()
-        # Every image of the sequence, once each: a frame taken again would have rewritten a
-        # recorded file (its checksum would no longer match its row).
-        assert len(images) == sum(p.nb_images for p in plans)
+        wanted = sum(p.nb_images for p in plans)
+        if sequence.state == "executed":
+            # Every image of the sequence, once each.
+            assert len(images) == wanted, (len(images), wanted)
+        else:
+            # On a loaded machine the kill comes later in the night, and the rest of the
+            # sequence may be planned past the three simulated hours: it is planned again, with
+            # what it took kept (and nothing taken twice: see the checksums below).
+            assert sequence.state == "planned", (sequence.state, sequence.state_reason, states)
+            assert 1 <= len(images) < wanted, (len(images), wanted)
+        # A frame taken again would have rewritten a recorded file (its checksum would no longer
+        # match its row).
         for image in images:
             assert sha256_of(Path(image.path)) == (image.sha256, image.size_bytes), image.id
     assert summary["sequences_executed"] >= 2, summary
