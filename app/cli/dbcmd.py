@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from app.cli.groups import command_group
 from app.cli.output import print_json
 from infra.settings import load_settings, redact_url
 
 # The database, its migrations and the configuration are imported inside the commands: every
 # command module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="Database schema and defaults.", no_args_is_help=True)
+app = command_group("Database schema and defaults.")
 
 
 @app.command()

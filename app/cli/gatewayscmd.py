@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from app.cli.errors import CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 from devices.client import NdjsonClient
 from devices.errors import DeviceDisconnected, DeviceProblem
@@ -15,7 +16,7 @@ from devices.errors import DeviceDisconnected, DeviceProblem
 # The gateways and the configuration are imported inside the commands: every command module is
 # imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="Device gateways (one per device, holding its lease).", no_args_is_help=True)
+app = command_group("Device gateways (one per device, holding its lease).")
 
 
 @app.command()

@@ -10,6 +10,7 @@ import typer
 
 from app.cli.common import ready_engine
 from app.cli.errors import CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 # The database, the configuration and the domain are imported inside the commands: every command
 # module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="Observation requests.", no_args_is_help=True)
+app = command_group("Observation requests.")
 
 
 @app.command()
