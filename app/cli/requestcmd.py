@@ -26,13 +26,17 @@ app = command_group("Observation requests.")
 def submit(
     file: Path = typer.Argument(..., help="Request XML file (request > sequence > album > plan)."),
     user: str = typer.Option("pyros", "--user", help="Submitting user."),
+    again: bool = typer.Option(
+        False, "--again", help="Store it even if this user already submitted the same request."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Validate and store a request in one transaction; print its id."""
+    """Validate and store a request in one transaction; print its id. The same request
+    submitted again by the same user is refused (naming the first) unless --again."""
     from tasks.requests.ingest import ingest_request_file
 
     engine = ready_engine()
-    result = ingest_request_file(file, user=user, engine=engine)
+    result = ingest_request_file(file, user=user, engine=engine, again=again)
     if json_output:
         print_json({"ok": True, **result.as_dict()})
     else:
