@@ -40,6 +40,7 @@ class Node:
     group: bool
     has_json: bool
     required: bool
+    has_argument: bool
 
     @property
     def name(self) -> str:
@@ -54,6 +55,7 @@ def _walk(command, path: tuple[str, ...] = ()) -> list[Node]:
         group=subcommands is not None,
         has_json="--json" in options,
         required=any(param.required for param in command.params),
+        has_argument=any(param.param_type_name == "argument" for param in command.params),
     )
     found = [node]
     for name, sub in sorted((subcommands or {}).items()):
@@ -157,3 +159,21 @@ def test_without_arguments(node: Node, engine, sim_clock):
         assert not answered.err, f"{node.name} --json wrote to stderr: {answered.err}"
         json.loads(answered.out)  # exactly one document: anything more fails to parse
         assert answered.out.count("\n") == 1
+
+
+BAD_VALUE = "/no/such/place-and-not-a-number"
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+@pytest.mark.parametrize(
+    "node",
+    [n for n in NODES if n.has_argument and n.path not in NOT_RUN],
+    ids=lambda n: n.name,
+)
+def test_a_bad_argument(node: Node, engine, sim_clock):
+    """A value no command accepts as its first argument (no such file, revision, mode, night,
+    not a number): exit 2 with one line, or Typer's usage message."""
+    bad = _run(*node.path, BAD_VALUE)
+    _clean(bad, f"{node.name} {BAD_VALUE}")
+    assert bad.code == 2, f"{node.name}: {bad.code}\n{bad.err}"
+    assert bad.err.startswith(("pyros: ", "Usage: pyros")), bad.err
