@@ -199,5 +199,11 @@ def plan_stack(
         specs=specs,
         env=env,
         ports=ports,
-        info={"ui": ui, "api": env["PREFECT_API_URL"], "home": str(settings.home)},
+        info={
+            "ui": ui,
+            "api": env["PREFECT_API_URL"],
+            "home": str(settings.home),
+            "clock": env["PYROS_CLOCK"],
+            "mode": env["PYROS_MODE"],
+        },
     )

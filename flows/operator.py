@@ -15,12 +15,15 @@ from tasks.scheduling.prefect_tasks import plan_night_task
 
 
 @flow(name="submit-request", log_prints=False)
-def submit_request(xml: str, user: str = "pyros", source: str = "prefect-ui") -> dict[str, Any]:
+def submit_request(
+    xml: str, user: str = "pyros", source: str = "prefect-ui", again: bool = False
+) -> dict[str, Any]:
     """Submit an observation request (the XML text, as in a request file).
 
     A refused request fails the run with the reason (file, line, field); nothing is stored.
+    The same content already submitted by the same user is refused unless ``again``.
     """
-    result = ingest_request_task(xml, source, user)
+    result = ingest_request_task(xml, source, user, again)
     get_run_logger().info(
         "request %s stored: %d sequence(s)", result["request_id"], result["sequences"]
     )

@@ -179,6 +179,41 @@ def _journal(
         )
 
 
+class _DrainProgressFilter(logging.Filter):
+    """Drops the progress lines Prefect's event worker logs while it drains at exit ("Still
+    processing items: N items remaining..."): they reached stderr through logging's last-resort
+    handler, after a command's one JSON document. Delivery failures still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Still processing items")
+
+
+_DRAIN_FILTER = _DrainProgressFilter()
+
+
+def _quiet_event_worker() -> None:
+    """Install the drain-progress filter on the logger of Prefect's event worker (once)."""
+    # Prefect's queue services log under their class name.
+    worker_log = logging.getLogger("EventsWorker")
+    if _DRAIN_FILTER not in worker_log.filters:
+        worker_log.addFilter(_DRAIN_FILTER)
+
+
+def flush_sent_events(timeout_s: float = 5.0) -> None:
+    """Wait (at most ``timeout_s`` wall seconds) until the events sent to Prefect by this process
+    are delivered; for one-shot commands, before they exit. Nothing to do if none was sent."""
+    if "prefect.events.worker" not in sys.modules:
+        return
+    _quiet_event_worker()
+    try:
+        # Already imported (checked above): this costs nothing.
+        from prefect.events.worker import EventsWorker
+
+        EventsWorker.drain_all(timeout=timeout_s, at_exit=False)
+    except Exception as exc:
+        log.warning("events may not all have reached Prefect: %s", exc)
+
+
 def _send(
     event: str,
     resource: dict[str, str],
@@ -191,6 +226,7 @@ def _send(
         # must not be paid by every process that emits (DESIGN §6).
         from prefect.events import emit_event
 
+        _quiet_event_worker()
         emit_event(
             event=event,
             resource=resource,

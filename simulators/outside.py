@@ -58,7 +58,11 @@ def submit_request(
         ``result`` is the command's JSON (``request_id``, ``sequence_ids``...) when it stored the
         request; ``detail`` is its one-line error otherwise.
     """
-    argv = [sys.executable, "-m", "app.cli.main", "request", "submit", str(file), "--json"]
+    # --again: a scenario item is a new submission, even of a file it sent before (the seed's
+    # scenarios re-send the same files), so the duplicate check must not refuse it.
+    argv = [
+        sys.executable, "-m", "app.cli.main", "request", "submit", str(file), "--json", "--again"
+    ]  # fmt: skip
     if user:
         argv += ["--user", user]
     try:

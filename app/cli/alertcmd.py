@@ -10,6 +10,7 @@ import typer
 
 from app.cli.common import ready_engine
 from app.cli.errors import EXIT_BAD_INPUT, EXIT_NOT_READY, CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 from infra.clock import ClockError, DiscreteEventClock, get_clock, parse_instant
 from tasks.alerts.decision import AlertDecision, DecisionKind, FollowUpAction
@@ -17,7 +18,7 @@ from tasks.alerts.decision import AlertDecision, DecisionKind, FollowUpAction
 # The database, the configuration and the alert pipeline are imported inside the commands: every
 # command module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="GRB alerts (VOEvents) and their decisions.", no_args_is_help=True)
+app = command_group("GRB alerts (VOEvents) and their decisions.")
 
 
 def _read(file: Path, max_bytes: int) -> tuple[bytes | None, str | None]:

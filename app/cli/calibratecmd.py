@@ -10,13 +10,13 @@ import typer
 
 from app.cli.common import ready_engine
 from app.cli.errors import EXIT_BAD_INPUT, CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 
 # The database, the configuration and the domain are imported inside the commands: every command
 # module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="Calibration masters (bias, dark, flat) and frame calibration.",
-                  no_args_is_help=True)  # fmt: skip
+app = command_group("Calibration masters (bias, dark, flat) and frame calibration.")
 
 KIND_CHOICES = ("bias", "dark", "flat")
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from app.cli.groups import command_group
 from app.cli.output import print_json
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 # The configuration (pydantic) is imported inside the commands: every command module
 # is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="The site configuration.", no_args_is_help=True)
+app = command_group("The site configuration.")
 
 
 def _load(path: Path | None) -> SiteConfig:

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import typer
 
+from app.cli.errors import CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json
 from infra.settings import load_settings, redact_url
 
 # The database, its migrations and the configuration are imported inside the commands: every
 # command module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="Database schema and defaults.", no_args_is_help=True)
+app = command_group("Database schema and defaults.")
 
 
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Migrate the database schema to REVISION (default: the newest)."""
+    from alembic.util.exc import CommandError
+
     from infra.db import get_engine
     from infra.db.migrate import current_revision
     from infra.db.migrate import upgrade as do_upgrade
 
     engine = get_engine()
-    do_upgrade(engine, revision)
+    try:
+        do_upgrade(engine, revision)
+    except CommandError as exc:  # an unknown revision, mostly
+        raise CliError(f"database upgrade to {revision!r}: {exc}") from None
     typer.echo(
         f"database {redact_url(load_settings().database_url)} at revision "
         f"{current_revision(engine)}"

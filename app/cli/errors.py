@@ -1,4 +1,14 @@
-"""How the CLI turns failures into one line on stderr and an exit code, never a traceback."""
+"""How the CLI turns failures into one line on stderr and an exit code, never a traceback.
+
+The exit codes (documented in docs/cli.md, checked by tests/app/cli/test_walk.py):
+
+- 0: done (also a group called without a sub-command: its help);
+- 1: an internal error (a defect: the traceback is in ``$PYROS_HOME/logs/cli.log``);
+- 2: a usage mistake or bad input (unknown option, missing argument, invalid file or value);
+- 3: something needed is not there or not ready (no running stack, database not initialised,
+  another instance already running, a port taken);
+- 130: interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +17,15 @@ import sys
 import traceback
 from datetime import UTC, datetime
 
+import typer
+
 from infra.settings import SettingsError, load_settings
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_READY = 3
+EXIT_INTERRUPTED = 130
 
 
 # The other modules' errors are imported only when an error is being reported: every command
@@ -94,6 +107,27 @@ def log_traceback(exc: BaseException) -> str | None:
         return str(path)
     except Exception:
         return None
+
+
+def report_usage(exc: typer.TyperException, *, as_json: bool) -> int:
+    """Report a usage error (Typer's own: unknown option, missing argument, bad value) as Typer
+    would, and as one JSON object with ``--json``; returns its exit code (2)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # A group declared with no_args_is_help: Typer printed the help, which was asked for.
+        return EXIT_OK
+    code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
+    if as_json:
+        message = exc.format_message().strip().splitlines()
+        sys.stdout.write(
+            json.dumps({"ok": False, "error": message[0] if message else "", "exit_code": code})
+            + "\n"
+        )
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show()
+    else:
+        sys.stderr.write(f"pyros: {exc.format_message()}\n")
+    return int(code)
 
 
 def report(exc: BaseException, *, as_json: bool) -> int:

@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from app.cli.errors import CliError
+from app.cli.errors import EXIT_NOT_READY, CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 from devices.client import NdjsonClient
 from devices.errors import DeviceDisconnected, DeviceProblem
@@ -15,7 +16,7 @@ from devices.errors import DeviceDisconnected, DeviceProblem
 # The gateways and the configuration are imported inside the commands: every command module is
 # imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="Device gateways (one per device, holding its lease).", no_args_is_help=True)
+app = command_group("Device gateways (one per device, holding its lease).")
 
 
 @app.command()
@@ -65,7 +66,14 @@ def status(
         rows.append(row)
     if json_output:
         print_json(rows)
-        return
+    else:
+        _print_gateways(rows)
+    if not any(row["running"] for row in rows):
+        typer.echo("pyros: no gateway answers: is the stack running? (`pyros up`)", err=True)
+        raise typer.Exit(EXIT_NOT_READY)
+
+
+def _print_gateways(rows: list[dict[str, Any]]) -> None:
     table = []
     for row in rows:
         health, lease = row.get("health") or {}, row.get("lease") or {}

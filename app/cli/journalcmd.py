@@ -7,12 +7,13 @@ from typing import Any
 import typer
 
 from app.cli.common import ready_engine
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 
 # The database, the configuration and the domain are imported inside the commands: every command
 # module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="The night journal (append-only).", no_args_is_help=True)
+app = command_group("The night journal (append-only).")
 
 
 @app.command("list")

@@ -1,15 +1,20 @@
 """``pyros``: the command line of PyROS.
 
 Sub-commands live in sibling modules, each a small Typer app registered here. Errors never show a
-traceback: known ones print one line and exit 2 (bad input) or 3 (database not ready); unexpected
-ones exit 1 and leave the traceback in ``$PYROS_HOME/logs/cli.log``.
+traceback: usage mistakes and bad input exit 2, a stack or database that is not there or not ready
+exits 3, with one line saying so; unexpected errors exit 1 and leave the traceback in
+``$PYROS_HOME/logs/cli.log`` (docs/cli.md lists the exit codes). A group without a sub-command
+shows its help and exits 0.
+
+Before anything reads the environment, a command takes the clock, the Prefect API, the mode, the
+site file and the database of the stack running in its ``PYROS_HOME`` for each of them not set
+explicitly (:func:`infra.stackrun.adopt_stack_environment`).
 """
 
 from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from app.cli import (
@@ -29,12 +34,15 @@ from app.cli import (
     simulatorscmd,
     stackcmd,
 )
-from app.cli.errors import report
+from app.cli.errors import EXIT_INTERRUPTED, report, report_usage
+from app.cli.groups import show_help_without_subcommand
+from infra.stackrun import adopt_stack_environment
 
 app = typer.Typer(
     name="pyros",
     help="PyROS: control software of a robotic GRB follow-up telescope.",
-    no_args_is_help=True,
+    invoke_without_command=True,
+    callback=show_help_without_subcommand,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -61,22 +69,37 @@ app.command("status")(stackcmd.status)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (used by the ``pyros`` console script)."""
     args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
     try:
+        adopt_stack_environment()
         result = app(args=args, prog_name="pyros", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("pyros: aborted\n")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         sys.stderr.write("pyros: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
+    except typer.TyperException as exc:
+        # Typer's usage errors (a missing argument, an unknown option, a bad value): Typer
+        # vendors Click since 0.26, so they are TyperExceptions, not click's exceptions.
+        return report_usage(exc, as_json=as_json)
     except Exception as exc:
-        return report(exc, as_json="--json" in args)
+        return report(exc, as_json=as_json)
+    finally:
+        flush_events()
     return result if isinstance(result, int) else 0
+
+
+def flush_events() -> None:
+    """Deliver the events this command sent to Prefect before the process exits, quietly."""
+    # Imported here: infra.events brings SQLAlchemy and the configuration (`pyros --help`
+    # stays quick), and it has work to do only when Prefect was imported to send an event.
+    if "prefect.events" in sys.modules:
+        from infra.events import flush_sent_events
+
+        flush_sent_events()
 
 
 def entrypoint() -> None:

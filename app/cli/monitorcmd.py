@@ -10,16 +10,15 @@ import typer
 
 from app.cli.common import ready_engine
 from app.cli.errors import CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 from infra.clock import get_clock
 
 # The database, the monitor and the observatory state are imported inside the commands: every
 # command module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(
-    help="The environment monitor (weather, site, safety reflex).", no_args_is_help=True
-)
-dome_app = typer.Typer(help="Ask the monitor to open or close the dome.", no_args_is_help=True)
+app = command_group("The environment monitor (weather, site, safety reflex).")
+dome_app = command_group("Ask the monitor to open or close the dome.")
 
 
 @app.command()

@@ -17,11 +17,10 @@ from typing import Any
 import typer
 
 from app.cli.errors import CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 
-app = typer.Typer(
-    help="Near-real-time analysis of the frames (consumer, results).", no_args_is_help=True
-)
+app = command_group("Near-real-time analysis of the frames (consumer, results).")
 
 
 @app.command()

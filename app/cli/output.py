@@ -17,14 +17,15 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """Print a table for humans."""
+    """Print a table for humans; a cell too wide for the terminal folds onto more lines, never
+    loses characters (off a terminal rich assumes 80 columns)."""
     # Rich is imported at use, for the same reason.
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     Console().print(table)

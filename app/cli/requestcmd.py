@@ -10,6 +10,7 @@ import typer
 
 from app.cli.common import ready_engine
 from app.cli.errors import CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 
 if TYPE_CHECKING:
@@ -18,20 +19,24 @@ if TYPE_CHECKING:
 # The database, the configuration and the domain are imported inside the commands: every command
 # module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
 
-app = typer.Typer(help="Observation requests.", no_args_is_help=True)
+app = command_group("Observation requests.")
 
 
 @app.command()
 def submit(
     file: Path = typer.Argument(..., help="Request XML file (request > sequence > album > plan)."),
     user: str = typer.Option("pyros", "--user", help="Submitting user."),
+    again: bool = typer.Option(
+        False, "--again", help="Store it even if this user already submitted the same request."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Validate and store a request in one transaction; print its id."""
+    """Validate and store a request in one transaction; print its id. The same request
+    submitted again by the same user is refused (naming the first) unless --again."""
     from tasks.requests.ingest import ingest_request_file
 
     engine = ready_engine()
-    result = ingest_request_file(file, user=user, engine=engine)
+    result = ingest_request_file(file, user=user, engine=engine, again=again)
     if json_output:
         print_json({"ok": True, **result.as_dict()})
     else:

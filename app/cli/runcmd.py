@@ -28,7 +28,7 @@ def demo() -> None:
         f"sample request(s) from {SAMPLE_REQUESTS}"
     )
     for file in files:
-        result = ingest_request_file(file, engine=engine)
+        result = ingest_request_file(file, engine=engine, again=True)
         typer.echo(
             f"  request {result.request_id}: {len(result.sequence_ids)} sequence(s) "
             f"from {file.name}"

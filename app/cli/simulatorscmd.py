@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from app.cli.errors import EXIT_NOT_READY, CliError
+from app.cli.groups import command_group
 from app.cli.output import print_json, print_table
 from infra.oslock import AlreadyRunning
 from infra.settings import load_settings
@@ -19,8 +20,7 @@ from simulators.scenario import ItemStatus, ScenarioError
 # `start`: every command module is imported by `pyros --help`, and each command answers within
 # the CLI's 2 s.
 
-app = typer.Typer(help="Device simulators (mount, dome, PLC, cameras) and scenarios.",
-                  no_args_is_help=True)  # fmt: skip
+app = command_group("Device simulators (mount, dome, PLC, cameras) and scenarios.")
 
 
 def _call(command: str, **arguments: Any) -> dict[str, Any]:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from app.cli.errors import EXIT_NOT_READY, CliError
+from app.cli.errors import EXIT_NOT_READY
 from app.cli.output import print_json, print_table
 from app.supervisor.control import SupervisorUnavailable, call
 from app.supervisor.launch import down as stop
 from app.supervisor.launch import supervisor_pid
 from app.supervisor.launch import up as start
-from infra.settings import load_settings
+from infra.clock import get_clock
+from infra.settings import load_settings, redact_url
+from infra.stackrun import RunningStack, running_stack
 
 # The stack plan, the database and the configuration are imported inside `up`: every command
 # module is imported by `pyros --help`, and each command answers within the CLI's 2 s.
@@ -51,6 +55,7 @@ def down() -> None:
 
 
 def _print_status(status: dict[str, Any]) -> None:
+    logs = {str(Path(p["log"]).parent) for p in status["processes"] if p.get("log")}
     print_table(
         f"PyROS stack ({status.get('phase', '?')})",
         ["process", "state", "pid", "restarts", "log"],
@@ -60,22 +65,94 @@ def _print_status(status: dict[str, Any]) -> None:
                 p["state"] + ("" if p["ready"] else " (not ready)"),
                 p["pid"],
                 p["restarts"],
-                p["log"],
+                Path(p["log"]).name if len(logs) == 1 else p["log"],
             ]
             for p in status["processes"]
         ],
     )
+    if len(logs) == 1:
+        typer.echo(f"logs in {logs.pop()}")
+
+
+def _connection(stack: RunningStack | None) -> dict[str, Any]:
+    """Which stack this command talks to, and the clock, Prefect API, mode and database it uses
+    (each said to come from the stack, this shell's environment, or the default)."""
+    settings = load_settings()
+
+    def origin(name: str) -> str:
+        if stack is not None and stack.environment.get(name) == os.environ.get(name):
+            return "stack"
+        return "environment" if os.environ.get(name) else "default"
+
+    return {
+        "running": stack is not None,
+        "home": str(settings.home),
+        "supervisor_pid": stack.supervisor_pid if stack else None,
+        "up_since": stack.started_at if stack else None,
+        "clock": settings.clock_spec,
+        "clock_from": origin("PYROS_CLOCK"),
+        "clock_now": get_clock().now(),
+        "api": settings.prefect_api_url,
+        "api_from": origin("PREFECT_API_URL"),
+        "mode": settings.mode.value,
+        "mode_from": origin("PYROS_MODE"),
+        "database": redact_url(settings.database_url),
+        "database_from": origin("PYROS_DATABASE_URL"),
+    }
+
+
+def _print_connection(connection: dict[str, Any]) -> None:
+    if connection["running"]:
+        typer.echo(
+            f"stack: running in {connection['home']} (supervisor pid "
+            f"{connection['supervisor_pid']}, up since {connection['up_since'] or 'unknown'})"
+        )
+    else:
+        typer.echo(
+            f"stack: none running in {connection['home']}: commands use the defaults below "
+            "(`pyros up` or `make run` starts one)"
+        )
+    api = connection["api"] or "none (events are journaled only)"
+    typer.echo(
+        f"clock: {connection['clock']} [{connection['clock_from']}], now "
+        f"{connection['clock_now']:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    typer.echo(f"Prefect API: {api} [{connection['api_from']}]")
+    typer.echo(f"mode: {connection['mode']} [{connection['mode_from']}]")
+    typer.echo(f"database: {connection['database']} [{connection['database_from']}]")
 
 
 def status(json_output: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Show the stack's processes (and where the UI is)."""
-    try:
-        current = call(load_settings().run_dir, "status")
-    except SupervisorUnavailable as exc:
-        raise CliError(str(exc), EXIT_NOT_READY) from None
+    """Which stack this shell talks to (home, supervisor, clock, Prefect API), and its
+    processes; exit code 3 when no stack runs in this PYROS_HOME."""
+    run_dir = load_settings().run_dir
+    stack = running_stack(run_dir)
+    connection = _connection(stack)
+    current: dict[str, Any] = {}
+    problem = None
+    if stack is None:
+        problem = f"no stack running in {connection['home']}"
+    else:
+        try:
+            current = call(run_dir, "status")
+        except SupervisorUnavailable as exc:
+            problem = str(exc)
     if json_output:
-        print_json(current)
-        return
-    _print_status(current)
-    if current.get("info", {}).get("ui"):
-        typer.echo(f"Prefect UI: {current['info']['ui']}")
+        print_json(
+            {
+                **current,
+                "ok": problem is None,
+                "error": problem or current.get("error"),
+                "connection": connection,
+            }
+        )
+    else:
+        _print_connection(connection)
+        if current:
+            _print_status(current)
+            if current.get("info", {}).get("ui"):
+                typer.echo(f"Prefect UI: {current['info']['ui']}")
+    if problem is not None:
+        if not json_output:
+            typer.echo(f"pyros: {problem}", err=True)
+        raise typer.Exit(EXIT_NOT_READY)

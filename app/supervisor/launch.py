@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from app.supervisor.control import STATE_FILE, SupervisorUnavailable, call
 from app.supervisor.core import StackPhase, StartupError
 from app.supervisor.spec import ProcessSpec
 from infra.oslock import holder_pid
+from infra.stackrun import SUPERVISOR_LOCK, stack_environment, write_run_file
 
 
 class StackAlreadyRunning(RuntimeError):
@@ -23,7 +24,7 @@ class StackAlreadyRunning(RuntimeError):
 
 def supervisor_pid(run_dir: Path) -> int | None:
     """Pid of the live supervisor of ``run_dir``, if any."""
-    return holder_pid(Path(run_dir) / "supervisor.lock")
+    return holder_pid(Path(run_dir) / SUPERVISOR_LOCK)
 
 
 def up(
@@ -57,18 +58,18 @@ def up(
     run_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / STATE_FILE).unlink(missing_ok=True)
-    stack_file = run_dir / "stack.json"
-    stack_file.write_text(
-        json.dumps(
-            {
-                "run_dir": str(run_dir),
-                "log_dir": str(log_dir),
-                "processes": [s.to_dict() for s in specs],
-                "info": info or {},
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
+    # The run file: what the supervisor runs, and how one-shot commands of this PYROS_HOME
+    # find the stack (its clock, Prefect API, mode, site file and database: infra/stackrun.py).
+    stack_file = write_run_file(
+        run_dir,
+        {
+            "run_dir": str(run_dir),
+            "log_dir": str(log_dir),
+            "processes": [s.to_dict() for s in specs],
+            "info": info or {},
+            "started_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "environment": stack_environment([s.env for s in specs]),
+        },
     )
     with (log_dir / "supervisor.log").open("ab") as log:
         process = subprocess.Popen(

@@ -22,6 +22,7 @@ from infra.db import get_engine
 from infra.db.migrate import ensure_ready
 from infra.journal import record
 from infra.oslock import AlreadyRunning, InstanceLock
+from infra.stackrun import SUPERVISOR_LOCK
 from infra.writebehind import WriteBehindQueue
 
 log = logging.getLogger("pyros.supervisor")
@@ -48,7 +49,7 @@ def main(argv: list[str]) -> int:
     run_dir, log_dir = Path(stack["run_dir"]), Path(stack["log_dir"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        lock = InstanceLock(run_dir / "supervisor.lock").acquire()
+        lock = InstanceLock(run_dir / SUPERVISOR_LOCK).acquire()
     except AlreadyRunning as exc:
         log.error("%s", exc)
         return 3

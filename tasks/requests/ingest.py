@@ -32,7 +32,12 @@ from infra.db.models import (
 from infra.db.sequence_state import SequenceState, creation_row
 from infra.events import REQUEST_SUBMITTED, emit
 from infra.journal import KIND_REQUEST, record
-from tasks.requests.parse import RequestError, parse_request, read_request_file
+from tasks.requests.parse import (
+    RequestError,
+    content_sha256,
+    parse_request,
+    read_request_file,
+)
 from tasks.requests.validate import ValidRequest, validate_request
 
 log = logging.getLogger(__name__)
@@ -131,6 +136,7 @@ def store_request(
     *,
     clock: Clock | None = None,
     is_alert: bool = False,
+    refuse_duplicate: bool = False,
 ) -> IngestResult:
     """Check the submitter and store ``valid`` in ``session`` (the caller's transaction).
 
@@ -148,15 +154,21 @@ def store_request(
         Clock of the journal entry (default: the process clock).
     is_alert : bool
         Whether it is an alert's follow-up request (``requests.is_alert``).
+    refuse_duplicate : bool
+        Refuse it when the same user already submitted the same content (its content hash).
 
     Raises
     ------
     RequestError
-        Unknown or inactive user or program, not a member, or not enough quota.
+        Unknown or inactive user or program, not a member, not enough quota, or (with
+        ``refuse_duplicate``) a duplicate, naming the first request.
     """
     clock = clock or get_clock()
     spec = valid.spec
     user, program = _check_submitter(session, valid, username)
+    content = content_sha256(spec)
+    if refuse_duplicate:
+        _refuse_duplicate(session, spec.source, user, content)
     entry = _journal(session, valid, username, raw, clock)
     request = Request(
         name=spec.name,
@@ -167,6 +179,7 @@ def store_request(
         submitted_at=valid.submitted_at,
         source=spec.source,
         raw_sha256=entry.sha256,
+        content_sha256=content,
         journal_id=entry.id,
     )
     session.add(request)
@@ -183,6 +196,25 @@ def store_request(
         estimated_hours=valid.estimated_hours,
         journal_id=entry.id,
     )
+
+
+def _refuse_duplicate(session: Session, source: str, user: User, content: str) -> None:
+    """Raise a :class:`RequestError` naming the first request of ``user`` with this content."""
+    first = session.execute(
+        select(Request.id, Request.name, Request.submitted_at)
+        .where(Request.user_id == user.id, Request.content_sha256 == content)
+        .order_by(Request.id)
+        .limit(1)
+    ).first()
+    if first is not None:
+        raise RequestError(
+            source,
+            None,
+            "duplicate",
+            f"the same request was already submitted by {user.username} as request "
+            f"{first.id} ({first.name!r}, {first.submitted_at:%Y-%m-%d %H:%M:%S} UTC); "
+            "submit it again with --again (the submit-request deployment: again=true)",
+        )
 
 
 def _journal(
@@ -300,6 +332,7 @@ def ingest_request_bytes(
     config: SiteConfig | None = None,
     clock: Clock | None = None,
     submitted_at: datetime | None = None,
+    again: bool = False,
 ) -> IngestResult:
     """Parse, validate and store a request in one transaction.
 
@@ -319,6 +352,9 @@ def ingest_request_bytes(
         Clock giving the submission instant.
     submitted_at : datetime, optional
         Submission instant (default: the clock's now); relative windows start here.
+    again : bool
+        Store it even when the same user already submitted the same content (otherwise that
+        is refused, naming the first request).
 
     Returns
     -------
@@ -328,14 +364,14 @@ def ingest_request_bytes(
     Raises
     ------
     RequestError
-        On any problem; the database is unchanged.
+        On any problem (a duplicate too); the database is unchanged.
     """
     config = config or get_config()
     clock = clock or get_clock()
     spec = parse_request(data, source, config.requests.max_file_bytes)
     valid = validate_request(spec, config, submitted_at or clock.now())
     with session_scope(engine) as session:
-        result = store_request(session, valid, user, data, clock=clock)
+        result = store_request(session, valid, user, data, clock=clock, refuse_duplicate=not again)
     _announce(result, clock, engine)
     return result
 
@@ -348,6 +384,7 @@ def ingest_request_file(
     config: SiteConfig | None = None,
     clock: Clock | None = None,
     submitted_at: datetime | None = None,
+    again: bool = False,
 ) -> IngestResult:
     """Read ``path`` (size-capped) and ingest it; see :func:`ingest_request_bytes`."""
     config = config or get_config()
@@ -360,6 +397,7 @@ def ingest_request_file(
         config=config,
         clock=clock,
         submitted_at=submitted_at,
+        again=again,
     )
 
 

@@ -8,9 +8,11 @@ the line when known, and the field.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
@@ -96,6 +98,33 @@ class RequestSpec:
     relative: bool
     priority: int | None
     sequences: tuple[SequenceSpec, ...]
+
+
+#: Fields that say where a request came from or where in its file something was written, not
+#: what it asks for: left out of its content hash.
+_NOT_CONTENT = frozenset({"source", "line", "path"})
+
+
+def _content(value: object) -> object:
+    """The JSON-able content of a spec (dataclasses as dicts, tuples as lists), without
+    :data:`_NOT_CONTENT`."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _content(getattr(value, f.name))
+            for f in fields(value)
+            if f.name not in _NOT_CONTENT
+        }
+    if isinstance(value, tuple | list):
+        return [_content(item) for item in value]
+    return value
+
+
+def content_sha256(spec: RequestSpec) -> str:
+    """SHA-256 of what a request asks for: its name, program, target type, windows and every
+    sequence, album and plan as parsed, but not its file name, layout, comments or line
+    numbers. Two submissions with the same hash ask for the same observations."""
+    text = json.dumps(_content(spec), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @lru_cache(maxsize=1)

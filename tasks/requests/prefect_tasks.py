@@ -10,7 +10,9 @@ from tasks.requests.ingest import ingest_request_bytes
 
 
 @task(name="ingest-request", retries=0)
-def ingest_request_task(xml: str, source: str, user: str = "pyros") -> dict[str, Any]:
+def ingest_request_task(
+    xml: str, source: str, user: str = "pyros", again: bool = False
+) -> dict[str, Any]:
     """Validate and store a request; never retried (a refused request stays refused).
 
     Parameters
@@ -21,6 +23,8 @@ def ingest_request_task(xml: str, source: str, user: str = "pyros") -> dict[str,
         Where it came from (shown in messages and the journal).
     user : str
         Submitting user.
+    again : bool
+        Store it even if the same user already submitted the same content.
 
     Returns
     -------
@@ -30,6 +34,6 @@ def ingest_request_task(xml: str, source: str, user: str = "pyros") -> dict[str,
     Raises
     ------
     tasks.requests.parse.RequestError
-        When the request is refused (the database is unchanged).
+        When the request is refused (a duplicate too; the database is unchanged).
     """
-    return ingest_request_bytes(xml.encode("utf-8"), source, user=user).as_dict()
+    return ingest_request_bytes(xml.encode("utf-8"), source, user=user, again=again).as_dict()

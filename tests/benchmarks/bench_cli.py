@@ -29,7 +29,7 @@ def main() -> None:
         commands = {
             "--help": ["--help"],
             "config check": ["config", "check"],
-            "request submit": ["request", "submit", str(SEED)],
+            "request submit": ["request", "submit", str(SEED), "--again"],
             "request list": ["request", "list", "--json"],
             "request show": ["request", "show", "1", "--json"],
             "journal list": ["journal", "list", "--json"],

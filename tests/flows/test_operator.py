@@ -38,6 +38,22 @@ def test_a_refused_request_fails_the_run_with_the_reason_and_stores_nothing(
         assert session.scalar(select(func.count()).select_from(Sequence)) == 0
 
 
+def test_the_flow_refuses_a_duplicate_like_the_cli_and_takes_it_with_again(
+    engine, sim_clock, prefect_harness
+):
+    from flows.operator import submit_request
+
+    xml = request_xml([sequence_xml("a")])
+    first = submit_request(xml=xml)
+    state = submit_request(xml=xml, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match=f"duplicate: .* as request {first['request_id']} "):
+        state.result()
+    assert submit_request(xml=xml, again=True)["request_id"] != first["request_id"]
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Request)) == 2
+
+
 def test_the_mode_flow_sets_the_mode_and_refuses_an_unknown_one(engine, sim_clock, prefect_harness):
     from flows.operator import set_mode
     from infra.opmode import get_operating_mode

@@ -107,3 +107,20 @@ def test_with_prefect_configured_the_event_reaches_the_server(engine, prefect_ha
     assert got["resource"]["prefect.resource.id"] == "pyros.watcher.harness"
     assert got["resource"]["pyros.mode"] == "live"
     assert got["payload"]["n"] == 42
+
+
+def test_prefects_drain_progress_lines_are_kept_off_stderr():
+    import logging
+
+    from infra.events import _quiet_event_worker
+
+    _quiet_event_worker()
+    worker_log = logging.getLogger("EventsWorker")
+    progress = worker_log.makeRecord(
+        "EventsWorker", logging.WARNING, __file__, 1,
+        "Still processing items: 2 items remaining...", (), None,
+    )  # fmt: skip
+    dropped = worker_log.makeRecord(
+        "EventsWorker", logging.WARNING, __file__, 1, "queue is full, dropping item", (), None
+    )
+    assert not worker_log.filter(progress) and worker_log.filter(dropped)

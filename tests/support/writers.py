@@ -24,7 +24,7 @@ def request_writer(count: int) -> dict:
 
     data = many_sequences_xml(20, sidereal=False).encode()
     for i in range(count):
-        ingest_request_bytes(data, f"concurrent-{i}.xml")
+        ingest_request_bytes(data, f"concurrent-{i}.xml", again=True)
     return {"requests": count, "sequences": 20 * count}
 
 

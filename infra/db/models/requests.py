@@ -28,6 +28,7 @@ class Request(Base):
     """One submission: a request file from an astronomer, or a follow-up made from an alert."""
 
     __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_user_content", "user_id", "content_sha256"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(256))
@@ -38,6 +39,9 @@ class Request(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(1024), default="")
     raw_sha256: Mapped[str] = mapped_column(String(64), default="")
+    #: What the request asks for, hashed (tasks/requests/parse.py:content_sha256): the same
+    #: content submitted again by the same user is refused unless asked for again.
+    content_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
     journal_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
 
     sequences: Mapped[list[Sequence]] = relationship(

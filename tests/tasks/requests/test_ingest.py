@@ -3,6 +3,7 @@ names the file, the line and the field, and leaves every table exactly as it was
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 from datetime import timedelta
@@ -297,3 +298,74 @@ def test_a_refused_request_can_be_fixed_and_resubmitted(engine, sim_clock):
         assert session.scalar(select(func.count()).select_from(Sequence)) == 1
         assert session.scalar(select(func.count()).select_from(Plan)) == 1
         assert session.get(Request, result.request_id) is not None
+
+
+DUPLICATE = request_xml([sequence_xml("a"), sequence_xml("b", jd1="100", jd2="70000")])
+
+
+def _other_user(engine, name: str = "astronomer") -> None:
+    from infra.db.models import User
+
+    with session_scope(engine) as session:
+        pyros = session.scalar(select(User).where(User.username == "pyros"))
+        other = User(
+            username=name,
+            first_name="A",
+            last_name="Stronomer",
+            email="",
+            country_id=pyros.country_id,
+            user_level_id=pyros.user_level_id,
+            quota_hours=100.0,
+            used_hours=0.0,
+            is_active=True,
+        )
+        other.programs = list(pyros.programs)
+        session.add(other)
+
+
+def test_the_same_request_again_is_refused_naming_the_first_unless_again(engine, sim_clock):
+    first = ingest_request_bytes(DUPLICATE.encode(), "first.xml")
+    before = table_counts(engine)
+    # Another file name, other layout and a comment: the same request all the same.
+    relaid = DUPLICATE.replace("\n  <sequence", "\n<!-- again -->\n    <sequence").encode()
+    with pytest.raises(RequestError) as refused:
+        ingest_request_bytes(relaid, "copy.xml")
+    message = str(refused.value)
+    assert message.startswith("copy.xml: duplicate: the same request was already submitted")
+    assert f"by pyros as request {first.request_id} ('test request'," in message
+    assert "--again" in message
+    assert table_counts(engine) == before  # nothing stored, nothing journaled
+
+    again = ingest_request_bytes(relaid, "copy.xml", again=True)
+    assert again.request_id != first.request_id
+    # A third copy still names the first request.
+    with pytest.raises(RequestError, match=f"as request {first.request_id} "):
+        ingest_request_bytes(DUPLICATE.encode(), "third.xml")
+    with session_scope(engine) as session:
+        hashes = session.scalars(select(Request.content_sha256).order_by(Request.id)).all()
+    assert len(hashes) == 2 and hashes[0] == hashes[1] and len(hashes[0]) == 64
+
+
+def test_other_content_or_another_user_is_not_a_duplicate(engine, sim_clock):
+    ingest_request_bytes(DUPLICATE.encode(), "first.xml")
+    # One number changed: another request.
+    ingest_request_bytes(DUPLICATE.replace('jd1="100"', 'jd1="101"').encode(), "changed.xml")
+    _other_user(engine)
+    ingest_request_bytes(DUPLICATE.encode(), "theirs.xml", user="astronomer")
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Request)) == 3
+
+
+def test_the_cli_refuses_a_duplicate_in_one_line_and_submits_it_with_again(
+    engine, sim_clock, tmp_path, capsys
+):
+    path = _write(tmp_path, "twice.xml", DUPLICATE)
+    assert main(["request", "submit", str(path), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["request_id"]
+    assert main(["request", "submit", str(path), "--json"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.count("\n") == 0 and f"as request {first} " in err
+    assert json.loads(captured.out)["ok"] is False
+    assert main(["request", "submit", str(path), "--again", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["request_id"] != first
