@@ -212,10 +212,27 @@ def _brightest(
     bright_det = good[np.argsort(-lists.flux[good])][: params.match_stars]
     area_ratio = ((width + 2 * margin) * (height + 2 * margin)) / float(width * height)
     n_cat = int(min(len(near), max(2 * params.match_stars, params.match_stars * area_ratio)))
-    bright_cat = near[np.argsort(lists.stars.mag[near], kind="stable")][:n_cat]
+    # The brightest stars of the frame are saturated (or masked): no usable detection stands
+    # for them, so as many of the brightest catalog stars (per area) are left out, or the two
+    # lists would rank different stars first (a crowded field then finds no match).
+    skipped = _unusable_brighter(lists, bright_det)
+    first = int(min(max(len(near) - n_cat, 0), round(skipped * area_ratio)))
+    bright_cat = near[np.argsort(lists.stars.mag[near], kind="stable")][first : first + n_cat]
     det_xy = np.column_stack([lists.x[bright_det], lists.y[bright_det]]) - geometry.centre
     cat_xy = np.column_stack([cx[bright_cat], cy[bright_cat]]) - geometry.centre
     return det_xy, cat_xy
+
+
+def _unusable_brighter(lists: _StarLists, bright_det: Indices) -> int:
+    """Detections at least as bright as the faintest of ``bright_det`` that may not be matched
+    (saturated, masked, on an edge): stars the detection list lacks at its bright end."""
+    if not len(bright_det):
+        return 0
+    faintest = float(np.min(lists.flux[bright_det]))
+    usable = np.zeros(len(lists.flux), dtype=bool)
+    usable[lists.good] = True
+    brighter = np.isfinite(lists.flux) & (lists.flux >= faintest) & ~usable
+    return int(np.count_nonzero(brighter))
 
 
 def _fit_to_matches(
