@@ -207,8 +207,9 @@ def ramp_fit(
     The array is read ``reads`` times; a pixel expecting ``S`` electrons fills after
     ``k = floor(read_saturation_e · reads / S)`` reads. With ``k`` ≥ ``reads`` nothing changes;
     with 1 ≤ ``k`` < ``reads`` the slope comes from the first ``k`` reads only (its noise grows by
-    ``sqrt(reads / k)``); with ``k`` = 0 the pixel saturated within one read and holds the
-    ceiling ``read_saturation_e · reads``. Returns what was done (for the truth's ``meta``).
+    ``sqrt(reads / k)``); with ``k`` = 0 the pixel saturated within one read and reads the
+    ceiling ``read_saturation_e · reads`` (SATURATE once digitised). Returns what was done (for
+    the truth's ``meta``).
     """
     per_read = np.maximum(expected_e, np.float32(1e-3)) / np.float32(reads)
     filled_after = np.floor(np.float32(read_saturation_e) / per_read)
@@ -219,9 +220,8 @@ def ramp_fit(
         mean = expected_e[partial]
         frame_e[partial] = mean + (frame_e[partial] - mean) * scale
     saturated = filled_after < 1.0
-    ceiling = np.float32(read_saturation_e * reads)
-    frame_e[saturated] = ceiling
-    np.minimum(frame_e, ceiling, out=frame_e)
+    # Above the ceiling whatever the bias pattern: digitisation clips them to SATURATE exactly.
+    frame_e[saturated] = np.float32(read_saturation_e * reads * 1.05)
     return {
         "reads": float(reads),
         "pixels_ramp_cut": int(np.count_nonzero(partial)),

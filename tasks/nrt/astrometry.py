@@ -172,7 +172,9 @@ def solve(
         raise NrtError(
             f"astrometry: no match between {len(det_xy)} detections and {len(cat_xy)} "
             f"catalog stars within {params.max_offset_arcsec:g}″ and {params.max_rotation_deg:g}° "
-            f"(best peak {peak.votes} votes, {peak.background:.1f} expected by chance)"
+            f"(best peak {peak.votes} votes, {peak.background:.1f} expected by chance): the "
+            "stars detected do not line up with the catalog around the pointing (another field, "
+            "a pointing error beyond the search, or trailed or blended stars)"
         )
     # Affine transform detection -> header-WCS pixels, from the pairs at the peak.
     predicted = _rotate(det_xy, peak.theta) + peak.offset
