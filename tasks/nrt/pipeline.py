@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from infra.config import SiteConfig
@@ -298,7 +299,28 @@ def _solve(ex: Extraction, frame: ScienceFrame, stars: CatalogStars, nrt: NrtSec
     usable = clean_flags & (ex.snr >= 10.0)
     geometry = FrameGeometry(frame.wcs, frame.shape, frame.pixel_scale_arcsec)
     params = AstrometryParams.from_section(nrt)
-    return solve(ex.x, ex.y, ex.flux, usable, geometry, stars, params)
+    saturated = saturated_stars(frame.mask)
+    return solve(ex.x, ex.y, ex.flux, usable, geometry, stars, params, saturated)
+
+
+def saturated_stars(mask: npt.NDArray[np.bool_] | None) -> int:
+    """How many stars the frame saturated: the masked blobs of two pixels or more (a hot or dead
+    pixel is one; a dead column or row, longer than half the frame, is not a star)."""
+    if mask is None or not mask.any():
+        return 0
+    labels, count = ndimage.label(mask)
+    if not count:
+        return 0
+    height, width = mask.shape
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    stars = 0
+    for size, box in zip(sizes, ndimage.find_objects(labels), strict=True):
+        if box is None or size < 2:
+            continue
+        rows, columns = box[0].stop - box[0].start, box[1].stop - box[1].start
+        if rows <= height // 2 and columns <= width // 2:
+            stars += 1
+    return stars
 
 
 def _zero_point(
