@@ -364,7 +364,8 @@ def _measure(
     with np.errstate(divide="ignore", invalid="ignore"):
         mag_err = np.where(snr > 0, 1.0857362 / snr, np.nan)
     cat_x, cat_y = wcs.all_world2pix(stars.ra, stars.dec, 0, quiet=True)
-    match = _nearest_catalog(ex, cat_x, cat_y, match_radius_arcsec / frame.pixel_scale_arcsec)
+    radius_px = max(match_radius_arcsec / frame.pixel_scale_arcsec, MIN_MATCH_RADIUS_PX)
+    match = _nearest_catalog(ex, cat_x, cat_y, radius_px)
     catalog = ProjectedCatalog(
         x=cat_x,
         y=cat_y,
@@ -386,6 +387,13 @@ def _measure(
         mag=zp.magnitude(ex.flux),
         mag_err=mag_err,
     )
+
+
+#: A detection this close (pixels) to a catalog star is that star, whatever the match radius in
+#: arcseconds: on a frame whose stars span about a pixel (coarse pixels), a centroid is uncertain
+#: by a good part of a pixel and a blend's by more — a star 1.6″ from its detection on 1.5″
+#: pixels was otherwise a false ``new`` candidate.
+MIN_MATCH_RADIUS_PX = 1.5
 
 
 def _nearest_catalog(
