@@ -127,3 +127,30 @@ def test_a_night_without_frames_has_empty_figures(engine):
     assert figures["cameras"] == {}
     assert figures["total"]["frames_taken"] == 0
     assert figures["total"]["analysed_fraction"] is None
+
+
+def test_a_frame_the_sky_fills_says_so(engine, tmp_path):
+    """A 30 s H frame of 4× coarser pixels read once (no ramp): the sky alone fills every
+    pixel; the reason says so in an astronomer's words."""
+    import pytest
+
+    from infra.config import parse_config
+    from simulators.sky import SimulatedReferenceCatalog
+    from tasks.calibration.calibrator import ScienceCalibrator
+    from tasks.nrt.catalog import CatalogCache
+    from tasks.nrt.frame import NrtError
+    from tasks.nrt.pipeline import analyse_frame
+
+    data = sky_config(128).model_dump(mode="json")
+    for instrument in data["instruments"]:
+        if instrument["name"] == INFRARED:
+            instrument["pixel_scale_arcsec"] *= 4.0
+            instrument["ramp_read_s"] = None
+    config = parse_config(data, "test-sky-fills")
+    maker = FrameMaker(config, tmp_path)
+    path = maker.light("h", *FIELD, instrument=INFRARED, filter="H", exposure_s=30.0)
+    calibrator = ScienceCalibrator(engine=engine, config=config)
+    catalog = CatalogCache(SimulatedReferenceCatalog(config.sky))
+    with pytest.raises(NrtError, match="the sky alone fills the pixels .* too long for this"):
+        analyse_frame(path, calibrator, catalog, config)
+    maker.cleanup()
