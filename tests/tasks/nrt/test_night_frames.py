@@ -151,6 +151,6 @@ def test_a_frame_the_sky_fills_says_so(engine, tmp_path):
     path = maker.light("h", *FIELD, instrument=INFRARED, filter="H", exposure_s=30.0)
     calibrator = ScienceCalibrator(engine=engine, config=config)
     catalog = CatalogCache(SimulatedReferenceCatalog(config.sky))
-    with pytest.raises(NrtError, match="the sky alone fills the pixels .* too long for this"):
+    with pytest.raises(NrtError, match=r"the sky alone fills the pixels .* too long for this"):
         analyse_frame(path, calibrator, catalog, config)
     maker.cleanup()
