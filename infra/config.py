@@ -221,6 +221,10 @@ class InstrumentSection(_Section):
     dark_current_e_s: float = Field(ge=0.0)
     bias_adu: float = Field(ge=0.0)
     saturation_adu: float = Field(gt=0.0)
+    #: Up-the-ramp sampling (infrared arrays): the detector is read every ``ramp_read_s`` during
+    #: the exposure and the frame is the fitted slope times the exposure, so a pixel saturates
+    #: only when it fills within one read. None: one read at the end (a CCD).
+    ramp_read_s: float | None = Field(default=None, gt=0.0)
     filters: list[str] = Field(min_length=1)
 
     @field_validator("filters")

@@ -13,8 +13,10 @@ pixels do not depend on the number of threads.
   random angle), 300-3000 e- per pixel crossed (lognormal).
 - **Bleeding**: charge above the full well (``(saturation - bias) × gain``) spills up and down its
   column, filling neighbouring pixels to the full well (read noise included: a 10⁻⁴ effect).
+- **Up-the-ramp sampling** (infrared arrays, ``ramp_read_s``): the frame is the slope fitted to
+  the reads before a pixel fills; only a pixel filling within one read is saturated.
 - **Digitisation**: ``ADU = bias map + e / gain``, clipped to ``[0, saturation_adu]``, rounded,
-  unsigned 16 bits.
+  unsigned 16 bits (32-bit integers for a ramp's slope image beyond 16 bits).
 """
 
 from __future__ import annotations
@@ -194,16 +196,51 @@ def _spill(segment: npt.NDArray[np.float32], fw: np.float32, amount: float) -> N
         segment[full] += np.float32(amount - (filled[full - 1] if full else 0.0))
 
 
+def ramp_fit(
+    frame_e: npt.NDArray[np.float32],
+    expected_e: npt.NDArray[np.float32],
+    read_saturation_e: float,
+    reads: float,
+) -> dict[str, float]:
+    """The slope of an up-the-ramp exposure times the exposure (in place on ``frame_e``).
+
+    The array is read ``reads`` times; a pixel expecting ``S`` electrons fills after
+    ``k = floor(read_saturation_e · reads / S)`` reads. With ``k`` ≥ ``reads`` nothing changes;
+    with 1 ≤ ``k`` < ``reads`` the slope comes from the first ``k`` reads only (its noise grows by
+    ``sqrt(reads / k)``); with ``k`` = 0 the pixel saturated within one read and reads the
+    ceiling ``read_saturation_e · reads`` (SATURATE once digitised). Returns what was done (for
+    the truth's ``meta``).
+    """
+    per_read = np.maximum(expected_e, np.float32(1e-3)) / np.float32(reads)
+    filled_after = np.floor(np.float32(read_saturation_e) / per_read)
+    partial = filled_after < np.float32(reads)
+    if partial.any():
+        kept = filled_after[partial]
+        scale = np.sqrt(np.float32(reads) / np.maximum(kept, np.float32(1.0)))
+        mean = expected_e[partial]
+        frame_e[partial] = mean + (frame_e[partial] - mean) * scale
+    saturated = filled_after < 1.0
+    # Above the ceiling whatever the bias pattern: digitisation clips them to SATURATE exactly.
+    frame_e[saturated] = np.float32(read_saturation_e * reads * 1.05)
+    return {
+        "reads": float(reads),
+        "pixels_ramp_cut": int(np.count_nonzero(partial)),
+        "pixels_saturated": int(np.count_nonzero(saturated)),
+    }
+
+
 def digitise(
     frame_e: npt.NDArray[np.float32],
     bias_map_adu: npt.NDArray[np.float32],
     gain: float,
     saturation_adu: float,
-) -> npt.NDArray[np.uint16]:
-    """``bias + e / gain`` clipped to ``[0, saturation]``, rounded to unsigned 16-bit ADU."""
-    out = np.empty(frame_e.shape, dtype=np.uint16)
+) -> npt.NDArray[np.uint16] | npt.NDArray[np.int32]:
+    """``bias + e / gain`` clipped to ``[0, saturation]``, rounded to unsigned 16-bit ADU (32-bit
+    integers when the saturation level is beyond 16 bits: an up-the-ramp slope image)."""
+    wide = saturation_adu > 65535.0
+    out = np.empty(frame_e.shape, dtype=np.int32 if wide else np.uint16)
     inv_gain = np.float32(1.0 / gain)
-    top = np.float32(min(saturation_adu, 65535.0))
+    top = np.float32(saturation_adu if wide else min(saturation_adu, 65535.0))
 
     def one_band(band: tuple[int, int]) -> None:
         r0, r1 = band
@@ -211,7 +248,7 @@ def digitise(
         block += bias_map_adu[r0:r1]
         np.clip(block, 0.0, top, out=block)
         block += np.float32(0.5)
-        out[r0:r1] = block.astype(np.uint16)  # truncation after +0.5: rounds half up
+        out[r0:r1] = block.astype(out.dtype)  # truncation after +0.5: rounds half up
 
     list(_executor().map(one_band, _bands(frame_e.shape[0])))
     return out

@@ -24,7 +24,7 @@ from simulators.sky import conditions as cond
 from simulators.sky.catalog import StarModel, stars_in_cone
 from simulators.sky.detector import detector_model
 from simulators.sky.header import RENDERER_VERSION, build_header
-from simulators.sky.noise import bleed, cosmic_rays, digitise, expose
+from simulators.sky.noise import bleed, cosmic_rays, digitise, expose, ramp_fit
 from simulators.sky.optics import (
     header_wcs,
     pixel_to_world,
@@ -70,9 +70,28 @@ class _Frame:
 
     @property
     def saturation_e(self) -> float:
-        """Electrons at digital saturation (above the bias)."""
+        """Electrons at digital saturation (above the bias) in one read."""
         instrument = self.instrument
         return (instrument.saturation_adu - instrument.bias_adu) * instrument.gain_e_per_adu
+
+    @property
+    def reads(self) -> float:
+        """Read intervals in the exposure (1: a single read at the end, as a CCD)."""
+        ramp = self.instrument.ramp_read_s
+        exposure = self.request.exposure_s
+        return exposure / ramp if ramp and exposure > ramp else 1.0
+
+    @property
+    def ceiling_e(self) -> float:
+        """The largest signal the frame can hold (electrons above the bias): a ramp's slope
+        reaches the saturation of one read over the exposure."""
+        return self.saturation_e * self.reads
+
+    @property
+    def saturate_adu(self) -> float:
+        """The frame's saturation level (ADU, the header's SATURATE)."""
+        instrument = self.instrument
+        return instrument.bias_adu + self.ceiling_e / instrument.gain_e_per_adu
 
 
 @dataclass
@@ -124,6 +143,7 @@ def render_frame(request: FrameRequest, config: SiteConfig | None = None) -> Ren
     light = _light(frame, meta, rows, timer)
     data = _read_out(frame, light, rows, meta, timer)
     header = build_header(request, frame.instrument, config, light.wcs_header, light.airmass)
+    header["SATURATE"] = (frame.saturate_adu, header.comments["SATURATE"])
     truth = truth_table(rows, meta)
     timer.mark("total")
     return RenderedFrame(request, data, header, truth, timer.timings)
@@ -228,7 +248,7 @@ def _sky_frame_light(
 
 def _read_out(
     frame: _Frame, light: _Light, rows: SourceRows, meta: Meta, timer: _Timer
-) -> npt.NDArray[np.uint16]:
+) -> npt.NDArray[np.uint16] | npt.NDArray[np.int32]:
     """Photon and read noise on the flat-fielded light and the dark, cosmic rays, bleeding,
     digitisation; the detector's truth added to ``meta``."""
     request, instrument = frame.request, frame.instrument
@@ -240,7 +260,7 @@ def _read_out(
     electrons = light.electrons
     flat = detector.flat(request.filter) if electrons is not None else None
     if electrons is not None and len(rows):
-        rows.finish_saturation(electrons, flat, saturation_e, dark_e)
+        rows.finish_saturation(electrons, flat, frame.ceiling_e, dark_e)
     frame_e = expose(
         electrons,
         flat,
@@ -254,19 +274,40 @@ def _read_out(
     timer.mark("noise")
     for ray in cosmic_rays(frame_e, exposure, frame.sky.cosmic_ray_rate_per_mpix_s, frame.stream):
         rows.add_cosmic_ray(ray, light.wcs_true)
-    meta["bleeding_columns"] = bleed(frame_e, saturation_e * FULL_WELL_OVER_ADC)
-    data = digitise(frame_e, detector.bias_map_adu, gain, instrument.saturation_adu)
+    if frame.reads > 1.0:
+        # An infrared array's pixels do not bleed; the ramp ends where a pixel fills.
+        expected = _expected_e(electrons, flat, dark_e, frame.shape)
+        expected.reshape(-1)[detector.hot_index] += (detector.hot_dark_e_s * exposure).astype(
+            np.float32
+        )
+        meta["ramp"] = ramp_fit(frame_e, expected, saturation_e, frame.reads)
+        meta["bleeding_columns"] = 0
+    else:
+        meta["bleeding_columns"] = bleed(frame_e, saturation_e * FULL_WELL_OVER_ADC)
+    data = digitise(frame_e, detector.bias_map_adu, gain, frame.saturate_adu)
     timer.mark("digitise")
     meta["detector"] = detector.truth(request.filter if electrons is not None else None)
     meta["detector"].update(
         gain_e_per_adu=gain,
         read_noise_e=instrument.read_noise_e,
-        saturation_adu=instrument.saturation_adu,
-        digital_saturation_e=saturation_e,
+        saturation_adu=frame.saturate_adu,
+        digital_saturation_e=frame.ceiling_e,
         full_well_e=saturation_e * FULL_WELL_OVER_ADC,
+        ramp_read_s=instrument.ramp_read_s,
         flat_applied=electrons is not None,
     )
     return data
+
+
+def _expected_e(
+    electrons: Image | None, flat: Image | None, dark_e: float, shape: tuple[int, int]
+) -> Image:
+    """Expected electrons per pixel (light through the flat field, plus the dark)."""
+    if electrons is None:
+        return np.full(shape, np.float32(dark_e), dtype=np.float32)
+    expected = electrons * flat if flat is not None else electrons.copy()
+    expected += np.float32(dark_e)
+    return expected
 
 
 def _cards(wcs: Any) -> dict[str, Any]:

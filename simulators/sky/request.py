@@ -205,7 +205,7 @@ class RenderedFrame:
     """
 
     request: FrameRequest
-    data: npt.NDArray[np.uint16]
+    data: npt.NDArray[np.uint16] | npt.NDArray[np.int32]
     header: Any  # astropy.io.fits.Header
     truth: Any  # astropy.table.Table
     timings: dict[str, float] = field(default_factory=dict)

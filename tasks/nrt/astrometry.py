@@ -44,6 +44,8 @@ BIN_PX = 2.0
 SIP_POINTS = 400
 #: The offset peak is summed over this many bins square (the distortion spreads it a little).
 PEAK_WINDOW = 3
+#: The second vote's catalog list is this many times longer than the first's.
+WIDER_CATALOG = 3
 
 Floats = npt.NDArray[np.float64]
 Indices = npt.NDArray[np.intp]
@@ -113,6 +115,7 @@ class _StarLists:
     flux: Floats
     good: Indices
     stars: CatalogStars
+    saturated_stars: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def solve(
     geometry: FrameGeometry,
     stars: CatalogStars,
     params: AstrometryParams,
+    saturated_stars: int = 0,
 ) -> Solution:
     """Refine the header WCS by matching detections (x, y) to catalog ``stars``.
 
@@ -147,6 +151,9 @@ def solve(
     stars : CatalogStars
         Catalog stars around the field.
     params : AstrometryParams
+    saturated_stars : int
+        Stars the frame saturated (none of them is a usable detection): as many of the brightest
+        catalog stars (per area) are left out of the voting.
 
     Raises
     ------
@@ -162,17 +169,27 @@ def solve(
         )
     if len(stars) < params.min_matches:
         raise NrtError(f"astrometry: {len(stars)} catalog stars around the field")
-    lists = _StarLists(x, y, flux, good, stars)
+    lists = _StarLists(x, y, flux, good, stars, saturated_stars)
     cx, cy = geometry.header_wcs.wcs_world2pix(stars.ra, stars.dec, 0)
-    det_xy, cat_xy = _brightest(lists, cx, cy, geometry, params)
     max_offset_px = params.max_offset_arcsec / geometry.pixel_scale_arcsec
-    peak = _vote(det_xy, cat_xy, max_offset_px, params)
+    # Saturated, masked and blended stars make the detections span more catalog magnitudes
+    # than their number says: when the two lists do not agree, a catalog list WIDER_CATALOG
+    # times longer (the chance level rises with it) holds the counterparts.
+    # The saturated stars' share is left out first, then (the estimate may be wrong: blobs of
+    # masked pixels that are not stars) kept.
+    for skip, width in ((True, 1), (True, WIDER_CATALOG), (False, 1), (False, WIDER_CATALOG)):
+        det_xy, cat_xy = _brightest(lists, cx, cy, geometry, params, width, skip)
+        peak = _vote(det_xy, cat_xy, max_offset_px, params)
+        if peak.votes >= _significant_votes(peak.background, params):
+            break
     seconds = {"vote": time.perf_counter() - started}
     if peak.votes < _significant_votes(peak.background, params):
         raise NrtError(
             f"astrometry: no match between {len(det_xy)} detections and {len(cat_xy)} "
             f"catalog stars within {params.max_offset_arcsec:g}″ and {params.max_rotation_deg:g}° "
-            f"(best peak {peak.votes} votes, {peak.background:.1f} expected by chance)"
+            f"(best peak {peak.votes} votes, {peak.background:.1f} expected by chance): the "
+            "stars detected do not line up with the catalog around the pointing (another field, "
+            "a pointing error beyond the search, or trailed or blended stars)"
         )
     # Affine transform detection -> header-WCS pixels, from the pairs at the peak.
     predicted = _rotate(det_xy, peak.theta) + peak.offset
@@ -199,9 +216,12 @@ def _brightest(
     cy: Floats,
     geometry: FrameGeometry,
     params: AstrometryParams,
+    width: int = 1,
+    skip_saturated: bool = True,
 ) -> tuple[Floats, Floats]:
     """The brightest usable detections and the brightest catalog stars that may fall on the
-    frame (``cx``, ``cy``: through the header WCS), relative to the frame centre."""
+    frame (``cx``, ``cy``: through the header WCS; ``width`` times as many as the detections per
+    area, the saturated stars' share left out first), relative to the frame centre."""
     height, width = geometry.shape
     max_offset_px = params.max_offset_arcsec / geometry.pixel_scale_arcsec
     margin = max_offset_px + 0.5 * math.hypot(width, height) * math.radians(params.max_rotation_deg)
@@ -211,11 +231,31 @@ def _brightest(
     good = lists.good
     bright_det = good[np.argsort(-lists.flux[good])][: params.match_stars]
     area_ratio = ((width + 2 * margin) * (height + 2 * margin)) / float(width * height)
-    n_cat = int(min(len(near), max(2 * params.match_stars, params.match_stars * area_ratio)))
-    bright_cat = near[np.argsort(lists.stars.mag[near], kind="stable")][:n_cat]
+    n_cat = max(2 * params.match_stars, params.match_stars * area_ratio)
+    n_cat = int(min(len(near), width * n_cat))
+    # The brightest stars of the frame are saturated (or masked): no usable detection stands
+    # for them (a saturated star's measured flux, its core masked, even ranks it among faint
+    # ones), so as many of the brightest catalog stars (per area) are left out, or the two lists
+    # would rank different stars first (a crowded field then finds no match).
+    skipped = max(lists.saturated_stars, _unusable_brighter(lists, bright_det))
+    skipped = skipped if skip_saturated else 0
+    first = int(min(max(len(near) - n_cat, 0), round(skipped * area_ratio)))
+    bright_cat = near[np.argsort(lists.stars.mag[near], kind="stable")][first : first + n_cat]
     det_xy = np.column_stack([lists.x[bright_det], lists.y[bright_det]]) - geometry.centre
     cat_xy = np.column_stack([cx[bright_cat], cy[bright_cat]]) - geometry.centre
     return det_xy, cat_xy
+
+
+def _unusable_brighter(lists: _StarLists, bright_det: Indices) -> int:
+    """Detections at least as bright as the faintest of ``bright_det`` that may not be matched
+    (saturated, masked, on an edge): stars the detection list lacks at its bright end."""
+    if not len(bright_det):
+        return 0
+    faintest = float(np.min(lists.flux[bright_det]))
+    usable = np.zeros(len(lists.flux), dtype=bool)
+    usable[lists.good] = True
+    brighter = np.isfinite(lists.flux) & (lists.flux >= faintest) & ~usable
+    return int(np.count_nonzero(brighter))
 
 
 def _fit_to_matches(

@@ -147,7 +147,7 @@ def load_frame(path: Path | str, calibrator: Calibrator, config: SiteConfig) -> 
     date_obs = _date_obs(header, path)
     data = np.asarray(ccd.data, dtype=np.float32)
     mask = None if ccd.mask is None else np.asarray(ccd.mask, dtype=bool)
-    _check_pixels(data, mask, path)
+    _check_pixels(data, mask, path, _sky_ceiling(header, instrument))
     ivorn = str(header.get("IVORN", "")).strip() or None
     seconds = dict(calibrated.seconds)
     seconds["load"] = time.perf_counter() - started
@@ -215,7 +215,17 @@ def _date_obs(header: fits.Header, path: Path) -> datetime:
     return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
-def _check_pixels(data: Image, mask: Mask | None, path: Path) -> None:
+def _sky_ceiling(header: fits.Header, instrument: InstrumentSection) -> float:
+    """The frame's saturation level above the bias (ADU): the header's SATURATE, else the
+    camera's."""
+    try:
+        saturate = float(header.get("SATURATE", instrument.saturation_adu))
+    except (TypeError, ValueError):
+        saturate = instrument.saturation_adu
+    return saturate - instrument.bias_adu
+
+
+def _check_pixels(data: Image, mask: Mask | None, path: Path, ceiling_adu: float) -> None:
     sample = data[::8, ::8]
     finite = np.isfinite(sample)
     if finite.mean() < 0.5:
@@ -223,9 +233,16 @@ def _check_pixels(data: Image, mask: Mask | None, path: Path) -> None:
     if mask is not None:
         masked = float(mask[::8, ::8].mean())
         if masked > 0.5:
+            level = float(np.nanmedian(sample)) if finite.any() else math.nan
+            why = "nothing to measure"
+            if math.isfinite(level) and level >= 0.8 * ceiling_adu:
+                why = (
+                    f"the sky alone fills the pixels (median {level:.0f} ADU of "
+                    f"{ceiling_adu:.0f} above the bias): the exposure is too long for this "
+                    "filter's sky"
+                )
             raise NrtError(
-                f"{path.name}: {100 * masked:.0f}% of the pixels are saturated or bad: "
-                "nothing to measure"
+                f"{path.name}: {100 * masked:.0f}% of the pixels are saturated or bad: {why}"
             )
     values = sample[finite]
     if float(np.ptp(values)) == 0.0:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from infra.config import SiteConfig
@@ -298,7 +299,28 @@ def _solve(ex: Extraction, frame: ScienceFrame, stars: CatalogStars, nrt: NrtSec
     usable = clean_flags & (ex.snr >= 10.0)
     geometry = FrameGeometry(frame.wcs, frame.shape, frame.pixel_scale_arcsec)
     params = AstrometryParams.from_section(nrt)
-    return solve(ex.x, ex.y, ex.flux, usable, geometry, stars, params)
+    saturated = saturated_stars(frame.mask)
+    return solve(ex.x, ex.y, ex.flux, usable, geometry, stars, params, saturated)
+
+
+def saturated_stars(mask: npt.NDArray[np.bool_] | None) -> int:
+    """How many stars the frame saturated: the masked blobs of two pixels or more (a hot or dead
+    pixel is one; a dead column or row, longer than half the frame, is not a star)."""
+    if mask is None or not mask.any():
+        return 0
+    labels, count = ndimage.label(mask)
+    if not count:
+        return 0
+    height, width = mask.shape
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    stars = 0
+    for size, box in zip(sizes, ndimage.find_objects(labels), strict=True):
+        if box is None or size < 2:
+            continue
+        rows, columns = box[0].stop - box[0].start, box[1].stop - box[1].start
+        if rows <= height // 2 and columns <= width // 2:
+            stars += 1
+    return stars
 
 
 def _zero_point(
@@ -342,7 +364,8 @@ def _measure(
     with np.errstate(divide="ignore", invalid="ignore"):
         mag_err = np.where(snr > 0, 1.0857362 / snr, np.nan)
     cat_x, cat_y = wcs.all_world2pix(stars.ra, stars.dec, 0, quiet=True)
-    match = _nearest_catalog(ex, cat_x, cat_y, match_radius_arcsec / frame.pixel_scale_arcsec)
+    radius_px = max(match_radius_arcsec / frame.pixel_scale_arcsec, MIN_MATCH_RADIUS_PX)
+    match = _nearest_catalog(ex, cat_x, cat_y, radius_px)
     catalog = ProjectedCatalog(
         x=cat_x,
         y=cat_y,
@@ -364,6 +387,13 @@ def _measure(
         mag=zp.magnitude(ex.flux),
         mag_err=mag_err,
     )
+
+
+#: A detection this close (pixels) to a catalog star is that star, whatever the match radius in
+#: arcseconds: on a frame whose stars span about a pixel (coarse pixels), a centroid is uncertain
+#: by a good part of a pixel and a blend's by more — a star 1.6″ from its detection on 1.5″
+#: pixels was otherwise a false ``new`` candidate.
+MIN_MATCH_RADIUS_PX = 1.5
 
 
 def _nearest_catalog(

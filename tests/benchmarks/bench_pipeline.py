@@ -16,9 +16,20 @@ Everything runs in a temporary PYROS_HOME (SQLite) deleted afterwards; every fra
    70–150″), ``afterglow_recovery_rate`` (SNR >= 10), ``afterglow_offset_arcsec_max``,
    ``false_candidates_per_frame``.
 3. **Crowding** (reported, not a goal): the same figures in the galactic plane (b = −1°).
+4. **The night's frames** (``tests/support/night_sky.py``): frames of both cameras taken as
+   ``pyros night --simulate`` takes them — its derived site file (``NIGHT_FRAME_PX``, default
+   512 as ``--frame-px``: the pixels up to 4× coarser), the night's calibrations built by the
+   calibration module (evening bias and darks, dusk twilight flats), the default scenario's
+   requests and alert follow-ups of the site's strategy (with an afterglow), at instants drawn
+   over a drawn night where the target is above the altitude limit. Each frame is analysed,
+   its Image and NrtAnalysis rows stored, and the figures come from
+   ``tasks/nrt/night_frames.py:frame_figures`` (what the night summary shows):
+   ``night_frames_analysed_fraction`` per camera (goal >= 0.99), failures with their reasons,
+   ``night_false_candidates_per_frame`` per camera against the truth (goal <= 1).
 
-A frame the analysis fails on counts its afterglows as missed. ``PIPELINE_SEED=N`` draws other
-acceptance configurations (and other afterglows) than the recorded seed's.
+A frame the analysis fails on counts its afterglows as missed. ``PIPELINE_SEED=N`` chooses the
+draws (acceptance configurations, afterglows, the night and its frames); unset, a random seed is
+drawn and printed (``pipeline_seed``). ``PIPELINE_PARTS=night`` runs the night's frames only.
 
 Figures are provisional when other work loads the machine: ``load_average`` is printed.
 """
@@ -27,6 +38,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import statistics
 import time
 from datetime import timedelta
@@ -36,7 +48,12 @@ import numpy as np
 
 from tests.benchmarks.common import emit, isolated_home, machine
 
-SEED = int(os.environ.get("PIPELINE_SEED", 20261124))
+SEED = int(os.environ.get("PIPELINE_SEED") or secrets.randbelow(2**31))
+PARTS = set((os.environ.get("PIPELINE_PARTS") or "speed,accuracy,crowded,night").split(","))
+#: The simulated night's frame size (``pyros night --frame-px`` default).
+NIGHT_FRAME_PX = int(os.environ.get("NIGHT_FRAME_PX", 512))
+#: Scenario sequences and alert follow-ups drawn for the night's frames.
+NIGHT_SEQUENCES, NIGHT_ALERTS = 24, 4
 #: Tuning field (RA, Dec; the defaults were tuned here: b = −31°, altitude 68° at NIGHT) and the
 #: acceptance fields, all high in the sky at NIGHT: b = −12° (alt 79°), −23° (67°), +11.5° (66°).
 TUNED_FIELD = (60.0, 10.0)
@@ -233,33 +250,134 @@ def accuracy(home: Path, configs: list[dict], frames: int, name: str, rng) -> tu
     return tally, (statistics.median(seconds) if seconds else math.nan)
 
 
+def night_frames(home: Path, rng: np.random.Generator) -> dict:
+    """The night's frames of both cameras, analysed and counted as the night summary counts."""
+    from datetime import UTC, datetime
+
+    from infra.db import session_scope
+    from infra.db.bootstrap import init_database
+    from infra.db.engine import create_pyros_engine
+    from infra.db.models import Image, NrtAnalysis
+    from simulators.sky import SimulatedReferenceCatalog
+    from tasks.calibration.calibrator import ScienceCalibrator
+    from tasks.nrt.candidates import AlertRegion
+    from tasks.nrt.catalog import CatalogCache
+    from tasks.nrt.night_frames import frame_figures
+    from tasks.nrt.pipeline import analyse_frame
+    from tests.support.night_sky import draw_night, night_config, take_night
+
+    directory = home / "night"
+    directory.mkdir()
+    config = night_config(directory, NIGHT_FRAME_PX)
+    engine = create_pyros_engine(f"sqlite:///{directory}/pyros.sqlite")
+    init_database(engine, config)
+    label = draw_night(rng, config)
+    taken = take_night(config, label, directory, rng, NIGHT_SEQUENCES, NIGHT_ALERTS, engine)
+    calibrator = ScienceCalibrator(engine=engine, config=config)
+    catalog = CatalogCache(SimulatedReferenceCatalog(config.sky))
+    seconds = []
+    for number, frame in enumerate(taken.frames):
+        alert = AlertRegion("ivo://bench/night", *frame.alert) if frame.alert else None
+        status, reason, results = "done", "", {}
+        started = time.perf_counter()
+        try:
+            analysis = analyse_frame(frame.path, calibrator, catalog, config, alert=alert)
+            results = {"candidates": analysis.candidates}
+        except Exception as exc:  # recorded with its reason, as the consumer does
+            status, reason = "failed", str(exc)
+        seconds.append(time.perf_counter() - started)
+        with session_scope(engine) as session:
+            session.add(
+                Image(
+                    id=f"night-{number:04d}",
+                    instrument=frame.camera,
+                    filter=frame.filter,
+                    image_type="light",
+                    exposure_s=0.0,
+                    path=str(frame.path),
+                    sha256="0" * 64,
+                    acquired_at=frame.start,
+                    wall_acquired_at=datetime.now(UTC),
+                )
+            )
+            session.flush()
+            session.add(
+                NrtAnalysis(
+                    image_id=f"night-{number:04d}", status=status, reason=reason, results=results
+                )
+            )
+    with session_scope(engine) as session:
+        figures = frame_figures(session, label, config.site.longitude_deg)
+    taken.cleanup()
+    engine.dispose()
+    cameras = figures["cameras"]
+    return {
+        "night_label": label,
+        "night_frame_px": NIGHT_FRAME_PX,
+        "night_pixel_scale_arcsec": {i.name: i.pixel_scale_arcsec for i in config.instruments},
+        "night_frames_analysed_fraction": {
+            name: c["analysed_fraction"] for name, c in cameras.items()
+        },
+        "night_false_candidates_per_frame": {
+            name: c["false_candidates_per_frame"] for name, c in cameras.items()
+        },
+        "night_frames": {
+            name: {
+                "taken": c["frames_taken"],
+                "analysed": c["frames_analysed"],
+                "failed": c["frames_failed"],
+                "candidates": c["candidates"],
+                "false_candidates": c["false_candidates"],
+                "failure_reasons": [
+                    {"reason": r["example"], "count": r["count"]} for r in c["failure_reasons"]
+                ],
+            }
+            for name, c in cameras.items()
+        },
+        "night_masters": [
+            f"{m['camera']} {m['kind']} {m['filter'] or ''}: {m['status']}"
+            + (f" ({m['reason']})" if m["reason"] else "")
+            for m in taken.masters
+        ],
+        "night_nrt_seconds_median": round(statistics.median(seconds), 3) if seconds else None,
+    }
+
+
 def main() -> None:
     load = os.getloadavg()
     rng = np.random.default_rng(SEED)
+    night_rng = np.random.default_rng([SEED, 27])  # the night's draws leave the others unchanged
     configs = draw_configs(rng)
     started = time.perf_counter()
+    figures: dict = {}
     with isolated_home() as home:
-        figures = speed(home)
-        tally, median = accuracy(home, configs, 30, "accept", rng)
-        crowded_cfg = [
-            {
-                "field": list(CROWDED_FIELD),
-                "seeing_fwhm_arcsec": 1.6,
-                "sip_amplitude_px": 2.5,
-                "pointing_error_arcsec": 90.0,
-                "rotation_error_deg": 0.1,
-                "seed": 77,
-            }
-        ]
-        crowded, crowded_median = accuracy(home, crowded_cfg, 6, "crowded", rng)
+        if "speed" in PARTS:
+            figures.update(speed(home))
+        if "accuracy" in PARTS:
+            tally, median = accuracy(home, configs, 30, "accept", rng)
+            figures.update(tally.figures())
+            figures["acceptance_nrt_seconds_2048"] = round(median, 3)
+            figures["acceptance_configs"] = configs
+        if "crowded" in PARTS:
+            crowded_cfg = [
+                {
+                    "field": list(CROWDED_FIELD),
+                    "seeing_fwhm_arcsec": 1.6,
+                    "sip_amplitude_px": 2.5,
+                    "pointing_error_arcsec": 90.0,
+                    "rotation_error_deg": 0.1,
+                    "seed": 77,
+                }
+            ]
+            crowded, crowded_median = accuracy(home, crowded_cfg, 6, "crowded", rng)
+            figures.update(crowded.figures("crowded_"))
+            figures["crowded_nrt_seconds_2048"] = round(crowded_median, 3)
+        if "night" in PARTS:
+            figures.update(night_frames(home, night_rng))
     emit(
         "pipeline",
+        pipeline_seed=SEED,
         **figures,
-        **tally.figures(),
-        acceptance_nrt_seconds_2048=round(median, 3),
-        acceptance_configs=configs,
-        **crowded.figures("crowded_"),
-        crowded_nrt_seconds_2048=round(crowded_median, 3),
         load_average=[round(v, 2) for v in load],
         load_average_after=[round(v, 2) for v in os.getloadavg()],
         bench_seconds=round(time.perf_counter() - started, 1),

@@ -200,3 +200,55 @@ def test_twilight_flats_follow_the_sun_and_a_closed_dome_sees_nothing():
     closed = render_frame(replace(light_request(), dome_open=False), config)
     assert not np.any(closed.truth["kind"] == "star")
     assert np.median(closed.data) < config.instrument(VISIBLE).bias_adu + 20
+
+
+def _coarse_infrared(ramp_read_s):
+    """The infrared camera with pixels 4× coarser (16× the sky per pixel, as a simulated night's
+    small frames), read up the ramp every ``ramp_read_s`` (None: once, as a CCD)."""
+    config = make_config(128)
+    data = config.model_dump(mode="json")
+    for instrument in data["instruments"]:
+        if instrument["name"] == INFRARED:
+            instrument["pixel_scale_arcsec"] *= 4.0
+            instrument["ramp_read_s"] = ramp_read_s
+    from infra.config import parse_config
+
+    return parse_config(data, "test-ramp")
+
+
+def test_an_infrared_ramp_keeps_a_bright_sky_that_one_read_would_saturate():
+    request = light_request(instrument=INFRARED, filter="J", exposure_s=30.0)
+    single = render_frame(request, _coarse_infrared(None))
+    ramp = render_frame(request, _coarse_infrared(1.33))
+    instrument = _coarse_infrared(1.33).instrument(INFRARED)
+    sky_e = ramp.truth.meta["conditions"]["sky_e_per_pixel"]
+    full_e = (instrument.saturation_adu - instrument.bias_adu) * instrument.gain_e_per_adu
+    assert sky_e > 2 * full_e  # the sky alone would fill every pixel of one read
+    assert np.mean(single.data >= single.header["SATURATE"]) > 0.99
+    # Up the ramp: the slope times the exposure, the sky level as expected, unsaturated, noisier
+    # than photon noise by sqrt(reads / reads kept).
+    assert ramp.data.dtype == np.int32
+    assert ramp.header["SATURATE"] == pytest.approx(
+        instrument.bias_adu + full_e * 30.0 / 1.33 / instrument.gain_e_per_adu
+    )
+    assert np.mean(ramp.data >= ramp.header["SATURATE"]) < 0.01
+    level_e = (np.median(ramp.data) - instrument.bias_adu) * instrument.gain_e_per_adu
+    assert level_e == pytest.approx(sky_e, rel=0.05)  # the flat field (vignetting) within 5 %
+    again = render_frame(replace(request, start=later(1)), _coarse_infrared(1.33))
+    _, _, sigma = sigma_clipped_stats((ramp.data.astype(float) - again.data) / np.sqrt(2.0))
+    reads, kept = 30.0 / 1.33, np.floor(full_e / (sky_e / (30.0 / 1.33)))
+    expected = np.sqrt(sky_e * reads / kept) / instrument.gain_e_per_adu
+    assert sigma == pytest.approx(expected, rel=0.2)
+    assert ramp.truth.meta["ramp"]["pixels_saturated"] < 0.01 * ramp.data.size
+
+
+def test_a_ramp_saturates_a_pixel_that_fills_within_one_read():
+    config = _coarse_infrared(1.33)
+    instrument = config.instrument(INFRARED)
+    frame = render_frame(light_request(instrument=INFRARED, filter="H", exposure_s=30.0), config)
+    stars = frame.truth[(frame.truth["kind"] == "star") & frame.truth["saturated"]]
+    assert len(stars)  # the brightest stars of the field fill a pixel within one read
+    for star in stars:
+        x, y = int(np.rint(star["x"])), int(np.rint(star["y"]))
+        assert frame.data[y, x] == pytest.approx(frame.header["SATURATE"], abs=1.0)
+    assert frame.header["SATURATE"] > instrument.saturation_adu

@@ -116,3 +116,46 @@ def test_mutual_nearest_keeps_only_reciprocal_pairs():
     b = np.array([[0.1, 0.0], [10.0, 11.5]])
     i, j = mutual_nearest(a, b, radius=1.0)
     assert i.tolist() == [0] and j.tolist() == [0]
+
+
+def test_a_crowded_frame_whose_brightest_stars_saturated_is_solved():
+    """The frame saturated its brightest stars (masked cores: unusable, their measured flux
+    small), so its 120 brightest usable detections are the catalog's 300th-500th brightest."""
+    rng = np.random.default_rng(21)
+    true = _wcs(150.0, 30.0)
+    n = 40000
+    x = rng.uniform(-800, SHAPE[1] + 800, n)
+    y = rng.uniform(-800, SHAPE[0] + 800, n)
+    ra, dec = true.wcs_pix2world(x, y, 0)
+    mag = 21.0 - rng.exponential(1.0 / (0.4 * np.log(10)), n)  # dN/dm ∝ 10^(0.4 m)
+    stars = CatalogStars(np.arange(n), ra, dec, np.full(n, 0.02), mag, np.full(n, 0.02), 21.0)
+    inside = (x > 0) & (x < SHAPE[1] - 1) & (y > 0) & (y < SHAPE[0] - 1)
+    saturated = inside & (mag < np.sort(mag[inside])[300])
+    flux = np.where(saturated, 1e3, 10 ** (-0.4 * (mag - 25)))  # cores masked: flux lost
+    keep = inside & (mag < 19.5)
+    header = _wcs(150.0 + 80 / 3600, 30.0 - 50 / 3600)
+    solution = solve(
+        x[keep] + rng.normal(0, 0.1, keep.sum()),
+        y[keep] + rng.normal(0, 0.1, keep.sum()),
+        flux[keep],
+        ~saturated[keep],
+        FrameGeometry(header, SHAPE, SCALE),
+        stars,
+        AstrometryParams(sip_degree=2),
+        saturated_stars=int(saturated.sum()),
+    )
+    expected = float(separation_arcsec(150.0, 30.0, 150.0 + 80 / 3600, 30.0 - 50 / 3600))
+    assert solution.offset_arcsec == pytest.approx(expected, abs=1.0)
+    assert solution.n_matches > 500
+
+
+def test_saturated_stars_are_the_masked_blobs_not_single_pixels_or_columns():
+    from tasks.nrt.pipeline import saturated_stars
+
+    mask = np.zeros((200, 200), dtype=bool)
+    mask[10:13, 10:13] = True  # a saturated core
+    mask[50:70, 80] = True  # a core and its bleed trail
+    mask[150, 150] = True  # a hot pixel
+    mask[:, 120] = True  # a dead column
+    assert saturated_stars(mask) == 2
+    assert saturated_stars(None) == 0
