@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.config_calibration import CalibrationSection
+from infra.config_intake import AlertIntakeSection
 from infra.config_nrt import NrtSection
 from infra.config_simulators import SimulatorsSection, check_endpoints
 from infra.config_sky import SkySection
@@ -384,6 +385,7 @@ class SiteConfig(_Section):
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
     simulators: SimulatorsSection = Field(default_factory=SimulatorsSection)
     nrt: NrtSection = Field(default_factory=NrtSection)
+    alert_intake: AlertIntakeSection = Field(default_factory=AlertIntakeSection)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:

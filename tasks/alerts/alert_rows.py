@@ -15,7 +15,7 @@ from infra.db import session_scope
 from infra.db.models import Alert, JournalEntry, Sequence
 from infra.db.sequence_state import FINAL_STATES, SequenceState, transition
 from infra.journal import KIND_ALERT, record, to_json_payload
-from tasks.alerts.decision import DecisionKind, FollowUpAction
+from tasks.alerts.decision import Arrival, DecisionKind, FollowUpAction
 from tasks.alerts.evaluate import WITHDRAWALS
 from tasks.alerts.identity import Burst, PastAlert, match_burst
 from tasks.alerts.parse import Notice
@@ -163,7 +163,7 @@ def store_alert(
     verdict: AlertVerdict,
     *,
     received_at: datetime,
-    wall_received_at: datetime,
+    arrival: Arrival,
     journal: JournalEntry | None,
     request_id: int | None,
     extra: dict[str, Any] | None = None,
@@ -184,7 +184,7 @@ def store_alert(
     row = Alert(
         ivorn=notice.ivorn,
         received_at=received_at,
-        wall_received_at=wall_received_at,
+        wall_received_at=arrival.wall_received_at or datetime.now(UTC),
         role=notice.role,
         mission=notice.mission,
         packet_type=None if notice.packet_type is None else str(notice.packet_type),
@@ -201,6 +201,8 @@ def store_alert(
         journal_id=journal.id if journal is not None else None,
         raw_sha256=journal.sha256 if journal is not None else "",
         details=to_json_payload(details),
+        road=arrival.road,
+        wall_decided_at=datetime.now(UTC),
     )
     session.add(row)
     session.flush()
@@ -215,19 +217,22 @@ def store_rejected(
     received_at: datetime,
     journal: JournalEntry | None,
     raw_sha256: str,
+    arrival: Arrival | None = None,
 ) -> int:
     """Insert the Alert row of a rejected packet (no IVORN: it never shadows a valid packet)."""
     with session_scope(engine) as session:
         row = Alert(
             ivorn=None,
             received_at=received_at,
-            wall_received_at=datetime.now(UTC),
+            wall_received_at=(arrival and arrival.wall_received_at) or datetime.now(UTC),
             decision=str(DecisionKind.REJECTED),
             reason=reason,
             action=str(FollowUpAction.NONE),
             journal_id=journal.id if journal is not None else None,
             raw_sha256=raw_sha256,
             details={"claimed_ivorn": claimed_ivorn},
+            road=arrival.road if arrival is not None else None,
+            wall_decided_at=datetime.now(UTC),
         )
         session.add(row)
         session.flush()

@@ -3,6 +3,7 @@ follow-up. The decision and action words are defined here and nowhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +27,38 @@ class FollowUpAction(StrEnum):
     NONE = "none"
     REPOINT = "re-point"
     CANCEL = "cancel"
+
+
+#: Points of :func:`tasks.alerts.handle.handle_packet` a caller may watch (``Arrival.checkpoint``):
+#: the raw packet committed to the journal; the decision made, its transaction not yet committed.
+CHECKPOINT_JOURNALED = "journaled"
+CHECKPOINT_DECIDING = "deciding"
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """How a packet reached PyROS, for the Alert row and the intake's crash tests.
+
+    Attributes
+    ----------
+    road : str
+        ``comet``, ``kafka``, ``drop`` or ``cli``.
+    wall_received_at : datetime, optional
+        Wall instant the packet reached PyROS (the listener's spool); default: when
+        ``handle_packet`` starts.
+    checkpoint : callable, optional
+        Called with :data:`CHECKPOINT_JOURNALED` and :data:`CHECKPOINT_DECIDING` as the handling
+        passes them (the listener's kill switch; never needed otherwise).
+    """
+
+    road: str
+    wall_received_at: datetime | None = None
+    checkpoint: Callable[[str], None] | None = None
+
+    def reached(self, point: str) -> None:
+        """Tell the checkpoint (if any) that ``point`` is reached."""
+        if self.checkpoint is not None:
+            self.checkpoint(point)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,14 @@ from tasks.alerts.alert_rows import (
     store_alert,
     store_rejected,
 )
-from tasks.alerts.decision import AlertDecision, DecisionKind, FollowUpAction
+from tasks.alerts.decision import (
+    CHECKPOINT_DECIDING,
+    CHECKPOINT_JOURNALED,
+    AlertDecision,
+    Arrival,
+    DecisionKind,
+    FollowUpAction,
+)
 from tasks.alerts.evaluate import to_decision
 from tasks.alerts.parse import AlertRejected, Notice, parse_notice
 from tasks.alerts.policy import AlertVerdict
@@ -66,6 +73,7 @@ class _Handling:
     config: SiteConfig
     clock: Clock
     sky: Sky | None
+    arrival: Arrival
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ def handle_packet(
     config: SiteConfig | None = None,
     clock: Clock | None = None,
     sky: Sky | None = None,
+    arrival: Arrival | None = None,
 ) -> AlertDecision:
     """Journal, parse, identify, decide and store one packet; never raises.
 
@@ -110,6 +119,10 @@ def handle_packet(
         The clock (default: the process clock).
     sky : Sky, optional
         Visibility oracle (default: computed with astropy for the site).
+    arrival : Arrival, optional
+        The road and the wall reception instant (stored in the Alert row), and a checkpoint
+        the alert listener's crash tests use; default: road ``cli`` when ``source`` starts with
+        ``cli:``, else ``listener``.
 
     Returns
     -------
@@ -132,8 +145,11 @@ def handle_packet(
         return AlertDecision(
             None, DecisionKind.IGNORED, f"not handled: {_one_line(exc)}", error="setup"
         )
+    if arrival is None:
+        arrival = Arrival("cli" if source.startswith("cli:") else "listener")
     try:
-        return _handle(bytes(raw), received_at, source, _Handling(engine, config, clock, sky))
+        how = _Handling(engine, config, clock, sky, arrival)
+        return _handle(bytes(raw), received_at, source, how)
     except Exception as exc:  # the last net: a stream of alerts never stops on one packet
         log.exception("alert packet not handled")
         return AlertDecision(
@@ -146,13 +162,14 @@ def handle_packet(
 
 
 def _handle(raw: bytes, received_at: datetime, source: str, how: _Handling) -> AlertDecision:
-    wall = datetime.now(UTC)
+    wall = how.arrival.wall_received_at or datetime.now(UTC)
     journal, journal_error = None, None
     try:
         journal = journal_packet(raw, source, received_at, engine=how.engine, clock=how.clock)
     except Exception as exc:
         journal_error = f"raw packet not journaled: {_one_line(exc)}"
         log.error("alert from %s: %s", source, journal_error)
+    how.arrival.reached(CHECKPOINT_JOURNALED)
     journal_id = journal.id if journal else None
 
     try:
@@ -196,6 +213,7 @@ def _store_rejected(
             received_at=reception.received_at,
             journal=journal,
             raw_sha256=journal.sha256 if journal else hashlib.sha256(raw).hexdigest(),
+            arrival=replace(how.arrival, wall_received_at=reception.wall),
         )
         return replace(decision, alert_id=alert_id, stored=True)
     except Exception as error:
@@ -213,7 +231,9 @@ def _decide_and_store(notice: Notice, reception: _Reception, how: _Handling) -> 
             )
             if verdict.decision is DecisionKind.DUPLICATE:
                 return to_decision(notice, verdict, stored=True)
-            return _apply(session, notice, verdict, reception, how)
+            decision = _apply(session, notice, verdict, reception, how)
+            how.arrival.reached(CHECKPOINT_DECIDING)
+            return decision
     except IntegrityError:
         # Another process stored the same IVORN between our check and our insert.
         with session_scope(how.engine) as session:
@@ -275,7 +295,7 @@ def _apply(
         notice,
         verdict,
         received_at=received_at,
-        wall_received_at=reception.wall,
+        arrival=replace(how.arrival, wall_received_at=reception.wall),
         journal=reception.journal,
         request_id=request_id,
         extra=extra,

@@ -36,6 +36,10 @@ class Alert(Base):
     journal_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
     raw_sha256: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Which road brought the packet (``comet``, ``kafka``, ``drop``, ``cli``; migration 0006).
+    road: Mapped[str | None] = mapped_column(String(16))
+    #: Wall instant the decision was stored (``wall_received_at`` -> this: the intake latency).
+    wall_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class StrategyObs(Base):
