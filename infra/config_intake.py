@@ -1,4 +1,4 @@
-"""The ``[alert_intake]`` section of the site configuration: how alerts reach PyROS (docs/alerts.md).
+"""The ``[alert_intake]`` section of the site configuration: how alerts reach PyROS.
 
 Three roads feed the alert listener (``watchers/alerts``): a Comet broker that ``pyros up`` runs
 (VOEvent Transport; it may itself subscribe to remote brokers), GCN Kafka topics, and a drop

@@ -1,4 +1,5 @@
-"""``pyros alert``: handle one VOEvent as if it had just arrived, and list the alerts."""
+"""``pyros alert``: handle one VOEvent as if it had just arrived, run the alert listener, send a
+notice to the stack's broker or a Kafka topic, and list the alerts."""
 
 from __future__ import annotations
 
@@ -108,12 +109,72 @@ def _echo(decision: AlertDecision) -> None:
         typer.echo(f"  cancelled request: {decision.cancelled_request_id}")
 
 
+@app.command()
+def listen() -> None:
+    """Run the alert listener in the foreground (one instance per PYROS_HOME) until Ctrl-C."""
+    import logging
+
+    from watchers.alerts.process import run_listener
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    raise typer.Exit(run_listener())
+
+
+@app.command()
+def send(
+    file: Path = typer.Argument(..., help="VOEvent file (one packet)."),
+    kafka: str | None = typer.Option(
+        None, "--kafka", help="Produce to this Kafka topic instead of the Comet broker."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Publish a notice to the stack's Comet broker (as comet-sendvo does) or to a Kafka topic.
+
+    The broker and the topic are those of the site configuration ([alert_intake]); the alert
+    listener then decides on it (`pyros alert list`). Exit 3 when no broker takes it.
+    """
+    from infra.config import get_config
+    from simulators.outside import send_voevent
+    from watchers.alerts.kafka_road import produce
+
+    config = get_config()
+    raw, problem = _read(file, config.alerts.max_packet_bytes)
+    if raw is None:
+        raise CliError(f"{file}: {problem}")
+    intake = config.alert_intake
+    if kafka is not None:
+        try:
+            produce(intake.kafka, kafka, raw)
+        except (RuntimeError, ValueError) as exc:
+            raise CliError(str(exc), EXIT_NOT_READY) from None
+        except Exception as exc:  # librdkafka's errors (a bad topic name...)
+            raise CliError(f"Kafka topic {kafka}: {exc}", EXIT_BAD_INPUT) from None
+        where = f"Kafka topic {kafka} at {intake.kafka.bootstrap() or 'GCN'}"
+    else:
+        port = intake.comet.receive_port
+        result = send_voevent(file, host="127.0.0.1", port=port, timeout_s=15.0)
+        if not result.ok:
+            raise CliError(result.detail, EXIT_NOT_READY)
+        where = f"the Comet broker at 127.0.0.1:{port}"
+    if json_output:
+        print_json({"ok": True, "file": str(file), "to": where, "bytes": len(raw)})
+    else:
+        typer.echo(f"sent {file.name} to {where}")
+
+
+def _latency_ms(row: Any) -> float | None:
+    if row.wall_decided_at is None or row.wall_received_at is None:
+        return None
+    return round((row.wall_decided_at - row.wall_received_at).total_seconds() * 1e3, 1)
+
+
 @app.command("list")
 def list_alerts(
     limit: int = typer.Option(50, "--limit", min=1, help="Most recent N alerts."),
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """List the most recent alerts with their decision, action and reason."""
+    """List the most recent alerts: the road each came by, the wall latency from its reception to
+    its decision, the decision, action and reason."""
     from sqlalchemy import select
 
     from infra.db import session_scope
@@ -138,6 +199,10 @@ def list_alerts(
                 "strategy": a.strategy,
                 "request_id": a.request_id,
                 "journal_id": a.journal_id,
+                "road": a.road,
+                "wall_received_at": a.wall_received_at,
+                "wall_decided_at": a.wall_decided_at,
+                "latency_ms": _latency_ms(a),
             }
             for a in rows
         ]
@@ -146,11 +211,24 @@ def list_alerts(
         return
     print_table(
         "Alerts",
-        ["id", "received (UTC)", "mission", "burst", "decision", "action", "request", "reason"],
+        [
+            "id",
+            "received (UTC)",
+            "road",
+            "latency ms",
+            "mission",
+            "burst",
+            "decision",
+            "action",
+            "request",
+            "reason",
+        ],
         [
             [
                 i["id"],
                 f"{i['received_at']:%Y-%m-%d %H:%M:%S}",
+                i["road"] or "-",
+                "-" if i["latency_ms"] is None else f"{i['latency_ms']:.1f}",
                 i["mission"] or "-",
                 i["burst_key"] or "-",
                 i["decision"],

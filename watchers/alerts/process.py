@@ -1,0 +1,141 @@
+"""``pyros alert listen``: the alert listener as a process.
+
+One instance per ``PYROS_HOME`` (an OS lock on ``run/alert-listener.lock``); SIGTERM or SIGINT
+stop it cleanly (the packet being decided is finished; what is spooled stays for the next
+instance). On start it first takes what a previous instance left: the spool's pending entries,
+the broker's saved events it never spooled, the drop folder; Kafka resumes from the group's last
+committed offset by itself. Then the roads run; the main thread sends heartbeats and re-checks
+the broker's saved events now and then.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from sqlalchemy import Engine
+
+from infra.clock import get_clock
+from infra.config import get_config
+from infra.db import get_engine
+from infra.events import prefect_configured
+from infra.oslock import InstanceLock
+from infra.settings import load_settings
+from infra.writebehind import WriteBehindQueue
+from watchers.alerts.comet_road import CometRoad, SavedEvents
+from watchers.alerts.drop_road import DropRoad
+from watchers.alerts.kafka_road import KafkaRoad
+from watchers.alerts.killswitch import KillSwitch
+from watchers.alerts.listener import AlertListener
+from watchers.alerts.paths import AlertDirs
+from watchers.alerts.spool import Spool
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "alert-listener.lock"
+
+
+class Roads:
+    """The roads of one listener, started and stopped together."""
+
+    def __init__(self, listener: AlertListener, dirs: AlertDirs) -> None:
+        intake = listener.config.alert_intake
+        receive = listener.receive
+        self.comet: CometRoad | None = None
+        self.saved: SavedEvents | None = None
+        self.kafka: KafkaRoad | None = None
+        if intake.comet.enabled:
+            ivo = intake.comet.local_ivo.split("#", 1)[0] + "#alert-listener"
+            self.comet = CometRoad("127.0.0.1", intake.comet.broadcast_port, ivo, receive)
+            self.saved = SavedEvents(
+                dirs.saved, receive, listener.spool.has_sha, intake.comet.recover_window_s
+            )
+        if intake.kafka.enabled:
+            self.kafka = KafkaRoad(intake.kafka, receive, listener.kill)
+        self.drop = DropRoad(
+            dirs.drop, receive, intake.drop_poll_s, listener.config.alerts.max_packet_bytes
+        )
+
+    def start(self) -> None:
+        """Recover what waited (saved events, the drop folder), then start every road."""
+        if self.saved is not None:
+            self.saved.scan()
+        self.drop.poll()
+        self.drop.start()
+        if self.comet is not None:
+            self.comet.start()
+        if self.kafka is not None:
+            self.kafka.start()
+
+    def state(self) -> dict[str, bool]:
+        """Which roads are up (for the heartbeat)."""
+        return {
+            "comet": bool(self.comet and self.comet.connected),
+            "kafka": bool(self.kafka and self.kafka.assigned),
+            "drop": True,
+        }
+
+    def stop(self) -> None:
+        """Stop the roads (the Kafka consumer leaves its group)."""
+        self.drop.stop()
+        if self.kafka is not None:
+            self.kafka.stop()
+        if self.comet is not None:
+            self.comet.stop()
+
+
+def run_listener(stop: threading.Event | None = None, *, engine: Engine | None = None) -> int:
+    """Run the listener until stopped; returns the exit code."""
+    settings, config, clock = load_settings(), get_config(), get_clock()
+    kill = KillSwitch.from_env()
+    lock = InstanceLock(settings.run_dir / LOCK_NAME).acquire()
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    if prefect_configured():
+        import prefect.events  # noqa: F401 - imported now, not on the first alert
+
+    def engine_factory() -> Engine:
+        return engine or get_engine()
+
+    intake = config.alert_intake
+    dirs = AlertDirs.under(settings.home)
+    spool = Spool(dirs.spool)
+    spool.prune(intake.done_retention_s)
+    queue = WriteBehindQueue(
+        engine_factory, maxsize=intake.write_queue_max, name="listener-writes"
+    ).start()
+    listener = AlertListener(spool, config, clock, engine_factory, queue, kill).start()
+    roads = Roads(listener, dirs)
+    roads.start()
+    log.info("alert listener running (spool %s)", dirs.spool)
+    try:
+        _watch(listener, roads, stop)
+    finally:
+        roads.stop()
+        listener.stop()
+        queue.stop(2.0)
+        lock.release()
+    return 0
+
+
+def _watch(listener: AlertListener, roads: Roads, stop: threading.Event) -> None:
+    intake = listener.config.alert_intake
+    next_heartbeat = next_scan = time.monotonic()
+    while not stop.wait(0.2):
+        now = time.monotonic()
+        if roads.saved is not None and now >= next_scan:
+            try:
+                roads.saved.scan()
+            except OSError:
+                log.exception("saved events not scanned")
+            next_scan = now + intake.comet.saved_scan_s
+        if now >= next_heartbeat:
+            try:
+                listener.heartbeat(roads.state())
+            except Exception:
+                log.exception("heartbeat not sent")
+            next_heartbeat = now + intake.heartbeat_wall_s
