@@ -4,7 +4,7 @@ or benchmark stack never meets a running one."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.config import DEFAULT_CONFIG_PATH
@@ -20,6 +20,8 @@ class StackPorts:
     prefect: int
     devices: dict[str, int]
     gateways: dict[str, int]
+    #: The alert intake: Comet receive and broadcast, the local Kafka broker.
+    alerts: dict[str, int] = field(default_factory=dict)
 
 
 def write_site_with_free_ports(path: Path, frame_px: int | None = 64) -> StackPorts:
@@ -29,6 +31,7 @@ def write_site_with_free_ports(path: Path, frame_px: int | None = 64) -> StackPo
         free_port(),
         {name: free_port() for name in DEVICES},
         {name: free_port() for name in DEVICES},
+        {name: free_port() for name in ("receive", "broadcast", "kafka")},
     )
     site = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace(
         "prefect_port = 4200", f"prefect_port = {ports.prefect}"
@@ -37,7 +40,18 @@ def write_site_with_free_ports(path: Path, frame_px: int | None = 64) -> StackPo
         section = f'[devices.{name}]\nhost = "127.0.0.1"\nport = '
         site = site.replace(f"{section}{default}", f"{section}{ports.devices[name]}")
         site = site.replace(f"{name} = {default + 100}\n", f"{name} = {ports.gateways[name]}\n")
+    site = with_alert_ports(site, ports.alerts)
     if frame_px is not None:
         site = re.sub(r"(?m)^(width|height) = \d+", rf"\g<1> = {frame_px}", site)
     path.write_text(site, encoding="utf-8")
     return ports
+
+
+def with_alert_ports(site: str, ports: dict[str, int]) -> str:
+    """The site file's text with the alert intake on ``ports`` (``receive``, ``broadcast``,
+    ``kafka``): the Comet broker, the scenario's sender and the local Kafka broker."""
+    receive, broadcast, kafka = ports["receive"], ports["broadcast"], ports["kafka"]
+    site = re.sub(r"(?m)^receive_port = \d+", f"receive_port = {receive}", site)
+    site = re.sub(r"(?m)^alert_broker_port = \d+", f"alert_broker_port = {receive}", site)
+    site = re.sub(r"(?m)^broadcast_port = \d+", f"broadcast_port = {broadcast}", site)
+    return re.sub(r"(?m)^local_broker_port = \d+", f"local_broker_port = {kafka}", site)

@@ -35,6 +35,7 @@ from tasks.alerts.decision import AlertDecision, Arrival
 from tasks.alerts.handle import handle_packet
 from watchers.alerts.killswitch import KillSwitch
 from watchers.alerts.spool import Spool, SpoolEntry
+from watchers.alerts.warmup import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class AlertListener:
         self.received: Counter[str] = Counter()
         self.decided: Counter[str] = Counter()
         self.last_decision: AlertDecision | None = None
+        #: True once the decision path is warm and the processor takes entries.
+        self.ready = False
         self._todo: queue.Queue[SpoolEntry] = queue.Queue(maxsize=10000)
         self._overflow = threading.Event()
         self._stop = threading.Event()
@@ -122,6 +125,8 @@ class AlertListener:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        warm_up(self.config, self.clock.now())
+        self.ready = True
         rescan_at = time.monotonic() + RESCAN_S
         while not self._stop.is_set():
             due = self._todo.empty() and time.monotonic() >= rescan_at

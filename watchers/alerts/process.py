@@ -10,10 +10,14 @@ the broker's saved events now and then.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -35,6 +39,8 @@ from watchers.alerts.spool import Spool
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "alert-listener.lock"
+#: What the listener shows of itself (``run/``): its pid, its roads, its counters.
+STATUS_NAME = "alert-listener.json"
 
 
 class Roads:
@@ -113,7 +119,7 @@ def run_listener(stop: threading.Event | None = None, *, engine: Engine | None =
     roads.start()
     log.info("alert listener running (spool %s)", dirs.spool)
     try:
-        _watch(listener, roads, stop)
+        _watch(listener, roads, stop, settings.run_dir / STATUS_NAME)
     finally:
         roads.stop()
         listener.stop()
@@ -122,11 +128,27 @@ def run_listener(stop: threading.Event | None = None, *, engine: Engine | None =
     return 0
 
 
-def _watch(listener: AlertListener, roads: Roads, stop: threading.Event) -> None:
+def _write_status(path: Path, listener: AlertListener, roads: dict[str, bool]) -> None:
+    status = {"pid": os.getpid(), "roads": roads, "ready": listener.ready, **listener.stats()}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _watch(
+    listener: AlertListener, roads: Roads, stop: threading.Event, status_path: Path
+) -> None:
     intake = listener.config.alert_intake
     next_heartbeat = next_scan = time.monotonic()
+    shown: tuple[object, ...] = ()
     while not stop.wait(0.2):
         now = time.monotonic()
+        state = roads.state()
+        current = (tuple(state.items()), listener.ready, sum(listener.decided.values()))
+        if current != shown:
+            with contextlib.suppress(OSError):
+                _write_status(status_path, listener, state)
+            shown = current
         if roads.saved is not None and now >= next_scan:
             try:
                 roads.saved.scan()
@@ -135,7 +157,7 @@ def _watch(listener: AlertListener, roads: Roads, stop: threading.Event) -> None
             next_scan = now + intake.comet.saved_scan_s
         if now >= next_heartbeat:
             try:
-                listener.heartbeat(roads.state())
+                listener.heartbeat(state)
             except Exception:
                 log.exception("heartbeat not sent")
             next_heartbeat = now + intake.heartbeat_wall_s
