@@ -1,7 +1,7 @@
 """The alert intake with real processes (issue #17): ``twistd comet``, a Tansu Kafka broker and
 ``pyros alert listen`` on free loopback ports, in a temporary PYROS_HOME.
 
-Counts are printed (``-s`` shows them). ``PYROS_KILL_ROUNDS`` (default 3) sets the rounds per kill
+Counts are printed (``-s`` shows them). ``PYROS_KILL_ROUNDS`` (default 10) sets the rounds per kill
 point; ``PYROS_FUZZ_PACKETS`` (default 10000) the mutated packets of the fuzz test.
 """
 
@@ -139,7 +139,7 @@ def _wait_exit(process: subprocess.Popen, within_s: float) -> bool:
 def test_kill_points_exactly_once(rig: IntakeRig, point: str) -> None:
     """SIGKILL at ``point`` round after round while alerts keep arriving by both roads; then
     every alert has exactly one Alert row and one follow-up request."""
-    rounds = int(os.environ.get("PYROS_KILL_ROUNDS", "3"))
+    rounds = int(os.environ.get("PYROS_KILL_ROUNDS", "10"))
     sent: list[str] = []
     trigger = 910000 + 1000 * ["received", "journaled", "deciding", "decided",
                                "before-commit"].index(point)  # fmt: skip
