@@ -165,7 +165,7 @@ def send(
 def _latency_ms(row: Any) -> float | None:
     if row.wall_decided_at is None or row.wall_received_at is None:
         return None
-    return round((row.wall_decided_at - row.wall_received_at).total_seconds() * 1e3, 1)
+    return round(float((row.wall_decided_at - row.wall_received_at).total_seconds()) * 1e3, 1)
 
 
 @app.command("list")

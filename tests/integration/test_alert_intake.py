@@ -133,9 +133,7 @@ def _wait_exit(process: subprocess.Popen, within_s: float) -> bool:
 
 
 @pytest.mark.timeout(3000)
-@pytest.mark.parametrize(
-    "point", ["received", "journaled", "deciding", "decided", "before-commit"]
-)
+@pytest.mark.parametrize("point", ["received", "journaled", "deciding", "decided", "before-commit"])
 def test_kill_points_exactly_once(rig: IntakeRig, point: str) -> None:
     """SIGKILL at ``point`` round after round while alerts keep arriving by both roads; then
     every alert has exactly one Alert row and one follow-up request."""
@@ -209,8 +207,8 @@ def test_fuzz_through_the_broker(tmp_path: Path) -> None:
 def test_supervised_listener_back_after_a_kill(tmp_path: Path) -> None:
     """The real listener under the supervisor (with the brokers): SIGKILL it; a new one runs
     (one instance: the lock's holder is the new pid), and decides what arrives."""
-    from app.supervisor.launch import down, up
     from app.stack import alert_specs
+    from app.supervisor.launch import down, up
     from infra.oslock import holder_pid
     from infra.settings import load_settings
 
@@ -237,7 +235,7 @@ def test_supervised_listener_back_after_a_kill(tmp_path: Path) -> None:
         back_s = time.monotonic() - killed_at
         second = holder_pid(lock)
         listeners = subprocess.run(
-            ["pgrep", "-f", f"app.cli.main alert listen"], capture_output=True, text=True
+            ["pgrep", "-f", "app.cli.main alert listen"], capture_output=True, text=True
         ).stdout.split()
         mine = [p for p in listeners if _env_home(int(p)) == str(rig.home)]
         print(f"listener {first} killed; {second} holds the lock after {back_s:.2f} s; "

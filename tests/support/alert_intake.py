@@ -189,9 +189,7 @@ class IntakeRig:
     def producer(self) -> Any:
         from confluent_kafka import Producer
 
-        return Producer(
-            {"bootstrap.servers": f"127.0.0.1:{self.ports['kafka']}", "linger.ms": 0}
-        )
+        return Producer({"bootstrap.servers": f"127.0.0.1:{self.ports['kafka']}", "linger.ms": 0})
 
     def produce(self, packets: list[bytes], topic: str = TOPIC) -> list[float]:
         """Produce packets to a topic of the local broker; the wall instants they were sent."""

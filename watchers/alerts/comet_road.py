@@ -62,7 +62,8 @@ class CometRoad:
         from twisted.internet import reactor  # import time: installs the default reactor
         from twisted.python import log as twisted_log
 
-        twisted_log.PythonLoggingObserver(loggerName="comet").start()
+        observer = twisted_log.PythonLoggingObserver(loggerName="comet")  # type: ignore[no-untyped-call]
+        observer.start()
         self._reactor = reactor
         self._factory = VOEventSubscriberFactory(
             local_ivo=self.local_ivo, validators=[], handlers=[self._on_event]
@@ -71,7 +72,7 @@ class CometRoad:
         self._factory.noisy = False
         reactor.callWhenRunning(self._connect)
         self._thread = threading.Thread(
-            target=reactor.run,
+            target=self._reactor.run,
             kwargs={"installSignalHandlers": False},
             name="comet-subscriber",
             daemon=True,

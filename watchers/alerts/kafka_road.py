@@ -147,7 +147,8 @@ class KafkaRoad:
 def create_topics(bootstrap: str, topics: list[str], timeout_s: float = 10.0) -> None:
     """Create ``topics`` on a local broker (one that stands in for GCN's starts empty); topics
     that exist already, or a broker that does not answer, are only logged."""
-    from confluent_kafka.admin import AdminClient, NewTopic  # import time: as above
+    # import time: as above
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "security.protocol": "plaintext"})
     futures = admin.create_topics([NewTopic(t, num_partitions=1) for t in topics])

@@ -135,9 +135,7 @@ def _write_status(path: Path, listener: AlertListener, roads: dict[str, bool]) -
     os.replace(tmp, path)
 
 
-def _watch(
-    listener: AlertListener, roads: Roads, stop: threading.Event, status_path: Path
-) -> None:
+def _watch(listener: AlertListener, roads: Roads, stop: threading.Event, status_path: Path) -> None:
     intake = listener.config.alert_intake
     next_heartbeat = next_scan = time.monotonic()
     shown: tuple[object, ...] = ()

@@ -14,12 +14,12 @@ from infra.config import ConfigError, load_config, parse_config
 from infra.db import session_scope
 from infra.db.models import Alert
 from infra.writebehind import WriteBehindQueue
+from tasks.alerts.parse import issued_at_hint
 from tests.support.voevents import SYNTHETIC, variant
 from watchers.alerts.drop_road import DropRoad
 from watchers.alerts.kafka_road import consumer_config
 from watchers.alerts.listener import AlertListener
 from watchers.alerts.spool import Spool
-from tasks.alerts.parse import issued_at_hint
 
 
 def _listener(tmp_path, engine_factory):
