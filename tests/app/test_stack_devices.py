@@ -23,7 +23,15 @@ def _config(**simulators):
 def test_simulators_then_gateways_then_the_monitor_then_prefect():
     plan = plan_stack(load_settings(), parse_config(_config()))
     names = [spec.name for spec in plan.specs]
-    assert names[:4] == ["simulators", "gateways", "environment-monitor", "prefect-server"]
+    assert names[:7] == [
+        "simulators",
+        "gateways",
+        "environment-monitor",
+        "comet-broker",
+        "kafka-broker",
+        "alert-listener",
+        "prefect-server",
+    ]
     assert plan.specs[2].argv[-2:] == ["monitor", "run"] and plan.specs[2].restart
     simulators, gateways = plan.specs[0], plan.specs[1]
     assert simulators.argv[-2:] == ["simulators", "start"]
@@ -43,7 +51,8 @@ def test_real_devices_mean_no_simulators():
     data = _config(enabled=False)
     data["devices"]["mount"]["host"] = "10.0.0.5"
     plan = plan_stack(load_settings(), parse_config(data))
-    assert [s.name for s in plan.specs][:3] == ["gateways", "environment-monitor", "prefect-server"]
+    names = [s.name for s in plan.specs]
+    assert names[:3] == ["gateways", "environment-monitor", "comet-broker"]
     assert not any(name.startswith("simulator ") for name in plan.ports)
 
 
@@ -80,3 +89,18 @@ def test_readiness_waits_for_every_port_and_survives_the_stack_file():
         assert not Readiness(tcp_ports=(open_port, closed_port)).check()
     spec = ProcessSpec("x", ["true"], ready=Readiness(tcp_ports=(1, 2)))
     assert ProcessSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_the_alert_intake_runs_comet_tansu_and_the_listener():
+    plan = plan_stack(load_settings(), parse_config(_config()))
+    specs = {s.name: s for s in plan.specs}
+    comet = specs["comet-broker"].argv
+    assert comet[1:3] == ["-n", "--pidfile"] and "comet" in comet and "--save-event" in comet
+    assert comet[comet.index("--author-whitelist") + 1] == "127.0.0.1/32"
+    assert comet[comet.index("--broadcast-test-interval") + 1] == "0"
+    assert specs["comet-broker"].ready.tcp_ports == (8098, 8099)
+    assert specs["kafka-broker"].argv[1] == "broker"
+    assert "memory://tansu/" in specs["kafka-broker"].argv
+    assert specs["alert-listener"].argv[-2:] == ["alert", "listen"]
+    assert specs["alert-listener"].restart
+    assert plan.ports["kafka broker"] == 19092
