@@ -29,6 +29,7 @@ NOT_RUN = {
     ("gateways", "start"),
     ("gateways", "status"),  # probes the configured gateway ports
     ("monitor", "run"),
+    ("alert", "listen"),
     ("simulators", "start"),
     ("nrt", "run"),
 }
