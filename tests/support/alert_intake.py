@@ -178,13 +178,18 @@ class IntakeRig:
             raise AssertionError(f"vtp_send failed: {done.stderr[-2000:]}")
         return dict(json.loads(lines[-1]))
 
-    def sendvo(self, file: Path) -> None:
-        """One packet with Comet's own ``comet-sendvo`` (what ``pyros alert send`` runs)."""
+    def sendvo(self, file: Path, *, refused: bool = False) -> str:
+        """One packet with Comet's own ``comet-sendvo`` (what ``pyros alert send`` runs); with
+        ``refused``, the broker must refuse it (the command then fails naming it). Its stderr."""
         done = subprocess.run(
             [*PYROS, "alert", "send", str(file)], env=self.env, cwd=REPO,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        if refused:
+            assert done.returncode != 0 and "did not take it" in done.stderr, done.stderr
+        else:
+            assert done.returncode == 0, done.stderr
+        return done.stderr
 
     def producer(self) -> Any:
         from confluent_kafka import Producer
