@@ -1,0 +1,166 @@
+"""PyROS's controllers and gateways driving INDI's own simulators through a real ``indiserver``.
+
+The controllers are the ones the night uses; only the gateway's last hop speaks INDI. Skipped
+with the reason when INDI is not installed (``.ci/run`` installs Debian's ``indi-bin``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from astropy.io import fits
+
+from devices.controllers.camera import CameraActivity
+from devices.controllers.dome import ShutterState
+from devices.controllers.mount import MountMotion
+from devices.errors import DeviceDisconnected, DeviceError, DeviceTimeout, Preempted
+from tests.devices.helpers import sky_position
+from tests.support.indi import IndiServer, indi_missing, indi_site
+from tests.support.indi_gateways import indi_devices
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(indi_missing() is not None, reason=str(indi_missing())),
+]
+
+
+@pytest.fixture(scope="module")
+def indi_server():
+    with IndiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def setup(indi_server, tmp_path):
+    config = indi_site(indi_server.port)
+    with indi_devices(config, tmp_path / "frames") as (gateways, controller):
+        yield config, gateways, controller
+
+
+def test_mount_slews_tracks_aborts_and_parks(setup, indi_server):
+    _config, _gateways, controller = setup
+    mount = controller("mount")
+    ra, dec = sky_position(70.0, 200.0)
+    with mount.claim("night", "routine"):
+        state = mount.goto(ra, dec)
+        assert state.motion is MountMotion.SLEWING  # the INDI telescope took the slew
+        state = mount.wait_until_idle(timeout_s=120)
+        assert state.motion is MountMotion.TRACKING
+        # Where the INDI simulator says it points, back in ICRS, is the target (its tracking
+        # drifts by up to a sidereal rate: 0.25° a minute).
+        assert abs(state.ra_deg - ra) < 0.3 and abs(state.dec_deg - dec) < 0.1
+        ra2, dec2 = sky_position(40.0, 90.0)
+        assert mount.goto(ra2, dec2).motion is MountMotion.SLEWING
+        assert mount.abort().motion in (MountMotion.IDLE,)
+        assert mount.park(wait=True, timeout_s=180).motion is MountMotion.PARKED
+        # A goto from park unparks first.
+        assert mount.goto(ra, dec).motion is MountMotion.SLEWING
+        mount.abort()
+
+
+def test_dome_opens_and_closes(setup):
+    _config, _gateways, controller = setup
+    dome = controller("dome")
+    with dome.claim("environment-monitor", "safety"):
+        assert dome.open().shutter is ShutterState.OPENING
+        assert dome.wait_until_idle(timeout_s=120).shutter is ShutterState.OPEN
+        assert dome.close().shutter is ShutterState.CLOSING
+        assert dome.wait_until_idle(timeout_s=120).shutter is ShutterState.CLOSED
+
+
+def test_exposure_stored_with_pyros_headers_after_a_filter_change(setup, tmp_path):
+    config, _gateways, controller = setup
+    camera = controller("camera_vis")
+    wheel = camera.filter_wheel
+    with camera.claim("night", "routine"):
+        assert wheel.set_filter("r", timeout_s=30) == "r"
+        path = tmp_path / "out" / "frame-1.fits"
+        frame = camera.expose(1.0, "light", frame_id="seq1-plan1-0001", path=path, timeout_s=60)
+    assert frame.path == str(path) and frame.filter == "r"
+    with fits.open(path) as hdul:
+        header = hdul[0].header
+        assert header["IMAGEID"] == "seq1-plan1-0001"
+        assert header["FILTER"] == "r" and header["IMAGETYP"] == "light"
+        assert header["INSTRUME"] == config.instruments[0].name
+        assert header["XBINNING"] == 2  # the driver's own cards are kept
+        assert hdul[0].data.shape == (512, 640)
+    assert not list(path.parent.glob(".*"))  # no temporary file left behind
+
+
+def test_an_alert_claim_aborts_an_indi_exposure_in_flight(setup, tmp_path):
+    _config, _gateways, controller = setup
+    night, listener = controller("camera_vis"), controller("camera_vis")
+    night.claim("night", "routine")
+    path = tmp_path / "aborted.fits"
+    night.start_exposure(20.0, "light", frame_id="long-one", path=path)
+    time.sleep(0.5)
+    assert night.status().activity is CameraActivity.EXPOSING
+    started = time.perf_counter()
+    with listener.claim("alert-listener", "alert") as lease:
+        elapsed = time.perf_counter() - started
+        assert lease.previous is not None and lease.previous["owner"] == "night"
+        state = listener.status()
+        assert state.activity is CameraActivity.IDLE  # INDI says the CCD no longer exposes
+        print(f"alert claim -> INDI exposure aborted in {elapsed * 1000:.1f} ms")
+        with pytest.raises(Preempted):
+            night.wait_for_frame("long-one", exposure_s=20.0, timeout_s=5)
+    time.sleep(1.5)
+    assert not path.exists()  # an aborted exposure leaves no file
+
+
+def test_weather_answers_as_the_plc_and_alerts(setup, indi_server):
+    _config, _gateways, controller = setup
+    plc = controller("plc")
+    status = plc.status()
+    assert status.value("INDI-weather", "WeatherStatus").value in ("OK", "ALERT", "WARNING")
+    assert status.value("INDI-weather", "RainRate") is not None
+    with pytest.raises(DeviceError), plc.claim("operator", "operator"):
+        plc.switch("lights", True)  # an INDI weather station has no switches
+
+
+def test_a_dead_indi_server_is_lost(tmp_path):
+    # (Back again is the next test's: indiserver cannot bind its port again for a minute.)
+    with IndiServer(("indi_simulator_telescope",)) as server:
+        config = indi_site(server.port)
+        with indi_devices(config, tmp_path, ("mount",)) as (gateways, controller):
+            mount = controller("mount")
+            assert mount.status().motion in set(MountMotion)
+            health = gateways["mount"].health
+            assert health.snapshot()["state"] == "up"
+            server.stop()
+            deadline = time.monotonic() + 10
+            while health.snapshot()["state"] != "down" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            snapshot = health.snapshot()
+            assert snapshot["state"] == "down" and "lost" in snapshot["last_error"]
+            with pytest.raises(DeviceDisconnected):
+                mount.status()
+
+
+def test_a_driver_that_stops_answering_is_lost(tmp_path):
+    import os
+    import signal
+
+    with IndiServer(("indi_simulator_telescope",)) as server:
+        config = indi_site(server.port)
+        with indi_devices(config, tmp_path, ("mount",)) as (gateways, controller):
+            mount = controller("mount")
+            mount.status()
+            (pid,) = server.driver_pids("indi_simulator_telescope")
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                for _ in range(3):
+                    with pytest.raises(DeviceTimeout):
+                        mount.status()
+                assert gateways["mount"].health.snapshot()["state"] == "down"
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    mount.status()
+                    break
+                except Exception:
+                    time.sleep(0.2)
+            assert gateways["mount"].health.snapshot()["state"] == "up"
