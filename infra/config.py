@@ -445,9 +445,13 @@ class SiteConfig(_Section):
                         f"gateways.ports.{gateway}: {self.gateways.host}:{port} is the endpoint "
                         f"of device {name}"
                     )
-        check_endpoints(
+        check_endpoints(  # (an INDI device is never one of PyROS's simulators)
             self.simulators,
-            {name: getattr(self.devices, name).host for name in DevicesSection.model_fields},
+            {
+                name: getattr(self.devices, name).host
+                for name in DevicesSection.model_fields
+                if getattr(self.devices, name).driver == "pyros"
+            },
         )
         if self.alerts.priority > self.requests.max_priority:
             raise ValueError("alerts.priority is above requests.max_priority")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from indipyclient import IPyClient  # type: ignore[import-untyped]
+from indipyclient import IPyClient
 
 from devices.client import ConnectionHooks
 from devices.errors import DeviceDisconnected, DeviceError, DeviceTimeout
