@@ -11,13 +11,18 @@ import time
 import pytest
 from astropy.io import fits
 
+from devices.controllers import GatewayPlc
 from devices.controllers.camera import CameraActivity
 from devices.controllers.dome import ShutterState
 from devices.controllers.mount import MountMotion
 from devices.errors import DeviceDisconnected, DeviceError, DeviceTimeout, Preempted
+from infra.writebehind import WriteBehindQueue
 from tests.devices.helpers import sky_position
 from tests.support.indi import IndiServer, indi_missing, indi_site
 from tests.support.indi_gateways import indi_devices
+from tests.support.rig import site_config, start_rig
+from watchers.environment.monitor import EnvironmentMonitor
+from watchers.environment.process import ControlReader, NightTeller
 
 pytestmark = [
     pytest.mark.integration,
@@ -119,8 +124,7 @@ def test_weather_answers_as_the_plc_and_alerts(setup, indi_server):
         plc.switch("lights", True)  # an INDI weather station has no switches
 
 
-def test_a_dead_indi_server_is_lost(tmp_path):
-    # (Back again is the next test's: indiserver cannot bind its port again for a minute.)
+def test_a_dead_indi_server_is_lost_then_back(tmp_path):
     with IndiServer(("indi_simulator_telescope",)) as server:
         config = indi_site(server.port)
         with indi_devices(config, tmp_path, ("mount",)) as (gateways, controller):
@@ -136,6 +140,15 @@ def test_a_dead_indi_server_is_lost(tmp_path):
             assert snapshot["state"] == "down" and "lost" in snapshot["last_error"]
             with pytest.raises(DeviceDisconnected):
                 mount.status()
+            again = IndiServer(("indi_simulator_telescope",), port=server.port).start(attempts=1)
+            try:
+                deadline = time.monotonic() + 20  # indipyclient retries every 5 s
+                while health.snapshot()["state"] != "up" and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert health.snapshot()["state"] == "up"
+                assert mount.status().ra_deg is not None  # the device was connected again
+            finally:
+                again.stop()
 
 
 def test_a_driver_that_stops_answering_is_lost(tmp_path):
@@ -164,3 +177,44 @@ def test_a_driver_that_stops_answering_is_lost(tmp_path):
                 except Exception:
                     time.sleep(0.2)
             assert gateways["mount"].health.snapshot()["state"] == "up"
+
+
+def test_the_safety_reflex_closes_the_indi_dome_and_parks_the_indi_mount(
+    db_backend, engine, indi_server, tmp_path
+):
+    # The rain comes from a PyROS PLC reading (INDI's weather simulator has no humidity or dew
+    # point, so alone it never lets the synthesis say safe); dome and mount are INDI's.
+    if db_backend != "sqlite":
+        pytest.skip("the reflex does not depend on the database backend")
+    rig_config = site_config(sections={"safety": {"poll_interval_s": 0.5, "hold_good_s": 60.0}})
+    bench = start_rig(tmp_path, speed=1.0, config=rig_config, gateways=("plc",))
+    config = indi_site(indi_server.port, base=rig_config)
+    queue = WriteBehindQueue(lambda: engine, retry_initial_s=0.05, retry_max_s=0.3).start()
+    control = ControlReader(lambda: engine, refresh_wall_s=0.05).start()
+    try:
+        with indi_devices(config, tmp_path / "frames", ("dome", "mount")) as (_, controller):
+            dome, mount, night = controller("dome"), controller("mount"), controller("mount")
+            with dome.claim("operator", "operator"):
+                dome.open(wait=True, timeout_s=120)
+            night.claim("night", "routine")
+            night.goto(*sky_position(60.0, 150.0))
+            plc = GatewayPlc(bench.link("plc"), config=config, clock=bench.clock)
+            monitor = EnvironmentMonitor(
+                config, bench.clock, plc, controller("dome"), controller("mount"), queue, control,
+                NightTeller(config),
+            )  # fmt: skip
+            bench.observatory.plc.set_value("WXT520", "RainRate", 12.0)
+            started = time.perf_counter()
+            result = monitor.poll()
+            elapsed = time.perf_counter() - started
+            print(f"rain reading -> INDI dome closing and INDI mount parking in {elapsed:.3f} s")
+            assert {"dome close", "mount park"} <= set(result.actions), result.problems
+            assert dome.status().shutter in (ShutterState.CLOSING, ShutterState.CLOSED)
+            assert mount.status().motion in (MountMotion.PARKING, MountMotion.PARKED)
+            with pytest.raises(Preempted):
+                night.goto(*sky_position(60.0, 150.0))
+            monitor.reflex.stop()
+    finally:
+        control.stop()
+        queue.stop(2.0)
+        bench.close()

@@ -46,6 +46,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _PortTaken(RuntimeError):
+    pass
+
+
 class IndiServer:
     """``indiserver`` with INDI's simulators on a free loopback port (a context manager)."""
 
@@ -58,11 +62,24 @@ class IndiServer:
         self.home = Path(tempfile.mkdtemp(prefix="pyros-indi-"))
         self.log = self.home / "indiserver.log"
 
-    def start(self, timeout_s: float = 20.0) -> IndiServer:
+    def start(self, timeout_s: float = 20.0, attempts: int = 5) -> IndiServer:
+        """Start and wait until the port accepts connections; a port taken meanwhile (or held
+        in TIME_WAIT by an earlier server: indiserver does not reuse addresses) means another."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout_s)
+            except _PortTaken:
+                if attempt == attempts - 1:
+                    raise RuntimeError(f"indiserver: no free port in {attempts} tries") from None
+                self.port = free_port()
+        return self
+
+    def _start(self, timeout_s: float) -> IndiServer:
         env = {**os.environ, "HOME": str(self.home)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                ["indiserver", "-p", str(self.port), *self.drivers],
+                # -u: its own local (abstract) socket, or a second server cannot start.
+                ["indiserver", "-p", str(self.port), "-u", str(self.home / "sock"), *self.drivers],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -71,7 +88,12 @@ class IndiServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"indiserver exited: {self.log.read_text(errors='replace')}")
+                log = self.log.read_text(errors="replace")
+                self.process = None
+                if "Address already in use" in log:
+                    self.log.write_text("")
+                    raise _PortTaken(log)
+                raise RuntimeError(f"indiserver exited: {log}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return self
