@@ -7,19 +7,29 @@ with the reason when INDI is not installed (``.ci/run`` installs Debian's ``indi
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from astropy.io import fits
+from sqlalchemy import select
 
 from devices.controllers import GatewayPlc
 from devices.controllers.camera import CameraActivity
 from devices.controllers.dome import ShutterState
 from devices.controllers.mount import MountMotion
 from devices.errors import DeviceDisconnected, DeviceError, DeviceTimeout, Preempted
+from infra.clock import SystemClock
+from infra.db import session_scope
+from infra.db.models import Image, Sequence
+from infra.db.sequence_state import SequenceState, transition
 from infra.writebehind import WriteBehindQueue
+from tasks.night.execute import SequenceRun, Telescope
+from tasks.night.images import sha256_of
+from tasks.requests.ingest import ingest_request_bytes
 from tests.devices.helpers import sky_position
 from tests.support.indi import IndiServer, indi_missing, indi_site
 from tests.support.indi_gateways import indi_devices
+from tests.support.requests import plan_xml, request_xml, sequence_xml
 from tests.support.rig import site_config, start_rig
 from watchers.environment.monitor import EnvironmentMonitor
 from watchers.environment.process import ControlReader, NightTeller
@@ -218,3 +228,47 @@ def test_the_safety_reflex_closes_the_indi_dome_and_parks_the_indi_mount(
         control.stop()
         queue.stop(2.0)
         bench.close()
+
+
+def _planned(engine, filter_name: str, nb_images: int, alt_deg: float, az_deg: float) -> int:
+    ra, dec = sky_position(alt_deg, az_deg)
+    xml = request_xml(
+        [sequence_xml(f"indi-{filter_name}", coords=f"{ra:.4f} {dec:.4f}",
+                      plans=plan_xml(filter_name, "1", str(nb_images), filter_name))],
+        target_type="sidereal",
+    )  # fmt: skip
+    (sequence_id,) = ingest_request_bytes(xml.encode(), "indi.xml", engine=engine).sequence_ids
+    with session_scope(engine) as session:
+        sequence = session.get(Sequence, sequence_id)
+        transition(session, sequence, SequenceState.PLANNED, "planned", SystemClock().now())
+    return sequence_id
+
+
+def test_two_sequences_execute_on_the_indi_devices(db_backend, engine, setup, tmp_path):
+    # The night's own executor (tasks/night/execute.py) on INDI's telescope, CCD and wheel.
+    if db_backend != "sqlite":
+        pytest.skip("the INDI path does not depend on the database backend")
+    config, _, controller = setup
+    camera = controller("camera_vis")
+    scope = Telescope(mount=controller("mount"), cameras={config.instruments[0].name: camera})
+    runner = SequenceRun(
+        engine, scope, "flow-indi", SystemClock(), tmp_path / "night", config.site.longitude_deg
+    )
+    first = runner.run(_planned(engine, "g", 2, 65.0, 160.0))
+    second = SequenceRun(
+        engine, scope, "flow-indi", SystemClock(), tmp_path / "night", config.site.longitude_deg
+    ).run(_planned(engine, "r", 1, 55.0, 230.0))
+    assert (first.state, len(first.images)) == ("executed", 2), first.reason
+    assert (second.state, len(second.images)) == ("executed", 1), second.reason
+    with session_scope(engine) as session:
+        images = session.scalars(select(Image).order_by(Image.acquired_at)).all()
+        rows = [(i.filter, i.path, i.sha256, i.id) for i in images]
+    assert [r[0] for r in rows] == ["g", "g", "r"]
+    for filter_name, path, digest, image_id in rows:
+        assert sha256_of(Path(path))[0] == digest
+        with fits.open(path) as hdul:
+            header = hdul[0].header
+            assert header["FILTER"] == filter_name and header["IMAGETYP"] == "light"
+            assert header["INSTRUME"] == config.instruments[0].name
+            assert header["XBINNING"] == 2  # the INDI CCD simulator's own card
+            assert header["IMAGEID"] == image_id
