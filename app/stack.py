@@ -69,13 +69,17 @@ def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str],
 def device_specs(
     python: str, env: dict[str, str], config: SiteConfig, scenario: Path | None = None
 ) -> tuple[list[ProcessSpec], dict[str, int]]:
-    """The simulators (unless ``[simulators] enabled = false``) then the gateways, each ready
-    when every one of its ports accepts connections; and the ports they need free."""
+    """The simulators (unless ``[simulators] enabled = false`` or a device is on INDI) then the
+    gateways, each ready when every one of its ports accepts connections; and the ports they
+    need free."""
     specs: list[ProcessSpec] = []
     ports: dict[str, int] = {}
     timeout = min(120.0, config.stack.startup_timeout_s)
     names = list(type(config.devices).model_fields)
-    if config.simulators.enabled:
+    # A site on INDI (docs/devices.md) runs none of PyROS's simulators: its gateways connect to
+    # the running indiserver (and the simulators would take the INDI server's port).
+    on_indi = any(getattr(config.devices, n).driver == "indi" for n in names)
+    if config.simulators.enabled and not on_indi:
         device_ports = {n: getattr(config.devices, n).port for n in names}
         ports.update({f"simulator {n}": p for n, p in device_ports.items()})
         argv = [python, "-m", "app.cli.main", "simulators", "start"]

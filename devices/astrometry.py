@@ -57,3 +57,32 @@ def radec_deg(
         0.0, 0.0, 0.0, 0.0, 0.0, 0.55,
     )  # fmt: skip
     return math.degrees(float(ra)) % 360.0, math.degrees(float(dec))
+
+
+def _tt_jd(when: datetime) -> tuple[float, float]:
+    utc1, utc2 = _utc_jd(when)
+    tai1, tai2 = erfa.utctai(utc1, utc2)
+    tt1, tt2 = erfa.taitt(tai1, tai2)
+    return float(tt1), float(tt2)
+
+
+def icrs_to_jnow(ra_deg: float, dec_deg: float, when: datetime) -> tuple[float, float]:
+    """Apparent (RA, Dec) of date in degrees — INDI's "JNow" — of an ICRS position.
+
+    Precession, nutation, annual aberration and light deflection (``erfa.atci13``), then the
+    equation of the origins takes the CIRS right ascension to the true equinox of date.
+    """
+    tt1, tt2 = _tt_jd(when)
+    ri, di, eo = erfa.atci13(
+        math.radians(ra_deg), math.radians(dec_deg), 0.0, 0.0, 0.0, 0.0, tt1, tt2
+    )
+    return math.degrees(float(erfa.anp(ri - eo))), math.degrees(float(di))
+
+
+def jnow_to_icrs(ra_deg: float, dec_deg: float, when: datetime) -> tuple[float, float]:
+    """ICRS (RA, Dec) in degrees of an apparent position of date (the inverse of
+    :func:`icrs_to_jnow`)."""
+    tt1, tt2 = _tt_jd(when)
+    eo = float(erfa.eo06a(tt1, tt2))
+    rc, dc, _ = erfa.atic13(math.radians(ra_deg) + eo, math.radians(dec_deg), tt1, tt2)
+    return math.degrees(float(rc)) % 360.0, math.degrees(float(dc))

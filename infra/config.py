@@ -12,7 +12,7 @@ import json
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -114,11 +114,34 @@ class NightSection(_Section):
 
 
 class Endpoint(_Section):
-    """A TCP device endpoint (defaults: the seed's ``socket_config.ini``)."""
+    """A device endpoint (defaults: the seed's ``socket_config.ini``).
+
+    ``driver`` says what the gateway speaks to the device: ``pyros`` (the JSON device protocol of
+    the simulators and the COLIBRI hardware) or ``indi`` (an INDI server at ``host``:``port``,
+    device ``indi_device``; docs/devices.md). The ``indi_*`` keys apply to INDI devices only.
+    """
 
     host: str = "127.0.0.1"
     port: Port
     timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
+    driver: Literal["pyros", "indi"] = "pyros"
+    #: The INDI device behind this PyROS device (``"Telescope Simulator"``...).
+    indi_device: str | None = Field(default=None, min_length=1, max_length=128)
+    #: A camera's filter wheel when it is a separate INDI device (None: the CCD's own
+    #: ``FILTER_SLOT``, if it has one). Slot ``i`` holds the instrument's ``filters[i - 1]``.
+    indi_wheel: str | None = Field(default=None, min_length=1, max_length=128)
+    #: A camera's binning (both axes), set on connection with the full frame.
+    indi_binning: int = Field(default=1, ge=1, le=16)
+    #: A camera's cooler set point (None: leave the cooler alone).
+    indi_temperature_c: float | None = Field(default=None, ge=-100.0, le=50.0)
+    #: The station name a weather device's readings carry in the PLC ``STATUS``.
+    indi_station: str = Field(default="INDI-weather", min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _indi_device_named(self) -> Endpoint:
+        if self.driver == "indi" and self.indi_device is None:
+            raise ValueError('driver "indi" needs indi_device (the INDI device name)')
+        return self
 
 
 class DevicesSection(_Section):
@@ -133,8 +156,18 @@ class DevicesSection(_Section):
     @model_validator(mode="after")
     def _distinct_ports(self) -> DevicesSection:
         seen: dict[tuple[str, int], str] = {}
+        indi: dict[tuple[str, int, str], str] = {}
         for name in type(self).model_fields:
             endpoint: Endpoint = getattr(self, name)
+            if endpoint.driver == "indi":
+                # One INDI server fronts many devices: they share host and port, not the device.
+                device = (endpoint.host, endpoint.port, str(endpoint.indi_device))
+                if device in indi:
+                    raise ValueError(
+                        f"{name} and {indi[device]} are both INDI device {endpoint.indi_device!r}"
+                    )
+                indi[device] = name
+                continue
             key = (endpoint.host, endpoint.port)
             if key in seen:
                 raise ValueError(f"{name} and {seen[key]} share {endpoint.host}:{endpoint.port}")
@@ -414,9 +447,13 @@ class SiteConfig(_Section):
                         f"gateways.ports.{gateway}: {self.gateways.host}:{port} is the endpoint "
                         f"of device {name}"
                     )
-        check_endpoints(
+        check_endpoints(  # (an INDI device is never one of PyROS's simulators)
             self.simulators,
-            {name: getattr(self.devices, name).host for name in DevicesSection.model_fields},
+            {
+                name: getattr(self.devices, name).host
+                for name in DevicesSection.model_fields
+                if getattr(self.devices, name).driver == "pyros"
+            },
         )
         if self.alerts.priority > self.requests.max_priority:
             raise ValueError("alerts.priority is above requests.max_priority")

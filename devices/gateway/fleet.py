@@ -15,11 +15,14 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 
-from devices.gateway.gateway import Gateway, GatewayTiming
-from infra.clock import Clock
+from devices.client import ConnectionHooks
+from devices.gateway.gateway import DeviceLink, Gateway, GatewayTiming, LinkFactory
+from devices.indi.upstream import IndiUpstream
+from infra.clock import Clock, get_clock
 from infra.config import DevicesSection, SiteConfig, get_config
 from infra.db import get_engine
 from infra.db.migrate import DatabaseNotReady, ensure_ready
+from infra.settings import load_settings
 from infra.writebehind import WriteBehindQueue
 
 log = logging.getLogger(__name__)
@@ -41,9 +44,24 @@ def build_gateway(
     queue: WriteBehindQueue | None = None,
     clock: Clock | None = None,
 ) -> Gateway:
-    """The gateway of device ``name`` as configured (not started)."""
+    """The gateway of device ``name`` as configured (not started): it speaks INDI to the device
+    when ``[devices.<name>] driver = "indi"``, the PyROS device protocol otherwise."""
     endpoint = getattr(config.devices, name)
     settings = config.gateways
+    link: LinkFactory | None = None
+    if endpoint.driver == "indi":
+
+        def link(hooks: ConnectionHooks) -> DeviceLink:
+            return IndiUpstream(
+                name,
+                endpoint,
+                config=config,
+                clock=clock or get_clock(),
+                timeout_s=endpoint.timeout_s,
+                hooks=hooks,
+                frames_dir=load_settings().frames_dir,
+            )
+
     return Gateway(
         name,
         upstream=(endpoint.host, endpoint.port),
@@ -57,6 +75,7 @@ def build_gateway(
         ),
         queue=queue,
         clock=clock,
+        link=link,
     )
 
 

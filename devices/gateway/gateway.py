@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from devices.client import ConnectionHooks, NdjsonClient, ReconnectPolicy
 from devices.commands import ABORT_COMMAND, Access, DeviceKind, kind_of, validate
@@ -77,6 +78,36 @@ class GatewayTiming:
     health_poll_s: float = 5.0
 
 
+class DeviceLink(Protocol):
+    """What a gateway needs of its link to the device: :class:`~devices.client.NdjsonClient` (the
+    PyROS device protocol) or :class:`~devices.indi.upstream.IndiUpstream` (INDI)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def start(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+    def reset(self, reason: str) -> None: ...
+
+    def submit(
+        self,
+        items: list[dict[str, Any]],
+        *,
+        owner: str | None = None,
+        epoch: int | None = None,
+        extra: dict[str, Any] | None = None,
+        connect_wait_s: float | None = None,
+    ) -> PendingReply: ...
+
+    def wait(self, pending: PendingReply, timeout: float | None = None) -> list[dict[str, Any]]: ...
+
+
+#: Builds a gateway's device link, given the hooks that keep the gateway's health.
+LinkFactory = Callable[[ConnectionHooks], DeviceLink]
+
+
 class Gateway:
     """The gateway of one device.
 
@@ -96,6 +127,9 @@ class Gateway:
         For timestamps (default: the process clock).
     epoch_base : int, optional
         First lease epoch (default: wall milliseconds).
+    link : callable, optional
+        Builds the device link from the health hooks (default: the PyROS device protocol to
+        ``upstream``; ``devices.indi`` gives one for INDI devices).
     """
 
     def __init__(
@@ -108,6 +142,7 @@ class Gateway:
         queue: WriteBehindQueue | None = None,
         clock: Clock | None = None,
         epoch_base: int | None = None,
+        link: LinkFactory | None = None,
     ) -> None:
         self.device = device
         self.kind: DeviceKind = kind_of(device)
@@ -122,19 +157,24 @@ class Gateway:
         self._arbiter = LeaseArbiter(
             device, default_ttl_s=timing.lease_ttl_s, epoch_base=epoch_base, on_lapse=self._lapsed
         )
-        self._upstream = NdjsonClient(
-            upstream[0],
-            upstream[1],
-            name=device,
-            timeout_s=timing.device_timeout_s,
-            reconnect=ReconnectPolicy(
-                timing.reconnect_initial_s, timing.reconnect_max_s, on_demand=False
-            ),
-            hooks=ConnectionHooks(
-                on_connected=self.health.connected,
-                on_disconnected=self.health.disconnected,
-                on_connect_failed=self.health.disconnected,
-            ),
+        hooks = ConnectionHooks(
+            on_connected=self.health.connected,
+            on_disconnected=self.health.disconnected,
+            on_connect_failed=self.health.disconnected,
+        )
+        self._upstream: DeviceLink = (
+            link(hooks)
+            if link is not None
+            else NdjsonClient(
+                upstream[0],
+                upstream[1],
+                name=device,
+                timeout_s=timing.device_timeout_s,
+                reconnect=ReconnectPolicy(
+                    timing.reconnect_initial_s, timing.reconnect_max_s, on_demand=False
+                ),
+                hooks=hooks,
+            )
         )
         self._server = LineServer(listen[0], listen[1], self._handle, name=f"gateway-{device}")
         self._operation: dict[str, Any] | None = None

@@ -1,0 +1,167 @@
+"""A real INDI server with INDI's own simulators, for tests and benchmarks (Debian ``indi-bin``).
+
+:class:`IndiServer` starts ``indiserver`` on a free port with the telescope, CCD, filter wheel,
+dome and weather simulators, waits until it serves every device, and kills it (by its process
+id, its drivers with it) at the end. :func:`indi_site` is the bundled site configuration with the
+mount, dome, visible camera (and wheel) and PLC (weather) on that server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from infra.config import SiteConfig, get_config
+
+#: The INDI simulators and their device names.
+SIMULATORS = {
+    "indi_simulator_telescope": "Telescope Simulator",
+    "indi_simulator_ccd": "CCD Simulator",
+    "indi_simulator_wheel": "Filter Simulator",
+    "indi_simulator_dome": "Dome Simulator",
+    "indi_simulator_weather": "Weather Simulator",
+}
+
+
+def indi_missing() -> str | None:
+    """Why INDI's server or simulators cannot run here (None: they can)."""
+    for program in ("indiserver", *SIMULATORS):
+        if shutil.which(program) is None:
+            return f"{program} is not installed (Debian package indi-bin; .ci/run installs it)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+class IndiServer:
+    """``indiserver`` with INDI's simulators on a free loopback port (a context manager)."""
+
+    def __init__(self, drivers: tuple[str, ...] = tuple(SIMULATORS), port: int = 0) -> None:
+        self.drivers = drivers
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        # The simulators keep their configuration under $HOME/.indi: a temporary home keeps the
+        # runs apart and leaves the user's alone.
+        self.home = Path(tempfile.mkdtemp(prefix="pyros-indi-"))
+        self.log = self.home / "indiserver.log"
+
+    def start(self, timeout_s: float = 20.0, attempts: int = 5) -> IndiServer:
+        """Start and wait until the port accepts connections; a port taken meanwhile (or held
+        in TIME_WAIT by an earlier server: indiserver does not reuse addresses) means another."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout_s)
+            except _PortTaken:
+                if attempt == attempts - 1:
+                    raise RuntimeError(f"indiserver: no free port in {attempts} tries") from None
+                self.port = free_port()
+        return self
+
+    def _start(self, timeout_s: float) -> IndiServer:
+        env = {**os.environ, "HOME": str(self.home)}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                # -u: its own local (abstract) socket, or a second server cannot start.
+                ["indiserver", "-p", str(self.port), "-u", str(self.home / "sock"), *self.drivers],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = self.log.read_text(errors="replace")
+                self.process = None
+                if "Address already in use" in log:
+                    self.log.write_text("")
+                    raise _PortTaken(log)
+                raise RuntimeError(f"indiserver exited: {log}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"indiserver did not listen on port {self.port} in {timeout_s:g} s")
+
+    def stop(self) -> None:
+        """Kill the server and its drivers (its process group), then remove the temporary home."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def driver_pids(self, program: str) -> list[int]:
+        """Process ids of ``program`` started by this server (its process group)."""
+        if self.process is None:
+            return []
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if int(stat[2]) == self.process.pid and program.startswith(name):
+                found.append(int(entry.name))
+        return found
+
+    def __enter__(self) -> IndiServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def indi_site(port: int, base: SiteConfig | None = None, **mount: Any) -> SiteConfig:
+    """The site configuration with mount, dome, camera_vis (and its wheel) and plc on INDI."""
+    base = base or get_config()
+    devices = base.devices.model_copy(
+        update={
+            "mount": _indi(base.devices.mount, port, "Telescope Simulator"),
+            "dome": _indi(base.devices.dome, port, "Dome Simulator"),
+            "camera_vis": _indi(
+                base.devices.camera_vis, port, "CCD Simulator", indi_wheel="Filter Simulator",
+                indi_binning=2,
+            ),
+            "plc": _indi(base.devices.plc, port, "Weather Simulator"),
+        }
+    )  # fmt: skip
+    return base.model_copy(update={"devices": devices})
+
+
+def _indi(endpoint: Any, port: int, device: str, **extra: Any) -> Any:
+    return endpoint.model_validate(
+        {
+            **endpoint.model_dump(),
+            "host": "127.0.0.1",
+            "port": port,
+            "driver": "indi",
+            "indi_device": device,
+            **extra,
+        }
+    )
