@@ -17,7 +17,7 @@ from infra.config import SiteConfig
 from tasks.scheduling import reasons as why
 from tasks.scheduling.draft import Entry, ScheduleDraft
 from tasks.scheduling.improve import insert_at_head, insert_one
-from tasks.scheduling.night_times import Night, night_grid, night_to_plan
+from tasks.scheduling.night_times import GRID_STEP_S, Night, night_grid, night_to_plan
 from tasks.scheduling.objective import Objective
 from tasks.scheduling.planner import plan, restore
 from tasks.scheduling.problem import Candidate, Executing, add_candidates, build_problem
@@ -73,6 +73,7 @@ def plan_night(
     *,
     executing: Sequence[Executing] = (),
     night: Night | None = None,
+    grid_step_s: float = GRID_STEP_S,
 ) -> PlannedNight:
     """Plan the rest of the night from ``now``.
 
@@ -88,10 +89,13 @@ def plan_night(
         What is on the telescope now (kept as it is).
     night : Night, optional
         The night (default: :func:`~tasks.scheduling.night_times.night_to_plan` at ``now``).
+    grid_step_s : float, optional
+        Spacing of the grid the altitudes and the moon are sampled on (the default serves the
+        night; the benchmark plans on astroplan's 60 s grid to compare like for like).
     """
     started = time.perf_counter()
     night = night or night_to_plan(now, config)
-    grid = night_grid(night, config)
+    grid = night_grid(night, config, grid_step_s)
     problem = build_problem(candidates, night, grid, config, now, executing)
     result = plan(problem)
     return PlannedNight(night, now, result, time.perf_counter() - started)

@@ -10,7 +10,11 @@ Renders 20 bias frames of the default visible camera (4096², uint16) into a tem
   (average, no clipping, ``mem_limit`` 16 GB: one chunk, float64) on the same files, and its
   peak memory. Skipped, with the reason, when the machine has less free memory than it needs;
 - ``ccdproc_combine_memlimit512_20x4096_seconds``: the same with ``mem_limit=512e6``, our
-  bound: ccdproc then re-reads every input for each of its chunks (astropy/ccdproc#1012).
+  bound: ccdproc then re-reads every input for each of its chunks (astropy/ccdproc#1012);
+- like for like, in the same run: ``combine_1thread_20x4096_seconds`` (ours on one thread, as
+  ccdproc runs) and ``ccdproc_same_method_20x4096_seconds`` (ccdproc with our method: one pass
+  of 3-sigma clipping around the median with the MAD standard deviation, then the median, and
+  our 512 MB bound), with their peaks and ``speedup_same_threads_same_bound``.
 
 Then builds a master dark (5 × 60 s) and a dome flat (7 frames) at 4096², and measures
 ``calibrate_frame_4096_seconds``: read a 4096² light frame and apply bias, dark and flat with
@@ -52,7 +56,7 @@ def _peak_above(base: int) -> float:
 
 def worker(which: str, paths: list[str]) -> dict:
     """Run one combine in this (fresh) process; returns its time and peak memory."""
-    if which == "ours":
+    if which in ("ours", "ours-1"):
         from infra.config import load_config
         from tasks.calibration.combine import combine_frames
         from tasks.calibration.frames import OpenFrames
@@ -67,7 +71,7 @@ def worker(which: str, paths: list[str]) -> dict:
                 sigma_high=section.sigma_high,
                 iterations=section.clip_iterations,
                 memory_bytes=section.combine_memory_mb * 1e6,
-                threads=section.combine_threads,
+                threads=1 if which == "ours-1" else section.combine_threads,
             )
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "peak_mb": _peak_above(base), "stats": stats.as_dict(),
@@ -76,7 +80,15 @@ def worker(which: str, paths: list[str]) -> dict:
 
     # "ccdproc": default settings. "ccdproc-512": the same 512 MB bound as ours, where ccdproc
     # splits the output into chunks and re-reads every input for each (astropy/ccdproc#1012).
-    options = {"mem_limit": 512e6} if which == "ccdproc-512" else {}
+    options = {"mem_limit": 512e6} if which in ("ccdproc-512", "ccdproc-same") else {}
+    if which == "ccdproc-same":
+        # Our method ([calibration] defaults: one pass, 3 sigma each side, median and MAD).
+        import numpy as np
+        from astropy.stats import mad_std
+
+        options.update(method="median", sigma_clip=True, sigma_clip_low_thresh=3.0,
+                       sigma_clip_high_thresh=3.0, sigma_clip_func=np.ma.median,
+                       sigma_clip_dev_func=mad_std)  # fmt: skip
     base = _rss()
     started = time.perf_counter()
     combined = ccdproc.combine(paths, **options)
@@ -191,6 +203,9 @@ def main() -> None:
             theirs = {"skipped": f"needs ~{need / 1e9:.1f} GB, {available / 1e9:.1f} GB free"}
         load_theirs = os.getloadavg()[0]
         bounded = _in_subprocess("ccdproc-512", paths)
+        ours_one = _in_subprocess("ours-1", paths)
+        theirs_same = _in_subprocess("ccdproc-same", paths)
+        load_like = os.getloadavg()[0]
         figures = {
             "combine_20x4096_seconds": round(ours.get("seconds", float("nan")), 3),
             "ccdproc_combine_20x4096_seconds": round(theirs.get("seconds", float("nan")), 3),
@@ -203,12 +218,23 @@ def main() -> None:
                 bounded.get("seconds", float("nan")), 3
             ),
             "ccdproc_combine_memlimit512_peak_memory_mb": bounded.get("peak_mb"),
+            "combine_1thread_20x4096_seconds": round(ours_one.get("seconds", float("nan")), 3),
+            "combine_1thread_peak_memory_mb": ours_one.get("peak_mb"),
+            "ccdproc_same_method_20x4096_seconds": round(
+                theirs_same.get("seconds", float("nan")), 3
+            ),
+            "ccdproc_same_method_peak_memory_mb": theirs_same.get("peak_mb"),
+            "speedup_same_threads_same_bound": round(
+                theirs_same.get("seconds", float("nan")) / ours_one.get("seconds", float("nan")), 2
+            ),
             "levels_adu": [ours.get("level"), theirs.get("level")],
+            "levels_same_method_adu": [ours_one.get("level"), theirs_same.get("level")],
             "render_20_bias_seconds": round(render_seconds, 1),
             "load_average_1min": [
                 round(load_before, 2),
                 round(load_ours, 2),
                 round(load_theirs, 2),
+                round(load_like, 2),
             ],
         }
         figures.update(_calibration_figures(config, directory, paths))

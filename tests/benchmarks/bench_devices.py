@@ -1,13 +1,15 @@
-"""``make bench B=devices``: latency through a device gateway.
+"""``make bench B=devices``: latency through a device gateway, to the mount simulator.
 
-The gateway runs as it does in production, a ``pyros gateways start --device mount`` process (with
-its write-behind records going to an SQLite database); the fake mount and the clients run in this
-process. Keys:
+The real path: the gateway runs as it does in production, a ``pyros gateways start --device
+mount`` process (with its write-behind records going to an SQLite database), in front of PyROS's
+mount simulator (:class:`simulators.mount.MountSimulator`, slewing at the site's rate on the wall
+clock, on a loopback socket); the simulator and the two controllers run in this process (the
+simulator's own record of when each command arrived is read here). Keys:
 
 - ``roundtrip_p50_ms``, ``roundtrip_p99_ms``: a mount ``STATUS`` through the gateway, as a
   controller sees it (goal: p99 <= 20 ms);
 - ``preempt_to_abort_p50_ms``, ``preempt_to_abort_p95_ms``: from an alert claim being sent to the
-  ``ABORT`` of the routine holder's slew reaching the device (goal: p95 <= 100 ms);
+  ``ABORT`` of the routine holder's slew reaching the simulator (goal: p95 <= 50 ms);
 - ``preempted_notice_p95_ms``: from the alert's grant to the routine holder's next command
   failing with Preempted.
 """
@@ -26,10 +28,10 @@ from devices.controllers.link import GatewayLink, LinkSettings
 from devices.errors import Preempted
 from infra.clock import SystemClock
 from infra.config import load_config
+from simulators.mount import MountSimulator
 from tests.benchmarks.common import emit, isolated_home, machine
 from tests.devices.helpers import site_toml, sky_position
 from tests.support.cli import pyros_command
-from tests.support.fake_device import FakeDevice
 from tests.support.ports import free_port
 from tests.support.waiting import eventually
 
@@ -45,10 +47,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     with isolated_home() as home:
-        fake = FakeDevice("mount", move_s=60.0).start()
-        gateway_port = free_port()
+        mount_port, gateway_port = free_port(), free_port()
         site = home / "site.toml"
-        site.write_text(site_toml({"mount": fake.port}, {"mount": gateway_port}), encoding="utf-8")
+        site.write_text(site_toml({"mount": mount_port}, {"mount": gateway_port}), encoding="utf-8")
+        config = load_config(site)
+        mount = MountSimulator("mount", "127.0.0.1", mount_port, SystemClock(), config).start()
         env = {**os.environ, "PYROS_SITE_CONFIG": str(site)}
         pyros = pyros_command()
         subprocess.run([*pyros, "db", "init"], env=env, cwd=ROOT, check=True, capture_output=True)
@@ -59,7 +62,6 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        config = load_config(site)
         links = [GatewayLink("mount", "127.0.0.1", gateway_port, SETTINGS) for _ in range(2)]
         routine, alert = (GatewayMount(link, config=config, clock=SystemClock()) for link in links)
         try:
@@ -73,23 +75,26 @@ def main() -> None:
                 roundtrips.append(time.perf_counter() - started)
 
             to_abort, notice = [], []
-            target = sky_position(60.0, 120.0)
-            for _ in range(PREEMPTIONS):
+            targets = (sky_position(60.0, 120.0), sky_position(60.0, 240.0))
+            for turn in range(PREEMPTIONS):
                 routine.claim("flow-routine", "routine")
-                routine.goto(*target)
+                # Alternate between two far-apart positions: every goto is a long slew in flight.
+                routine.goto(*targets[turn % 2])
+                mount.last_received.pop("ABORT", None)
                 asked = time.time()
                 lease = alert.claim("alert-listener", "alert")
                 granted = time.perf_counter()
                 try:
-                    routine.goto(*target)
+                    routine.goto(*targets[turn % 2])
                 except Preempted:
                     notice.append(time.perf_counter() - granted)
-                abort = next(
-                    r
-                    for r in reversed(fake.received("ABORT"))
-                    if r.owner == "alert-listener" and r.epoch == lease.epoch
+                eventually(
+                    lambda: "ABORT" in mount.last_received,
+                    within_s=5,
+                    what="the ABORT",
+                    every_s=0.001,
                 )
-                to_abort.append(abort.at - asked)
+                to_abort.append(mount.last_received["ABORT"][1] - asked)
                 lease.release()
             emit(
                 "devices",
@@ -100,6 +105,8 @@ def main() -> None:
                 preempted_notice_p95_ms=_percentile(notice, 95),
                 roundtrips=ROUNDTRIPS,
                 preemptions=PREEMPTIONS,
+                aborts_seen=len(to_abort),
+                preempted_notices=len(notice),
                 **machine(),
             )
         finally:
@@ -107,7 +114,7 @@ def main() -> None:
                 controller.disconnect()
             gateway.terminate()
             gateway.wait(15)
-            fake.stop()
+            mount.stop()
 
 
 if __name__ == "__main__":

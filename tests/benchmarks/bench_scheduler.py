@@ -1,22 +1,26 @@
 """``make bench B=scheduler``: planning speed and quality, side by side with astroplan and an exact
 integer program, on the same generated sequences for one night at the site (2026-11-24).
 
-Sequences: random positions over the part of the sky that reaches 30 deg at the site, random
-windows (opening between an hour before dusk and an hour before dawn, 1 to 8 hours long),
-durations 5-30 min, priorities 1-5, altitude >= 30 deg, the site's moon distance (15 deg) and the
-night between nautical twilights. One JSON line per n:
+Sequences (:func:`tests.benchmarks.scheduler_common.generate`, drawn from ``SCHEDULER_SEED``,
+random when unset and printed as ``seed``): random positions over the part of the sky that
+reaches 30 deg at the site, random windows, durations 5-30 min, priorities 1-5, altitude >= 30 deg,
+the site's moon distance (15 deg) and the night between nautical twilights. One JSON line per n:
 
-- n = 30, 100: ``seconds`` (best of 3: observability + planning, the night already known as it is
-  for every re-plan), ``cold_seconds`` (the night and its grid computed too),
-  ``astroplan_seconds`` (PriorityScheduler, same blocks and constraints, 60 s resolution, our
-  priority p mapped to its convention as 6 - p), ``speedup_vs_astroplan``,
-  ``weighted_time_ratio_vs_astroplan`` (our objective, sum of duration * B**priority, on both
-  schedules), and per-priority scheduled seconds of both;
-- n = 30: ``optimality_ratio`` against the exact optimum of the time-indexed integer program
-  (scipy.optimize.milp / HiGHS, 60 s slots, same objective solved level by level), and the same on
-  5 more generated instances (``optimality_other_seeds``);
-- n = 1000, 10000: ``seconds``; n = 1000: ``insert_alert_ms`` (one alert at the head of the
-  planned night, its observability included; best of 5);
+- n = 30, 100, like for like: both planners on the same sequences, constraints, dark span and
+  60 s grid (ours samples altitudes and the moon on it, astroplan's ``time_resolution``).
+  ``cold_seconds`` / ``astroplan_cold_seconds``: each in a fresh process, imports done, nothing
+  computed (ours: night, grid and plan; astroplan: observer, blocks and schedule);
+  ``speedup_cold_same_grid`` is their ratio. ``warm_seconds`` (ours, best of 3 with the night and
+  grid cached: the re-planning case) and ``astroplan_warm_seconds`` (best of 3 in a process that
+  has run it once: astroplan has no cache across calls); ``speedup_warm_same_grid``.
+  ``weighted_time_ratio_same_grid`` (our objective, sum of duration * B**priority, on both
+  schedules), lexicographic verdict, per-priority scheduled seconds;
+  ``production_grid_warm_seconds``: ours on the grid the night really uses (600 s), for reference.
+- n = 30: ``optimality_ratio`` of the 60 s-grid plan against the exact optimum of the
+  time-indexed integer program (scipy.optimize.milp / HiGHS, 60 s slots, same objective solved
+  level by level), and the same on 5 more instances (``optimality_other_seeds``);
+- n = 1000, 10000: ``seconds`` (production grid); n = 1000: ``insert_alert_ms`` (one alert at
+  the head of the planned night, its observability included; best of 5);
 - n = 10000 with ``database``: the whole path on SQLite (load, plan, save the schedule and every
   state change), a re-plan 30 minutes later, and one incremental insertion.
 
@@ -25,59 +29,60 @@ Nothing is downloaded: astropy runs offline (infra.astro) before astroplan is im
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
-import numpy as np
-
 from infra.config import load_config
-from tasks.scheduling.night_times import Night, compute_night, night_for, night_grid
+from tasks.scheduling.night_times import Night, night_for
 from tasks.scheduling.objective import compare, evaluate, weighted_time
 from tasks.scheduling.problem import Candidate
 from tasks.scheduling.tonight import add_sequence, plan_night
 from tests.benchmarks.common import emit, machine
+from tests.benchmarks.scheduler_common import GRID_S, NIGHT_LABEL, draw_seed
+from tests.benchmarks.scheduler_common import generate as _generate
 
-NIGHT_LABEL = "2026-11-24"
-SEED = 20261124
 #: More n = 30 instances for the optimality ratio.
 EXTRA_SEEDS = 5
-LATITUDE_REACH_DEG = 30.0
 
 
 def generate(count: int, night: Night, latitude_deg: float, seed: int) -> list[Candidate]:
-    """``count`` sequences as described in the module docstring (deterministic per seed)."""
-    rng = np.random.default_rng(seed + count)
-    lowest_dec = np.radians(latitude_deg - (90.0 - LATITUDE_REACH_DEG))
-    dec = np.degrees(np.arcsin(rng.uniform(np.sin(lowest_dec), 1.0, count)))
-    ra = rng.uniform(0.0, 360.0, count)
-    night_s = night.duration_s
-    opens = rng.uniform(-3600.0, night_s - 3600.0, count)
-    lengths = rng.uniform(3600.0, 8 * 3600.0, count)
-    durations = rng.uniform(300.0, 1800.0, count)
-    priorities = rng.integers(1, 6, count)
-    return [
-        Candidate(
-            id=i + 1,
-            priority=int(priorities[i]),
-            duration_s=float(durations[i]),
-            window_start=night.start + timedelta(seconds=float(opens[i])),
-            window_end=night.start + timedelta(seconds=float(opens[i] + lengths[i])),
-            ra_deg=float(ra[i]),
-            dec_deg=float(dec[i]),
-            min_altitude_deg=LATITUDE_REACH_DEG,
-            name=f"bench{i + 1:05d}",
-        )
-        for i in range(count)
-    ]
+    """``count`` sequences for ``night`` (see :mod:`tests.benchmarks.scheduler_common`)."""
+    assert night.start is not None
+    return _generate(count, night.start, night.duration_s, latitude_deg, seed)
 
 
-def _timed_plan(candidates, config, night, repeats: int):
+def _timed_plan(candidates, config, night, repeats: int, grid_s: float | None = None):
     best, outcome = float("inf"), None
+    extra = {} if grid_s is None else {"grid_step_s": grid_s}
     for _ in range(repeats):
         started = time.perf_counter()
-        outcome = plan_night(candidates, config, night.start, night=night)
+        outcome = plan_night(candidates, config, night.start, night=night, **extra)
         best = min(best, time.perf_counter() - started)
     return best, outcome
+
+
+def _cold(which: str, count: int, seed: int, night: Night, problem) -> float:
+    """One cold run in a fresh process (:mod:`tests.benchmarks.scheduler_cold`)."""
+    job = {
+        "which": which,
+        "count": count,
+        "seed": seed,
+        "night_start": night.start.isoformat(),
+        "night_s": night.duration_s,
+        "begin": problem.begin,
+        "end": problem.end,
+        "ids": list(problem.ids),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.scheduler_cold", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
 
 
 def _per_priority(problem, items) -> dict[str, float]:
@@ -96,37 +101,34 @@ def _verdict(problem, ours, theirs) -> str:
     return {1: "better", 0: "equal", -1: "worse"}[compare(mine, other)]
 
 
-def _cold_seconds(candidates, config) -> float:
-    from tasks.scheduling import night_times as night_module
-
-    night_module._nights.clear()
-    night_module._grids.clear()
-    started = time.perf_counter()
-    night = compute_night(NIGHT_LABEL, config)
-    night_grid(night, config)
-    plan_night(candidates, config, night.start, night=night)
-    return time.perf_counter() - started
-
-
-def side_by_side(count: int, config, night: Night) -> None:
+def side_by_side(count: int, config, night: Night, seed: int) -> None:
     from tests.benchmarks.scheduler_reference import astroplan_schedule, milp_optimum
 
-    candidates = generate(count, night, config.site.latitude_deg, SEED)
-    seconds, outcome = _timed_plan(candidates, config, night, repeats=3)
-    cold = _cold_seconds(candidates, config)
-    night = night_for(NIGHT_LABEL, config)
-    night_grid(night, config)
+    candidates = generate(count, night, config.site.latitude_deg, seed)
+    warm, outcome = _timed_plan(candidates, config, night, repeats=3, grid_s=GRID_S)
+    production, _ = _timed_plan(candidates, config, night, repeats=3)
     problem = outcome.plan.problem
     ours = [i for i, _, _ in outcome.plan.timeline]
-    astro = astroplan_schedule(problem, candidates, night, config)
+    astro = astroplan_schedule(problem, candidates, config, GRID_S)
+    astro_warm = min(
+        [astro.seconds]
+        + [astroplan_schedule(problem, candidates, config, GRID_S).seconds for _ in range(2)]
+    )
+    cold = _cold("ours", count, seed, night, problem)
+    astro_cold = _cold("astroplan", count, seed, night, problem)
     figures = {
         "n": count,
-        "seconds": round(seconds, 4),
+        "seed": seed,
+        "grid_s": GRID_S,
         "cold_seconds": round(cold, 4),
-        "astroplan_seconds": round(astro.seconds, 3),
-        "speedup_vs_astroplan": round(astro.seconds / seconds, 1),
+        "astroplan_cold_seconds": round(astro_cold, 3),
+        "speedup_cold_same_grid": round(astro_cold / cold, 1),
+        "warm_seconds": round(warm, 4),
+        "astroplan_warm_seconds": round(astro_warm, 3),
+        "speedup_warm_same_grid": round(astro_warm / warm, 1),
+        "production_grid_warm_seconds": round(production, 4),
         # Unrounded: with B = 86401 a difference at priority 4 shows in the 6th decimal.
-        "weighted_time_ratio_vs_astroplan": _weighted(problem, ours)
+        "weighted_time_ratio_same_grid": _weighted(problem, ours)
         / max(_weighted(problem, astro.starts), 1e-300),
         "lexicographic_vs_astroplan": _verdict(problem, ours, list(astro.starts)),
         "planned": len(ours),
@@ -142,36 +144,38 @@ def side_by_side(count: int, config, night: Night) -> None:
             milp_seconds=round(exact.seconds, 2),
             milp_proven_optimal=exact.optimal,
             milp_seconds_by_priority=_per_priority(problem, list(exact.starts)),
-            optimality_other_seeds=optimality_over_seeds(count, config, night, EXTRA_SEEDS),
+            optimality_other_seeds=optimality_over_seeds(count, config, night, seed),
         )
     emit("scheduler", **figures, **machine())
 
 
-def optimality_over_seeds(count: int, config, night: Night, seeds: int) -> dict:
-    """The optimality ratio on ``seeds`` more generated instances (one instance proves little)."""
+def optimality_over_seeds(count: int, config, night: Night, seed: int) -> dict:
+    """The optimality ratio (60 s grid) on ``EXTRA_SEEDS`` more instances drawn after ``seed``
+    (one instance proves little)."""
     from tests.benchmarks.scheduler_reference import milp_optimum
 
     ratios, verdicts = [], []
-    for seed in range(1, seeds + 1):
-        candidates = generate(count, night, config.site.latitude_deg, SEED + 7919 * seed)
-        outcome = plan_night(candidates, config, night.start, night=night)
+    for extra in range(1, EXTRA_SEEDS + 1):
+        candidates = generate(count, night, config.site.latitude_deg, seed + 7919 * extra)
+        outcome = plan_night(candidates, config, night.start, night=night, grid_step_s=GRID_S)
         problem = outcome.plan.problem
         ours = [i for i, _, _ in outcome.plan.timeline]
         exact = milp_optimum(problem)
         ratios.append(_weighted(problem, ours) / _weighted(problem, exact.starts))
         verdicts.append(_verdict(problem, ours, list(exact.starts)))
     return {
-        "instances": seeds,
+        "instances": EXTRA_SEEDS,
         "worst_ratio": min(ratios),
         "lexicographically_equal": verdicts.count("equal") + verdicts.count("better"),
     }
 
 
-def scale(count: int, config, night: Night) -> None:
-    candidates = generate(count, night, config.site.latitude_deg, SEED)
+def scale(count: int, config, night: Night, seed: int) -> None:
+    candidates = generate(count, night, config.site.latitude_deg, seed)
     seconds, outcome = _timed_plan(candidates, config, night, repeats=3 if count <= 1000 else 2)
     figures = {
         "n": count,
+        "seed": seed,
         "seconds": round(seconds, 4),
         "planned": len(outcome.plan.timeline),
         "planned_hours": outcome.summary()["planned_hours"],
@@ -232,7 +236,7 @@ def database_round_trip(count: int) -> None:
         init_database(engine, config)
         xml = many_sequences_xml(1000).encode()
         for part in range(count // 1000):
-            ingest_request_bytes(xml, f"bench-{part}.xml", engine=engine, clock=clock)
+            ingest_request_bytes(xml, f"bench-{part}.xml", engine=engine, clock=clock, again=True)
         figures = {"n": count, "database": "sqlite"}
         started = time.perf_counter()
         result = plan_and_save(engine=engine, config=config, clock=clock)
@@ -256,14 +260,12 @@ def database_round_trip(count: int) -> None:
 
 def main() -> None:
     config = load_config()
+    seed = draw_seed()
     night = night_for(NIGHT_LABEL, config)
-    night_grid(night, config)
-    plan_night(generate(10, night, config.site.latitude_deg, SEED), config, night.start)  # warm
     for count in (30, 100):
-        side_by_side(count, config, night)
-        night = night_for(NIGHT_LABEL, config)
+        side_by_side(count, config, night, seed)
     for count in (1000, 10000):
-        scale(count, config, night)
+        scale(count, config, night, seed)
     database_round_trip(10000)
 
 

@@ -102,8 +102,11 @@ def milp_optimum(problem: Problem, resolution_s: float = 60.0, time_limit_s: flo
     )
 
 
-def astroplan_schedule(problem: Problem, candidates, night, config, resolution_s: float = 60.0):
-    """astroplan's PriorityScheduler on the same sequences (astroplan: 1 = most important)."""
+def astroplan_schedule(problem: Problem, candidates, config, resolution_s: float = 60.0):
+    """astroplan's PriorityScheduler on the same sequences (astroplan: 1 = most important).
+
+    The time counts everything astroplan does: its observer, targets, blocks and the schedule
+    (astroplan is imported before, as our planner is imported before it is timed)."""
     import warnings
 
     import astropy.units as u
@@ -130,6 +133,7 @@ def astroplan_schedule(problem: Problem, candidates, night, config, resolution_s
     # that must not have happened: the figures would then compare different astronomy.
     if Time._get_delta_ut1_utc is not BACKUP_Time_get_delta_ut1_utc:
         raise RuntimeError("astroplan fell back to low-precision UT1: no IERS table available")
+    started = time.perf_counter()
     observer = Observer(location=site_location(config.site))
     top = max(c.priority for c in candidates)
     blocks = []
@@ -165,7 +169,6 @@ def astroplan_schedule(problem: Problem, candidates, night, config, resolution_s
         time_resolution=resolution_s * u.s,
     )
     schedule = Schedule(Time(problem.begin, format="unix"), Time(problem.end, format="unix"))
-    started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scheduler(blocks, schedule)
