@@ -4,7 +4,8 @@ concurrency limit (limit 1), every deployment of ``prefect.yaml``, and the autom
 Run by ``pyros up`` as a one-shot step between the server and the worker
 (``python -m app.prefect_bootstrap``). Running it again changes nothing: deployments are upserted
 by name (``prefect deploy``), the limit is upserted, automations are matched by name and
-duplicates removed (``Automation.create()`` alone would duplicate them on every start).
+duplicates removed (``Automation.create()`` alone would duplicate them on every start), and the
+``pyros:`` automations no longer declared are deleted (app/automations.py, docs/events.md).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.events.schemas.automations import AutomationCore
 from prefect.exceptions import ObjectNotFound
 
+from app.automations import DEPLOYMENTS, declared_automations, undeclared
 from infra.config import get_config
 from infra.settings import RunMode, load_settings
 from infra.version import REPO_ROOT
@@ -77,8 +80,16 @@ def deploy_all(repo: Path = REPO_ROOT) -> None:
 
 
 def ensure_automations(client: SyncPrefectClient, automations: list[AutomationCore]) -> list[str]:
-    """Create or update each automation by name; delete duplicates of the same name."""
+    """Create or update each automation by name; delete duplicates of the same name; delete
+    the automations PyROS owns (named ``pyros: ...``) that are no longer declared."""
+    names = [automation.name for automation in automations]
+    if len(set(names)) != len(names):
+        raise ValueError(f"declared automation names must be unique: {names}")
     done = []
+    for name in undeclared(sorted({a.name for a in client.read_automations()}), automations):
+        for stale in client.read_automations_by_name(name):
+            client.delete_automation(stale.id)
+        done.append(f"{name}: removed")
     for automation in automations:
         existing = client.read_automations_by_name(automation.name)
         if existing:
@@ -93,9 +104,18 @@ def ensure_automations(client: SyncPrefectClient, automations: list[AutomationCo
     return done
 
 
-def declared_automations() -> list[AutomationCore]:
-    """The automations PyROS declares (none yet beyond deployment triggers)."""
-    return []
+def deployment_ids(
+    client: SyncPrefectClient, names: tuple[str, ...] = DEPLOYMENTS
+) -> dict[str, UUID]:
+    """The ids of the applied deployments ``names`` (each ``<flow>/<deployment>``, the flow
+    named as its deployment in ``prefect.yaml``)."""
+    return {name: client.read_deployment_by_name(f"{name}/{name}").id for name in names}
+
+
+def apply_automations(client: SyncPrefectClient) -> list[str]:
+    """Apply :func:`declared_automations` on the deployments as applied (see
+    :func:`ensure_automations`)."""
+    return ensure_automations(client, declared_automations(deployment_ids(client)))
 
 
 def set_calendar_schedules(client: SyncPrefectClient, active: bool) -> list[str]:
@@ -118,7 +138,7 @@ def bootstrap(repo: Path = REPO_ROOT) -> dict[str, Any]:
         ensure_concurrency_limits(client)
     deploy_all(repo)
     with get_client(sync_client=True) as client:
-        automations = ensure_automations(client, declared_automations())
+        automations = apply_automations(client)
         schedules = set_calendar_schedules(client, active=load_settings().mode == RunMode.LIVE)
     return {
         "work_pool": pool,
