@@ -24,7 +24,7 @@ from prefect.events.actions import ActionTypes, ChangeFlowRunState, RunDeploymen
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 
-from infra.events import WATCHER_HEARTBEAT
+from infra.events import DEVICE_BACK, DEVICE_LOST, WATCHER_HEARTBEAT
 from infra.settings import RunMode
 
 #: Every automation PyROS owns is named with this prefix (and only those are removed).
@@ -218,6 +218,40 @@ def block_crashed(deployments: Mapping[str, UUID]) -> AutomationCore:
     )
 
 
+def device_notice(event: str, deployments: Mapping[str, UUID]) -> AutomationCore:
+    """A device gateway lost (or found again) its device: the operator is told (the night's own
+    reaction goes through the gateways' health, read by the night policy)."""
+    lost = event == DEVICE_LOST
+    word = "lost" if lost else "back"
+    return AutomationCore(
+        name=f"{PREFIX}device {word}",
+        description=f"{event}: operator notice naming the device and the reason.",
+        trigger=EventTrigger(
+            expect={event},
+            match=ResourceSpecification(
+                {"prefect.resource.id": "pyros.device.*", "pyros.mode": list(LIVE_MODES)}
+            ),
+            posture=Posture.Reactive,
+            threshold=1,
+        ),
+        actions=[
+            _run(
+                _deployment(deployments, OPERATOR_NOTICE),
+                {
+                    "subject": f"device {word}",
+                    "message": (
+                        "{{ event.payload.device }} ({{ event.payload.kind }}) "
+                        + word
+                        + (": {{ event.payload.reason }}" if lost else "")
+                    ),
+                    "source": f"automation:device-{word}",
+                    "severity": "error" if lost else "info",
+                },
+            )
+        ],
+    )
+
+
 def declared_automations(deployments: Mapping[str, UUID]) -> list[AutomationCore]:
     """Every automation PyROS declares, from the ids of the deployments in :data:`DEPLOYMENTS`.
 
@@ -238,6 +272,7 @@ def declared_automations(deployments: Mapping[str, UUID]) -> list[AutomationCore
     """
     automations = [watcher_silent(w, deployments) for w in HEARTBEAT_WATCHERS]
     automations += [block_silent(deployments), block_crashed(deployments)]
+    automations += [device_notice(e, deployments) for e in (DEVICE_LOST, DEVICE_BACK)]
     return automations
 
 

@@ -120,3 +120,17 @@ def test_a_silent_night_block_is_marked_crashed_after_two_missed_heartbeats():
 def test_every_deployment_the_automations_need_is_in_prefect_yaml():
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     assert set(DEPLOYMENTS) <= {d["name"] for d in spec["deployments"]}
+
+
+def test_a_lost_device_is_told_to_the_operator_live_events_only():
+    automations = _by_name()
+    lost, back = automations[f"{PREFIX}device lost"], automations[f"{PREFIX}device back"]
+    assert lost.trigger.expect == {"pyros.device.lost"} and back.trigger.expect == {
+        "pyros.device.back"
+    }
+    for mode, matches in (("sim", True), ("replay", False)):
+        device = Resource({"prefect.resource.id": "pyros.device.dome", "pyros.mode": mode})
+        assert lost.trigger.match.matches(device) is matches
+    (notice,) = lost.actions
+    assert notice.deployment_id == IDS["operator-notice"]
+    assert "{{ event.payload.reason }}" in notice.parameters["message"]
