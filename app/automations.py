@@ -65,12 +65,12 @@ class HeartbeatWatcher:
         How the operator notice names it.
     silence_s : float
         Wall seconds without a heartbeat before the automation fires (at least 10, Prefect's
-        floor for proactive triggers; the watcher beats every few seconds).
+        floor for proactive triggers; the watchers beat every 5 s: three missed beats).
     """
 
     name: str
     title: str
-    silence_s: float = 20.0
+    silence_s: float = 15.0
 
     @property
     def resource_id(self) -> str:

@@ -79,9 +79,30 @@ def deploy_all(repo: Path = REPO_ROOT) -> None:
         raise RuntimeError(f"prefect deploy failed:\n{tail}")
 
 
+def _normal(value: Any) -> Any:
+    """A dumped automation without its ids (triggers get fresh ones) and with its sets sorted."""
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        items = [_normal(v) for v in value]
+        return sorted(items) if all(isinstance(i, str) for i in items) else items
+    return value
+
+
+def same_automation(existing: AutomationCore, declared: AutomationCore) -> bool:
+    """Whether the stored automation already is the declared one. Unchanged automations are
+    left alone: an update makes Prefect's server reload its triggers, which loses the state
+    of their time windows, and while it reloads a concurrent proactive evaluation can fail
+    ("Trigger._automation has been garbage collected", seen on 3.9.1)."""
+    stored = AutomationCore.model_validate(existing.model_dump(exclude={"id"}))
+    return bool(
+        _normal(stored.model_dump(mode="json")) == _normal(declared.model_dump(mode="json"))
+    )
+
+
 def ensure_automations(client: SyncPrefectClient, automations: list[AutomationCore]) -> list[str]:
-    """Create or update each automation by name; delete duplicates of the same name; delete
-    the automations PyROS owns (named ``pyros: ...``) that are no longer declared."""
+    """Create or update each automation by name (unless unchanged); delete duplicates of the
+    same name; delete the automations PyROS owns (named ``pyros: ...``) no longer declared."""
     names = [automation.name for automation in automations]
     if len(set(names)) != len(names):
         raise ValueError(f"declared automation names must be unique: {names}")
@@ -96,6 +117,9 @@ def ensure_automations(client: SyncPrefectClient, automations: list[AutomationCo
             keep, *duplicates = existing
             for duplicate in duplicates:
                 client.delete_automation(duplicate.id)
+            if same_automation(keep, automation):
+                done.append(f"{automation.name}: unchanged")
+                continue
             client.update_automation(keep.id, automation)
             done.append(f"{automation.name}: updated")
         else:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 
 from infra.clock import get_clock
 from infra.db import session_scope
-from infra.journal import KIND_NOTICE, record
 from infra.opmode import OperatingMode, get_operating_mode, set_operating_mode
-from infra.settings import load_settings
-from infra.supervisorctl import SupervisorUnavailable, call
 from tasks.environment.observatory_state import add_override
 from tasks.requests.prefect_tasks import ingest_request_task
 from tasks.scheduling.prefect_tasks import plan_night_task
@@ -62,39 +57,3 @@ def set_mode(mode: str = OperatingMode.AUTO.value, by: str = "operator") -> str:
 def replan_now(reason: str = "operator request") -> dict[str, Any]:
     """Re-plan the rest of tonight now (the schedule artifact shows the result)."""
     return plan_night_task(reason=reason)
-
-
-@flow(name="operator-notice", log_prints=False)
-def operator_notice(
-    subject: str, message: str, source: str = "automation", severity: str = "warning"
-) -> str:
-    """Tell the operator: the notice is journaled (kind ``notice``), logged at ``severity`` and
-    shown as the ``operator-notices`` artifact. Automations run it (docs/events.md)."""
-    text = f"{subject}: {message}"
-    record(KIND_NOTICE, source, {"subject": subject, "message": message, "severity": severity})
-    level = severity.upper() if severity.upper() in ("INFO", "WARNING", "ERROR") else "WARNING"
-    get_run_logger().log(getattr(logging, level), "%s", text)
-    create_markdown_artifact(
-        f"**{subject}** ({severity}, from {source})\n\n{message}",
-        key="operator-notices",
-        description=subject,
-    )
-    return text
-
-
-@flow(name="restart-watcher", log_prints=False)
-def restart_watcher(name: str, reason: str = "operator request") -> dict[str, Any]:
-    """Ask the supervisor of this stack to restart the watcher ``name`` (its process name:
-    ``environment-monitor``, ``alert-listener``). The request is journaled first; a restart the
-    supervisor refuses (unknown name, held process, no stack) fails the run with its answer."""
-    logger = get_run_logger()
-    record(KIND_NOTICE, "restart-watcher", {"watcher": name, "reason": reason, "step": "asked"})
-    try:
-        answer = call(load_settings().run_dir, "restart", name=name)
-    except SupervisorUnavailable as exc:
-        answer = {"ok": False, "error": str(exc)}
-    record(KIND_NOTICE, "restart-watcher", {"watcher": name, "step": "answered", **answer})
-    if not answer.get("ok"):
-        raise RuntimeError(f"restart of {name} refused: {answer.get('error')}")
-    logger.warning("%s restarted by the supervisor (%s)", name, reason)
-    return answer

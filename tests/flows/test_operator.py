@@ -93,7 +93,7 @@ def _notices(engine) -> list[dict]:
 
 
 def test_an_operator_notice_is_journaled(engine, sim_clock, prefect_harness):
-    from flows.operator import operator_notice
+    from flows.reactions import operator_notice
 
     text = operator_notice(subject="environment-monitor silent", message="no heartbeat for 20 s")
     assert text == "environment-monitor silent: no heartbeat for 20 s"
@@ -109,7 +109,7 @@ def test_restart_watcher_asks_the_supervisor_and_a_held_watcher_fails_the_run(
     from app.supervisor.control import ControlServer
     from app.supervisor.core import Supervisor
     from app.supervisor.spec import ProcessSpec
-    from flows.operator import restart_watcher
+    from flows.reactions import restart_watcher
     from infra.settings import load_settings
 
     run_dir = load_settings().run_dir
