@@ -24,7 +24,13 @@ from prefect.events.actions import ActionTypes, ChangeFlowRunState, RunDeploymen
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 
-from infra.events import DEVICE_BACK, DEVICE_LOST, WATCHER_HEARTBEAT
+from infra.events import (
+    DEVICE_BACK,
+    DEVICE_LOST,
+    WATCHER_HEARTBEAT,
+    WEATHER_SAFE,
+    WEATHER_UNSAFE,
+)
 from infra.settings import RunMode
 
 #: Every automation PyROS owns is named with this prefix (and only those are removed).
@@ -201,7 +207,7 @@ def block_crashed(deployments: Mapping[str, UUID]) -> AutomationCore:
             threshold=1,
         ),
         actions=[
-            _run(_deployment(deployments, EXECUTE_NIGHT), {}),
+            _run(_deployment(deployments, EXECUTE_NIGHT), {"trigger": "a crashed block"}),
             _run(
                 _deployment(deployments, OPERATOR_NOTICE),
                 {
@@ -215,6 +221,59 @@ def block_crashed(deployments: Mapping[str, UUID]) -> AutomationCore:
                 },
             ),
         ],
+    )
+
+
+def _site_event(event: str) -> EventTrigger:
+    return EventTrigger(
+        expect={event},
+        match=ResourceSpecification(
+            {"prefect.resource.id": "pyros.site.*", "pyros.mode": list(LIVE_MODES)}
+        ),
+        posture=Posture.Reactive,
+        threshold=1,
+    )
+
+
+def weather_unsafe(deployments: Mapping[str, UUID]) -> AutomationCore:
+    """The monitor judged the weather unsafe (it has closed and parked already): the operator
+    is told. The running block ends by itself at its next look (docs/rulings.md, "Weather")."""
+    return AutomationCore(
+        name=f"{PREFIX}weather unsafe",
+        description=(
+            f"{WEATHER_UNSAFE}: operator notice; the night's block ends by itself and "
+            f"{WEATHER_SAFE} starts the next."
+        ),
+        trigger=_site_event(WEATHER_UNSAFE),
+        actions=[
+            _run(
+                _deployment(deployments, OPERATOR_NOTICE),
+                {
+                    "subject": "weather unsafe",
+                    "message": (
+                        "unsafe since {{ event.payload.sim_time }} (simulated): "
+                        "{{ event.payload.reason }}; the dome is closed, the night waits for "
+                        f"{WEATHER_SAFE}"
+                    ),
+                    "source": "automation:weather-unsafe",
+                    "severity": "warning",
+                },
+            )
+        ],
+    )
+
+
+def weather_safe(deployments: Mapping[str, UUID]) -> AutomationCore:
+    """Safe again (after the monitor's hold time): a block of the night starts now. It runs
+    only in the dark night and when no block runs (``execute-night`` with ``trigger``)."""
+    return AutomationCore(
+        name=f"{PREFIX}weather safe",
+        description=(
+            f"{WEATHER_SAFE}: execute-night starts a block now (it refuses outside the dark "
+            "night or when a block already runs)."
+        ),
+        trigger=_site_event(WEATHER_SAFE),
+        actions=[_run(_deployment(deployments, EXECUTE_NIGHT), {"trigger": "weather safe"})],
     )
 
 
@@ -272,6 +331,7 @@ def declared_automations(deployments: Mapping[str, UUID]) -> list[AutomationCore
     """
     automations = [watcher_silent(w, deployments) for w in HEARTBEAT_WATCHERS]
     automations += [block_silent(deployments), block_crashed(deployments)]
+    automations += [weather_unsafe(deployments), weather_safe(deployments)]
     automations += [device_notice(e, deployments) for e in (DEVICE_LOST, DEVICE_BACK)]
     return automations
 

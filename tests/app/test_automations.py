@@ -100,7 +100,8 @@ def test_a_crashed_night_block_starts_a_new_block_and_tells_the_operator():
     _, other = _flow_run_event_resources(IDS["operator-notice"])
     assert not trigger.match_related.includes([other])
     rerun, notice = automation.actions
-    assert rerun.deployment_id == IDS["execute-night"] and rerun.parameters == {}
+    assert rerun.deployment_id == IDS["execute-night"]
+    assert rerun.parameters == {"trigger": "a crashed block"}
     assert notice.deployment_id == IDS["operator-notice"]
 
 
@@ -134,3 +135,19 @@ def test_a_lost_device_is_told_to_the_operator_live_events_only():
     (notice,) = lost.actions
     assert notice.deployment_id == IDS["operator-notice"]
     assert "{{ event.payload.reason }}" in notice.parameters["message"]
+
+
+def test_weather_safe_starts_a_block_and_unsafe_tells_the_operator_live_only():
+    automations = _by_name()
+    safe, unsafe = automations[f"{PREFIX}weather safe"], automations[f"{PREFIX}weather unsafe"]
+    assert safe.trigger.expect == {"pyros.weather.safe"}
+    assert unsafe.trigger.expect == {"pyros.weather.unsafe"}
+    for mode, matches in (("live", True), ("sim", True), ("replay", False)):
+        site = Resource({"prefect.resource.id": "pyros.site.colibri", "pyros.mode": mode})
+        assert safe.trigger.match.matches(site) is matches
+        assert unsafe.trigger.match.matches(site) is matches
+    (start,) = safe.actions
+    assert start.deployment_id == IDS["execute-night"]
+    assert start.parameters == {"trigger": "weather safe"}
+    (notice,) = unsafe.actions
+    assert notice.deployment_id == IDS["operator-notice"]
