@@ -20,7 +20,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from prefect.client.schemas.objects import StateType
-from prefect.events.actions import ActionTypes, ChangeFlowRunState, RunDeployment
+from prefect.events.actions import ActionTypesOrUnknown, ChangeFlowRunState, RunDeployment
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 
@@ -104,7 +104,9 @@ def _deployment(deployments: Mapping[str, UUID], name: str) -> UUID:
 
 
 def _run(deployment_id: UUID, parameters: dict[str, object]) -> RunDeployment:
-    return RunDeployment(source="selected", deployment_id=deployment_id, parameters=parameters)
+    return RunDeployment(
+        source="selected", deployment_id=deployment_id, parameters=parameters, job_variables=None
+    )
 
 
 def watcher_silent(watcher: HeartbeatWatcher, deployments: Mapping[str, UUID]) -> AutomationCore:
@@ -124,7 +126,7 @@ def watcher_silent(watcher: HeartbeatWatcher, deployments: Mapping[str, UUID]) -
         threshold=1,
         within=timedelta(seconds=watcher.silence_s),
     )
-    actions: list[ActionTypes] = [
+    actions: list[ActionTypesOrUnknown] = [
         _run(
             _deployment(deployments, OPERATOR_NOTICE),
             {
@@ -183,6 +185,8 @@ def block_silent(deployments: Mapping[str, UUID]) -> AutomationCore:
         ),
         actions=[
             ChangeFlowRunState(
+                name=None,
+                force=False,
                 state=StateType.CRASHED,
                 message=f"no heartbeat for {FLOW_SILENCE_S} s: its process is gone",
             )

@@ -1,6 +1,7 @@
 """The automations on a real stack (``pyros up``: Prefect server, worker, supervisor, monitor):
-applied once however often the stack is bootstrapped, a silent environment monitor noticed and
-its restart asked of the supervisor, a crashed night block followed by a new one."""
+applied once however often the stack is bootstrapped; the night's block ended by rain and a new
+one started by ``pyros.weather.safe``; a killed block followed by a new one; a silent
+environment monitor noticed and its restart asked of the supervisor."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+import httpx
+import psutil
 import pytest
 from sqlalchemy import select
 
 from app.automations import HEARTBEAT_WATCHERS, PREFIX
+from infra.clock import parse_clock
 from infra.db import session_scope
 from infra.db.models import JournalEntry
+from tasks.environment.observatory_state import add_override
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
-#: A dark hour at San Pedro Mártir (simulated clock at speed 1).
+#: A dark hour at San Pedro Mártir (simulated clock at speed 10; the monitor's hold 60 s).
 START = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 MONITOR = "environment-monitor"
 
@@ -149,44 +154,125 @@ def _silent_monitor_is_noticed_and_its_restart_asked(instance, engine) -> None:
     assert _monitor(instance)["state"] == "held"
 
 
-def _crashed_block_is_followed_by_a_new_one(instance) -> None:
+def _events(instance, name: str) -> list[dict]:
+    reply = httpx.post(
+        f"http://127.0.0.1:{instance.prefect_port}/api/events/filter",
+        json={"filter": {"event": {"name": [name]}}, "limit": 50},
+        timeout=10,
+    )
+    reply.raise_for_status()
+    return list(reply.json()["events"])
+
+
+def _blocks(client, trigger: str) -> list:
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
-    from prefect.states import Crashed, Scheduled
 
-    with _client(instance) as client:
-        deployment = client.read_deployment_by_name("execute-night/execute-night")
-        later = datetime.now(UTC) + timedelta(days=1)
-        doomed = client.create_flow_run_from_deployment(
-            deployment.id, state=Scheduled(scheduled_time=later)
-        )
-        client.set_flow_run_state(doomed.id, Crashed(message="test: worker killed"), force=True)
-        crashed_at = time.monotonic()
-
-        def new_block():
-            runs = client.read_flow_runs(
-                deployment_filter=DeploymentFilter(
-                    name=DeploymentFilterName(any_=["execute-night"])
-                )
-            )
-            return [r for r in runs if r.id != doomed.id]
-
-        (rerun,) = eventually(new_block, within_s=60, what="a new execute-night run", every_s=0.5)
-        print(f"crash -> new block created: {time.monotonic() - crashed_at:.1f} s wall")
-        assert rerun.created_by is not None and rerun.created_by.type == "AUTOMATION"
-
-        def started():
-            state = client.read_flow_run(rerun.id).state
-            return state if state is not None and state.type.value == "RUNNING" else None
-
-        eventually(started, within_s=90, what="the new block running", every_s=0.5)
-        print(f"crash -> new block running: {time.monotonic() - crashed_at:.1f} s wall")
+    runs = client.read_flow_runs(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["execute-night"]))
+    )
+    return [r for r in runs if (r.parameters or {}).get("trigger") == trigger]
 
 
-@pytest.mark.timeout(900)
-def test_automations_once_a_silent_monitor_noticed_and_a_crashed_block_followed(instance, engine):
+def _started_block(client, trigger: str, after: set, what: str):
+    """The block started by automation with ``trigger`` (not in ``after``), once running."""
+
+    def running():
+        for run in _blocks(client, trigger):
+            if run.id not in after and run.state is not None and run.state.type.value == "RUNNING":
+                return run
+        return None
+
+    run = eventually(running, within_s=180, what=what, every_s=0.5)
+    assert run.created_by is not None and run.created_by.type == "AUTOMATION"
+    return run
+
+
+def _wall(value) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _unsafe_notices(engine) -> list[JournalEntry]:
+    return [n for n in _journal(engine, "notice") if n.payload.get("subject") == "weather unsafe"]
+
+
+def _weather_stops_and_resumes_the_night(instance, engine, client):
+    """Safe (after the hold) -> a block by automation; rain -> it ends, saying why; safe
+    again -> a new block."""
+    first = _started_block(client, "weather safe", set(), "a block started by weather safe")
+    (safe,) = _events(instance, "pyros.weather.safe")[-1:]
+    print(
+        f"\nweather safe -> block running: "
+        f"{(_wall(first.start_time) - _wall(safe['occurred'])).total_seconds():.1f} s wall"
+    )
+    clock = parse_clock(instance.env["PYROS_CLOCK"])
+    unsafe_notices = len(_unsafe_notices(engine))
+    with session_scope(engine) as session:
+        add_override(session, "*", 120.0, "test", "rain (test)", clock.now())
+
+    def ended():
+        state = client.read_flow_run(first.id).state
+        return state if state is not None and state.is_final() else None
+
+    state = eventually(ended, within_s=120, what="the block ended by the rain", every_s=0.5)
+    assert state.type.value == "COMPLETED", state
+    assert state.message.startswith("waiting: weather unsafe since "), state.message
+    assert _events(instance, "pyros.weather.unsafe")
+    eventually(
+        lambda: len(_unsafe_notices(engine)) > unsafe_notices,
+        within_s=120,
+        what="the weather-unsafe notice",
+        every_s=0.5,
+    )
+    second = _started_block(client, "weather safe", {first.id}, "the night resumed")
+    safe = _events(instance, "pyros.weather.safe")[0]  # newest first
+    print(
+        f"weather safe again -> block running: "
+        f"{(_wall(second.start_time) - _wall(safe['occurred'])).total_seconds():.1f} s wall"
+    )
+    return second
+
+
+def _flow_run_processes(run_id) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if process.environ().get("PREFECT__FLOW_RUN_ID") == str(run_id):
+                found.append(process)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    assert found, f"no process runs flow run {run_id}"
+    return found
+
+
+def _killed_block_is_followed_by_a_new_one(client, block) -> None:
+    for process in _flow_run_processes(block.id):
+        process.kill()
+    killed = time.monotonic()
+
+    def crashed():
+        state = client.read_flow_run(block.id).state
+        return state if state is not None and state.type.value == "CRASHED" else None
+
+    eventually(crashed, within_s=120, what="the killed block Crashed", every_s=0.5)
+    print(f"block killed -> Crashed: {time.monotonic() - killed:.1f} s wall")
+    _started_block(client, "a crashed block", set(), "a block after the crash")
+    print(f"block killed -> new block running: {time.monotonic() - killed:.1f} s wall")
+
+
+@pytest.mark.timeout(1500)
+def test_automations_once_weather_stops_and_resumes_a_crash_is_followed_a_silence_noticed(
+    instance, engine
+):
+    site = instance.home / "site.toml"
+    site.write_text(
+        site.read_text(encoding="utf-8").replace("hold_good_s = 600.0", "hold_good_s = 60.0"),
+        encoding="utf-8",
+    )
     start = START.isoformat().replace("+00:00", "Z")
-    instance.env["PYROS_CLOCK"] = f"sim:{start}@1@{time.time():.3f}"
+    instance.env["PYROS_CLOCK"] = f"sim:{start}@10@{time.time():.3f}"
     instance.pyros("up", "--json", timeout=300)
     _ten_bootstraps_leave_each_automation_once(instance)
+    with _client(instance) as client:
+        block = _weather_stops_and_resumes_the_night(instance, engine, client)
+        _killed_block_is_followed_by_a_new_one(client, block)
     _silent_monitor_is_noticed_and_its_restart_asked(instance, engine)
-    _crashed_block_is_followed_by_a_new_one(instance)
