@@ -220,7 +220,13 @@ def _weather_stops_and_resumes_the_night(instance, engine, client):
     state = eventually(ended, within_s=120, what="the block ended by the rain", every_s=0.5)
     assert state.type.value == "COMPLETED", state
     assert state.message.startswith("waiting: weather unsafe since "), state.message
-    assert _events(instance, "pyros.weather.unsafe")
+    # In Prefect's feed (persisted in batches: it may come a little after the block ended).
+    eventually(
+        lambda: _events(instance, "pyros.weather.unsafe"),
+        within_s=60,
+        what="pyros.weather.unsafe in the event feed",
+        every_s=1.0,
+    )
     eventually(
         lambda: len(_unsafe_notices(engine)) > unsafe_notices,
         within_s=120,
