@@ -277,7 +277,13 @@ def weather_safe(deployments: Mapping[str, UUID]) -> AutomationCore:
             "night or when a block already runs)."
         ),
         trigger=_site_event(WEATHER_SAFE),
-        actions=[_run(_deployment(deployments, EXECUTE_NIGHT), {"trigger": "weather safe"})],
+        actions=[
+            _run(
+                _deployment(deployments, EXECUTE_NIGHT),
+                # The block starts at the event's simulated instant (a block like the others).
+                {"trigger": "weather safe", "block_start": "{{ event.payload.sim_time }}"},
+            )
+        ],
     )
 
 

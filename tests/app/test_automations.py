@@ -148,6 +148,9 @@ def test_weather_safe_starts_a_block_and_unsafe_tells_the_operator_live_only():
         assert unsafe.trigger.match.matches(site) is matches
     (start,) = safe.actions
     assert start.deployment_id == IDS["execute-night"]
-    assert start.parameters == {"trigger": "weather safe"}
+    assert start.parameters == {
+        "trigger": "weather safe",
+        "block_start": "{{ event.payload.sim_time }}",
+    }
     (notice,) = unsafe.actions
     assert notice.deployment_id == IDS["operator-notice"]
