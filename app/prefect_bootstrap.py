@@ -4,7 +4,8 @@ concurrency limit (limit 1), every deployment of ``prefect.yaml``, and the autom
 Run by ``pyros up`` as a one-shot step between the server and the worker
 (``python -m app.prefect_bootstrap``). Running it again changes nothing: deployments are upserted
 by name (``prefect deploy``), the limit is upserted, automations are matched by name and
-duplicates removed (``Automation.create()`` alone would duplicate them on every start).
+duplicates removed (``Automation.create()`` alone would duplicate them on every start), and the
+``pyros:`` automations no longer declared are deleted (app/automations.py, docs/events.md).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.events.schemas.automations import AutomationCore
 from prefect.exceptions import ObjectNotFound
 
+from app.automations import DEPLOYMENTS, declared_automations, undeclared
 from infra.config import get_config
 from infra.settings import RunMode, load_settings
 from infra.version import REPO_ROOT
@@ -76,15 +79,47 @@ def deploy_all(repo: Path = REPO_ROOT) -> None:
         raise RuntimeError(f"prefect deploy failed:\n{tail}")
 
 
+def _normal(value: Any) -> Any:
+    """A dumped automation without its ids (triggers get fresh ones) and with its sets sorted."""
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        items = [_normal(v) for v in value]
+        return sorted(items) if all(isinstance(i, str) for i in items) else items
+    return value
+
+
+def same_automation(existing: AutomationCore, declared: AutomationCore) -> bool:
+    """Whether the stored automation already is the declared one. Unchanged automations are
+    left alone: an update makes Prefect's server reload its triggers, which loses the state
+    of their time windows, and while it reloads a concurrent proactive evaluation can fail
+    ("Trigger._automation has been garbage collected", seen on 3.9.1)."""
+    stored = AutomationCore.model_validate(existing.model_dump(exclude={"id"}))
+    return bool(
+        _normal(stored.model_dump(mode="json")) == _normal(declared.model_dump(mode="json"))
+    )
+
+
 def ensure_automations(client: SyncPrefectClient, automations: list[AutomationCore]) -> list[str]:
-    """Create or update each automation by name; delete duplicates of the same name."""
+    """Create or update each automation by name (unless unchanged); delete duplicates of the
+    same name; delete the automations PyROS owns (named ``pyros: ...``) no longer declared."""
+    names = [automation.name for automation in automations]
+    if len(set(names)) != len(names):
+        raise ValueError(f"declared automation names must be unique: {names}")
     done = []
+    for name in undeclared(sorted({a.name for a in client.read_automations()}), automations):
+        for stale in client.read_automations_by_name(name):
+            client.delete_automation(stale.id)
+        done.append(f"{name}: removed")
     for automation in automations:
         existing = client.read_automations_by_name(automation.name)
         if existing:
             keep, *duplicates = existing
             for duplicate in duplicates:
                 client.delete_automation(duplicate.id)
+            if same_automation(keep, automation):
+                done.append(f"{automation.name}: unchanged")
+                continue
             client.update_automation(keep.id, automation)
             done.append(f"{automation.name}: updated")
         else:
@@ -93,9 +128,18 @@ def ensure_automations(client: SyncPrefectClient, automations: list[AutomationCo
     return done
 
 
-def declared_automations() -> list[AutomationCore]:
-    """The automations PyROS declares (none yet beyond deployment triggers)."""
-    return []
+def deployment_ids(
+    client: SyncPrefectClient, names: tuple[str, ...] = DEPLOYMENTS
+) -> dict[str, UUID]:
+    """The ids of the applied deployments ``names`` (each ``<flow>/<deployment>``, the flow
+    named as its deployment in ``prefect.yaml``)."""
+    return {name: client.read_deployment_by_name(f"{name}/{name}").id for name in names}
+
+
+def apply_automations(client: SyncPrefectClient) -> list[str]:
+    """Apply :func:`declared_automations` on the deployments as applied (see
+    :func:`ensure_automations`)."""
+    return ensure_automations(client, declared_automations(deployment_ids(client)))
 
 
 def set_calendar_schedules(client: SyncPrefectClient, active: bool) -> list[str]:
@@ -118,7 +162,7 @@ def bootstrap(repo: Path = REPO_ROOT) -> dict[str, Any]:
         ensure_concurrency_limits(client)
     deploy_all(repo)
     with get_client(sync_client=True) as client:
-        automations = ensure_automations(client, declared_automations())
+        automations = apply_automations(client)
         schedules = set_calendar_schedules(client, active=load_settings().mode == RunMode.LIVE)
     return {
         "work_pool": pool,

@@ -62,6 +62,10 @@ def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str],
         "PREFECT_WORKER_QUERY_SECONDS": f"{config.stack.worker_poll_s:g}",
         "PREFECT_RUNNER_POLL_FREQUENCY": f"{max(1, round(config.stack.worker_poll_s))}",
         "PREFECT_UI_API_URL": api_url,
+        # Flow runs beat every 30 s: the "night block silent" automation marks a block whose
+        # process is gone Crashed (app.automations.FLOW_HEARTBEAT_S; not imported here: this
+        # module must not import Prefect).
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
     }
     return env, own_server
 

@@ -14,13 +14,15 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from prefect import flow, get_run_logger
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.concurrency.sync import concurrency
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
+from prefect.states import Completed
 
 from devices.controllers import Priority
 from devices.errors import DeviceProblem
+from flows.night_guard import other_blocks_running, scheduled_block_starts
 from infra.clock import Clock, format_instant, get_clock, parse_instant
 from infra.config import SiteConfig, get_config
 from infra.db import session_scope
@@ -33,8 +35,9 @@ from tasks.night.loop import Handlers, LoopSummary, NightLoop
 from tasks.night.policy import NightDecision, NightState
 from tasks.night.prefect_tasks import execute_sequence_task, night_report_task, request_dome_task
 from tasks.night.reconcile import reconcile
+from tasks.night.resume import resume_refusal, resumed_block_end, weather_wait_message
 from tasks.night.state_reader import NightAgenda, read_night_state, trusted_verdict_age_s
-from tasks.night.vocabulary import CalibrationSet
+from tasks.night.vocabulary import CalibrationSet, LoopEnd
 from tasks.night.windows import (
     EXECUTE_NIGHT,
     block_end,
@@ -95,7 +98,9 @@ def plan_night_flow(night: str | None = None) -> dict[str, Any]:
     return {"night": tonight.label, "runs": runs, "schedule_id": plan["schedule_id"]}
 
 
-def _night_loop(devices: NightDevices, label: str, stop_at: datetime) -> LoopSummary:
+def _night_loop(
+    devices: NightDevices, label: str, stop_at: datetime, end_on_weather: bool = False
+) -> LoopSummary:
     config, clock = get_config(), get_clock()
     windows = windows_of(night_for(label, config))
     owner = _owner()
@@ -126,6 +131,7 @@ def _night_loop(devices: NightDevices, label: str, stop_at: datetime) -> LoopSum
         handlers,
         poll_s=config.night.poll_s,
         min_poll_wall_s=config.night.min_poll_wall_s,
+        end_on_weather=end_on_weather,
     )
     logger = get_run_logger()
     said: list[tuple[str, str] | None] = [None]
@@ -192,16 +198,28 @@ def start_of_night(night: str | None = None) -> dict[str, Any]:
 
 
 @flow(name="execute-night")
-def execute_night(night: str | None = None, block_start: str | None = None) -> dict[str, Any]:
+def execute_night(
+    night: str | None = None, block_start: str | None = None, trigger: str | None = None
+) -> dict[str, Any] | State[Any]:
     """One block of the night: reconcile, then execute the schedule (re-planning after
-    interruptions, new requests and weather) until the block ends; the next block is scheduled
-    before this one ends, so a crash of this run does not end the night."""
+    interruptions, new requests) until the block ends, or until the weather turns unsafe (the
+    run then ends Completed, "waiting: weather unsafe since T"); the next block is scheduled
+    before this one ends, so a crash of this run does not end the night. ``trigger`` names the
+    event that started this block by automation (``weather safe``, ``a crashed block``): it
+    runs only when wanted, and ends where the next scheduled block starts (docs/events.md)."""
     logger = get_run_logger()
     config, clock = get_config(), get_clock()
     tonight = _tonight(night, config, clock)
     start = parse_instant(block_start) if block_start else clock.now()
     end = block_end(max(start, clock.now()), tonight, config)
-    if tonight.end is not None and end < tonight.end:
+    follows = False
+    if trigger:
+        refusal = resume_refusal(tonight, clock.now(), other_blocks_running(flow_run.id))
+        if refusal:
+            logger.info("not started (%s): %s", trigger, refusal)
+            return Completed(message=f"not started ({trigger}): {refusal}")
+        end, follows = resumed_block_end(end, clock.now(), scheduled_block_starts(tonight.label))
+    if not follows and tonight.end is not None and end < tonight.end:
         lead = timedelta(seconds=config.night.block_lead_wall_s * clock.speed)
         schedule_run(
             EXECUTE_NIGHT,
@@ -220,14 +238,20 @@ def execute_night(night: str | None = None, block_start: str | None = None) -> d
         interrupted = reconcile(None, clock.now(), holder)
         if interrupted:
             logger.warning("sequences %s were left executing: now interrupted", interrupted)
-        summary = _night_loop(devices, tonight.label, end)
-    return {
+        summary = _night_loop(devices, tonight.label, end, end_on_weather=True)
+    result = {
         "night": tonight.label,
         "block_end": format_instant(end),
         "ended": summary.ended.value,
         "executed": summary.executed,
         "replans": summary.replans,
     }
+    if summary.ended is LoopEnd.WEATHER:
+        with session_scope() as session:
+            message = weather_wait_message(session, summary.reason)
+        logger.warning("%s", message)
+        return Completed(message=message, data=result)
+    return result
 
 
 @flow(name="end-of-night")

@@ -298,8 +298,9 @@ class SafetySection(_Section):
     #: Shortest wall time between two polls: at high simulation speeds the simulated interval
     #: would shrink to milliseconds of wall time.
     min_poll_wall_s: float = Field(default=0.05, gt=0.0, le=10.0)
-    #: Wall seconds between two ``pyros.watcher.heartbeat`` events of the monitor.
-    heartbeat_wall_s: float = Field(default=30.0, gt=0.0)
+    #: Wall seconds between two ``pyros.watcher.heartbeat`` events of the monitor (the
+    #: watcher-silent automation fires after 20 s without one: keep this well under that).
+    heartbeat_wall_s: float = Field(default=5.0, gt=0.0, le=15.0)
     #: Most writes the monitor queues while the database is slow or away.
     write_queue_max: int = Field(default=20000, ge=100)
     #: The night trusts the monitor's verdict only while the monitor's last word (its verdict or

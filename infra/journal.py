@@ -40,6 +40,8 @@ KIND_OPERATOR = "operator"
 KIND_DEVICE = "device"
 KIND_EVENT = "event"
 KIND_SCENARIO = "scenario"
+#: A notification for the operator (an automation reacting to an event, a watcher gone silent).
+KIND_NOTICE = "notice"
 
 #: Where a journal write goes: the caller's transaction (its entry commits or rolls back with it),
 #: a write-behind queue (never blocks), or an engine for the entry's own short transaction.

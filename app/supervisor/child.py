@@ -26,6 +26,8 @@ class ProcessState(StrEnum):
     FAILED = "failed"
     #: A one-shot job that ended well.
     DONE = "done"
+    #: Died and kept down by its hold file (``<run dir>/hold-<name>``) until the file goes.
+    HELD = "held"
 
 
 @dataclass

@@ -10,19 +10,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import socketserver
 import threading
 from pathlib import Path
 from typing import Any
 
-from app.supervisor.core import Supervisor
+from app.supervisor.core import ProcessHeld, Supervisor
+from infra.supervisorctl import STATE_FILE, SupervisorUnavailable, call
 
-STATE_FILE = "supervisor.json"
-
-
-class SupervisorUnavailable(RuntimeError):
-    """No supervisor answers (the stack is down, or its state file is stale)."""
+__all__ = ["STATE_FILE", "ControlServer", "SupervisorUnavailable", "call"]
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -91,7 +87,10 @@ class ControlServer(socketserver.ThreadingTCPServer):
             if name not in self.supervisor.children:
                 known = ", ".join(self.supervisor.children)
                 return {"ok": False, "error": f"no process {name!r} (known: {known})"}
-            return {"ok": True, "process": self.supervisor.restart(name)}
+            try:
+                return {"ok": True, "process": self.supervisor.restart(name)}
+            except ProcessHeld as exc:
+                return {"ok": False, "error": str(exc), "held": True}
         if command == "stop":
             self.supervisor.request_stop()
             return {"ok": True}
@@ -102,32 +101,3 @@ class ControlServer(socketserver.ThreadingTCPServer):
         self.shutdown()
         self.server_close()
         self.state_path.unlink(missing_ok=True)
-
-
-def call(run_dir: Path, command: str, timeout_s: float = 10.0, **arguments: Any) -> dict[str, Any]:
-    """Send one command to the supervisor of ``run_dir``.
-
-    Raises
-    ------
-    SupervisorUnavailable
-        When no supervisor answers.
-    """
-    path = Path(run_dir) / STATE_FILE
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise SupervisorUnavailable(f"no running stack (no {path})") from None
-    try:
-        with socket.create_connection(("127.0.0.1", state["port"]), timeout=timeout_s) as sock:
-            sock.sendall(
-                (
-                    json.dumps({"token": state["token"], "command": command, **arguments}) + "\n"
-                ).encode()
-            )
-            reply = sock.makefile("rb").readline()
-    except OSError as exc:
-        raise SupervisorUnavailable(f"the stack's supervisor does not answer ({exc})") from None
-    if not reply:
-        raise SupervisorUnavailable("the stack's supervisor closed the connection")
-    answer: dict[str, Any] = json.loads(reply)
-    return answer

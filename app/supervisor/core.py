@@ -35,6 +35,10 @@ class StartupError(RuntimeError):
     """A process failed to start or to become ready; the message names it and its log tail."""
 
 
+class ProcessHeld(RuntimeError):
+    """A restart was asked of a process its hold file keeps down."""
+
+
 class StackPhase(StrEnum):
     """Where the whole stack is (shown by ``pyros status``)."""
 
@@ -56,6 +60,10 @@ class Supervisor:
     on_event : callable, optional
         Called with (event, process name, details) on start, ready, death and restart (the
         supervisor journals them).
+    hold_dir : Path, optional
+        Where hold files are looked for: while ``<hold_dir>/hold-<name>`` exists, a process that
+        dies is not restarted, not even on request (a maintenance switch, and the tests' way of
+        keeping a watcher down).
     """
 
     def __init__(
@@ -63,6 +71,7 @@ class Supervisor:
         specs: list[ProcessSpec],
         log_dir: Path,
         on_event: EventHook | None = None,
+        hold_dir: Path | None = None,
     ) -> None:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
@@ -74,6 +83,7 @@ class Supervisor:
         self._next_restart: dict[str, float] = {}
         self._delay: dict[str, float] = {}
         self.base_env = dict(os.environ)
+        self.hold_dir = Path(hold_dir) if hold_dir is not None else None
         self.phase = StackPhase.STARTING
         self.error = ""
 
@@ -147,6 +157,13 @@ class Supervisor:
                     continue
                 if child.state in (ProcessState.STOPPED, ProcessState.FAILED):
                     continue
+                if self.held(name):
+                    if child.state != ProcessState.HELD:
+                        child.last_exit, child.ready = code, False
+                        child.state = ProcessState.HELD
+                        self._event("held", child, exit_code=code)
+                    self._next_restart.pop(name, None)
+                    continue
                 if name not in self._next_restart:
                     child.last_exit, child.ready = code, False
                     restarts = child.spec.restart
@@ -186,14 +203,27 @@ class Supervisor:
         ------
         KeyError
             When there is no process called ``name``.
+        ProcessHeld
+            When its hold file exists.
         """
         with self._lock:
             child = self.children[name]
+            if self.held(name):
+                raise ProcessHeld(f"{name} is held (remove {self.hold_path(name)} to release it)")
             child.stop()
             child.restarts += 1
             child.start(self.base_env)
             self._event("restarted", child, restarts=child.restarts, requested=True)
             return child.describe()
+
+    def hold_path(self, name: str) -> Path | None:
+        """The hold file of process ``name`` (None without a hold directory)."""
+        return self.hold_dir / f"hold-{name}" if self.hold_dir is not None else None
+
+    def held(self, name: str) -> bool:
+        """Whether process ``name`` is kept down by its hold file."""
+        path = self.hold_path(name)
+        return path is not None and path.exists()
 
     def stop_all(self) -> None:
         """Stop every process, last started first."""

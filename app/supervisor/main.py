@@ -55,7 +55,10 @@ def main(argv: list[str]) -> int:
         return 3
     hook, queue = _journal_hook()
     supervisor = Supervisor(
-        [ProcessSpec.from_dict(p) for p in stack["processes"]], log_dir, on_event=hook
+        [ProcessSpec.from_dict(p) for p in stack["processes"]],
+        log_dir,
+        on_event=hook,
+        hold_dir=run_dir,
     )
     control = ControlServer(supervisor, run_dir, extra={"info": stack.get("info", {})}).start()
 

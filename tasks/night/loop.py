@@ -41,6 +41,8 @@ class LoopSummary:
     replans: int = 0
     calibrations: list[str] = field(default_factory=list)
     waits: int = 0
+    #: The reason of the decision that ended the loop (for ``LoopEnd.WEATHER``).
+    reason: str = ""
 
 
 class NightLoop:
@@ -60,6 +62,10 @@ class NightLoop:
         Shortest wall wait between two looks.
     stop : threading.Event, optional
         Set to end the loop early (cancellation).
+    end_on_weather : bool
+        End (``LoopEnd.WEATHER``) when the policy waits for the weather, rather than wait: a
+        block of the night gives the telescope back and the next one starts on
+        ``pyros.weather.safe``. False (the default) waits, as replay and the evening do.
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class NightLoop:
         poll_s: float,
         min_poll_wall_s: float,
         stop: threading.Event | None = None,
+        end_on_weather: bool = False,
     ) -> None:
         self.clock = clock
         self.read_state = read_state
@@ -78,6 +85,7 @@ class NightLoop:
         self.poll_s = poll_s
         self.min_poll_wall_s = min_poll_wall_s
         self.stop = stop or threading.Event()
+        self.end_on_weather = end_on_weather
         self.calibrations: set[str] = set()
         self.on_decision: Callable[[NightDecision], None] = lambda decision: None
 
@@ -105,6 +113,9 @@ class NightLoop:
             self.on_decision(decision)
             if decision.action is NightAction.END:
                 summary.ended = LoopEnd.NIGHT_OVER
+                break
+            if decision.weather and self.end_on_weather:
+                summary.ended, summary.reason = LoopEnd.WEATHER, decision.reason
                 break
             self._carry_out(decision, until, summary)
         else:

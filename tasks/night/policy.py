@@ -72,6 +72,10 @@ class NightDecision:
     until: datetime | None = None
     sequence_id: int | None = None
     calibration: str | None = None
+    #: A wait for the weather (unsafe, or a verdict too old to trust): a block of the night may
+    #: end here rather than hold the telescope until it clears (``pyros.weather.safe`` starts
+    #: the next one, docs/events.md).
+    weather: bool = False
 
 
 def _wait(reason: str, until: datetime | None) -> NightDecision:
@@ -123,13 +127,16 @@ def decide(state: NightState) -> NightDecision:
     if not state.dome_requested_open:
         return NightDecision(NightAction.REQUEST_OPEN, "the night has started")
     if state.weather_stale_s is not None:
-        return _wait(
+        return NightDecision(
+            NightAction.WAIT,
             f"weather verdict stale: the monitor's last word is {state.weather_stale_s:.0f} s "
             "old; treated as unsafe",
-            None,
+            weather=True,
         )
     if not state.weather_safe:
-        return _wait("weather unsafe: the monitor keeps the dome closed", None)
+        return NightDecision(
+            NightAction.WAIT, "weather unsafe: the monitor keeps the dome closed", weather=True
+        )
     if not state.dome_open:
         return _wait("the dome is not open yet (the monitor opens it when safe)", None)
     upcoming = sorted((e for e in state.schedule if e.end > now), key=lambda e: e.start)

@@ -44,3 +44,4 @@ class LoopEnd(StrEnum):
     UNTIL = "until"  # the instant it was given
     NIGHT_OVER = "night over"  # the policy said the night is over
     STOPPED = "stopped"  # asked to stop (cancellation)
+    WEATHER = "weather"  # the policy waits for the weather and the loop was told to end then

@@ -82,3 +82,60 @@ def test_replan_now_makes_a_new_current_schedule(engine, sim_clock, prefect_harn
         current = session.scalars(select(Schedule).where(Schedule.is_current.is_(True))).all()
         assert [s.id for s in current] == [second["schedule_id"]]
         assert current[0].reason == "again"
+
+
+def _notices(engine) -> list[dict]:
+    from infra.db.models import JournalEntry
+
+    with session_scope(engine) as session:
+        rows = session.scalars(select(JournalEntry).where(JournalEntry.kind == "notice"))
+        return [{"source": r.source, **r.payload} for r in rows]
+
+
+def test_an_operator_notice_is_journaled(engine, sim_clock, prefect_harness):
+    from flows.reactions import operator_notice
+
+    text = operator_notice(subject="environment-monitor silent", message="no heartbeat for 20 s")
+    assert text == "environment-monitor silent: no heartbeat for 20 s"
+    (notice,) = _notices(engine)
+    assert notice["subject"] == "environment-monitor silent" and notice["severity"] == "warning"
+
+
+def test_restart_watcher_asks_the_supervisor_and_a_held_watcher_fails_the_run(
+    engine, sim_clock, prefect_harness, tmp_path
+):
+    import sys
+
+    from app.supervisor.control import ControlServer
+    from app.supervisor.core import Supervisor
+    from app.supervisor.spec import ProcessSpec
+    from flows.reactions import restart_watcher
+    from infra.settings import load_settings
+
+    run_dir = load_settings().run_dir
+    sleeper = ProcessSpec("watcher", [sys.executable, "-c", "import time; time.sleep(600)"])
+    supervisor = Supervisor([sleeper], tmp_path / "logs", hold_dir=run_dir)
+    supervisor.start_all()
+    control = ControlServer(supervisor, run_dir).start()
+    try:
+        first = supervisor.children["watcher"].pid
+        answer = restart_watcher(name="watcher", reason="no heartbeat for 20 s")
+        assert answer["ok"] and supervisor.children["watcher"].pid != first
+        (run_dir / "hold-watcher").touch()
+        state = restart_watcher(name="watcher", return_state=True)
+        assert state.is_failed()
+        with pytest.raises(Exception, match="restart of watcher refused: watcher is held"):
+            state.result()
+        state = restart_watcher(name="nobody", return_state=True)
+        with pytest.raises(Exception, match=r"no process 'nobody' \(known: watcher\)"):
+            state.result()
+    finally:
+        control.close()
+        supervisor.stop_all()
+    steps = [(n["watcher"], n["step"], n.get("ok")) for n in _notices(engine)]
+    assert steps[:4] == [
+        ("watcher", "asked", None),
+        ("watcher", "answered", True),
+        ("watcher", "asked", None),
+        ("watcher", "answered", False),
+    ]

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from app.supervisor.control import call
-from app.supervisor.core import StartupError, Supervisor
+from app.supervisor.core import ProcessHeld, StartupError, Supervisor
 from app.supervisor.launch import StackAlreadyRunning, down, supervisor_pid, up
 from app.supervisor.spec import ProcessSpec, Readiness
 from infra.oslock import AlreadyRunning, InstanceLock
@@ -150,3 +150,36 @@ def test_up_reports_a_failed_start(tmp_path):
     with pytest.raises(StartupError, match="broken exited with code 4"):
         up([broken], tmp_path / "run", tmp_path / "logs", timeout_s=60)
     assert wait_until(lambda: supervisor_pid(tmp_path / "run") is None, 15)
+
+
+def test_a_held_process_stays_down_even_on_request_and_comes_back_when_released(tmp_path):
+    events = []
+    supervisor = Supervisor(
+        [server_spec("watcher", free_port())],
+        tmp_path / "logs",
+        on_event=lambda event, name, details: events.append((event, name)),
+        hold_dir=tmp_path,
+    )
+    try:
+        supervisor.start_all()
+        victim = supervisor.children["watcher"]
+        (tmp_path / "hold-watcher").touch()
+        old_pid = victim.pid
+        os.kill(old_pid, signal.SIGKILL)
+        assert wait_until(
+            lambda: (supervisor.watch_once(), victim.state == "held")[1], timeout_s=10.0
+        )
+        for _ in range(5):
+            supervisor.watch_once()
+        assert victim.poll() is not None and victim.restarts == 0
+        assert ("held", "watcher") in events
+        with pytest.raises(ProcessHeld, match=r"watcher is held \(remove .*hold-watcher"):
+            supervisor.restart("watcher")
+        (tmp_path / "hold-watcher").unlink()
+        assert wait_until(
+            lambda: (supervisor.watch_once(), victim.ready and victim.pid != old_pid)[1],
+            timeout_s=10.0,
+        )
+        assert victim.restarts == 1
+    finally:
+        supervisor.stop_all()
