@@ -165,7 +165,8 @@ class AlertIntakeSection(_Section):
     drop_poll_s : float
         How often (wall seconds) the drop folder ``$PYROS_HOME/alerts/drop`` is read.
     heartbeat_wall_s : float
-        Wall seconds between heartbeat events.
+        Wall seconds between heartbeat events (at most 15: Prefect restarts a watcher silent
+        for 15 s, docs/events.md).
     write_queue_max : int
         Bound of the listener's write-behind queue (heartbeats, its own journal entries).
     done_retention_s : float
@@ -176,7 +177,7 @@ class AlertIntakeSection(_Section):
     """
 
     drop_poll_s: float = Field(default=0.2, gt=0.0, le=60.0)
-    heartbeat_wall_s: float = Field(default=30.0, gt=0.0)
+    heartbeat_wall_s: float = Field(default=5.0, gt=0.0, le=15.0)
     write_queue_max: int = Field(default=10000, ge=10)
     done_retention_s: float = Field(default=604800.0, gt=0.0)
     retry_max_s: float = Field(default=10.0, gt=0.0, le=600.0)
