@@ -128,7 +128,12 @@ def report(
     with session_scope(engine) as session:
         latest = latest_night_with_data(session, config)
         if label is None and latest is None:
-            raise CliError("no night has data in this database yet", EXIT_NOT_READY)
+            # Nothing to show is an answer (as `pyros schedule show` with no schedule).
+            if json_output:
+                print_json(None)
+            else:
+                typer.echo("no night has data in this database yet")
+            return
         label = label or str(latest)
         if not night_has_data(session, label, config):
             hint = f"; the latest night with data is {latest}" if latest else ""

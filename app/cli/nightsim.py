@@ -387,15 +387,16 @@ def _record_run(
         record_night_run(session, plan.night, clock.now(), figures=figures)
 
 
-def night_result(label: str, *, ui: str, artifact: bool = True) -> dict[str, Any]:
-    """Publish night ``label``'s report (files and artifact, the one computation) and return
-    what the command prints: the summary (with the report's path and the UI) and the Markdown."""
-    from tasks.night.prefect_tasks import publish_night_report
-    from tasks.night.report import render_markdown
+def night_result(label: str, *, ui: str) -> dict[str, Any]:
+    """Publish night ``label``'s report (files and artifact, from the one computation, in a task
+    run of the stack's Prefect) and return what the command prints: the summary (with the
+    report's path and the UI) and the Markdown."""
+    from tasks.night.prefect_tasks import night_report_task
 
-    report, markdown_path = publish_night_report(label, artifact=artifact)
-    summary = {**report.summary, "report": str(markdown_path), "ui": ui}
-    return {"summary": summary, "markdown": render_markdown(report)}
+    published = dict(night_report_task(label))
+    markdown_path = Path(published.pop("report_path"))
+    summary = {**published, "report": str(markdown_path), "ui": ui}
+    return {"summary": summary, "markdown": markdown_path.read_text(encoding="utf-8")}
 
 
 def _end_of_night_done() -> bool:

@@ -89,8 +89,9 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
     fractions = {name: c["frames_analysed"] / c["frames_taken"] for name, c in cameras.items()}
     print("analysed fraction per camera:", json.dumps(fractions), file=sys.stderr)
     for name, figures in cameras.items():
-        assert figures["frames_taken"] > 0, (name, figures)
-        assert figures["frames_analysed"] >= 0.99 * figures["frames_taken"], (name, figures)
+        said = json.dumps({name: figures}, indent=1)
+        assert figures["frames_taken"] > 0, said
+        assert figures["frames_analysed"] >= 0.99 * figures["frames_taken"], said
 
     # Every image row has its frame on disk, whole, and every frame has its row.
     with session_scope(engine) as session:
