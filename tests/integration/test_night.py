@@ -88,10 +88,12 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
     assert sum(c["frames_taken"] for c in cameras.values()) == summary["images"]
     fractions = {name: c["frames_analysed"] / c["frames_taken"] for name, c in cameras.items()}
     print("analysed fraction per camera:", json.dumps(fractions), file=sys.stderr)
-    for name, figures in cameras.items():
-        said = json.dumps({name: figures}, indent=1)
-        assert figures["frames_taken"] > 0, said
-        assert figures["frames_analysed"] >= 0.99 * figures["frames_taken"], said
+    short = {
+        name: figures
+        for name, figures in cameras.items()
+        if not figures["frames_taken"] or figures["frames_analysed"] < 0.99 * figures["frames_taken"]
+    }
+    assert not short, json.dumps(short, indent=1)
 
     # Every image row has its frame on disk, whole, and every frame has its row.
     with session_scope(engine) as session:
