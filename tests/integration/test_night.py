@@ -89,9 +89,9 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
     fractions = {name: c["frames_analysed"] / c["frames_taken"] for name, c in cameras.items()}
     print("analysed fraction per camera:", json.dumps(fractions), file=sys.stderr)
     short = {
-        name: figures
-        for name, figures in cameras.items()
-        if not figures["frames_taken"] or figures["frames_analysed"] < 0.99 * figures["frames_taken"]
+        name: c
+        for name, c in cameras.items()
+        if not c["frames_taken"] or c["frames_analysed"] < 0.99 * c["frames_taken"]
     }
     assert not short, json.dumps(short, indent=1)
 
