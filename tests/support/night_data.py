@@ -119,7 +119,9 @@ def _analysis(session, identifier: str, status: str, at: datetime, **values) -> 
     )
 
 
-def build_night(engine, config: SiteConfig, frames: Path, label: str = "2026-11-24") -> SyntheticNight:
+def build_night(
+    engine, config: SiteConfig, frames: Path, label: str = "2026-11-24"
+) -> SyntheticNight:
     """Put a small night in the database (frames written under ``frames``)."""
     frames.mkdir(parents=True, exist_ok=True)
     night = night_for(label, config)
@@ -173,5 +175,11 @@ def build_night(engine, config: SiteConfig, frames: Path, label: str = "2026-11-
         _analysis(session, pending, "running", at)
     rain = t0 + timedelta(minutes=50)
     emit(WEATHER_UNSAFE, "site", {"reason": "rain"}, source="monitor", clock=_At(rain))
-    emit(WEATHER_SAFE, "site", {"reason": "dry"}, source="monitor", clock=_At(rain + timedelta(minutes=40)))
+    emit(
+        WEATHER_SAFE,
+        "site",
+        {"reason": "dry"},
+        source="monitor",
+        clock=_At(rain + timedelta(minutes=40)),
+    )
     return SyntheticNight(label, span_end, done, cut, late)
