@@ -305,6 +305,7 @@ def _follow_the_night(
                 _stop_the_night(["nrt-analysis"], running=False)
                 with session_scope(engine) as session:
                     record_span(session, plan, clock)
+            _show_changes(reader, engine, display, clock)
             display.say(f"{clock.now():%H:%M:%S} end of the night: park, close the dome, report")
             # Cut short: no waiting for the dawn flats hours ahead; park, close, report.
             _run_now(
@@ -313,7 +314,7 @@ def _follow_the_night(
         _show_changes(reader, engine, display, clock)
     finally:
         display.close()
-    _wait_for_analysis(plan, engine, display)
+    _wait_for_analysis(plan, engine, display, cut_short=hours is not None)
 
 
 def record_span(session: Any, plan: SimulationPlan, clock: Clock) -> None:
@@ -339,15 +340,21 @@ def _show_changes(reader: Any, engine: Engine, display: NightDisplay, clock: Clo
 ANALYSIS_WAIT_WALL_S = 300.0
 
 
-def _wait_for_analysis(plan: SimulationPlan, engine: Engine, display: NightDisplay) -> None:
+def _wait_for_analysis(
+    plan: SimulationPlan, engine: Engine, display: NightDisplay, *, cut_short: bool
+) -> None:
     """Wait (at most :data:`ANALYSIS_WAIT_WALL_S`) until every science frame of the night has
-    its analysis, then stop what is left of the night's analysis runs."""
+    its analysis, then stop what is left of the night's analysis runs. A night cut short stays
+    stopped meanwhile: a block that scheduled its successor while being cancelled would
+    otherwise go on observing past the span."""
     from infra.db import session_scope
     from tasks.night.report import frames_pending
 
     deadline = time.monotonic() + ANALYSIS_WAIT_WALL_S
     said = -1
     while True:
+        if cut_short:
+            _stop_the_night(["start-of-night", "execute-night"])
         with session_scope(engine) as session:
             pending = frames_pending(session, plan.night)
         if pending == 0 or time.monotonic() >= deadline:

@@ -97,13 +97,14 @@ class _Considered:
     latest_reason: str = ""  # the reason of its entry in the latest schedule that has it
 
 
-def _sequences_considered(session: Session, label: str) -> dict[int, _Considered]:
-    """Every sequence of a schedule of the night, in one pass over the night's entries."""
+def _sequences_considered(session: Session, label: str, until: datetime) -> dict[int, _Considered]:
+    """Every sequence of a schedule of the night made before ``until``, in one pass over the
+    night's entries."""
     considered: dict[int, _Considered] = {}
     for sequence_id, planned, reason in session.execute(
         select(ScheduledSequence.sequence_id, ScheduledSequence.planned, ScheduledSequence.reason)
         .join(Schedule, Schedule.id == ScheduledSequence.schedule_id)
-        .where(Schedule.night == label)
+        .where(Schedule.night == label, Schedule.created_at < until)
         .order_by(Schedule.id)
     ):
         seen = considered.setdefault(sequence_id, _Considered())
@@ -128,10 +129,14 @@ def _executed_in(session: Session, start: datetime, end: datetime) -> set[int]:
 def _final_schedule_plan(
     session: Session, label: str, until: datetime
 ) -> tuple[set[int], dict[int, str]]:
-    """The night's last schedule: sequences it planned to start before ``until``, and the
-    reason of every other entry (unplanned, or planned later)."""
+    """The night's last schedule made before ``until``: sequences it planned to start before
+    ``until``, and the reason of every other entry (unplanned, or planned later). A schedule
+    made after the span (a request arriving once a shortened night is over) is not the span's."""
     last = session.scalar(
-        select(Schedule.id).where(Schedule.night == label).order_by(Schedule.id.desc()).limit(1)
+        select(Schedule.id)
+        .where(Schedule.night == label, Schedule.created_at < until)
+        .order_by(Schedule.id.desc())
+        .limit(1)
     )
     if last is None:
         return set(), {}
@@ -211,7 +216,7 @@ class _Fates:
 
 
 def _fates(session: Session, label: str, start: datetime, until: datetime) -> _Fates:
-    considered = _sequences_considered(session, label)
+    considered = _sequences_considered(session, label, until)
     executing = _executed_in(session, start, until)
     due, last_reasons = _final_schedule_plan(session, label, until)
     plannable = executing | due
