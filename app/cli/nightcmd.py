@@ -4,15 +4,14 @@ any night (``pyros night report [NIGHT]``)."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import typer
 
 from app.cli.common import ready_engine
-from app.cli.errors import CliError
+from app.cli.errors import EXIT_NOT_READY, CliError
 from app.cli.output import print_json
-from infra.clock import get_clock
 
 # The stack, the database, the configuration and the night's report are imported inside the
 # commands: every command module is imported by `pyros --help`, and each command answers within
@@ -67,20 +66,20 @@ def night(
     if not simulate:
         typer.echo(context.get_help())
         raise typer.Exit(0)
+    # import time: the stack, the night and the progress display
+    from app.cli.nightprogress import NightDisplay
     from app.cli.nightsim import simulate_night
 
-    def progress(message: str) -> None:
-        typer.echo(message, err=json_output)
-
     try:
-        result = simulate_night(
-            speed=speed,
-            scenario=scenario,
-            hours=hours,
-            frame_px=frame_px,
-            down=down,
-            progress=progress,
-        )
+        with NightDisplay(to_stderr=json_output) as display:
+            result = simulate_night(
+                speed=speed,
+                scenario=scenario,
+                hours=hours,
+                frame_px=frame_px,
+                down=down,
+                display=display,
+            )
     except ValueError as exc:
         raise CliError(str(exc)) from None
     summary = result["summary"]
@@ -98,34 +97,51 @@ def night(
 @app.command("report")
 def report(
     label: str | None = typer.Argument(
-        None, help="Night label YYYY-MM-DD (default: the last night)."
+        None, help="Night label YYYY-MM-DD (default: the latest night that has data)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     write: bool = typer.Option(
         False, "--write", help="Also (re)write $PYROS_HOME/reports/<night>.md and .json."
     ),
 ) -> None:
-    """The report of a night, from the database."""
+    """The report of a night, from the database (the same figures as the night's summary, report
+    files and Prefect artifact)."""
     from infra.config import get_config
     from infra.db import session_scope
-    from infra.journal import night_label
     from tasks.night.prefect_tasks import reports_dir
     from tasks.night.report import (
+        latest_night_with_data,
+        night_has_data,
         night_report,
         render_markdown,
         report_as_dict,
         write_report_files,
     )
 
+    if label is not None:
+        try:
+            date.fromisoformat(label)
+        except ValueError:
+            raise CliError(f"night {label!r} is not a date YYYY-MM-DD") from None
     config = get_config()
-    if label is None:
-        label = night_label(get_clock().now() - timedelta(hours=12), config.site.longitude_deg)
-    try:
-        date.fromisoformat(label)
-    except ValueError:
-        raise CliError(f"night {label!r} is not a date YYYY-MM-DD") from None
     engine = ready_engine()
     with session_scope(engine) as session:
+        latest = latest_night_with_data(session, config)
+        if label is None and latest is None:
+            # Nothing to show is an answer (as `pyros schedule show` with no schedule).
+            if json_output:
+                print_json(None)
+            else:
+                typer.echo("no night has data in this database yet")
+            return
+        label = label or str(latest)
+        if not night_has_data(session, label, config):
+            hint = f"; the latest night with data is {latest}" if latest else ""
+            raise CliError(
+                f"night {label}: no data (no schedule, image, sequence run or weather change)"
+                f"{hint}",
+                EXIT_NOT_READY,
+            )
         result = night_report(session, label, config)
     if write:
         write_report_files(result, reports_dir())

@@ -3,8 +3,11 @@
 The stack (Prefect server, deployments, worker, simulators, gateways, monitor) comes up on a
 simulated clock that stands still until everything is healthy; then the epoch is written and the
 night starts 30 minutes before sunset; ``plan-night`` is run at once and schedules the rest at
-tonight's twilights. The command follows the night, prints the night report and the UI address,
-and leaves the stack up for browsing (``pyros down`` stops it; ``--down`` stops it at once).
+tonight's twilights. The command follows the night (one line per event that matters, a progress
+bar), waits for the analysis of the night's last frames, publishes the night report (files and
+artifact, from :func:`tasks.night.report.night_report` like every other view of the night),
+prints it and the UI address, and leaves the stack up for browsing (``pyros down`` stops it;
+``--down`` stops it at once).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from app.cli.nightprogress import NightDisplay
     from app.stack import StackPlan
     from infra.clock import Clock
     from infra.config import SiteConfig
@@ -106,18 +110,17 @@ def plan_simulation(
     return SimulationPlan(night.label, start, end, speed, site_file, spec)
 
 
-def _count_night(engine: Engine) -> dict[str, Any]:
+def _bar_figures(session: Any) -> tuple[int, int]:
+    """Sequences executed and images so far (the bar's words)."""
     from sqlalchemy import func, select
 
-    from infra.db import session_scope
     from infra.db.models import Image, Sequence
 
-    with session_scope(engine) as session:
-        states = dict(
-            session.execute(select(Sequence.state, func.count()).group_by(Sequence.state)).all()
-        )
-        images = session.scalar(select(func.count()).select_from(Image)) or 0
-    return {"states": states, "images": images}
+    executed = session.scalar(
+        select(func.count()).select_from(Sequence).where(Sequence.state == "executed")
+    )
+    images = session.scalar(select(func.count()).select_from(Image))
+    return executed or 0, images or 0
 
 
 def _flow_run_states() -> dict[str, int]:
@@ -146,8 +149,9 @@ def _run_now(name: str, parameters: dict[str, Any], timeout_s: float | None = 0)
     return run_deployment(f"{name}/{name}", parameters=parameters, timeout=timeout_s)
 
 
-def _stop_the_night() -> None:
-    """Cancel the night's scheduled and running runs (a simulation cut short by --hours)."""
+def _stop_the_night(names: list[str] | None = None, *, running: bool = True) -> None:
+    """Cancel the night's scheduled runs, and its running ones with ``running`` (a simulation
+    cut short by --hours; ``names``: these deployments only, default :data:`NIGHT_RUNS`)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -159,14 +163,16 @@ def _stop_the_night() -> None:
     from prefect.client.schemas.objects import StateType
     from prefect.states import Cancelled, Cancelling
 
-    wanted = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+    wanted = [StateType.SCHEDULED, StateType.PENDING]
+    if running:
+        wanted.append(StateType.RUNNING)
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=wanted))
             ),
             # Only the night's own runs: the server may be shared (PREFECT_API_URL).
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=NIGHT_RUNS)),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names or NIGHT_RUNS)),
             limit=200,
         )
         for run in runs:
@@ -181,9 +187,10 @@ def simulate_night(
     hours: float | None,
     frame_px: int,
     down: bool,
-    progress: Callable[[str], None],
+    display: NightDisplay,
 ) -> dict[str, Any]:
-    """Run a simulated night (see the module docstring); returns the summary figures."""
+    """Run a simulated night (see the module docstring); returns the summary figures and the
+    report's Markdown."""
     from app.supervisor.launch import down as stop_stack
     from infra.clock import get_clock
     from infra.config import get_config
@@ -199,17 +206,17 @@ def simulate_night(
         now=datetime.now().astimezone(),
     )
     settings, config = _switch_to_simulation(plan)
-    stack, wall_start = _bring_up_stack(settings, config, scenario, progress)
+    stack, wall_start = _bring_up_stack(settings, config, scenario, display.say)
     clock = get_clock()
-    progress(
+    display.say(
         f"night {plan.night}: simulated {plan.start:%Y-%m-%d %H:%M} -> "
         f"{plan.end:%H:%M} UTC at {speed:g}x"
     )
     _run_now("plan-night", {"night": plan.night})
     engine = get_engine()
-    _follow_the_night(plan, hours, clock, engine, progress)
-    extra = _run_figures(plan, clock, wall_start)
-    result = _report(plan, hours, engine, extra, ui=str(stack.info["ui"]))
+    _follow_the_night(plan, hours, clock, engine, display)
+    _record_run(plan, clock, engine, _run_figures(plan, clock, wall_start))
+    result = night_result(plan.night, ui=str(stack.info["ui"]))
     if down:
         stop_stack(settings.run_dir)
     return result
@@ -271,26 +278,94 @@ def _follow_the_night(
     hours: float | None,
     clock: Clock,
     engine: Engine,
-    progress: Callable[[str], None],
+    display: NightDisplay,
 ) -> None:
-    """Report progress until the night's end; a night cut short by ``--hours`` is stopped and
-    closed (park, close, report) at once."""
+    """Show the night until its end (a line per event, the bar); a night cut short by
+    ``--hours`` is stopped and closed (park, close) at once. Then wait for the analysis of the
+    night's last frames."""
+    from infra.db import session_scope
+    from tasks.night.progress import ProgressReader
+
+    reader = ProgressReader()
+    with session_scope(engine) as session:
+        reader.start_at_end(session)
+    display.start_night(plan.start, plan.end)
     ended = False
-    while clock.now() < plan.end:
-        counts = _count_night(engine)
-        progress(
-            f"{clock.now():%H:%M:%S} simulated: sequences {counts['states']}, "
-            f"images {counts['images']}"
-        )
-        time.sleep(min(10.0, max(1.0, clock.wall_seconds(600))))
-        if hours is None and _end_of_night_done():
-            ended = True
+    try:
+        while clock.now() < plan.end:
+            _show_changes(reader, engine, display, clock)
+            time.sleep(min(2.0, max(0.5, clock.wall_seconds(120))))
+            if hours is None and _end_of_night_done():
+                ended = True
+                break
+        if not ended:
+            if hours is not None:
+                # The analysis goes on with the frames taken: only the night's other runs stop.
+                _stop_the_night([name for name in NIGHT_RUNS if name != "nrt-analysis"])
+                _stop_the_night(["nrt-analysis"], running=False)
+                with session_scope(engine) as session:
+                    record_span(session, plan, clock)
+            _show_changes(reader, engine, display, clock)
+            display.say(f"{clock.now():%H:%M:%S} end of the night: park, close the dome, report")
+            # Cut short: no waiting for the dawn flats hours ahead; park, close, report.
+            _run_now(
+                "end-of-night", {"night": plan.night, "dawn_flats": hours is None}, timeout_s=600
+            )
+        _show_changes(reader, engine, display, clock)
+    finally:
+        display.close()
+    _wait_for_analysis(plan, engine, display, cut_short=hours is not None)
+
+
+def record_span(session: Any, plan: SimulationPlan, clock: Clock) -> None:
+    """Journal the end of the span a night cut short reports (every later report uses it)."""
+    from tasks.night.report import record_night_run
+
+    record_night_run(session, plan.night, clock.now(), span_end=plan.end)
+
+
+def _show_changes(reader: Any, engine: Engine, display: NightDisplay, clock: Clock) -> None:
+    from infra.db import session_scope
+    from tasks.night.progress import progress_lines
+
+    with session_scope(engine) as session:
+        lines = progress_lines(reader.read(session))
+        executed, images = _bar_figures(session)
+    for line in lines:
+        display.say(line)
+    display.tick(clock.now(), executed, images)
+
+
+#: Longest wait (wall seconds) for the analysis of the night's last frames.
+ANALYSIS_WAIT_WALL_S = 300.0
+
+
+def _wait_for_analysis(
+    plan: SimulationPlan, engine: Engine, display: NightDisplay, *, cut_short: bool
+) -> None:
+    """Wait (at most :data:`ANALYSIS_WAIT_WALL_S`) until every science frame of the night has
+    its analysis, then stop what is left of the night's analysis runs. A night cut short stays
+    stopped meanwhile: a block that scheduled its successor while being cancelled would
+    otherwise go on observing past the span."""
+    from infra.db import session_scope
+    from tasks.night.report import frames_pending
+
+    deadline = time.monotonic() + ANALYSIS_WAIT_WALL_S
+    said = -1
+    while True:
+        if cut_short:
+            _stop_the_night(["start-of-night", "execute-night"])
+        with session_scope(engine) as session:
+            pending = frames_pending(session, plan.night)
+        if pending == 0 or time.monotonic() >= deadline:
             break
-    if not ended:
-        if hours is not None:
-            _stop_the_night()
-        # Cut short: no waiting for the dawn flats hours ahead; park, close, report.
-        _run_now("end-of-night", {"night": plan.night, "dawn_flats": hours is None}, timeout_s=600)
+        if pending != said:
+            display.say(f"waiting for the analysis of {pending} frame(s)")
+            said = pending
+        time.sleep(2.0)
+    if pending:
+        display.say(f"{pending} frame(s) not analysed after {ANALYSIS_WAIT_WALL_S:g} s")
+    _stop_the_night(["nrt-analysis"])
 
 
 def _run_figures(plan: SimulationPlan, clock: Clock, wall_start: float) -> dict[str, Any]:
@@ -308,27 +383,27 @@ def _run_figures(plan: SimulationPlan, clock: Clock, wall_start: float) -> dict[
     }
 
 
-def _report(
-    plan: SimulationPlan,
-    hours: float | None,
-    engine: Engine,
-    extra: dict[str, Any],
-    *,
-    ui: str,
-) -> dict[str, Any]:
-    """The night report, written to the reports directory; the summary and its Markdown."""
-    from infra.config import get_config
+def _record_run(
+    plan: SimulationPlan, clock: Clock, engine: Engine, figures: dict[str, Any]
+) -> None:
+    """Journal the run's figures: the night's report shows them from now on."""
     from infra.db import session_scope
-    from tasks.night.prefect_tasks import reports_dir
-    from tasks.night.report import night_report, render_markdown, write_report_files
+    from tasks.night.report import record_night_run
 
     with session_scope(engine) as session:
-        report = night_report(
-            session, plan.night, get_config(), extra=extra, until=plan.end if hours else None
-        )
-    markdown_path, _ = write_report_files(report, reports_dir())
-    summary = {**report.summary, "report": str(markdown_path), "ui": ui}
-    return {"summary": summary, "markdown": render_markdown(report)}
+        record_night_run(session, plan.night, clock.now(), figures=figures)
+
+
+def night_result(label: str, *, ui: str) -> dict[str, Any]:
+    """Publish night ``label``'s report (files and artifact, from the one computation, in a task
+    run of the stack's Prefect) and return what the command prints: the summary (with the
+    report's path and the UI) and the Markdown."""
+    from tasks.night.prefect_tasks import night_report_task
+
+    published = dict(night_report_task(label))
+    markdown_path = Path(published.pop("report_path"))
+    summary = {**published, "report": str(markdown_path), "ui": ui}
+    return {"summary": summary, "markdown": markdown_path.read_text(encoding="utf-8")}
 
 
 def _end_of_night_done() -> bool:

@@ -143,6 +143,15 @@ def charge_quota(engine: Engine | None, sequence_id: int, hours: float) -> None:
                 holder.used_hours += hours
 
 
+def _done_reason(work: SequenceWork, taken: list[StoredImage]) -> str:
+    """Why an executed sequence is done, counting all its images (a resumed sequence took some
+    of them in an earlier run)."""
+    total = sum(plan.nb_images for plans in work.albums.values() for plan in plans)
+    if len(taken) == total:
+        return f"all plans done: {total} image(s) taken"
+    return f"all plans done: {total} image(s), {len(taken)} taken in this run, the rest earlier"
+
+
 class SequenceRun:
     """One execution of one sequence.
 
@@ -228,7 +237,7 @@ class SequenceRun:
                 self.engine,
                 sequence_id,
                 SequenceState.EXECUTED,
-                f"{len(self._images)} image(s) taken",
+                _done_reason(work, self._images),
                 end,
             )
             charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)

@@ -18,7 +18,7 @@ from tasks.environment.observatory_state import request_dome
 from tasks.night.devices import NightDevices
 from tasks.night.execute import PlanWork, SequenceRun
 from tasks.night.images import StoredImage
-from tasks.night.report import night_report, render_markdown, write_report_files
+from tasks.night.report import NightReport, night_report, render_markdown, write_report_files
 from tasks.night.vocabulary import ExecutionResult
 
 #: The event announcing each way an execution can end (a refused lease announces nothing).
@@ -94,16 +94,30 @@ def reports_dir() -> Path:
     return load_settings().home / "reports"
 
 
+#: Key of the night report's Markdown artifact.
+REPORT_ARTIFACT_KEY = "pyros-night-report"
+
+
+def publish_night_report(label: str, *, artifact: bool = True) -> tuple[NightReport, Path]:
+    """Compute night ``label``'s report (:func:`night_report`, the one computation), write
+    ``$PYROS_HOME/reports/<night>.md`` and ``.json`` and, with ``artifact``, publish the same
+    Markdown as the artifact ``pyros-night-report`` (needs a Prefect API: inside a flow run, or
+    with ``PREFECT_API_URL`` set). Returns the report and the Markdown file's path."""
+    with session_scope() as session:
+        report = night_report(session, label, get_config())
+    markdown_path, _ = write_report_files(report, reports_dir())
+    if artifact:
+        create_markdown_artifact(
+            key=REPORT_ARTIFACT_KEY,
+            markdown=render_markdown(report),
+            description=f"Night report {label}",
+        )
+    return report, markdown_path
+
+
 @task(name="night-report", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 def night_report_task(label: str) -> dict[str, Any]:
     """Write the night report (markdown artifact ``pyros-night-report`` and the files
     ``$PYROS_HOME/reports/<night>.md`` and ``.json``); returns its summary."""
-    with session_scope() as session:
-        report = night_report(session, label, get_config())
-    markdown_path, _ = write_report_files(report, reports_dir())
-    create_markdown_artifact(
-        key="pyros-night-report",
-        markdown=render_markdown(report),
-        description=f"Night report {label}",
-    )
+    report, markdown_path = publish_night_report(label)
     return {**report.summary, "report_path": str(markdown_path)}

@@ -1,8 +1,13 @@
-"""The night report: what was planned, executed, interrupted and why, the weather, the images and
-the time used per program, from the database alone (so any past night can be reported again).
+"""The night report: what was planned, executed, interrupted and why, the weather, the images,
+the frames each camera took and how many the near-real-time analysis could use, and the time used
+per program, from the database alone (so any past night can be reported again).
 
-:func:`night_summary` gives the figures (the keys ``pyros night --json`` prints);
-:func:`night_report` adds the detail and :func:`render_markdown` the page the operator reads.
+:func:`night_report` is the one function that computes a night's figures: the summary
+``pyros night --simulate`` prints, the report files, the Prefect artifact and ``pyros night
+report`` all come from it. :func:`night_summary` gives the figures alone, :func:`render_markdown`
+the page the operator reads, :func:`report_as_dict` the JSON. What only the simulation knows (the
+span of a night cut short, how its flow runs ended, its speed) is journaled by
+:func:`record_night_run` and read back by :func:`night_report`, so a later report shows it too.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from infra.config import SiteConfig
+from devices.controllers.camera import ImageType
+from infra.config import SiteConfig, get_config
 from infra.db.models import (
     Image,
     JournalEntry,
+    NrtAnalysis,
     Request,
     Schedule,
     ScheduledSequence,
@@ -31,10 +38,15 @@ from infra.db.models import (
 from infra.db.sequence_state import SequenceState
 from infra.events import WEATHER_SAFE, WEATHER_UNSAFE
 from infra.files import write_atomic
-from infra.journal import KIND_EVENT
+from infra.journal import KIND_EVENT, night_label, record
+from tasks.nrt.analysis_rows import AnalysisStatus
+from tasks.nrt.night_frames import frame_figures
 from tasks.scheduling.night_times import Night, night_for
 
 S = SequenceState
+
+#: Journal kind of what a run of the night records about itself (span, run figures).
+KIND_NIGHT_RUN = "night-run"
 
 
 @dataclass(frozen=True)
@@ -85,13 +97,14 @@ class _Considered:
     latest_reason: str = ""  # the reason of its entry in the latest schedule that has it
 
 
-def _sequences_considered(session: Session, label: str) -> dict[int, _Considered]:
-    """Every sequence of a schedule of the night, in one pass over the night's entries."""
+def _sequences_considered(session: Session, label: str, until: datetime) -> dict[int, _Considered]:
+    """Every sequence of a schedule of the night made before ``until``, in one pass over the
+    night's entries."""
     considered: dict[int, _Considered] = {}
     for sequence_id, planned, reason in session.execute(
         select(ScheduledSequence.sequence_id, ScheduledSequence.planned, ScheduledSequence.reason)
         .join(Schedule, Schedule.id == ScheduledSequence.schedule_id)
-        .where(Schedule.night == label)
+        .where(Schedule.night == label, Schedule.created_at < until)
         .order_by(Schedule.id)
     ):
         seen = considered.setdefault(sequence_id, _Considered())
@@ -116,10 +129,14 @@ def _executed_in(session: Session, start: datetime, end: datetime) -> set[int]:
 def _final_schedule_plan(
     session: Session, label: str, until: datetime
 ) -> tuple[set[int], dict[int, str]]:
-    """The night's last schedule: sequences it planned to start before ``until``, and the
-    reason of every other entry (unplanned, or planned later)."""
+    """The night's last schedule made before ``until``: sequences it planned to start before
+    ``until``, and the reason of every other entry (unplanned, or planned later). A schedule
+    made after the span (a request arriving once a shortened night is over) is not the span's."""
     last = session.scalar(
-        select(Schedule.id).where(Schedule.night == label).order_by(Schedule.id.desc()).limit(1)
+        select(Schedule.id)
+        .where(Schedule.night == label, Schedule.created_at < until)
+        .order_by(Schedule.id.desc())
+        .limit(1)
     )
     if last is None:
         return set(), {}
@@ -199,7 +216,7 @@ class _Fates:
 
 
 def _fates(session: Session, label: str, start: datetime, until: datetime) -> _Fates:
-    considered = _sequences_considered(session, label)
+    considered = _sequences_considered(session, label, until)
     executing = _executed_in(session, start, until)
     due, last_reasons = _final_schedule_plan(session, label, until)
     plannable = executing | due
@@ -277,6 +294,116 @@ def _add_lines(
     return states
 
 
+def record_night_run(
+    session: Session,
+    label: str,
+    at: datetime,
+    *,
+    span_end: datetime | None = None,
+    figures: dict[str, Any] | None = None,
+) -> None:
+    """Journal what a run of night ``label`` knows that the database does not: the end of the span
+    reported (a night cut short) and figures of the run (flow run states, wall and simulated
+    seconds). :func:`night_report` reads the latest of each back.
+
+    Parameters
+    ----------
+    session : Session
+        Database session (the entry commits with it).
+    label : str
+        Night label.
+    at : datetime
+        Simulated instant of the entry.
+    span_end : datetime, optional
+        End of the span reported.
+    figures : dict, optional
+        JSON-able figures added to the summary as given.
+    """
+    payload: dict[str, Any] = {"night": label}
+    if span_end is not None:
+        payload["span_end"] = span_end.isoformat()
+    if figures:
+        payload["figures"] = dict(figures)
+    record(KIND_NIGHT_RUN, "pyros night", payload, sim_time=at, into=session)
+
+
+def _recorded_run(session: Session, label: str) -> tuple[datetime | None, dict[str, Any]]:
+    """The latest span end and the run figures journaled for night ``label``."""
+    span_end: datetime | None = None
+    figures: dict[str, Any] = {}
+    payload: Any
+    for payload in session.scalars(
+        select(JournalEntry.payload)
+        .where(JournalEntry.kind == KIND_NIGHT_RUN)
+        .order_by(JournalEntry.id)
+    ):
+        if not isinstance(payload, dict) or payload.get("night") != label:
+            continue
+        if payload.get("span_end"):
+            span_end = datetime.fromisoformat(str(payload["span_end"]))
+        figures.update(payload.get("figures") or {})
+    return span_end, figures
+
+
+def night_has_data(session: Session, label: str, config: SiteConfig) -> bool:
+    """Whether night ``label`` has anything to report: a schedule, an image, a sequence that
+    started executing or a weather change."""
+    start, end = night_span(night_for(label, config))
+    if session.scalar(select(Schedule.id).where(Schedule.night == label).limit(1)) is not None:
+        return True
+    if session.scalar(
+        select(Image.id).where(Image.acquired_at >= start, Image.acquired_at < end).limit(1)
+    ):
+        return True
+    return bool(_executed_in(session, start, end) or _weather_changes(session, label, start, end))
+
+
+def latest_night_with_data(session: Session, config: SiteConfig) -> str | None:
+    """The latest night with a schedule, an image or a sequence executing (None: no night)."""
+    longitude = config.site.longitude_deg
+    labels = [session.scalar(select(func.max(Schedule.night)))]
+    for instant in (
+        session.scalar(select(func.max(Image.acquired_at))),
+        session.scalar(
+            select(func.max(SequenceTransition.at)).where(
+                SequenceTransition.to_state == S.EXECUTING
+            )
+        ),
+    ):
+        if instant is not None:
+            labels.append(night_label(instant, longitude))
+    found = [label for label in labels if label]
+    return max(found) if found else None
+
+
+def frames_pending(session: Session, label: str, config: SiteConfig | None = None) -> int:
+    """Science frames of night ``label`` whose analysis has not ended (done or failed) yet."""
+    config = config or get_config()
+    start, end = night_span(night_for(label, config))
+    ended = select(NrtAnalysis.image_id).where(
+        NrtAnalysis.status.in_([AnalysisStatus.DONE.value, AnalysisStatus.FAILED.value])
+    )
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Image)
+            .where(
+                Image.image_type == ImageType.LIGHT.value,
+                Image.acquired_at >= start,
+                Image.acquired_at < end,
+                Image.id.not_in(ended),
+            )
+        )
+        or 0
+    )
+
+
+def _frames(session: Session, label: str, config: SiteConfig) -> dict[str, Any]:
+    """The night's science frames per camera and in all (see :func:`frame_figures`)."""
+    figures = frame_figures(session, label, config.site.longitude_deg)
+    return {"cameras": figures["cameras"], "frames": figures["total"]}
+
+
 def night_report(
     session: Session,
     label: str,
@@ -285,7 +412,7 @@ def night_report(
     extra: dict[str, Any] | None = None,
     until: datetime | None = None,
 ) -> NightReport:
-    """Everything the report says about night ``label``.
+    """Everything the report says about night ``label``: the one computation of its figures.
 
     Parameters
     ----------
@@ -296,10 +423,11 @@ def night_report(
     config : SiteConfig
         The site (the night's instants).
     extra : dict, optional
-        Figures known only to the caller (flow run states, wall and simulated seconds), added to
-        the summary as given.
+        Figures known only to the caller, added to the summary as given (after those journaled
+        by :func:`record_night_run`).
     until : datetime, optional
-        End of the span reported (a night cut short); default the night's end.
+        End of the span reported (a night cut short); default the span journaled by
+        :func:`record_night_run`, else the night's end.
 
     Notes
     -----
@@ -307,11 +435,14 @@ def night_report(
     last schedule planned to start in it: what the night could still do given what happened.
     Sequences planned at some point but not plannable in the end (the weather, an alert or a
     re-plan pushed them out) are *dropped*, each with its reason; *unplannable* ones were
-    considered but never planned (the planner's reason).
+    considered but never planned (the planner's reason). Images are counted from the image rows
+    (each row names its sequence); ``cameras`` gives each camera's science frames: taken,
+    analysed, failed with the reasons, and false candidates per frame where the truth is known.
     """
     night = night_for(label, config)
     start, end = night_span(night)
-    until = min(until or end, end)
+    recorded_end, recorded = _recorded_run(session, label)
+    until = min(until or recorded_end or end, end)
     fates = _fates(session, label, start, until)
     image_counts = _image_counts(session, start, end)
     report = NightReport(label, {})
@@ -335,9 +466,11 @@ def night_report(
         "sequences_dropped": len(fates.dropped),
         "images": sum(image_counts.values()),
         "weather_closures": sum(1 for change in report.weather if not change.safe),
+        **_frames(session, label, config),
         "night_start": night.start.isoformat() if night.start else None,
         "night_end": night.end.isoformat() if night.end else None,
         "span_end": until.isoformat(),
+        **recorded,
         **(extra or {}),
     }
     return report
@@ -356,6 +489,61 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return lines
 
 
+#: Figures of the run shown in the Markdown when the summary has them.
+RUN_FIGURES = (
+    "flow_runs_failed",
+    "flow_runs_crashed",
+    "flow_runs_completed",
+    "wall_seconds",
+    "simulated_seconds",
+    "speed_factor",
+)
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{100.0 * value:.1f} %"
+
+
+def _per_frame(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _frames_line(total: dict[str, Any]) -> str:
+    taken, analysed = total.get("frames_taken", 0), total.get("frames_analysed", 0)
+    failed, pending = total.get("frames_failed", 0), total.get("frames_pending", 0)
+    share = _fraction(total.get("analysed_fraction"))
+    return (
+        f"- science frames: {taken} taken, **{analysed} analysed** ({share}), {failed} failed, "
+        f"{pending} not analysed yet"
+    )
+
+
+def _frames_section(cameras: dict[str, dict[str, Any]]) -> list[str]:
+    """The frames of each camera, then why frames could not be analysed."""
+    out = ["", "## Frames per camera", ""]
+    if not cameras:
+        return [*out, "No science frame."]
+    out += _table(
+        ["camera", "taken", "analysed", "failed", "pending", "analysed %", "candidates",
+         "false candidates per frame"],
+        [
+            [name, f["frames_taken"], f["frames_analysed"], f["frames_failed"],
+             f["frames_pending"], _fraction(f["analysed_fraction"]), f["candidates"],
+             _per_frame(f["false_candidates_per_frame"])]
+            for name, f in cameras.items()
+        ],
+    )  # fmt: skip
+    reasons = [
+        [name, reason["reason"], reason["count"], reason["example"]]
+        for name, f in cameras.items()
+        for reason in f["failure_reasons"]
+    ]
+    if reasons:
+        out += ["", "### Why frames could not be analysed", ""]
+        out += _table(["camera", "reason", "frames", "for example"], reasons)
+    return out
+
+
 def render_markdown(report: NightReport) -> str:
     """The report as the operator reads it (the Prefect artifact and the ``.md`` file)."""
     s = report.summary
@@ -371,11 +559,13 @@ def render_markdown(report: NightReport) -> str:
         f"- dropped since planned: {s['sequences_dropped']}; unplannable: "
         f"{s['sequences_unplannable']}",
         f"- images: **{s['images']}**",
+        _frames_line(s.get("frames") or {}),
         f"- weather closures: {s['weather_closures']}",
     ]
-    for key in ("flow_runs_failed", "flow_runs_crashed", "wall_seconds", "speed_factor"):
+    for key in RUN_FIGURES:
         if key in s:
             out.append(f"- {key.replace('_', ' ')}: {s[key]}")
+    out += _frames_section(s.get("cameras") or {})
     out += ["", "## Sequences", ""]
     out += _table(
         ["id", "name", "program", "state", "images", "why"],

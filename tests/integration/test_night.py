@@ -76,6 +76,24 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
         assert line["state"] == "executed" or line["reason"], line
     assert summary["flow_runs_failed"] == 0 and summary["flow_runs_crashed"] == 0, summary
     assert summary["speed_factor"] > 0.8 * SPEED
+    # The report file says what the terminal said (one computation of the night's figures).
+    assert {k: report["summary"][k] for k in summary if k not in ("report", "ui")} == {
+        k: v for k, v in summary.items() if k not in ("report", "ui")
+    }
+
+    # Every camera took frames, and the near-real-time analysis used at least 99 % of each
+    # camera's frames (a frame it cannot analyse is counted with its reason).
+    cameras = summary["cameras"]
+    assert len(cameras) >= 2, cameras
+    assert sum(c["frames_taken"] for c in cameras.values()) == summary["images"]
+    fractions = {name: c["frames_analysed"] / c["frames_taken"] for name, c in cameras.items()}
+    print("analysed fraction per camera:", json.dumps(fractions), file=sys.stderr)
+    short = {
+        name: c
+        for name, c in cameras.items()
+        if not c["frames_taken"] or c["frames_analysed"] < 0.99 * c["frames_taken"]
+    }
+    assert not short, json.dumps(short, indent=1)
 
     # Every image row has its frame on disk, whole, and every frame has its row.
     with session_scope(engine) as session:

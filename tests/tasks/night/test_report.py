@@ -179,11 +179,14 @@ def test_a_span_cut_short_counts_only_what_was_due_in_it(engine):
     _schedule(engine, label, night, [early], {}, t0)
     later = {early: t0 + timedelta(minutes=30), late: t0 + timedelta(hours=3)}
     _schedule(engine, label, night, later, {}, t0 + timedelta(minutes=10))
+    # A schedule made after the span (a request came in while the night was closing) is not
+    # the span's: it planned `early` again, after the span's end.
+    _schedule(engine, label, night, {early: t0 + timedelta(hours=2)}, {}, t0 + timedelta(hours=2))
     with session_scope(engine) as session:
         s = night_report(session, label, config, until=t0 + timedelta(hours=1)).summary
         full = night_report(session, label, config).summary
     assert (s["sequences_plannable"], s["sequences_dropped"]) == (1, 1)
-    assert (full["sequences_plannable"], full["sequences_dropped"]) == (2, 0)
+    assert (full["sequences_plannable"], full["sequences_dropped"]) == (1, 1)
 
 
 def test_a_night_with_nothing_reports_zeros(engine):
@@ -191,3 +194,58 @@ def test_a_night_with_nothing_reports_zeros(engine):
     with session_scope(engine) as session:
         s = night_report(session, "2026-11-24", config).summary
     assert s["sequences_plannable"] == s["images"] == s["weather_closures"] == 0
+
+
+def test_frames_per_camera_span_and_run_figures_come_with_the_report(engine, tmp_path):
+    from tasks.night.report import (
+        frames_pending,
+        latest_night_with_data,
+        night_has_data,
+        record_night_run,
+    )
+    from tests.support.night_data import INFRARED, VISIBLE, build_night
+
+    config = get_config()
+    built = build_night(engine, config, tmp_path / "frames")
+    with session_scope(engine) as session:
+        whole = night_report(session, built.label, config).summary
+        record_night_run(session, built.label, built.span_end, span_end=built.span_end)
+        record_night_run(session, built.label, built.span_end, figures={"wall_seconds": 61.5})
+    with session_scope(engine) as session:
+        report = night_report(session, built.label, config)
+        assert frames_pending(session, built.label, config) == 1
+        assert latest_night_with_data(session, config) == built.label
+        assert night_has_data(session, built.label, config)
+        assert not night_has_data(session, "2026-11-20", config)
+    s = report.summary
+    # The journaled span: `late`, planned after it, is dropped (the whole night counts it).
+    assert (whole["sequences_plannable"], whole["sequences_dropped"]) == (3, 0)
+    assert (s["sequences_plannable"], s["sequences_dropped"]) == (2, 1)
+    assert s["span_end"] == built.span_end.isoformat() and s["wall_seconds"] == 61.5
+    visible, infrared = s["cameras"][VISIBLE], s["cameras"][INFRARED]
+    assert (visible["frames_taken"], visible["frames_analysed"]) == (5, 3)
+    assert (visible["frames_failed"], visible["frames_pending"]) == (1, 1)
+    assert visible["failure_reasons"][0]["reason"] == (
+        "astrometry: no match between N detections and N catalog stars"
+    )
+    # Three frames scored against their truth: one false candidate (the other is the afterglow).
+    assert (visible["frames_scored"], visible["false_candidates"]) == (3, 1)
+    assert visible["false_candidates_per_frame"] == round(1 / 3, 4)
+    assert (infrared["frames_taken"], infrared["frames_analysed"], infrared["frames_failed"]) == (
+        3,
+        2,
+        1,
+    )
+    assert infrared["failure_reasons"] == [
+        {
+            "reason": "N% of the pixels are saturated or bad",
+            "count": 1,
+            "example": "100% of the pixels are saturated or bad",
+        }
+    ]
+    assert infrared["false_candidates_per_frame"] is None  # no truth: not scored
+    assert s["frames"]["frames_taken"] == s["images"] == 8
+    markdown = render_markdown(report)
+    assert "## Frames per camera" in markdown and "N% of the pixels are saturated" in markdown
+    assert f"| {INFRARED} | 3 | 2 | 1 | 0 | 66.7 % | 0 | - |" in markdown
+    assert "wall seconds: 61.5" in markdown
