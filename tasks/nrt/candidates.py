@@ -6,7 +6,9 @@ masked (bad, saturated) pixels and none off the frame in its aperture, away from
 (``edge_margin_fwhm``), not sharper than a star (cosmic rays and hot pixels: peak/flux above
 ``sharpness_max`` times the stars' median, its peak first lowered by three pixel sigmas), as
 concentrated as a star (flux within 0.75 FWHM over flux within the aperture; blends and halo
-fragments are flatter), not in the wings of a brighter catalog star (within
+fragments are flatter), not on the rim of a saturated star or its bleed trail (within
+``saturation_margin_px`` of a saturated blob of pixels: the spilled charge at a trail's end is a
+sharp, isolated bump no catalog has), not in the wings of a brighter catalog star (within
 ``1 + log10(flux ratio)`` FWHM of a star brighter than itself — deblended halo pieces), and not
 explained by the catalog stars around it (their PSF-weighted flux reaches 30 % of its own: two
 known stars merged into one detection).
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from infra.config_nrt import NrtSection
@@ -103,7 +106,9 @@ class DetectionTraits:
 
     ``sharpness`` is the peak (lowered by three pixel sigmas) over the aperture flux;
     ``point_like`` whether the source is as concentrated as a star; ``masked_fraction`` the
-    fraction of masked pixels in its aperture (None: the masked flag decides).
+    fraction of masked pixels in its aperture (None: the masked flag decides);
+    ``near_saturation`` whether it touches a saturated star or its bleed trail
+    (:func:`near_saturated_blobs`; None: not tested).
     """
 
     x: Floats
@@ -113,6 +118,7 @@ class DetectionTraits:
     sharpness: Floats
     point_like: Bools | None = None
     masked_fraction: Floats | None = None
+    near_saturation: Bools | None = None
 
 
 @dataclass(frozen=True)
@@ -162,9 +168,54 @@ def clean_sources(
         clean &= sources.sharpness <= params.sharpness_max * stars_sharpness
     if sources.point_like is not None:
         clean &= sources.point_like
+    if sources.near_saturation is not None:
+        clean &= ~sources.near_saturation
     clean &= ~in_bright_wings(x, y, flux, catalog.x, catalog.y, catalog.flux, fwhm)
     clean &= ~explained_by_catalog(x, y, flux, catalog.x, catalog.y, catalog.flux, fwhm)
     return clean
+
+
+def saturated_blobs(mask: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_] | None:
+    """The masked pixels that belong to saturated stars and their bleed trails: blobs of two
+    pixels or more, none longer than half the frame (a hot or dead pixel is one pixel, a dead
+    column or row spans the frame). None when there are none."""
+    if mask is None or not mask.any():
+        return None
+    labels, count = ndimage.label(mask)
+    if not count:
+        return None
+    height, width = mask.shape
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = np.zeros(count + 1, dtype=bool)
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None or sizes[index] < 2:
+            continue
+        rows, columns = box[0].stop - box[0].start, box[1].stop - box[1].start
+        keep[index] = rows <= height // 2 and columns <= width // 2
+    if not keep.any():
+        return None
+    blobs: npt.NDArray[np.bool_] = keep[labels]
+    return blobs
+
+
+def near_saturated_blobs(
+    x: Floats, y: Floats, blobs: npt.NDArray[np.bool_] | None, margin_px: float
+) -> Bools:
+    """Detections within ``margin_px`` (pixels, box distance) of a saturated blob's pixel
+    (:func:`saturated_blobs`)."""
+    result = np.zeros(len(x), dtype=bool)
+    if blobs is None or len(x) == 0:
+        return result
+    height, width = blobs.shape
+    reach = int(math.ceil(margin_px))
+    for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
+        if not (np.isfinite(xi) and np.isfinite(yi)):
+            continue
+        cx, cy = int(round(float(xi))), int(round(float(yi)))
+        x0, x1 = max(cx - reach, 0), min(cx + reach + 1, width)
+        y0, y1 = max(cy - reach, 0), min(cy + reach + 1, height)
+        result[i] = x0 < x1 and y0 < y1 and bool(blobs[y0:y1, x0:x1].any())
+    return result
 
 
 def in_bright_wings(

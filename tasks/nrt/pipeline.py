@@ -31,6 +31,8 @@ from tasks.nrt.candidates import (
     MeasuredSources,
     clean_sources,
     find_candidates,
+    near_saturated_blobs,
+    saturated_blobs,
     unmatched_density,
 )
 from tasks.nrt.catalog import CatalogCache
@@ -394,6 +396,9 @@ def _measure(
 #: by a good part of a pixel and a blend's by more — a star 1.6″ from its detection on 1.5″
 #: pixels was otherwise a false ``new`` candidate.
 MIN_MATCH_RADIUS_PX = 1.5
+#: A candidate whose aperture comes within this many pixels of a saturated star or its bleed
+#: trail is not clean (the charge spilled at a trail's end makes a sharp bump on no star).
+SATURATION_MARGIN_PX = 1.0
 
 
 def _nearest_catalog(
@@ -477,6 +482,12 @@ def _clean(
         sharpness=sharp[subset],
         point_like=_point_like(measured, subset),
         masked_fraction=_masked_fraction(measured, subset),
+        near_saturation=near_saturated_blobs(
+            ex.x[subset],
+            ex.y[subset],
+            saturated_blobs(measured.pixels.mask) if len(subset) else None,
+            ex.aperture_px + SATURATION_MARGIN_PX,
+        ),
     )
     return clean_sources(
         traits,
