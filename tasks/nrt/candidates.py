@@ -207,11 +207,11 @@ def near_saturated_blobs(
     if blobs is None or len(x) == 0:
         return result
     height, width = blobs.shape
-    reach = int(math.ceil(margin_px))
+    reach = math.ceil(margin_px)
     for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
         if not (np.isfinite(xi) and np.isfinite(yi)):
             continue
-        cx, cy = int(round(float(xi))), int(round(float(yi)))
+        cx, cy = round(float(xi)), round(float(yi))
         x0, x1 = max(cx - reach, 0), min(cx + reach + 1, width)
         y0, y1 = max(cy - reach, 0), min(cy + reach + 1, height)
         result[i] = x0 < x1 and y0 < y1 and bool(blobs[y0:y1, x0:x1].any())

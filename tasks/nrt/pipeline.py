@@ -298,11 +298,38 @@ def _catalog_stars(
 def _solve(ex: Extraction, frame: ScienceFrame, stars: CatalogStars, nrt: NrtSection) -> Solution:
     """The astrometric solution from the clean, significant detections."""
     clean_flags = (ex.flags & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
-    usable = clean_flags & (ex.snr >= 10.0)
+    usable = clean_flags & (ex.snr >= ASTROMETRY_SNR_MIN)
     geometry = FrameGeometry(frame.wcs, frame.shape, frame.pixel_scale_arcsec)
     params = AstrometryParams.from_section(nrt)
+    if int(np.count_nonzero(usable)) < params.min_matches:
+        raise NrtError(too_few_usable(ex, usable, params.min_matches))
     saturated = saturated_stars(frame.mask)
     return solve(ex.x, ex.y, ex.flux, usable, geometry, stars, params, saturated)
+
+
+#: Detections used by the astrometric matching are at least this significant.
+ASTROMETRY_SNR_MIN = 10.0
+
+
+def too_few_usable(ex: Extraction, usable: npt.NDArray[np.bool_], needed: int) -> str:
+    """Why too few detections can be matched, in an observer's words: how many were saturated,
+    on bad pixels or the frame's edge, or too faint, and what that usually means."""
+    is_saturated = (ex.flags & FLAG_SATURATED) != 0
+    saturated = int(np.count_nonzero(is_saturated))
+    flawed = int(np.count_nonzero(((ex.flags & (FLAG_MASKED | FLAG_EDGE)) != 0) & ~is_saturated))
+    clean = (ex.flags & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
+    faint = int(np.count_nonzero(clean & (ex.snr < ASTROMETRY_SNR_MIN)))
+    if saturated and saturated >= faint:
+        why = "the stars saturate: exposure too long for this filter's sky and pixel scale"
+    elif faint:
+        why = "the stars are too faint: clouds, a closed dome, an empty field or a short exposure"
+    else:
+        why = "clouds, closed dome or an empty field?"
+    return (
+        f"astrometry: {int(np.count_nonzero(usable))} usable sources detected, {needed} needed "
+        f"(of {len(ex)} detections: {saturated} saturated, {flawed} on bad pixels or the edge, "
+        f"{faint} below SNR {ASTROMETRY_SNR_MIN:g}): {why}"
+    )
 
 
 def saturated_stars(mask: npt.NDArray[np.bool_] | None) -> int:

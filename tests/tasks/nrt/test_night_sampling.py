@@ -16,7 +16,8 @@ from app.cli.nightsim import MAX_PIXEL_ARCSEC, MAX_PIXEL_GROWTH
 from simulators.sky import SimulatedReferenceCatalog, read_truth
 from tasks.calibration.calibrator import ScienceCalibrator
 from tasks.nrt.catalog import CatalogCache
-from tasks.nrt.pipeline import analyse_frame
+from tasks.nrt.engines import FLAG_SATURATED
+from tasks.nrt.pipeline import analyse_frame, too_few_usable
 from tests.support.night_sky import night_config
 from tests.support.nrt_sky import FrameMaker
 
@@ -43,8 +44,9 @@ def test_an_infrared_h_frame_of_the_night_is_analysed(engine, tmp_path):
     maker = FrameMaker(config, tmp_path)
     try:
         maker.masters(engine, filters=("H",), camera=INFRARED)
-        path = maker.light("crab-H", *CRAB, start=WHEN, instrument=INFRARED, filter="H",
-                           exposure_s=30.0)  # fmt: skip
+        path = maker.light(
+            "crab-H", *CRAB, start=WHEN, instrument=INFRARED, filter="H", exposure_s=30.0
+        )
         truth = read_truth(path)
         analysis = analyse_frame(
             path,
@@ -60,3 +62,24 @@ def test_an_infrared_h_frame_of_the_night_is_analysed(engine, tmp_path):
         assert float(np.median(error_px)) < 0.5
     finally:
         maker.cleanup()
+
+
+class _Detections:
+    """What :func:`too_few_usable` reads of an extraction."""
+
+    def __init__(self, flags, snr):
+        self.flags = np.asarray(flags, dtype=np.int32)
+        self.snr = np.asarray(snr, dtype=float)
+
+    def __len__(self) -> int:
+        return len(self.flags)
+
+
+def test_a_frame_whose_stars_saturate_says_so():
+    saturated = _Detections([FLAG_SATURATED] * 40 + [0] * 5, [200.0] * 40 + [6.0] * 5)
+    reason = too_few_usable(saturated, np.zeros(45, dtype=bool), 12)  # type: ignore[arg-type]
+    assert reason.startswith("astrometry: 0 usable sources detected, 12 needed")
+    assert "40 saturated" in reason and "the stars saturate" in reason
+    faint = _Detections([0] * 30, [4.0] * 27 + [30.0] * 3)
+    reason = too_few_usable(faint, np.arange(30) >= 27, 12)  # type: ignore[arg-type]
+    assert "3 usable sources detected" in reason and "too faint: clouds" in reason
