@@ -2,7 +2,7 @@
 
 What ``pyros night --simulate`` does to the frames, without the stack: the simulation's derived
 site file (``app.cli.nightsim.derived_site_file``: frames of ``frame_px`` pixels, the pixels up
-to ``MAX_PIXEL_GROWTH`` times coarser), the night's calibrations taken and built by the
+to ``MAX_PIXEL_GROWTH`` times coarser and ``MAX_PIXEL_ARCSEC`` at most), the night's calibrations taken and built by the
 calibration module as the night takes them (evening bias and darks with the dome closed, dusk
 flats at the start of the twilight-flat window on the flat-field spot, dithered, for the filters
 the night uses), then science frames of the default scenario's requests (their targets, filters,
