@@ -77,9 +77,10 @@ class _Detections:
 
 def test_a_frame_whose_stars_saturate_says_so():
     saturated = _Detections([FLAG_SATURATED] * 40 + [0] * 5, [200.0] * 40 + [6.0] * 5)
-    reason = too_few_usable(saturated, np.zeros(45, dtype=bool), 12)  # type: ignore[arg-type]
+    reason = too_few_usable(saturated, np.zeros(45, dtype=bool), 12, 6.0)  # type: ignore[arg-type]
     assert reason.startswith("astrometry: 0 usable sources detected, 12 needed")
     assert "40 saturated" in reason and "the stars saturate" in reason
     faint = _Detections([0] * 30, [4.0] * 27 + [30.0] * 3)
-    reason = too_few_usable(faint, np.arange(30) >= 27, 12)  # type: ignore[arg-type]
+    reason = too_few_usable(faint, np.arange(30) >= 27, 12, 6.0)  # type: ignore[arg-type]
     assert "3 usable sources detected" in reason and "too faint: clouds" in reason
+    assert "27 below SNR 6)" in reason
