@@ -32,7 +32,6 @@ from tasks.nrt.candidates import (
     clean_sources,
     find_candidates,
     near_saturated_blobs,
-    saturated_blobs,
     unmatched_density,
 )
 from tasks.nrt.catalog import CatalogCache
@@ -522,7 +521,7 @@ def _clean(
         near_saturation=near_saturated_blobs(
             ex.x[subset],
             ex.y[subset],
-            saturated_blobs(measured.pixels.mask) if len(subset) else None,
+            measured.pixels.mask,
             ex.aperture_px + SATURATION_MARGIN_PX,
         ),
     )

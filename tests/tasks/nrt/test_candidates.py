@@ -18,7 +18,6 @@ from tasks.nrt.candidates import (
     explained_by_catalog,
     find_candidates,
     near_saturated_blobs,
-    saturated_blobs,
 )
 from tasks.nrt.lightcurve import LightCurveTracker
 from tasks.nrt.measured import ProjectedCatalog
@@ -180,11 +179,9 @@ def test_a_bump_at_the_end_of_a_bleed_trail_is_not_clean():
     mask[73:77, 99:102] = True  # its saturated core
     mask[150, 30] = True  # a hot pixel
     mask[:, 180] = True  # a dead column
-    blobs = saturated_blobs(mask)
-    assert blobs is not None and blobs[75, 100] and not blobs[150, 30] and not blobs[10, 180]
     x = np.array([100.0, 100.2, 110.0, 31.5, 181.5])
     y = np.array([91.6, 57.9, 75.0, 150.0, 40.0])
-    near = near_saturated_blobs(x, y, blobs, margin_px=2.5)
+    near = near_saturated_blobs(x, y, mask, margin_px=2.5)
     assert near.tolist() == [True, True, False, False, False]
     traits = DetectionTraits(
         x=x,
@@ -204,4 +201,4 @@ def test_a_bump_at_the_end_of_a_bleed_trail_is_not_clean():
         params=CandidateParams(),
     )
     assert clean.tolist() == [False, False, True, True, True]
-    assert saturated_blobs(np.zeros((5, 5), dtype=bool)) is None
+    assert not near_saturated_blobs(x, y, None, 2.5).any()
