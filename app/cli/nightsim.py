@@ -36,6 +36,10 @@ NIGHT_RUNS = ["start-of-night", "execute-night", "end-of-night", "nrt-analysis"]
 #: Smaller simulation frames grow their pixels by at most this factor (the rest of the field
 #: is cropped).
 MAX_PIXEL_GROWTH = 4.0
+#: ... and to at most this scale (arcsec): the night's seeing (1.2–2″) must still span a pixel or
+#: more. Coarser, the stars are undersampled (FWHM, centroids and the star/cosmic-ray tests fail)
+#: and the infrared sky fills a pixel within one ramp read (H band: no star unsaturated).
+MAX_PIXEL_ARCSEC = 1.3
 DEFAULT_SCENARIO = (
     Path(__file__).resolve().parents[2] / "simulators" / "data" / "scenarios" / ("night/night.json")
 )
@@ -55,8 +59,8 @@ class SimulationPlan:
 
 def derived_site_file(config: SiteConfig, home: Path, frame_px: int) -> Path:
     """The effective site configuration with the simulation's changes: frames of ``frame_px``
-    (pixels up to ``MAX_PIXEL_GROWTH`` times coarser, the field cropped beyond), the evening
-    shortened to 30 minutes."""
+    (pixels up to ``MAX_PIXEL_GROWTH`` times coarser and ``MAX_PIXEL_ARCSEC`` at most, the field
+    cropped beyond), the evening shortened to 30 minutes."""
     import tomli_w
 
     data = config.model_dump(mode="json")
@@ -64,7 +68,11 @@ def derived_site_file(config: SiteConfig, home: Path, frame_px: int) -> Path:
         for instrument in data["instruments"]:
             # Coarser pixels keep some of the field, but each collects more sky: past 4x the
             # sky alone would saturate a 20 s frame.
-            factor = min(instrument["width"] / frame_px, MAX_PIXEL_GROWTH)
+            factor = min(
+                instrument["width"] / frame_px,
+                MAX_PIXEL_GROWTH,
+                max(MAX_PIXEL_ARCSEC / instrument["pixel_scale_arcsec"], 1.0),
+            )
             instrument["pixel_scale_arcsec"] = instrument["pixel_scale_arcsec"] * factor
             instrument["width"] = instrument["height"] = frame_px
     data["night"]["evening_lead_s"] = SIM_EVENING_S

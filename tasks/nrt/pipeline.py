@@ -31,6 +31,7 @@ from tasks.nrt.candidates import (
     MeasuredSources,
     clean_sources,
     find_candidates,
+    near_saturated_blobs,
     unmatched_density,
 )
 from tasks.nrt.catalog import CatalogCache
@@ -296,11 +297,48 @@ def _catalog_stars(
 def _solve(ex: Extraction, frame: ScienceFrame, stars: CatalogStars, nrt: NrtSection) -> Solution:
     """The astrometric solution from the clean, significant detections."""
     clean_flags = (ex.flags & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
-    usable = clean_flags & (ex.snr >= 10.0)
     geometry = FrameGeometry(frame.wcs, frame.shape, frame.pixel_scale_arcsec)
     params = AstrometryParams.from_section(nrt)
+    # A sparse or shallow field (a small field of view at high latitude, a short J or H frame)
+    # may hold fewer than min_matches stars at SNR 10: fainter ones are tried then. The vote
+    # must still stand out of the chance level and give min_matches pairs.
+    for snr_min in ASTROMETRY_SNR_MIN:
+        usable = clean_flags & (ex.snr >= snr_min)
+        if int(np.count_nonzero(usable)) >= params.min_matches:
+            break
+    else:
+        raise NrtError(too_few_usable(ex, usable, params.min_matches, snr_min))
     saturated = saturated_stars(frame.mask)
     return solve(ex.x, ex.y, ex.flux, usable, geometry, stars, params, saturated)
+
+
+#: Detections used by the astrometric matching are at least this significant (the second
+#: value when the first leaves too few).
+ASTROMETRY_SNR_MIN = (10.0, 6.0)
+
+
+def too_few_usable(
+    ex: Extraction, usable: npt.NDArray[np.bool_], needed: int, snr_min: float
+) -> str:
+    """Why too few detections can be matched, in an observer's words: how many were saturated,
+    on bad pixels or the frame's edge, or too faint (below ``snr_min``), and what that usually
+    means."""
+    is_saturated = (ex.flags & FLAG_SATURATED) != 0
+    saturated = int(np.count_nonzero(is_saturated))
+    flawed = int(np.count_nonzero(((ex.flags & (FLAG_MASKED | FLAG_EDGE)) != 0) & ~is_saturated))
+    clean = (ex.flags & (FLAG_MASKED | FLAG_EDGE | FLAG_SATURATED)) == 0
+    faint = int(np.count_nonzero(clean & (ex.snr < snr_min)))
+    if saturated and saturated >= faint:
+        why = "the stars saturate: exposure too long for this filter's sky and pixel scale"
+    elif faint:
+        why = "the stars are too faint: clouds, a closed dome, an empty field or a short exposure"
+    else:
+        why = "clouds, closed dome or an empty field?"
+    return (
+        f"astrometry: {int(np.count_nonzero(usable))} usable sources detected, {needed} needed "
+        f"(of {len(ex)} detections: {saturated} saturated, {flawed} on bad pixels or the edge, "
+        f"{faint} below SNR {snr_min:g}): {why}"
+    )
 
 
 def saturated_stars(mask: npt.NDArray[np.bool_] | None) -> int:
@@ -394,6 +432,9 @@ def _measure(
 #: by a good part of a pixel and a blend's by more — a star 1.6″ from its detection on 1.5″
 #: pixels was otherwise a false ``new`` candidate.
 MIN_MATCH_RADIUS_PX = 1.5
+#: A candidate whose aperture comes within this many pixels of a saturated star or its bleed
+#: trail is not clean (the charge spilled at a trail's end makes a sharp bump on no star).
+SATURATION_MARGIN_PX = 1.0
 
 
 def _nearest_catalog(
@@ -477,6 +518,12 @@ def _clean(
         sharpness=sharp[subset],
         point_like=_point_like(measured, subset),
         masked_fraction=_masked_fraction(measured, subset),
+        near_saturation=near_saturated_blobs(
+            ex.x[subset],
+            ex.y[subset],
+            measured.pixels.mask,
+            ex.aperture_px + SATURATION_MARGIN_PX,
+        ),
     )
     return clean_sources(
         traits,

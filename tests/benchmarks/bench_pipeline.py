@@ -18,14 +18,18 @@ Everything runs in a temporary PYROS_HOME (SQLite) deleted afterwards; every fra
 3. **Crowding** (reported, not a goal): the same figures in the galactic plane (b = −1°).
 4. **The night's frames** (``tests/support/night_sky.py``): frames of both cameras taken as
    ``pyros night --simulate`` takes them — its derived site file (``NIGHT_FRAME_PX``, default
-   512 as ``--frame-px``: the pixels up to 4× coarser), the night's calibrations built by the
-   calibration module (evening bias and darks, dusk twilight flats), the default scenario's
+   512 as ``--frame-px``: the pixels up to 4× coarser and 1.3″ at most), the night's
+   calibrations built by the calibration module (evening bias and darks, dusk twilight flats),
+   the default scenario's
    requests and alert follow-ups of the site's strategy (with an afterglow), at instants drawn
    over a drawn night where the target is above the altitude limit. Each frame is analysed,
    its Image and NrtAnalysis rows stored, and the figures come from
    ``tasks/nrt/night_frames.py:frame_figures`` (what the night summary shows):
    ``night_frames_analysed_fraction`` per camera (goal >= 0.99), failures with their reasons,
-   ``night_false_candidates_per_frame`` per camera against the truth (goal <= 1).
+   ``night_false_candidates_per_frame`` per camera against the truth (goal <= 1), and
+   ``night_afterglows_found`` per camera: follow-up frames whose afterglow (in the truth, on the
+   frame) has a candidate within 1″ (reported, not a goal: faint in J/H or merged with a star,
+   an afterglow may be below the frame's reach).
 
 A frame the analysis fails on counts its afterglows as missed. ``PIPELINE_SEED=N`` chooses the
 draws (acceptance configurations, afterglows, the night and its frames); unset, a random seed is
@@ -276,6 +280,7 @@ def night_frames(home: Path, rng: np.random.Generator) -> dict:
     calibrator = ScienceCalibrator(engine=engine, config=config)
     catalog = CatalogCache(SimulatedReferenceCatalog(config.sky))
     seconds = []
+    glows: dict[str, list[int]] = {}
     for number, frame in enumerate(taken.frames):
         alert = AlertRegion("ivo://bench/night", *frame.alert) if frame.alert else None
         status, reason, results = "done", "", {}
@@ -286,6 +291,12 @@ def night_frames(home: Path, rng: np.random.Generator) -> dict:
         except Exception as exc:  # recorded with its reason, as the consumer does
             status, reason = "failed", str(exc)
         seconds.append(time.perf_counter() - started)
+        if alert is not None:
+            found = _afterglow_found(frame.path, results.get("candidates", []))
+            if found is not None:
+                tally = glows.setdefault(frame.camera, [0, 0])
+                tally[0] += found
+                tally[1] += 1
         with session_scope(engine) as session:
             session.add(
                 Image(
@@ -334,6 +345,7 @@ def night_frames(home: Path, rng: np.random.Generator) -> dict:
             }
             for name, c in cameras.items()
         },
+        "night_afterglows_found": {name: f"{n}/{total}" for name, (n, total) in glows.items()},
         "night_masters": [
             f"{m['camera']} {m['kind']} {m['filter'] or ''}: {m['status']}"
             + (f" ({m['reason']})" if m["reason"] else "")
@@ -341,6 +353,19 @@ def night_frames(home: Path, rng: np.random.Generator) -> dict:
         ],
         "night_nrt_seconds_median": round(statistics.median(seconds), 3) if seconds else None,
     }
+
+
+def _afterglow_found(path: Path, candidates: list[dict]) -> bool | None:
+    """Whether a candidate lies within 1″ of the afterglow on the frame (None: none on it)."""
+    from simulators.sky import read_truth
+    from tasks.nrt.night_frames import false_candidates
+
+    truth = read_truth(path)
+    glow = truth[(truth["kind"] == "afterglow") & truth["in_frame"]]
+    if not len(glow):
+        return None
+    on_glow = (np.asarray(glow["ra"], dtype=float), np.asarray(glow["dec"], dtype=float))
+    return false_candidates(candidates, on_glow, 1.0) < len(candidates)
 
 
 def main() -> None:

@@ -1,15 +1,15 @@
 """Frames as a simulated night takes them, for the pipeline benchmark and tests.
 
-What ``pyros night --simulate`` does to the frames, without the stack: the simulation's derived
-site file (``app.cli.nightsim.derived_site_file``: frames of ``frame_px`` pixels, the pixels up
-to ``MAX_PIXEL_GROWTH`` times coarser), the night's calibrations taken and built by the
-calibration module as the night takes them (evening bias and darks with the dome closed, dusk
-flats at the start of the twilight-flat window on the flat-field spot, dithered, for the filters
-the night uses), then science frames of the default scenario's requests (their targets, filters,
-exposure times and image counts, one camera per album, in parallel) and alert follow-ups of the
-site's strategies (with a fading afterglow), at instants drawn over the dark night where the
-target is above the altitude limit. The camera simulator's request is built as the camera builds
-it; the renderer adds the pointing error, the seeing, the moon and the twilight of that instant.
+What ``pyros night --simulate`` does to the frames, without the stack: the simulation's derived site
+file (``app.cli.nightsim.derived_site_file``: frames of ``frame_px`` pixels, the pixels up to
+``MAX_PIXEL_GROWTH`` times coarser and ``MAX_PIXEL_ARCSEC`` at most), the night's calibrations taken
+and built by the calibration module as the night takes them (evening bias and darks with the dome
+closed, dusk flats at the start of the twilight-flat window on the flat-field spot, dithered, for
+the filters the night uses), then science frames of the default scenario's requests (their targets,
+filters, exposure times and image counts, one camera per album, in parallel) and alert follow-ups of
+the site's strategies (with a fading afterglow), at instants drawn over the dark night where the
+target is above the altitude limit. The camera simulator's request is built as the camera builds it;
+the renderer adds the pointing error, the seeing, the moon and the twilight of that instant.
 """
 
 from __future__ import annotations

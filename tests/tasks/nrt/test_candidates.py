@@ -10,13 +10,17 @@ import pytest
 from tasks.nrt.candidates import (
     AlertRegion,
     CandidateParams,
+    DetectionTraits,
     MeasuredSources,
     chance_probability,
     chance_radius_arcsec,
+    clean_sources,
     explained_by_catalog,
     find_candidates,
+    near_saturated_blobs,
 )
 from tasks.nrt.lightcurve import LightCurveTracker
+from tasks.nrt.measured import ProjectedCatalog
 
 RA0, DEC0 = 150.0, 30.0
 
@@ -164,3 +168,37 @@ def test_the_chance_radius_is_where_the_chance_probability_reaches_its_limit():
     assert (
         chance_probability(0.9 * radius, density) < 0.01 < chance_probability(1.1 * radius, density)
     )
+
+
+def test_a_bump_at_the_end_of_a_bleed_trail_is_not_clean():
+    """A saturated star bleeds up and down its column; the charge spilled at the trail's end is a
+    sharp bump no catalog has. It touches the saturated blob: not clean. A source 10 px away,
+    and one beside a one-pixel hot pixel or a dead column, stay clean."""
+    mask = np.zeros((200, 200), dtype=bool)
+    mask[60:90, 100] = True  # the bleed trail of a saturated star
+    mask[73:77, 99:102] = True  # its saturated core
+    mask[150, 30] = True  # a hot pixel
+    mask[:, 180] = True  # a dead column
+    x = np.array([100.0, 100.2, 110.0, 31.5, 181.5])
+    y = np.array([91.6, 57.9, 75.0, 150.0, 40.0])
+    near = near_saturated_blobs(x, y, mask, margin_px=2.5)
+    assert near.tolist() == [True, True, False, False, False]
+    traits = DetectionTraits(
+        x=x,
+        y=y,
+        flux=np.full(5, 1000.0),
+        flags=np.zeros(5, dtype=np.int32),
+        sharpness=np.full(5, 0.1),
+        near_saturation=near,
+    )
+    empty = ProjectedCatalog(np.empty(0), np.empty(0), np.empty(0), np.empty(0))
+    clean = clean_sources(
+        traits,
+        empty,
+        shape=(200, 200),
+        fwhm=2.0,
+        stars_sharpness=0.1,
+        params=CandidateParams(),
+    )
+    assert clean.tolist() == [False, False, True, True, True]
+    assert not near_saturated_blobs(x, y, None, 2.5).any()
