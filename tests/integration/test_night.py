@@ -60,7 +60,7 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
         "--hours",
         "2",
         "--frame-px",
-        "256",
+        "512",
         "--json",
         timeout=1200,
     )
