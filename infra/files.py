@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 
@@ -36,3 +38,11 @@ def write_atomic(path: Path, payload: bytes) -> None:
             os.unlink(temporary)
         raise
     fsync_directory(path.parent)
+
+
+def default_frame_path(frames_dir: Path, device: str, frame_id: str, now: datetime) -> Path:
+    """Where a camera writes a frame it was given no path for: ``frames_dir/<device>/<UTC date
+    YYYYMMDD>/<frame id, reduced to a safe file name>.fits`` (PyROS's simulated cameras and its
+    INDI cameras alike)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", frame_id).strip("._") or "frame"
+    return frames_dir / device / now.strftime("%Y%m%d") / f"{safe}.fits"

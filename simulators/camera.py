@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from devices.controllers.camera import CameraActivity, ImageType, instrument_of
 from devices.errors import BAD_ARGUMENT, BUSY, DeviceError
 from infra.clock import MIN_WALL_SLEEP_S, Clock, format_instant
 from infra.config import SiteConfig
+from infra.files import default_frame_path
 from simulators.device import SimulatedDevice
 from simulators.sky import (
     Afterglow,
@@ -101,10 +101,6 @@ class Exposure:
             "started_at": format_instant(self.started_at),
             "path": str(self.path),
         }
-
-
-def _safe_name(frame_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", frame_id).strip("._") or "frame"
 
 
 def _remove(files: FrameFiles | None) -> None:
@@ -255,7 +251,7 @@ class CameraSimulator(SimulatedDevice):
             self._stopping.wait(wall)
 
     def _default_path(self, frame_id: str, now: datetime) -> Path:
-        return self.frames_dir / self.name / now.strftime("%Y%m%d") / f"{_safe_name(frame_id)}.fits"
+        return default_frame_path(self.frames_dir, self.name, frame_id, now)
 
     def _frame_request(
         self, image_type: str, exposure_s: float, frame_id: str, now: datetime

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from devices.indi.frames import FrameCards, store_frame
 from devices.indi.link import Blob, IndiLink, Vector
 from infra.clock import Clock, format_instant
 from infra.config import Endpoint, SiteConfig
+from infra.files import default_frame_path
 
 log = logging.getLogger(__name__)
 
@@ -293,10 +293,6 @@ class _Exposure:
         }
 
 
-def _safe_name(frame_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", frame_id).strip("._") or "frame"
-
-
 class CameraDriver(IndiDriver):
     """An INDI CCD and its filter wheel (the CCD's own ``FILTER_SLOT`` or ``indi_wheel``).
 
@@ -391,10 +387,7 @@ class CameraDriver(IndiDriver):
         target = (
             Path(path)
             if path is not None
-            else self.frames_dir
-            / self.device
-            / now.strftime("%Y%m%d")
-            / f"{_safe_name(frame_id)}.fits"
+            else default_frame_path(self.frames_dir, self.device, frame_id, now)
         )
         current = self.link.require(self.indi, "CCD_EXPOSURE")
         kind = translate.FRAME_TYPES[image_type]
