@@ -52,7 +52,10 @@ class _At:
         return self.at
 
 
-def _schedule(engine, label: str, night, planned: dict[int, datetime], at: datetime) -> None:
+def add_schedule(engine, label, night, planned, unplanned: dict[int, str], at) -> None:
+    """A schedule made at ``at``: ``planned`` ids (starting at ``at``, or at their own instants
+    when a dict), ``unplanned`` ids with their reasons."""
+    starts = planned if isinstance(planned, dict) else dict.fromkeys(planned, at)
     with session_scope(engine) as session:
         schedule = Schedule(
             night=label,
@@ -63,7 +66,7 @@ def _schedule(engine, label: str, night, planned: dict[int, datetime], at: datet
         )
         session.add(schedule)
         session.flush()
-        for position, (sequence_id, start) in enumerate(planned.items()):
+        for position, (sequence_id, start) in enumerate(starts.items()):
             session.add(
                 ScheduledSequence(
                     schedule_id=schedule.id,
@@ -72,6 +75,12 @@ def _schedule(engine, label: str, night, planned: dict[int, datetime], at: datet
                     planned=True,
                     planned_start=start,
                     planned_end=start + timedelta(minutes=5),
+                )
+            )
+        for sequence_id, reason in unplanned.items():
+            session.add(
+                ScheduledSequence(
+                    schedule_id=schedule.id, sequence_id=sequence_id, planned=False, reason=reason
                 )
             )
 
@@ -129,9 +138,10 @@ def build_night(
     xml = request_xml([sequence_xml(f"s{i}") for i in range(3)], program="GRB")
     done, cut, late = ingest_request_bytes(xml.encode(), "n.xml", engine=engine).sequence_ids
     span_end = t0 + timedelta(hours=2)
-    _schedule(engine, label, night, {done: t0, cut: t0 + timedelta(minutes=30)}, t0)
+    add_schedule(engine, label, night, {done: t0, cut: t0 + timedelta(minutes=30)}, {}, t0)
     # The last schedule plans `late` after the span's end (a night cut short).
-    _schedule(engine, label, night, {late: span_end + timedelta(hours=1)}, t0 + timedelta(hours=1))
+    later = t0 + timedelta(hours=1)
+    add_schedule(engine, label, night, {late: span_end + timedelta(hours=1)}, {}, later)
     with session_scope(engine) as session:
         steps = {
             done: [(S.PLANNED, "p"), (S.EXECUTING, "go"), (S.EXECUTED, "all plans done")],

@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 from infra.config import get_config
 from infra.db import session_scope
-from infra.db.models import Image, Schedule, ScheduledSequence, Sequence, image_id
+from infra.db.models import Image, Sequence, image_id
 from infra.db.sequence_state import SequenceState, transition
 from infra.events import WEATHER_SAFE, WEATHER_UNSAFE, emit
 from infra.journal import night_label
 from tasks.night.report import night_report, render_markdown, write_report_files
 from tasks.requests.ingest import ingest_request_bytes
 from tasks.scheduling.night_times import night_for
+from tests.support.night_data import add_schedule
 from tests.support.requests import request_xml, sequence_xml
 
 S = SequenceState
@@ -30,39 +31,6 @@ def _move(engine, sequence_id: int, states: list[tuple[SequenceState, str]], at:
         sequence = session.get(Sequence, sequence_id)
         for offset, (state, reason) in enumerate(states):
             transition(session, sequence, state, reason, at + timedelta(minutes=10 * offset))
-
-
-def _schedule(engine, label, night, planned, unplanned: dict[int, str], at):
-    """A schedule made at ``at``: ``planned`` ids (starting at ``at``, or at their own instants
-    when a dict), ``unplanned`` ids with their reasons."""
-    starts = planned if isinstance(planned, dict) else dict.fromkeys(planned, at)
-    with session_scope(engine) as session:
-        schedule = Schedule(
-            night=label,
-            created_at=at,
-            wall_created_at=datetime.now(UTC),
-            night_start=night.start,
-            night_end=night.end,
-        )
-        session.add(schedule)
-        session.flush()
-        for position, (sequence_id, start) in enumerate(starts.items()):
-            session.add(
-                ScheduledSequence(
-                    schedule_id=schedule.id,
-                    sequence_id=sequence_id,
-                    position=position,
-                    planned=True,
-                    planned_start=start,
-                    planned_end=start + timedelta(minutes=5),
-                )
-            )
-        for sequence_id, reason in unplanned.items():
-            session.add(
-                ScheduledSequence(
-                    schedule_id=schedule.id, sequence_id=sequence_id, planned=False, reason=reason
-                )
-            )
 
 
 def _image(session, sequence_id: int, plan_id: int, index: int, at: datetime) -> None:
@@ -91,9 +59,9 @@ def test_the_report_counts_what_happened_and_says_why(engine, tmp_path):
     night = night_for(label, config)
     t0 = night.start + timedelta(minutes=5)
     done, cut, left, never, other_night, pushed = _sequences(engine, 6)
-    _schedule(engine, label, night, [done, cut, left, pushed], {}, t0)
+    add_schedule(engine, label, night, [done, cut, left, pushed], {}, t0)
     # The last schedule (after the rain): what is left, and why the rest is not.
-    _schedule(
+    add_schedule(
         engine,
         label,
         night,
@@ -101,7 +69,7 @@ def test_the_report_counts_what_happened_and_says_why(engine, tmp_path):
         {never: "below the horizon all night", pushed: "its window ended during the rain"},
         t0 + timedelta(hours=2),
     )
-    _schedule(engine, "2026-12-31", night, [other_night], {}, t0)
+    add_schedule(engine, "2026-12-31", night, [other_night], {}, t0)
     _move(engine, done, [(S.PLANNED, "p"), (S.EXECUTING, "go"), (S.EXECUTED, "done")], t0)
     _move(
         engine,
@@ -176,12 +144,13 @@ def test_a_span_cut_short_counts_only_what_was_due_in_it(engine):
     night = night_for(label, config)
     early, late = _sequences(engine, 2)
     t0 = night.start + timedelta(minutes=5)
-    _schedule(engine, label, night, [early], {}, t0)
+    add_schedule(engine, label, night, [early], {}, t0)
     later = {early: t0 + timedelta(minutes=30), late: t0 + timedelta(hours=3)}
-    _schedule(engine, label, night, later, {}, t0 + timedelta(minutes=10))
+    add_schedule(engine, label, night, later, {}, t0 + timedelta(minutes=10))
     # A schedule made after the span (a request came in while the night was closing) is not
     # the span's: it planned `early` again, after the span's end.
-    _schedule(engine, label, night, {early: t0 + timedelta(hours=2)}, {}, t0 + timedelta(hours=2))
+    two_hours_on = t0 + timedelta(hours=2)
+    add_schedule(engine, label, night, {early: two_hours_on}, {}, two_hours_on)
     with session_scope(engine) as session:
         s = night_report(session, label, config, until=t0 + timedelta(hours=1)).summary
         full = night_report(session, label, config).summary
