@@ -21,15 +21,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
-
 from devices.controllers import GatewayMount
 from devices.controllers.link import GatewayLink, LinkSettings
 from devices.errors import Preempted
 from infra.clock import SystemClock
 from infra.config import load_config
 from simulators.mount import MountSimulator
-from tests.benchmarks.common import emit, isolated_home, machine
+from tests.benchmarks.common import emit, isolated_home, machine, percentile_ms
 from tests.devices.helpers import site_toml, sky_position
 from tests.support.cli import pyros_command
 from tests.support.ports import free_port
@@ -39,10 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ROUNDTRIPS = 3000
 PREEMPTIONS = 200
 SETTINGS = LinkSettings(timeout_s=5.0, claim_wait_s=2.0, heartbeat_s=1.0, poll_interval_s=0.01)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return round(float(np.percentile(np.array(values) * 1000.0, q)), 3)
 
 
 def main() -> None:
@@ -98,11 +92,11 @@ def main() -> None:
                 lease.release()
             emit(
                 "devices",
-                roundtrip_p50_ms=_percentile(roundtrips, 50),
-                roundtrip_p99_ms=_percentile(roundtrips, 99),
-                preempt_to_abort_p50_ms=_percentile(to_abort, 50),
-                preempt_to_abort_p95_ms=_percentile(to_abort, 95),
-                preempted_notice_p95_ms=_percentile(notice, 95),
+                roundtrip_p50_ms=percentile_ms(roundtrips, 50),
+                roundtrip_p99_ms=percentile_ms(roundtrips, 99),
+                preempt_to_abort_p50_ms=percentile_ms(to_abort, 50),
+                preempt_to_abort_p95_ms=percentile_ms(to_abort, 95),
+                preempted_notice_p95_ms=percentile_ms(notice, 95),
                 roundtrips=ROUNDTRIPS,
                 preemptions=PREEMPTIONS,
                 aborts_seen=len(to_abort),

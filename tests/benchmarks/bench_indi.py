@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
-from tests.benchmarks.common import emit, isolated_home, machine
+from tests.benchmarks.common import emit, isolated_home, machine, percentile_ms
 from tests.support.indi import IndiServer, indi_missing, indi_site
 from tests.support.indi_gateways import indi_devices
 
 ROUNDTRIPS = 300
 PREEMPTIONS = 20
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return round(float(np.percentile(np.array(values) * 1000.0, q)), 3)
 
 
 def _roundtrips(controller, count: int) -> list[float]:
@@ -68,13 +62,13 @@ def main() -> None:
                 lease.release()
             emit(
                 "indi",
-                roundtrip_mount_p50_ms=_percentile(mount_rt, 50),
-                roundtrip_mount_p95_ms=_percentile(mount_rt, 95),
-                roundtrip_camera_p50_ms=_percentile(camera_rt, 50),
-                roundtrip_camera_p95_ms=_percentile(camera_rt, 95),
-                preempt_to_abort_p50_ms=_percentile(to_abort, 50),
-                preempt_to_abort_p95_ms=_percentile(to_abort, 95),
-                preempt_to_abort_max_ms=_percentile(to_abort, 100),
+                roundtrip_mount_p50_ms=percentile_ms(mount_rt, 50),
+                roundtrip_mount_p95_ms=percentile_ms(mount_rt, 95),
+                roundtrip_camera_p50_ms=percentile_ms(camera_rt, 50),
+                roundtrip_camera_p95_ms=percentile_ms(camera_rt, 95),
+                preempt_to_abort_p50_ms=percentile_ms(to_abort, 50),
+                preempt_to_abort_p95_ms=percentile_ms(to_abort, 95),
+                preempt_to_abort_max_ms=percentile_ms(to_abort, 100),
                 exposures_stopped=f"{aborted}/{PREEMPTIONS}",
                 roundtrips=ROUNDTRIPS,
                 preemptions=PREEMPTIONS,

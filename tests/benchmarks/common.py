@@ -14,6 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
+def percentile_ms(seconds: list[float], q: float) -> float:
+    """The ``q``-th percentile of durations given in seconds, in milliseconds (3 decimals)."""
+    import numpy as np
+
+    return round(float(np.percentile(np.array(seconds) * 1000.0, q)), 3)
+
+
 def emit(bench: str, **figures) -> None:
     """Print one JSON line of figures."""
     line = {"bench": bench, **figures}
