@@ -21,7 +21,8 @@ from tasks.night.state_reader import (
     trusted_verdict_age_s,
 )
 from tasks.scheduling.night_times import night_for
-from tests.tasks.night.test_report import _schedule, _sequences
+from tests.support.night_data import add_schedule
+from tests.tasks.night.test_report import _sequences
 
 
 def test_a_sequence_that_missed_its_slot_asks_for_a_new_plan(engine):
@@ -29,7 +30,7 @@ def test_a_sequence_that_missed_its_slot_asks_for_a_new_plan(engine):
     night = night_for(label, get_config())
     t0 = night.start + timedelta(hours=1)
     early, later = _sequences(engine, 2)
-    _schedule(
+    add_schedule(
         engine,
         label,
         night,
