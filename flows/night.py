@@ -26,17 +26,26 @@ from flows.night_guard import other_blocks_running, scheduled_block_starts
 from infra.clock import Clock, format_instant, get_clock, parse_instant
 from infra.config import SiteConfig, get_config
 from infra.db import session_scope
+from infra.events import NIGHT_DEVICE_HOLD, NIGHT_DEVICE_RESUMED, emit
 from infra.settings import load_settings
 from tasks.calibration.camera_acquisition import CameraAcquisition
+from tasks.controlroom.prefect_tasks import DeviceHealthArtifact
 from tasks.environment.observatory_state import DomeRequestState
 from tasks.night.calibrations import take_night_calibrations
+from tasks.night.device_health import hold_change, lost_instruments
 from tasks.night.devices import NightDevices, connect_night_devices
+from tasks.night.left_frames import close_left_sequences, finish_exposures_left
 from tasks.night.loop import Handlers, LoopSummary, NightLoop
 from tasks.night.policy import NightDecision, NightState
 from tasks.night.prefect_tasks import execute_sequence_task, night_report_task, request_dome_task
 from tasks.night.reconcile import reconcile
 from tasks.night.resume import resume_refusal, resumed_block_end, weather_wait_message
-from tasks.night.state_reader import NightAgenda, read_night_state, trusted_verdict_age_s
+from tasks.night.state_reader import (
+    DeviceView,
+    NightAgenda,
+    read_night_state,
+    trusted_verdict_age_s,
+)
 from tasks.night.vocabulary import CalibrationSet, LoopEnd
 from tasks.night.windows import (
     EXECUTE_NIGHT,
@@ -107,8 +116,13 @@ def _night_loop(
     evening = (CalibrationSet.EVENING,) if config.night.evening_calibrations else ()
     dusk_flats = (CalibrationSet.DUSK_FLATS,) if config.night.twilight_flats else ()
 
+    seen: list[DeviceView] = []
+    health_artifact = DeviceHealthArtifact()
+
     def look(done: frozenset[str]) -> NightState:
         view = devices.view()
+        seen[:] = [view]
+        health_artifact.update(view.health)
         agenda = NightAgenda(
             calibrations_done=done,
             evening_calibrations=evening,
@@ -121,7 +135,9 @@ def _night_loop(
 
     handlers = Handlers(
         execute=lambda sequence_id: str(execute_sequence_task(devices, sequence_id, owner)),
-        replan=lambda reason: str(plan_night_task(reason=reason)),
+        replan=lambda reason: str(
+            plan_night_task(reason=reason, lost=lost_instruments(seen[0].health) if seen else {})
+        ),
         request_dome=lambda state, reason: request_dome_task(state, reason, owner),
         calibrate=lambda name: _calibrate(devices, name, label, owner),
     )
@@ -135,12 +151,19 @@ def _night_loop(
     )
     logger = get_run_logger()
     said: list[tuple[str, str] | None] = [None]
+    held: list[str | None] = [None]
 
     def tell(decision: NightDecision) -> None:
         # Waiting is asked again every poll: say it only when something changed.
         if (decision.action, decision.reason) != said[0]:
             said[0] = (decision.action, decision.reason)
             logger.info("%s: %s", decision.action.value, decision.reason)
+        change = hold_change(held[0], decision.device, decision.reason)
+        if change is not None:
+            starts, payload = change
+            held[0] = decision.device
+            event = NIGHT_DEVICE_HOLD if starts else NIGHT_DEVICE_RESUMED
+            emit(event, f"pyros.night.{label}", payload, source=owner, clock=clock)
 
     loop.on_decision = tell
     return loop.run(stop_at)
@@ -256,8 +279,10 @@ def execute_night(
 
 @flow(name="end-of-night")
 def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict[str, Any]:
-    """Dawn: dawn flats (in their window, if safe and open; ``dawn_flats=False`` skips them),
-    park, ask the dome closed, write the night report."""
+    """Dawn: the exposures a dead block left in flight end, dawn flats (in their window, if safe
+    and open; ``dawn_flats=False`` skips them), park, the sequences left executing interrupted
+    and their frames adopted (tasks/night/left_frames.py), ask the dome closed, write the night
+    report."""
     logger = get_run_logger()
     config, clock = get_config(), get_clock()
     label = night or night_to_plan(clock.now() - timedelta(hours=6), config).label
@@ -265,6 +290,7 @@ def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict[str,
     owner = _owner()
     calibrations: list[str] = []
     with _on_the_telescope(config, clock) as devices:
+        finish_exposures_left(devices.cameras)
         window = tonight.dawn_flats
         wanted = dawn_flats and config.night.twilight_flats
         if wanted and window is not None and clock.now() < window[1]:
@@ -279,6 +305,15 @@ def end_of_night(night: str | None = None, dawn_flats: bool = True) -> dict[str,
         except DeviceProblem as problem:
             # The monitor parks at safety priority when it must; a busy mount is not a failure.
             logger.warning("park at the end of the night: %s", problem)
+        interrupted, adopted = close_left_sequences(
+            None, load_settings().frames_dir, label, clock.now(), devices.mount.lease_info().owner
+        )
+        if interrupted:
+            logger.warning(
+                "sequences %s were left executing: interrupted; %d frame(s) they left adopted",
+                interrupted,
+                len(adopted),
+            )
         request_dome_task(DomeRequestState.CLOSED, "end of night", owner)
     report = night_report_task(label)
     return {"night": label, "calibrations": calibrations, "report": report}

@@ -3,7 +3,8 @@
 It runs beside acquisition (DESIGN §6): the night flows start one per sequence (``sequence_id``)
 or per block (``until``); it analyses every light frame as its Image row appears, one Prefect
 task per frame in the same process (masters, catalog fields and light curves stay in memory),
-publishes the results table as an artifact and emits ``pyros.nrt.candidate``. It is also what
+publishes the results table (the latest frames, updated in place) and the frames' previews
+as artifacts (docs/controlroom.md) and emits ``pyros.nrt.candidate``. It is also what
 ``pyros nrt run`` runs, without Prefect.
 
 The consumer is wired by :mod:`tasks.nrt.consumer_run` (the reference catalog named by
@@ -16,10 +17,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from infra.config import get_config
+from infra.settings import load_settings
+from tasks.controlroom.prefect_tasks import preview_frame
 from tasks.nrt.analysis_rows import AnalysisStatus
 from tasks.nrt.consumer import FrameSummary
 from tasks.nrt.consumer_run import run_consumer
 from tasks.nrt.prefect_tasks import analyse_frame_task, artifact_key, publish_results
+from tasks.nrt.results_window import ResultsWindow
 
 
 @flow(name="nrt-analysis", log_prints=False)
@@ -43,11 +48,15 @@ def nrt_analysis(
         End after this many frames.
     """
     logger = get_run_logger()
-    summaries: list[FrameSummary] = []
+    room = get_config().controlroom
+    previews_dir = load_settings().home / "previews"
+    # The artifact shows the latest frames and the run's totals, updated in place (bounded).
+    window = ResultsWindow(room.nrt_artifact_frames)
     key = artifact_key(sequence_id)
 
     def on_result(summary: FrameSummary) -> None:
-        summaries.append(summary)
+        preview = preview_frame(summary, room, previews_dir)
+        window.add(summary, preview.url(room.previews_base_url()) if preview else None)
         if summary["status"] == AnalysisStatus.DONE:
             logger.info(
                 "%s: %d sources, FWHM %.2f″, depth %.2f, %d candidate(s) in %.2f s",
@@ -60,7 +69,7 @@ def nrt_analysis(
             )
         else:
             logger.warning("%s: analysis failed: %s", summary["image_id"], summary["reason"])
-        publish_results(key, summaries)
+        publish_results(key, window)
 
     result = run_consumer(
         sequence_id=sequence_id,

@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.config_calibration import CalibrationSection
+from infra.config_controlroom import ControlRoomSection
 from infra.config_intake import AlertIntakeSection
 from infra.config_nrt import NrtSection
+from infra.config_security import SecuritySection
 from infra.config_simulators import SimulatorsSection, check_endpoints
 from infra.config_sky import SkySection
 from infra.settings import load_settings
@@ -419,10 +421,15 @@ class SiteConfig(_Section):
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
     simulators: SimulatorsSection = Field(default_factory=SimulatorsSection)
     nrt: NrtSection = Field(default_factory=NrtSection)
+    controlroom: ControlRoomSection = Field(default_factory=ControlRoomSection)
     alert_intake: AlertIntakeSection = Field(default_factory=AlertIntakeSection)
+    security: SecuritySection = Field(default_factory=SecuritySection)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:
+        self.security.check_bind("gateways.host", self.gateways.host)
+        self.security.check_bind("alert_intake.comet.host", self.alert_intake.comet.host)
+        self.security.check_bind("controlroom.previews_host", self.controlroom.previews_host)
         names = [i.name for i in self.instruments]
         if len(set(names)) != len(names):
             raise ValueError(f"instruments: duplicate instrument names {names}")

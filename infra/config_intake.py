@@ -37,6 +37,9 @@ class CometIntake(_Section):
         Where authors submit (``comet-sendvo``, ``pyros alert send``, the scenario).
     broadcast_port : int
         Where the listener subscribes (loopback).
+    host : str
+        Where the broker listens (receive and broadcast ports); a non-loopback address must be
+        listed in ``[security] bind_hosts``.
     local_ivo : str
         The broker's IVOA identifier.
     author_whitelist : list of str
@@ -52,6 +55,7 @@ class CometIntake(_Section):
     """
 
     enabled: bool = True
+    host: str = "127.0.0.1"
     receive_port: int = Field(default=8098, ge=1, le=65535)
     broadcast_port: int = Field(default=8099, ge=1, le=65535)
     local_ivo: str = "ivo://pyros.local/broker#"
@@ -174,6 +178,11 @@ class AlertIntakeSection(_Section):
         redeliveries).
     retry_max_s : float
         Longest wait between two attempts to store a decision while the database is away.
+    reflex : bool
+        The alert reflex (DESIGN §2): on a follow-up the listener itself preempts the telescope
+        and slews, through the gateways, before announcing the follow-up to Prefect.
+    reflex_handover_wall_s : float
+        How long (wall s) the reflex keeps the leases of a follow-up no flow has taken over.
     """
 
     drop_poll_s: float = Field(default=0.2, gt=0.0, le=60.0)
@@ -181,6 +190,8 @@ class AlertIntakeSection(_Section):
     write_queue_max: int = Field(default=10000, ge=10)
     done_retention_s: float = Field(default=604800.0, gt=0.0)
     retry_max_s: float = Field(default=10.0, gt=0.0, le=600.0)
+    reflex: bool = True
+    reflex_handover_wall_s: float = Field(default=300.0, gt=0.0, le=86400.0)
     comet: CometIntake = Field(default_factory=CometIntake)
     kafka: KafkaIntake = Field(default_factory=KafkaIntake)
 

@@ -31,7 +31,9 @@ class SimulatorsSection(_Section):
         The dome's own PLC interlock refuses to open while a valid station's rain rate is above
         this (or DRD11's digital channel reads rain).
     alert_broker_host, alert_broker_port :
-        The VOEvent broker (Comet) the scenario's ``alertSimulator`` items are sent to.
+        The VOEvent broker (Comet) the scenario's ``alertSimulator`` items are sent to; without a
+        port, the stack's own broker (``[alert_intake.comet] receive_port``, what ``pyros up``
+        starts), so the scenario's alerts reach the alert listener.
     alert_send_timeout_s : float
         Wall seconds ``comet-sendvo`` may take.
     submit_timeout_s : float
@@ -44,7 +46,7 @@ class SimulatorsSection(_Section):
     scenario: str = ""
     interlock_rain_rate_mm_h: float = Field(default=0.1, ge=0.0)
     alert_broker_host: str = "127.0.0.1"
-    alert_broker_port: int = Field(default=8098, ge=1, le=65535)
+    alert_broker_port: int | None = Field(default=None, ge=1, le=65535)
     alert_send_timeout_s: float = Field(default=10.0, gt=0.0, le=600.0)
     submit_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
     max_concurrent_submissions: int = Field(default=4, ge=1, le=64)

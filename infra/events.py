@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.orm import Session
 
@@ -38,8 +39,13 @@ SCHEDULE_UPDATED = "pyros.schedule.updated"
 NRT_CANDIDATE = "pyros.nrt.candidate"
 DEVICE_LOST = "pyros.device.lost"
 DEVICE_BACK = "pyros.device.back"
+#: The night holds for a lost device (the mount, the dome, every camera) / goes on again (#24).
+NIGHT_DEVICE_HOLD = "pyros.night.device-hold"
+NIGHT_DEVICE_RESUMED = "pyros.night.device-resumed"
 WATCHER_HEARTBEAT = "pyros.watcher.heartbeat"
 REQUEST_SUBMITTED = "pyros.request.submitted"
+#: A request cancelled (issue #23): its sequences leave the schedule at the next re-plan.
+REQUEST_CANCELLED = "pyros.request.cancelled"
 SITE_ALARM = "pyros.site.alarm"
 DOME_ACTION = "pyros.dome.action"
 
@@ -48,6 +54,10 @@ ALL_EVENTS = frozenset(
     for name, value in dict(globals()).items()
     if name.isupper() and isinstance(value, str) and value.startswith("pyros.")
 )
+
+#: A resource label that fixes the Prefect event id (a UUID): Prefect's triggers service ignores
+#: an event id it has seen, so an announcement sent twice starts its deployment once.
+EVENT_ID_LABEL = "pyros.event.id"
 
 
 def site_resource() -> str:
@@ -227,12 +237,14 @@ def _send(
         from prefect.events import emit_event
 
         _quiet_event_worker()
+        event_id = resource.get(EVENT_ID_LABEL)
         emit_event(
             event=event,
             resource=resource,
             payload=payload,
             related=related or None,
             occurred=occurred,
+            id=UUID(event_id) if event_id else None,
         )
     except Exception as exc:
         log.warning("event %s could not be sent to Prefect: %s", event, exc)

@@ -28,6 +28,7 @@ from devices.framing import OversizedLine, decode
 from devices.protocol import error_item, parse_command_line, peek_id, reply_line, result_item
 from devices.server import Connection, LineServer
 from infra.clock import Clock
+from infra.config_security import IPNetwork
 from simulators.faults import (
     DISCONNECT,
     FAULT,
@@ -95,6 +96,12 @@ class SimulatedDevice:
     def client_count(self) -> int:
         """Connected clients (normally one: the gateway)."""
         return self._server.client_count
+
+    def allow_peers(self, networks: tuple[IPNetwork, ...]) -> SimulatedDevice:
+        """Serve clients of ``networks`` besides loopback (``[security] allowed_peers``); call
+        before :meth:`start`."""
+        self._server.allowed_peers = tuple(networks)
+        return self
 
     def start(self) -> SimulatedDevice:
         """Listen.

@@ -119,6 +119,8 @@ class Observatory:
             "plc": self.plc,
             "dome": self.dome,
         }
+        for device in self.devices.values():
+            device.allow_peers(self.config.security.peer_networks())
         self.faults = FaultBoard(
             self.clock,
             list(self.devices),

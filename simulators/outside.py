@@ -5,7 +5,11 @@ network). Both are separate programs run as subprocesses, exactly as a person or
   import ``tasks/``), under the simulators' clock (``PYROS_CLOCK``) so the submission time is the
   simulated instant;
 - a VOEvent is sent with Comet's ``comet-sendvo`` to the broker ``[simulators]
-  alert_broker_host:alert_broker_port`` (the broker and the alert listener are other parts).
+  alert_broker_host:alert_broker_port``, by default the stack's own Comet broker
+  (``[alert_intake.comet] receive_port``), whose subscriber is the alert listener
+  (:func:`scenario_broker`).
+  ``pyros alert send`` and the ``fake-alert`` deployment send the same way to the stack's broker
+  (:func:`send_to_stack`).
 
 Each returns a :class:`SubmissionResult` (never raises for a failure of the other program).
 """
@@ -22,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from infra.clock import Clock
+from infra.config import SiteConfig
+
+#: Wall seconds ``pyros alert send`` and the ``fake-alert`` deployment give the broker.
+STACK_SEND_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -137,4 +145,23 @@ def send_voevent(file: Path, *, host: str, port: int, timeout_s: float) -> Submi
         False,
         f"VOEvent {file.name}: the broker at {where} did not take it "
         f"(comet-sendvo exit {done.returncode}: {_tail(output)})",
+    )
+
+
+def scenario_broker(config: SiteConfig) -> tuple[str, int]:
+    """Where the scenario's VOEvents go: ``[simulators] alert_broker_host`` and
+    ``alert_broker_port``, the port by default the stack's Comet broker (``[alert_intake.comet]
+    receive_port``, the one ``pyros up`` starts and the alert listener subscribes to)."""
+    sims = config.simulators
+    return sims.alert_broker_host, sims.alert_broker_port or config.alert_intake.comet.receive_port
+
+
+def send_to_stack(
+    file: Path, config: SiteConfig, timeout_s: float = STACK_SEND_TIMEOUT_S
+) -> SubmissionResult:
+    """Send a VOEvent file to the stack's Comet broker (``127.0.0.1:[alert_intake.comet]
+    receive_port``) with ``comet-sendvo``: what ``pyros alert send`` and the ``fake-alert``
+    deployment do. ``detail`` names the broker either way."""
+    return send_voevent(
+        file, host="127.0.0.1", port=config.alert_intake.comet.receive_port, timeout_s=timeout_s
     )

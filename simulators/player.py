@@ -31,7 +31,7 @@ from infra.clock import MIN_WALL_SLEEP_S, Clock, SimulatedClock, format_instant
 from infra.config import SiteConfig
 from simulators.faults import FaultError
 from simulators.observatory import Observatory
-from simulators.outside import SubmissionResult, send_voevent, submit_request
+from simulators.outside import SubmissionResult, scenario_broker, send_voevent, submit_request
 from simulators.plc import PlcValueError
 from simulators.scenario import (
     AfterglowAction,
@@ -137,6 +137,7 @@ class ScenarioPlayer:
         self.scenario = scenario
         self.observatory = observatory
         self.settings = config.simulators
+        self.alert_broker = scenario_broker(config)
         self.clock = clock
         self._record = record
         self.outcomes: list[ItemOutcome] = []
@@ -294,10 +295,11 @@ class ScenarioPlayer:
                 )
             else:
                 assert isinstance(action, AlertAction)
+                host, port = self.alert_broker
                 result = send_voevent(
                     action.file,
-                    host=action.host or self.settings.alert_broker_host,
-                    port=action.port or self.settings.alert_broker_port,
+                    host=action.host or host,
+                    port=action.port or port,
                     timeout_s=self.settings.alert_send_timeout_s,
                 )
         except Exception as exc:  # the outcome is recorded whatever happens

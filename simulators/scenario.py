@@ -9,7 +9,8 @@ instant. Keys (docs/simulators.md):
 - ``userSimulator`` (seed): a request file, or ``{"file", "user"}``: submitted as a user would,
   with ``pyros request submit FILE --json``;
 - ``faultSimulator``: ``{"device", "kind", "duration"}`` (``delay_s`` for ``slow``): misbehaviour
-  for ``duration`` simulated seconds (:mod:`simulators.faults`);
+  for ``duration`` simulated seconds (:mod:`simulators.faults`); or ``{"device", "kind", "back"}``:
+  the device misbehaves from the item's time until the run's time ``back`` (#24);
 - ``alertSimulator``: a VOEvent file, or ``{"file", "host", "port"}``: sent to the broker with
   ``comet-sendvo``;
 - ``afterglowSimulator``: ``{"ra_deg", "dec_deg", "magnitude", "decay_index"}`` (optional
@@ -219,13 +220,24 @@ def _submit(action: Any, where: str, base_dir: Path | None) -> SubmitAction:
     return SubmitAction(file, user)
 
 
-def _fault(action: Any, where: str) -> FaultAction:
-    fields = _fields(action, where, {"device", "kind"}, {"duration", "duration_s", "delay_s"})
-    if "duration" in fields and "duration_s" in fields:
-        raise ScenarioError(f"{where}: give duration or duration_s, not both")
-    duration = fields.get("duration", fields.get("duration_s"))
+def _fault(action: Any, where: str, time_s: float) -> FaultAction:
+    optional = {"duration", "duration_s", "back", "delay_s"}
+    fields = _fields(action, where, {"device", "kind"}, optional)
+    given = [name for name in ("duration", "duration_s", "back") if name in fields]
+    if len(given) > 1:
+        raise ScenarioError(f"{where}: give one of duration, duration_s or back (got {given})")
+    if "back" in fields:
+        # The device stops at the item's time and is back at ``back`` (#24).
+        back = _number(fields["back"], f"{where}.back", minimum=0.0)
+        if back <= time_s:
+            raise ScenarioError(
+                f"{where}.back: {back:g} must be after the item's time ({time_s:g})"
+            )
+        duration: Any = back - time_s
+    else:
+        duration = fields.get("duration", fields.get("duration_s"))
     if duration is None:
-        raise ScenarioError(f"{where}: missing duration (simulated seconds)")
+        raise ScenarioError(f"{where}: missing duration (simulated seconds) or back (a time)")
     try:
         kind = fault_kind(fields["kind"])
     except FaultError as exc:
@@ -318,7 +330,7 @@ def parse_scenario(data: Any, source: str = "<scenario>", base_dir: Path | None 
         elif key == USER:
             parsed = _submit(action, where, base_dir)
         elif key == FAULT:
-            parsed = _fault(action, where)
+            parsed = _fault(action, where, time_s)
         elif key == ALERT:
             parsed = _alert(action, where, base_dir)
         else:

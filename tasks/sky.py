@@ -150,27 +150,48 @@ def visibility_at(
     altitude = float(altitudes_deg(np.array([ra_deg]), np.array([dec_deg]), time, config)[0, 0])
     sun = float(sun_altitude_deg(time, config)[0])
     moon = float(moon_separation_deg(np.array([ra_deg]), np.array([dec_deg]), time, config)[0, 0])
+    return judge_visibility(
+        altitude,
+        sun,
+        moon,
+        config,
+        min_altitude_deg=min_altitude_deg,
+        min_moon_distance_deg=min_moon_distance_deg,
+    )
+
+
+def judge_visibility(
+    altitude_deg: float,
+    sun_altitude_deg: float,
+    moon_separation_deg: float,
+    config: SiteConfig,
+    *,
+    min_altitude_deg: float | None = None,
+    min_moon_distance_deg: float | None = None,
+) -> Visibility:
+    """The :class:`Visibility` of a target from its three figures at one instant (pure: the
+    rules of :func:`visibility_at`, for callers that computed the figures another way)."""
     min_alt = config.limits.min_altitude_deg if min_altitude_deg is None else min_altitude_deg
     min_moon = (
         config.limits.min_moon_distance_deg
         if min_moon_distance_deg is None
         else min_moon_distance_deg
     )
-    if sun > config.night.sun_altitude_deg:
+    if sun_altitude_deg > config.night.sun_altitude_deg:
         reason = (
-            f"daylight: the sun is at {sun:.1f} deg, above the night limit "
+            f"daylight: the sun is at {sun_altitude_deg:.1f} deg, above the night limit "
             f"{config.night.sun_altitude_deg:g} deg"
         )
-    elif altitude < min_alt:
-        reason = f"too low: altitude {altitude:.1f} deg below the limit {min_alt:g} deg"
-    elif moon < min_moon:
-        reason = f"too close to the moon: {moon:.1f} deg, limit {min_moon:g} deg"
+    elif altitude_deg < min_alt:
+        reason = f"too low: altitude {altitude_deg:.1f} deg below the limit {min_alt:g} deg"
+    elif moon_separation_deg < min_moon:
+        reason = f"too close to the moon: {moon_separation_deg:.1f} deg, limit {min_moon:g} deg"
     else:
         reason = ""
     return Visibility(
         observable=not reason,
         reason=reason or "observable",
-        altitude_deg=altitude,
-        sun_altitude_deg=sun,
-        moon_separation_deg=moon,
+        altitude_deg=altitude_deg,
+        sun_altitude_deg=sun_altitude_deg,
+        moon_separation_deg=moon_separation_deg,
     )

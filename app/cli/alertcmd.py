@@ -134,7 +134,7 @@ def send(
     listener then decides on it (`pyros alert list`). Exit 3 when no broker takes it.
     """
     from infra.config import get_config
-    from simulators.outside import send_voevent
+    from simulators.outside import send_to_stack
     from watchers.alerts.kafka_road import produce
 
     config = get_config()
@@ -151,11 +151,10 @@ def send(
             raise CliError(f"Kafka topic {kafka}: {exc}", EXIT_BAD_INPUT) from None
         where = f"Kafka topic {kafka} at {intake.kafka.bootstrap() or 'GCN'}"
     else:
-        port = intake.comet.receive_port
-        result = send_voevent(file, host="127.0.0.1", port=port, timeout_s=15.0)
+        result = send_to_stack(file, config)
         if not result.ok:
             raise CliError(result.detail, EXIT_NOT_READY)
-        where = f"the Comet broker at 127.0.0.1:{port}"
+        where = f"the Comet broker at 127.0.0.1:{intake.comet.receive_port}"
     if json_output:
         print_json({"ok": True, "file": str(file), "to": where, "bytes": len(raw)})
     else:

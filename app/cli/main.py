@@ -28,7 +28,11 @@ from app.cli import (
     monitorcmd,
     nightcmd,
     nrtcmd,
+    peoplecmd,
+    previewscmd,
+    replaycmd,
     requestcmd,
+    requestlife,
     runcmd,
     schedulecmd,
     simulatorscmd,
@@ -36,6 +40,7 @@ from app.cli import (
 )
 from app.cli.errors import EXIT_INTERRUPTED, report, report_usage
 from app.cli.groups import show_help_without_subcommand
+from infra.secrets import adopt_client_auth
 from infra.stackrun import adopt_stack_environment
 
 app = typer.Typer(
@@ -48,6 +53,9 @@ app = typer.Typer(
 )
 app.add_typer(dbcmd.app, name="db")
 app.add_typer(requestcmd.app, name="request")
+requestcmd.app.command("cancel")(requestlife.cancel)
+requestcmd.app.command("images")(requestlife.images)
+requestcmd.app.command("export")(requestlife.export)
 app.add_typer(configcmd.app, name="config")
 app.add_typer(journalcmd.app, name="journal")
 app.add_typer(alertcmd.app, name="alert")
@@ -58,8 +66,13 @@ app.add_typer(schedulecmd.app, name="schedule")
 app.add_typer(calibratecmd.app, name="calibrate")
 app.add_typer(simulatorscmd.app, name="simulators")
 app.add_typer(nrtcmd.app, name="nrt")
+app.add_typer(previewscmd.app, name="previews")
 app.add_typer(nightcmd.app, name="night")
+app.add_typer(peoplecmd.user_app, name="user")
+app.add_typer(peoplecmd.program_app, name="program")
+app.add_typer(peoplecmd.country_app, name="country")
 app.command("mode")(modecmd.mode)
+app.command("replay")(replaycmd.replay)
 app.command("demo")(runcmd.demo)
 app.command("up")(stackcmd.up)
 app.command("down")(stackcmd.down)
@@ -71,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
     try:
+        adopt_client_auth()
         adopt_stack_environment()
         result = app(args=args, prog_name="pyros", standalone_mode=False)
     except typer.Exit as exc:

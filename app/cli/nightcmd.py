@@ -109,14 +109,8 @@ def report(
     from infra.config import get_config
     from infra.db import session_scope
     from tasks.night.prefect_tasks import reports_dir
-    from tasks.night.report import (
-        latest_night_with_data,
-        night_has_data,
-        night_report,
-        render_markdown,
-        report_as_dict,
-        write_report_files,
-    )
+    from tasks.night.report import latest_night_with_data, night_has_data, night_report
+    from tasks.night.report_render import render_markdown, report_as_dict, write_report_files
 
     if label is not None:
         try:

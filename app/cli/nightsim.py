@@ -12,6 +12,7 @@ prints it and the UI address, and leaves the stack up for browsing (``pyros down
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -60,12 +61,29 @@ class SimulationPlan:
 def derived_site_file(config: SiteConfig, home: Path, frame_px: int) -> Path:
     """The effective site configuration with the simulation's changes: frames of ``frame_px``
     (pixels up to ``MAX_PIXEL_GROWTH`` times coarser and ``MAX_PIXEL_ARCSEC`` at most, the field
-    cropped beyond), the evening shortened to 30 minutes."""
+    cropped beyond; the dome-flat lamp dimmed by the largest growth), the evening shortened to 30
+    minutes.
+
+    Raises
+    ------
+    ValueError
+        ``frame_px`` is larger than an instrument's sensor.
+    """
     import tomli_w
 
     data = config.model_dump(mode="json")
+    growth = 1.0
     if frame_px:
         for instrument in data["instruments"]:
+            if frame_px > min(instrument["width"], instrument["height"]):
+                # Growing a small sensor to a large frame would shrink its pixels instead: a
+                # field of arcseconds with no star in it (issue 27's unanalysed night).
+                raise ValueError(
+                    f"--frame-px {frame_px} is larger than instrument {instrument['name']!r}'s "
+                    f"{instrument['width']} x {instrument['height']} pixel sensor in the site "
+                    f"file; use at most {min(instrument['width'], instrument['height'])} "
+                    "(or 0 for the sensor's own size)"
+                )
             # Coarser pixels keep some of the field, but each collects more sky: past 4x the
             # sky alone would saturate a 20 s frame.
             factor = min(
@@ -75,6 +93,13 @@ def derived_site_file(config: SiteConfig, home: Path, frame_px: int) -> Path:
             )
             instrument["pixel_scale_arcsec"] = instrument["pixel_scale_arcsec"] * factor
             instrument["width"] = instrument["height"] = frame_px
+            growth = max(growth, factor)
+        # Each coarser pixel also collects more of the dome-flat lamp (growth squared). Dimmed
+        # by the growth itself, the coarsest camera's flat stays below saturation at the
+        # shortest exposure, and the ramp-fitted infrared flats — whose level against their
+        # SATURATE does not change with the exposure — stay within the usable range (dimmed by
+        # the whole area they fell below it). Flats set their own exposure for the rest.
+        data["sky"]["dome_lamp_mag_arcsec2"] += 2.5 * math.log10(growth)
     data["night"]["evening_lead_s"] = SIM_EVENING_S
     path = home / "run" / "site-simulation.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -319,6 +344,15 @@ def _follow_the_night(
             _run_now(
                 "end-of-night", {"night": plan.night, "dawn_flats": hours is None}, timeout_s=600
             )
+            if hours is not None:
+                # A block cancelled mid-sequence leaves it executing (its process is killed):
+                # end-of-night has taken the mount, so that run holds nothing any more.
+                from infra.settings import load_settings
+                from tasks.night.left_frames import close_left_sequences
+
+                close_left_sequences(
+                    engine, load_settings().frames_dir, plan.night, clock.now(), live_owner=None
+                )
         _show_changes(reader, engine, display, clock)
     finally:
         display.close()
@@ -387,7 +421,6 @@ def _run_figures(plan: SimulationPlan, clock: Clock, wall_start: float) -> dict[
         "flow_runs_completed": states.get("completed", 0),
         "wall_seconds": round(wall, 1),
         "simulated_seconds": round(simulated, 1),
-        "speed_factor": round(simulated / wall, 1) if wall else None,
     }
 
 

@@ -139,6 +139,9 @@ def show(
             "source": request.source,
             "is_alert": request.is_alert,
             "journal_id": request.journal_id,
+            "cancelled_at": request.cancelled_at,
+            "cancelled_by": request.cancelled_by,
+            "cancel_reason": request.cancel_reason,
             "sequences": [
                 {
                     **_sequence_summary(s),
@@ -176,6 +179,8 @@ def show(
         f"request {data['id']} {data['name']!r} ({data['target_type']}), submitted "
         f"{data['submitted_at']:%Y-%m-%d %H:%M:%S} UTC from {data['source']}"
     )
+    if data["cancelled_at"] is not None:
+        typer.echo(f"  {data['cancel_reason']} ({data['cancelled_at']:%Y-%m-%d %H:%M:%S} UTC)")
     for s in data["sequences"]:
         typer.echo(
             f"  sequence {s['id']} {s['name']!r}: {s['state']} (priority {s['priority']}), "

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from app.cli.errors import EXIT_NOT_READY
+from app.cli.errors import EXIT_NOT_READY, CliError
 from app.cli.output import print_json, print_table
 from app.supervisor.control import SupervisorUnavailable, call
 from app.supervisor.launch import down as stop
@@ -122,12 +124,78 @@ def _print_connection(connection: dict[str, Any]) -> None:
     typer.echo(f"database: {connection['database']} [{connection['database_from']}]")
 
 
-def status(json_output: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Which stack this shell talks to (home, supervisor, clock, Prefect API), and its
-    processes; exit code 3 when no stack runs in this PYROS_HOME."""
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def alert_listener_status(run_dir: Path) -> dict[str, Any] | None:
+    """The alert listener's status file (``run/alert-listener.json``), with whether its process
+    still runs and the age of its last heartbeat; None when there is none."""
+    from watchers.alerts.paths import STATUS_NAME
+
+    try:
+        status: dict[str, Any] = json.loads((run_dir / STATUS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    status["running"] = _pid_alive(status.get("pid"))
+    heartbeat = status.get("heartbeat_at")
+    try:
+        at = datetime.fromisoformat(str(heartbeat)) if heartbeat else None
+    except ValueError:
+        at = None
+    status["heartbeat_age_s"] = (
+        None if at is None else round((datetime.now(UTC) - at).total_seconds(), 1)
+    )
+    return status
+
+
+def _print_alert_listener(status: dict[str, Any]) -> None:
+    roads = status.get("roads") or {}
+    up = ", ".join(f"{name} {'up' if ok else 'DOWN'}" for name, ok in roads.items()) or "none"
+    age = status.get("heartbeat_age_s")
+    beat = "never" if age is None else f"{age:.0f} s ago (wall)"
+    state = "running" if status["running"] else "NOT RUNNING (stale file)"
+    counts = " ".join(f"{k}={v}" for k, v in sorted((status.get("decided") or {}).items()))
+    received = " ".join(f"{k}={v}" for k, v in sorted((status.get("received") or {}).items()))
+    typer.echo(
+        f"alert listener: {state}, pid {status.get('pid')}, last heartbeat {beat}; roads: {up}"
+    )
+    typer.echo(
+        f"  received: {received or 'none'}; decided: {counts or 'none'}; "
+        f"pending: {status.get('pending', 0)}"
+    )
+
+
+def status(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    watch: bool = typer.Option(False, "--watch", help="Redraw until Ctrl-C."),
+    every_s: float = typer.Option(
+        2.0, "--every", min=0.2, help="Wall seconds between two redraws of --watch."
+    ),
+    timeout_s: float = typer.Option(
+        0.5, "--timeout", min=0.05, help="Wall seconds each device gateway has to answer."
+    ),
+) -> None:
+    """The state of the observatory: mode, dome, mount, cameras (exposure progress), weather
+    verdict and its age, current and next sequences, last alert, watchers' heartbeats and the
+    stack's processes; which stack this shell talks to (home, clock, Prefect API). Exit code 3
+    when no stack runs in this PYROS_HOME."""
+    from app.cli.observatory import observatory_status, print_observatory, watch_status
+
+    if watch and json_output:
+        raise CliError("--watch and --json do not go together (--json prints one document)")
     run_dir = load_settings().run_dir
     stack = running_stack(run_dir)
     connection = _connection(stack)
+    listener = alert_listener_status(run_dir)
     current: dict[str, Any] = {}
     problem = None
     if stack is None:
@@ -137,6 +205,12 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print as JSON
             current = call(run_dir, "status")
         except SupervisorUnavailable as exc:
             problem = str(exc)
+    if problem is None and watch:
+        watch_status(run_dir, every_s, timeout_s)
+        return
+    observatory = None
+    if problem is None:
+        observatory = observatory_status(current.get("processes"), timeout_s)
     if json_output:
         print_json(
             {
@@ -144,14 +218,21 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print as JSON
                 "ok": problem is None,
                 "error": problem or current.get("error"),
                 "connection": connection,
+                "alert_listener": listener,
+                "observatory": None if observatory is None else observatory.as_dict(),
             }
         )
     else:
         _print_connection(connection)
-        if current:
-            _print_status(current)
-            if current.get("info", {}).get("ui"):
-                typer.echo(f"Prefect UI: {current['info']['ui']}")
+        if observatory is not None:
+            print_observatory(observatory)
+            logs = {str(Path(p["log"]).parent) for p in current["processes"] if p.get("log")}
+            if len(logs) == 1:
+                typer.echo(f"logs in {logs.pop()}")
+        if listener is not None:
+            _print_alert_listener(listener)
+        if current.get("info", {}).get("ui"):
+            typer.echo(f"Prefect UI: {current['info']['ui']}")
     if problem is not None:
         if not json_output:
             typer.echo(f"pyros: {problem}", err=True)

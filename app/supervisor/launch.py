@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from app.supervisor.control import STATE_FILE, SupervisorUnavailable, call
 from app.supervisor.core import StackPhase, StartupError
 from app.supervisor.spec import ProcessSpec
 from infra.oslock import holder_pid
+from infra.secrets import redact_environment
 from infra.stackrun import SUPERVISOR_LOCK, stack_environment, write_run_file
 
 
@@ -25,6 +27,27 @@ class StackAlreadyRunning(RuntimeError):
 def supervisor_pid(run_dir: Path) -> int | None:
     """Pid of the live supervisor of ``run_dir``, if any."""
     return holder_pid(Path(run_dir) / SUPERVISOR_LOCK)
+
+
+def run_file_content(
+    specs: list[ProcessSpec],
+    run_dir: Path,
+    log_dir: Path,
+    info: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the run file of a stack holds: its processes, what to tell the operator, when it
+    started and the stack variables its processes run with (``environ``, default this process's
+    environment, under the specs' own), every secret masked (infra/secrets.py)."""
+    environ = os.environ if environ is None else environ
+    return {
+        "run_dir": str(run_dir),
+        "log_dir": str(log_dir),
+        "processes": [s.to_dict() for s in specs],
+        "info": info or {},
+        "started_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "environment": redact_environment(stack_environment([*(s.env for s in specs), environ])),
+    }
 
 
 def up(
@@ -60,17 +83,7 @@ def up(
     (run_dir / STATE_FILE).unlink(missing_ok=True)
     # The run file: what the supervisor runs, and how one-shot commands of this PYROS_HOME
     # find the stack (its clock, Prefect API, mode, site file and database: infra/stackrun.py).
-    stack_file = write_run_file(
-        run_dir,
-        {
-            "run_dir": str(run_dir),
-            "log_dir": str(log_dir),
-            "processes": [s.to_dict() for s in specs],
-            "info": info or {},
-            "started_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "environment": stack_environment([s.env for s in specs]),
-        },
-    )
+    stack_file = write_run_file(run_dir, run_file_content(specs, run_dir, log_dir, info))
     with (log_dir / "supervisor.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.supervisor.main", str(stack_file)],

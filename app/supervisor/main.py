@@ -22,6 +22,7 @@ from infra.db import get_engine
 from infra.db.migrate import ensure_ready
 from infra.journal import record
 from infra.oslock import AlreadyRunning, InstanceLock
+from infra.secrets import adopt_client_auth
 from infra.stackrun import SUPERVISOR_LOCK
 from infra.writebehind import WriteBehindQueue
 
@@ -45,6 +46,7 @@ def _journal_hook() -> tuple[EventHook | None, WriteBehindQueue | None]:
 
 def main(argv: list[str]) -> int:
     """Run the stack described by ``argv[0]`` until stopped; returns the exit code."""
+    adopt_client_auth()  # before the base environment is taken: every child is a client
     stack = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     run_dir, log_dir = Path(stack["run_dir"]), Path(stack["log_dir"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

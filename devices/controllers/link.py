@@ -7,6 +7,7 @@ it, and its release (a context manager).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -85,6 +86,30 @@ class LeaseHandle:
         if self._problem is not None:
             raise self._problem
 
+    def confirm(self) -> bool:
+        """Ask the gateway now whether the lease still holds (a heartbeat out of turn), rather
+        than wait up to ``heartbeat_s`` for the heartbeat thread to learn it was taken.
+
+        Returns
+        -------
+        bool
+            False once the lease is known to be lost; True while it holds or while the gateway
+            cannot be reached (the heartbeat's own rule then applies).
+        """
+        if self._problem is not None:
+            return False
+        with contextlib.suppress(DeviceProblem):
+            self._beat()
+        return self._problem is None
+
+    def _beat(self) -> None:
+        """One heartbeat: a ``Preempted`` answer marks the lease lost; other device problems
+        (the gateway unreachable) are raised."""
+        try:
+            self._link.call("HEARTBEAT", owner=self.owner, epoch=self.epoch)
+        except Preempted as problem:
+            self.mark_lost(problem)
+
     def mark_lost(self, problem: Preempted) -> None:
         """Record that the lease is gone; the heartbeat stops."""
         if self._problem is None:
@@ -116,11 +141,8 @@ class LeaseHandle:
         interval = self._heartbeat_s
         while not self._stopped.wait(interval):
             try:
-                self._link.call("HEARTBEAT", owner=self.owner, epoch=self.epoch)
+                self._beat()  # a loss marks the lease lost, which stops this loop
                 interval = self._heartbeat_s
-            except Preempted as problem:
-                self.mark_lost(problem)
-                return
             except DeviceProblem as problem:
                 # The gateway is unreachable: keep trying, faster; if it stays away longer than
                 # the lease lives, the next heartbeat or command learns it was lost.

@@ -76,7 +76,7 @@ def build_gateway(
         queue=queue,
         clock=clock,
         link=link,
-    )
+    ).allow_peers(config.security.peer_networks())
 
 
 class GatewaySet:

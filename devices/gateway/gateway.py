@@ -45,6 +45,7 @@ from devices.protocol import (
 from devices.replies import PendingReply
 from devices.server import Connection, LineServer
 from infra.clock import Clock, format_instant, get_clock
+from infra.config_security import IPNetwork
 from infra.writebehind import WriteBehindQueue
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,12 @@ class Gateway:
     def address(self) -> tuple[str, int]:
         """Where clients reach this gateway."""
         return self._server.host, self._server.port
+
+    def allow_peers(self, networks: tuple[IPNetwork, ...]) -> Gateway:
+        """Serve clients of ``networks`` besides loopback (``[security] allowed_peers``); call
+        before :meth:`start`."""
+        self._server.allowed_peers = tuple(networks)
+        return self
 
     def start(self) -> Gateway:
         """Listen, connect to the device (in the background) and start housekeeping.

@@ -25,7 +25,8 @@ from typing import Any
 from devices.client import ConnectionHooks
 from devices.commands import DeviceKind, kind_of
 from devices.errors import DeviceDisconnected, DeviceError, DeviceProblem, DeviceTimeout
-from devices.indi.drivers import CameraDriver, DomeDriver, IndiDriver, MountDriver, WeatherDriver
+from devices.indi.camera_driver import CameraDriver
+from devices.indi.drivers import DomeDriver, IndiDriver, MountDriver, WeatherDriver
 from devices.indi.link import IndiLink
 from devices.replies import PendingReply
 from infra.clock import Clock

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from infra.secrets import check_password_present
 from infra.settings import load_settings
 
 #: How long a SQLite writer waits for the lock before giving up (milliseconds).
@@ -56,7 +57,13 @@ def create_pyros_engine(url: str, *, connect_timeout_s: float = 5.0) -> Engine:
         SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg2://...``).
     connect_timeout_s : float
         How long to wait for a PostgreSQL connection before failing.
+
+    Raises
+    ------
+    SettingsError
+        When the URL's password is the mask of a record (the run file), not the secret.
     """
+    check_password_present(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

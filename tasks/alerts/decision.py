@@ -49,11 +49,21 @@ class Arrival:
     checkpoint : callable, optional
         Called with :data:`CHECKPOINT_JOURNALED` and :data:`CHECKPOINT_DECIDING` as the handling
         passes them (the listener's kill switch; never needed otherwise).
+    defer_follow_up : bool
+        The caller emits ``pyros.alert.follow-up`` itself, after its reflex moved the telescope
+        (the alert listener); otherwise the handling emits it after the commit.
+    on_follow_up : callable, optional
+        Called with the (not yet stored) decision as soon as the policy decides a follow-up,
+        before the request is built and the transaction committed: the alert listener's reflex
+        slews then (DESIGN §2: the slew never waits for the database's write). Its exceptions
+        are logged, never raised.
     """
 
     road: str
     wall_received_at: datetime | None = None
     checkpoint: Callable[[str], None] | None = None
+    defer_follow_up: bool = False
+    on_follow_up: Callable[[AlertDecision], None] | None = None
 
     def reached(self, point: str) -> None:
         """Tell the checkpoint (if any) that ``point`` is reached."""

@@ -9,8 +9,10 @@ The order is the point (docs/alerts.md):
    operating mode, the policy, then the Alert row, the follow-up request (through the request
    path) and the cancellation of a withdrawn or re-pointed follow-up;
 4. after the commit, the events: ``pyros.alert.received`` for every packet,
-   ``pyros.alert.follow-up`` for a follow-up, ``pyros.request.submitted`` for a follow-up
-   scheduled for a later window, ``pyros.alert.attention`` when MANUAL mode held one back.
+   ``pyros.alert.follow-up`` for a follow-up (unless the caller announces it after its reflex:
+   ``Arrival.defer_follow_up``; ``Arrival.on_follow_up`` hears of a follow-up before the
+   commit), ``pyros.request.submitted`` for a follow-up scheduled for a later window,
+   ``pyros.alert.attention`` when MANUAL mode held one back.
 
 The transport (Comet) and the reflex (slewing) call this with the bytes they received.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +38,7 @@ from infra.events import (
     ALERT_ATTENTION,
     ALERT_FOLLOW_UP,
     ALERT_RECEIVED,
+    EVENT_ID_LABEL,
     REQUEST_SUBMITTED,
     emit,
 )
@@ -193,7 +197,7 @@ def _handle(raw: bytes, received_at: datetime, source: str, how: _Handling) -> A
     decision = replace(decision, journal_id=journal_id, received_at=received_at)
     if journal_error and decision.error is None:
         decision = replace(decision, error=journal_error)
-    _announce(decision, how.engine, how.clock)
+    _announce(decision, how.engine, how.clock, defer_follow_up=how.arrival.defer_follow_up)
     return decision
 
 
@@ -231,6 +235,8 @@ def _decide_and_store(notice: Notice, reception: _Reception, how: _Handling) -> 
             )
             if verdict.decision is DecisionKind.DUPLICATE:
                 return to_decision(notice, verdict, stored=True)
+            if verdict.decision is DecisionKind.FOLLOW_UP:
+                _early_follow_up(how.arrival, to_decision(notice, verdict))
             decision = _apply(session, notice, verdict, reception, how)
             how.arrival.reached(CHECKPOINT_DECIDING)
             return decision
@@ -253,6 +259,16 @@ def _decide_and_store(notice: Notice, reception: _Reception, how: _Handling) -> 
             mission=notice.mission,
             error=_one_line(exc),
         )
+
+
+def _early_follow_up(arrival: Arrival, decision: AlertDecision) -> None:
+    """Tell the caller of a follow-up before it is stored (the reflex's early slew)."""
+    if arrival.on_follow_up is None:
+        return
+    try:
+        arrival.on_follow_up(decision)
+    except Exception as exc:
+        log.warning("early follow-up of %s: %s", decision.ivorn, _one_line(exc))
 
 
 def _apply(
@@ -314,13 +330,54 @@ def _resource(decision: AlertDecision) -> str:
     return f"pyros.alert.unidentified.{decision.journal_id or 'unjournaled'}"
 
 
-def _announce(decision: AlertDecision, engine: Engine | None, clock: Clock) -> None:
+def follow_up_labels(decision: AlertDecision) -> dict[str, str]:
+    """Resource labels of ``pyros.alert.follow-up``: the burst, the action, and for a new
+    follow-up (action ``none``) a Prefect event id derived from the burst's identity.
+
+    Prefect's triggers service ignores an event id it has already seen, so the
+    ``alert-follow-up`` deployment trigger (``prefect.yaml``) starts one run per burst even if
+    the announcement is sent again (Prefect's ``RunDeployment`` idempotency key is per
+    invocation and cannot be templated from the event).
+    """
+    burst = decision.burst_key or decision.ivorn or "unknown"
+    labels = {"pyros.burst.key": burst, "pyros.alert.action": str(decision.action)}
+    if decision.action is FollowUpAction.NONE:
+        labels[EVENT_ID_LABEL] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"pyros-follow-up:{burst}"))
+    return labels
+
+
+def announce_follow_up(
+    decision: AlertDecision,
+    engine: Engine | None,
+    clock: Clock,
+    reflex: dict[str, Any] | None = None,
+) -> None:
+    """Emit ``pyros.alert.follow-up`` (the alert listener calls it after its reflex, with what
+    the reflex did); failures are logged, never raised."""
+    payload = {**decision.as_dict(), "reflex": reflex}
+    try:
+        emit(
+            ALERT_FOLLOW_UP,
+            _resource(decision),
+            payload,
+            source="alerts",
+            labels=follow_up_labels(decision),
+            into=engine,
+            clock=clock,
+        )
+    except Exception as exc:
+        log.warning("follow-up of %s not announced: %s", decision.ivorn, _one_line(exc))
+
+
+def _announce(
+    decision: AlertDecision, engine: Engine | None, clock: Clock, defer_follow_up: bool = False
+) -> None:
     """Emit the events of a decision (after its commit; failures are logged, never raised)."""
     payload = decision.as_dict()
     resource = _resource(decision)
     events = [(ALERT_RECEIVED, resource)]
-    if decision.decision is DecisionKind.FOLLOW_UP:
-        events.append((ALERT_FOLLOW_UP, resource))
+    if decision.decision is DecisionKind.FOLLOW_UP and not defer_follow_up:
+        announce_follow_up(decision, engine, clock)
     elif decision.decision is DecisionKind.NOT_OBSERVABLE and decision.request_id is not None:
         events.append((REQUEST_SUBMITTED, f"pyros.request.{decision.request_id}"))
     if decision.details.get("attention"):

@@ -99,3 +99,48 @@ def plan_acquisitions(
                 )
             )
     return plan
+
+
+#: Shortest flat exposure (a mechanical shutter's travel shows on shorter ones) and longest.
+FLAT_EXPOSURE_MIN_S = 1.0
+FLAT_EXPOSURE_MAX_S = 120.0
+
+
+def next_flat_exposure(
+    exposure_s: float, level_adu: float, top_adu: float, config: SiteConfig
+) -> float:
+    """The exposure of the next flat, from the last one's level (ADU above bias) so that the
+    next lands mid-way in the usable range (``[calibration] flat_level_*_fraction`` of
+    ``top_adu``, the saturation above bias): the twilight sky fades by minutes, a lamp or a
+    camera's pixel scale are not known in advance. Clamped to
+    [:data:`FLAT_EXPOSURE_MIN_S`, :data:`FLAT_EXPOSURE_MAX_S`]. A saturated frame says only that
+    the rate is higher than its level shows (next: 4 times shorter); an empty one, that it is
+    lower (4 times longer)."""
+    section = config.calibration
+    target = 0.5 * (section.flat_level_min_fraction + section.flat_level_max_fraction) * top_adu
+    if level_adu >= 0.95 * top_adu:
+        ratio = 0.25
+    elif level_adu <= 0:
+        ratio = 4.0
+    else:
+        ratio = target / level_adu
+    return min(max(exposure_s * ratio, FLAT_EXPOSURE_MIN_S), FLAT_EXPOSURE_MAX_S)
+
+
+def adapted_flat_exposure(
+    exposure_s: float,
+    measured: tuple[float, float | None] | None,
+    instrument: Any,
+    config: SiteConfig,
+) -> float:
+    """The next flat's exposure from the last flat's ``(central level, SATURATE card)`` (ADU;
+    None: unreadable, kept). A frame whose ``SATURATE`` is not the instrument's (a ramp-fitted
+    infrared frame: its saturation grows with the exposure, so its level against it does not
+    change) keeps the exposure too."""
+    if measured is None:
+        return exposure_s
+    level, saturate = measured
+    if saturate is not None and abs(saturate - instrument.saturation_adu) > 0.5:
+        return exposure_s
+    top = instrument.saturation_adu - instrument.bias_adu
+    return next_flat_exposure(exposure_s, level - instrument.bias_adu, top, config)

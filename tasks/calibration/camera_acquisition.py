@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import astropy.units as u
+import numpy as np
+from astropy.io import fits
 
 from devices.controllers import Priority, connect_camera, connect_mount, connect_plc
 from devices.controllers.base import GatewayController
@@ -26,7 +28,8 @@ from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
 from infra.journal import night_label
 from infra.settings import load_settings
-from tasks.calibration.acquisition import Acquire, AcquisitionRequest
+from tasks.calibration.acquisition import Acquire, AcquisitionRequest, adapted_flat_exposure
+from tasks.calibration.frames import central_window
 from tasks.sky import as_time
 
 #: Altitude of the twilight flat-field spot on the meridian (degrees).
@@ -131,23 +134,50 @@ class CameraAcquisition:
         """The frames of ``request``; with a mount (twilight flats), each one dithered on the
         flat-field spot."""
         spot = flat_field_spot(self.clock, self.config) if mount is not None else None
+        instrument = self.config.instrument(request.camera)
+        exposure = 0.0 if request.kind == "bias" else request.exposure_s
         paths = []
         for index in range(request.count):
             if mount is not None and spot is not None:
                 dra, ddec = dither_offset(index, request.dither_arcsec)
                 cos_dec = max(math.cos(math.radians(spot[1])), 1e-3)
                 mount.goto(spot[0] + dra / cos_dec, spot[1] + ddec, wait=True)
-            paths.append(self._one(camera, request, index))
+            path = self._one(camera, request, index, exposure)
+            paths.append(path)
+            if request.kind == "flat" and instrument is not None:
+                # Each flat sets the next one's exposure (the sky fades, the lamp is unknown).
+                exposure = adapted_flat_exposure(
+                    exposure, central_level(path), instrument, self.config
+                )
         return paths
 
-    def _one(self, camera: GatewayCamera, request: AcquisitionRequest, index: int) -> Path:
+    def _one(
+        self, camera: GatewayCamera, request: AcquisitionRequest, index: int, exposure: float
+    ) -> Path:
         stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
         label = f"{request.camera}-{request.kind}-{request.filter or 'none'}"
         name = f"{label}-{stamp}-{index + 1:03d}".replace(" ", "_").replace("/", "_")
         path = self.directory / f"{name}.fits"
-        exposure = 0.0 if request.kind == "bias" else request.exposure_s
         camera.expose(exposure, request.kind, frame_id=name, path=path)
         return path
+
+
+def central_level(path: Path) -> tuple[float, float | None] | None:
+    """Median ADU of the frame's central window (the level a flat is judged by) and its
+    ``SATURATE`` card (None: absent); None when the frame cannot be read (the master's build
+    then rejects it with the reason)."""
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            data, header = hdul[0].data, hdul[0].header
+            if data is None or data.ndim != 2:
+                return None
+            rows, columns = central_window(data.shape)
+            saturate = header.get("SATURATE")
+            return float(np.median(data[rows, columns])), (
+                float(saturate) if isinstance(saturate, int | float) else None
+            )
+    except (OSError, ValueError):
+        return None
 
 
 def _lamp_off(plc: Plc) -> None:

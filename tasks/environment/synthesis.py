@@ -193,6 +193,18 @@ def _status(records: list[ElementRecord], table: dict[str, GlobalStatus]) -> Glo
     return first(lambda r: r.state is ElementState.BAD) or GlobalStatus.OK
 
 
+#: Wall seconds a reading may be late before it is stale, whatever the clock's speed: processes
+#: are scheduled in wall time, and at 60x a 0.25 s hiccup of a loaded machine is 15 simulated
+#: seconds — stale by the site's 10 s rule, and the dome closed for a dry sky (issue 25's
+#: simulated nights). At speed 1 the site's rule alone applies.
+STALE_WALL_FLOOR_S = 1.0
+
+
+def stale_after_for(safety: SafetySection, speed: float) -> float:
+    """The staleness limit (simulated seconds) of a clock running ``speed`` times the wall."""
+    return max(safety.stale_after_s, STALE_WALL_FLOOR_S * speed)
+
+
 def synthesize(
     reading: PlcReading | None,
     *,
@@ -202,6 +214,7 @@ def synthesize(
     is_night: bool,
     error: str | None = None,
     overrides: list[Override] | None = None,
+    stale_after_s: float | None = None,
 ) -> Synthesis:
     """Turn one poll of the PLC into a synthesis.
 
@@ -221,15 +234,19 @@ def synthesize(
         Why there is no reading (unreachable PLC, malformed reply).
     overrides : list of Override, optional
         Operator overrides; expired ones are ignored.
+    stale_after_s : float, optional
+        Age (simulated seconds) past which a reading is stale; default ``safety.stale_after_s``
+        (a faster clock passes a longer one: see :func:`stale_after_for`).
     """
     reasons: list[str] = []
     stale = None
+    limit = safety.stale_after_s if stale_after_s is None else stale_after_s
     if reading is not None:
         age_plc = (now - reading.date).total_seconds()
         age_rx = (now - received_at).total_seconds() if received_at is not None else 0.0
-        if age_plc > safety.stale_after_s:
+        if age_plc > limit:
             stale = f"stale: the PLC's date is {age_plc:.0f} s old"
-        elif age_rx > safety.stale_after_s:
+        elif age_rx > limit:
             stale = f"stale: last reply received {age_rx:.0f} s ago"
     if reading is None or stale is not None:
         why = stale or f"no PLC reading: {error or 'unknown error'}"

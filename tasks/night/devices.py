@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from devices.controllers import connect_camera, connect_dome, connect_mount
-from devices.controllers.camera import GatewayCamera
+from devices.controllers.base import Controller, GatewayView
+from devices.controllers.camera import CameraActivity, GatewayCamera
 from devices.controllers.dome import GatewayDome, ShutterState
-from devices.controllers.mount import GatewayMount
+from devices.controllers.mount import GatewayMount, MountMotion
 from devices.errors import DeviceProblem
 from infra.clock import Clock
 from infra.config import SiteConfig
+from tasks.night.device_health import DeviceHealth, DeviceRole, classify, night_blocker
 from tasks.night.execute import Telescope
 from tasks.night.state_reader import DeviceView
 
@@ -29,26 +32,71 @@ class NightDevices:
         return Telescope(self.mount, self.cameras)
 
     def view(self) -> DeviceView:
-        """The dome's shutter and any device trouble, as the night policy sees them."""
+        """The dome's shutter and each device's health, as the night policy sees them: only a
+        lost mount or dome (or every camera lost) is trouble for the whole night (#24)."""
         problems = []
         dome_open = False
         try:
             dome_open = self.dome.status().shutter == ShutterState.OPEN
         except DeviceProblem as problem:
             problems.append(f"dome: {problem}")
-        for controller in (self.mount, *self.cameras.values()):
-            try:
-                health = controller.health()
-                if not health.connected:
-                    problems.append(f"{controller.device} not connected ({health.last_error})")
-            except DeviceProblem as problem:
-                problems.append(f"{controller.device}: {problem}")
-        return DeviceView(dome_open=dome_open, ok=not problems, problem="; ".join(problems))
+        health = (
+            _health_of(self.mount, DeviceRole.MOUNT, self._mount_status),
+            _health_of(self.dome, DeviceRole.DOME, lambda: (False, None)),
+            *(
+                _health_of(camera, DeviceRole.CAMERA, _camera_status(camera), instrument)
+                for instrument, camera in self.cameras.items()
+            ),
+        )
+        blocker = night_blocker(health)
+        if blocker is not None:
+            problems.append(blocker.describe())
+        return DeviceView(
+            dome_open=dome_open, ok=not problems, problem="; ".join(problems), health=health
+        )
+
+    def _mount_status(self) -> tuple[bool, GatewayView | None]:
+        state = self.mount.status()
+        return state.motion == MountMotion.FAULT, state.gateway
 
     def close(self) -> None:
         """Release every lease and connection."""
         for controller in (self.mount, *self.cameras.values(), self.dome):
             controller.disconnect()
+
+
+def _health_of(
+    controller: Controller,
+    role: DeviceRole,
+    read: Callable[[], tuple[bool, GatewayView | None]],
+    instrument: str | None = None,
+) -> DeviceHealth:
+    """One device's health from its gateway: ``read()`` gives (the device reports a fault, the
+    gateway's view) from one ``STATUS``; without it, ``HEALTH`` alone (lost when the gateway does
+    not answer either)."""
+    faulted, report = False, None
+    try:
+        faulted, view = read()
+        report = view.health if view is not None else None
+    except DeviceProblem:
+        pass  # the device does not answer through its gateway: its health says why
+    if report is None:
+        try:
+            report = controller.health()
+        except DeviceProblem as problem:
+            return classify(
+                controller.device, role, None, problem=str(problem), instrument=instrument
+            )
+    fault = f"{controller.device} reports a fault" if faulted else ""
+    return classify(controller.device, role, report, fault=fault, instrument=instrument)
+
+
+def _camera_status(camera: GatewayCamera) -> Callable[[], tuple[bool, GatewayView | None]]:
+    def read() -> tuple[bool, GatewayView | None]:
+        state = camera.status()
+        return state.activity == CameraActivity.FAULT, state.gateway
+
+    return read
 
 
 def connect_night_devices(config: SiteConfig, clock: Clock) -> NightDevices:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,20 +23,25 @@ from sqlalchemy.orm import Session
 
 from devices.controllers import Priority
 from devices.controllers.camera import GatewayCamera, ImageType
-from devices.controllers.mount import Mount
-from devices.errors import DeviceError, DeviceProblem, DeviceTimeout, LeaseRefused, Preempted
+from devices.controllers.mount import Mount, MountMotion
+from devices.errors import DeviceError, DeviceProblem, DeviceTimeout, Preempted
 from infra.clock import Clock
 from infra.db import session_scope
 from infra.db.models import Alert, ScientificProgram, Sequence, User
-from infra.db.sequence_state import SequenceState, transition
+from infra.db.sequence_state import IllegalTransition, SequenceState, transition
 from infra.journal import night_label
 from tasks.night.images import FrameRecord, StoredImage, frame_path, store_frame
 from tasks.night.vocabulary import ExecutionResult
+from tasks.requests.lifecycle import cancellation_of
 
 log = logging.getLogger(__name__)
 
 #: How many times a timed-out exposure or move is tried again before the sequence is interrupted.
 TRANSIENT_RETRIES = 2
+#: A mount already going to a target this close (deg, about 0.4″) is not sent there again.
+SAME_TARGET_DEG = 1e-4
+#: How often (wall seconds) a sequence asks the mount's gateway whether its lease still holds.
+MOUNT_WATCH_WALL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,9 @@ class SequenceOutcome:
     state: ExecutionResult
     reason: str
     images: list[StoredImage] = field(default_factory=list)
+    #: Wall seconds spent waiting on devices: the slew, then the slowest camera's filter
+    #: changes, exposures and read-outs (the rest of the execution is orchestration).
+    device_wall_s: float = 0.0
 
 
 @dataclass
@@ -116,6 +126,31 @@ def load_work(
         )
 
 
+def frame_record(
+    work: SequenceWork,
+    instrument: str,
+    plan: PlanWork,
+    index: int,
+    path: Path,
+    acquired_at: datetime,
+) -> FrameRecord:
+    """What the row of frame ``index`` of ``plan`` (taken by ``instrument`` for ``work``'s
+    sequence, written at ``path``) says."""
+    return FrameRecord(
+        sequence_id=work.sequence_id,
+        plan_id=plan.plan_id,
+        index=index,
+        path=path,
+        instrument=instrument,
+        filter_name=plan.filter,
+        exposure_s=plan.exposure_s,
+        acquired_at=acquired_at,
+        ra_deg=work.ra_deg,
+        dec_deg=work.dec_deg,
+        alert_ivorn=work.alert_ivorn,
+    )
+
+
 def _sequence(session: Session, sequence_id: int) -> Sequence:
     sequence = session.get(Sequence, sequence_id)
     if sequence is None:
@@ -127,7 +162,13 @@ def _set_state(
     engine: Engine | None, sequence_id: int, state: SequenceState, reason: str, at: datetime
 ) -> None:
     with session_scope(engine) as session:
-        transition(session, _sequence(session, sequence_id), state, reason, at)
+        sequence = _sequence(session, sequence_id)
+        if sequence.state == SequenceState.CANCELLED and state != SequenceState.EXECUTING:
+            # Cancelled while it ran (an alert withdrawn or re-pointed): that is its end. (One
+            # cancelled before it started is refused by the transition: it never starts.)
+            log.info("sequence %s was cancelled while executing: stays cancelled", sequence_id)
+            return
+        transition(session, sequence, state, reason, at)
 
 
 def charge_quota(engine: Engine | None, sequence_id: int, hours: float) -> None:
@@ -192,8 +233,34 @@ class SequenceRun:
         self.priority = priority
         self._stop = threading.Event()
         self._problem: str | None = None
+        self._cancelled: str | None = None  # the request's cancellation, seen between frames
         self._lock = threading.Lock()
         self._images: list[StoredImage] = []
+        self._device_wall: dict[str, float] = {}
+
+    @contextmanager
+    def _device_time(self, device: str) -> Iterator[None]:
+        """Count the wall time of the block as ``device``'s work (the overhead figure's
+        complement)."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._device_wall[device] = (
+                    self._device_wall.get(device, 0.0) + time.perf_counter() - began
+                )
+
+    def _device_wall_s(self) -> float:
+        cameras = [v for k, v in self._device_wall.items() if k != "mount"]
+        return round(self._device_wall.get("mount", 0.0) + max(cameras, default=0.0), 4)
+
+    def stop(self, reason: str) -> None:
+        """Stop the sequence from another thread (the exposures in flight are aborted); it
+        ends ``interrupted`` with ``reason`` (or stays ``cancelled`` if it was cancelled)."""
+        self._fail(reason)
+        for camera in self.telescope.cameras.values():
+            self._abort(camera)
 
     def _fail(self, reason: str) -> None:
         with self._lock:
@@ -201,29 +268,45 @@ class SequenceRun:
                 self._problem = reason
         self._stop.set()
 
+    def _fail_album(self, reason: str) -> None:
+        """One camera's album ends on ``reason``; the others go on."""
+        with self._lock:
+            if self._problem is None:
+                self._problem = reason
+
     def run(self, sequence_id: int) -> SequenceOutcome:
         """Execute ``sequence_id`` (which must be ``planned``); never raises for device trouble."""
         start = self.clock.now()
         work = load_work(self.engine, sequence_id, self.longitude_deg, start)
-        cameras = {name: self.telescope.cameras[name] for name in work.albums}
+        # Only the cameras with images left: a finished album's camera may be lost (#24).
+        cameras = {
+            name: self.telescope.cameras[name]
+            for name, plans in work.albums.items()
+            if any(plan.images_done < plan.nb_images for plan in plans)
+        }
         controllers = [self.telescope.mount, *cameras.values()]
         leases = []
         try:
             for controller in controllers:
                 leases.append(controller.claim(self.owner, self.priority))
-        except (LeaseRefused, Preempted) as refused:
+        except DeviceProblem as refused:  # refused, preempted, or the device lost (#24)
             for lease in leases:
                 lease.release()
             return SequenceOutcome(
                 sequence_id, ExecutionResult.NOT_STARTED, f"lease refused: {refused}"
             )
-        _set_state(
-            self.engine,
-            sequence_id,
-            SequenceState.EXECUTING,
-            f"started by {self.owner}",
-            self.clock.now(),
-        )
+        try:
+            _set_state(
+                self.engine,
+                sequence_id,
+                SequenceState.EXECUTING,
+                f"started by {self.owner}",
+                self.clock.now(),
+            )
+        except IllegalTransition as moved:  # cancelled (#23) between the plan and the start
+            for lease in leases:
+                lease.release()
+            return SequenceOutcome(sequence_id, ExecutionResult.NOT_STARTED, str(moved))
         try:
             self._slew(work)
             if not self._stop.is_set():
@@ -232,6 +315,16 @@ class SequenceRun:
             for lease in leases:
                 lease.release()
         end = self.clock.now()
+        if self._cancelled is not None:  # cancelled: the frames in progress completed, kept
+            _set_state(self.engine, sequence_id, SequenceState.CANCELLED, self._cancelled, end)
+            charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)
+            return SequenceOutcome(
+                sequence_id,
+                ExecutionResult.CANCELLED,
+                self._cancelled,
+                list(self._images),
+                self._device_wall_s(),
+            )
         if self._problem is None:
             _set_state(
                 self.engine,
@@ -242,15 +335,29 @@ class SequenceRun:
             )
             charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)
             return SequenceOutcome(
-                sequence_id, ExecutionResult.EXECUTED, "all plans done", list(self._images)
+                sequence_id,
+                ExecutionResult.EXECUTED,
+                "all plans done",
+                list(self._images),
+                self._device_wall_s(),
             )
         _set_state(self.engine, sequence_id, SequenceState.INTERRUPTED, self._problem, end)
         charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)
         return SequenceOutcome(
-            sequence_id, ExecutionResult.INTERRUPTED, self._problem, list(self._images)
+            sequence_id,
+            ExecutionResult.INTERRUPTED,
+            self._problem,
+            list(self._images),
+            self._device_wall_s(),
         )
 
-    def _attempt(self, what: str, operation: Callable[[], object]) -> object:
+    def _attempt(
+        self, what: str, operation: Callable[[], object], *, album: bool = False
+    ) -> object:
+        """Run ``operation``, retrying timeouts. A device fault stops the sequence; in an
+        ``album`` (a camera's) it stops only that album: the other cameras finish theirs and the
+        sequence ends interrupted with the reason (#24)."""
+        fail = self._fail_album if album else self._fail
         for attempt in range(TRANSIENT_RETRIES + 1):
             if self._stop.is_set():
                 raise _Stop
@@ -261,11 +368,11 @@ class SequenceRun:
                 raise _Stop from None
             except DeviceTimeout as timeout:
                 if attempt == TRANSIENT_RETRIES:
-                    self._fail(f"{what}: device timeout after {attempt + 1} tries: {timeout}")
+                    fail(f"{what}: device timeout after {attempt + 1} tries: {timeout}")
                     raise _Stop from None
                 log.warning("%s: %s; trying again", what, timeout)
             except (DeviceError, DeviceProblem) as problem:
-                self._fail(f"{what}: device fault: {problem}")
+                fail(f"{what}: device fault: {problem}")
                 raise _Stop from None
         raise _Stop  # pragma: no cover - the loop always returns or raises
 
@@ -275,22 +382,43 @@ class SequenceRun:
             return  # test targets need no pointing
         mount = self.telescope.mount
         try:
-            self._attempt("mount goto", lambda: mount.goto(ra, dec))
-            self._attempt("mount slew", mount.wait_until_idle)
+            with self._device_time("mount"):
+                if not self._pointed_at(ra, dec):
+                    self._attempt("mount goto", lambda: mount.goto(ra, dec))
+                self._attempt("mount slew", mount.wait_until_idle)
         except _Stop:
             return
 
-    def _watch_mount(self, done: threading.Event) -> None:
-        """Stop the albums as soon as the mount's lease is lost (an alert or the reflex)."""
+    def _pointed_at(self, ra: float, dec: float) -> bool:
+        """Whether the mount already goes to (or is at) this target (an alert follow-up after
+        the reflex's slew): then no second slew is sent."""
+        try:
+            state = self.telescope.mount.status()
+        except DeviceProblem:
+            return False
+        moving_there = state.motion in (MountMotion.SLEWING, MountMotion.TRACKING)
+        if not moving_there or state.target_ra_deg is None or state.target_dec_deg is None:
+            return False
+        same = abs((state.target_ra_deg - ra + 180.0) % 360.0 - 180.0) < SAME_TARGET_DEG
+        return same and abs(state.target_dec_deg - dec) < SAME_TARGET_DEG
+
+    def _watch_mount(self, done: threading.Event, cameras: dict[str, GatewayCamera]) -> None:
+        """Stop the albums as soon as the mount's lease is lost (an alert or the reflex), and
+        abort the exposures in flight: a frame finished after the mount was taken (the dome
+        closing, the mount slewing away) is not the sequence's frame."""
         lease = self.telescope.mount.lease
-        while not done.wait(0.05):
-            if lease is not None and lease.lost:
+        # Asked, not waited for: the heartbeat learns of a loss up to ``heartbeat_s`` (2 wall s)
+        # late, minutes of simulated time at a fast clock, with exposures started meanwhile.
+        while not done.wait(MOUNT_WATCH_WALL_S):
+            if lease is not None and not lease.confirm():
                 self._fail(f"preempted: {lease.problem}")
+                for camera in cameras.values():
+                    self._abort(camera)
                 return
 
     def _expose_albums(self, work: SequenceWork, cameras: dict[str, GatewayCamera]) -> None:
         done = threading.Event()
-        watcher = threading.Thread(target=self._watch_mount, args=(done,), daemon=True)
+        watcher = threading.Thread(target=self._watch_mount, args=(done, cameras), daemon=True)
         watcher.start()
         threads = [
             threading.Thread(
@@ -314,15 +442,26 @@ class SequenceRun:
         try:
             for plan in plans:
                 for index in range(plan.images_done + 1, plan.nb_images + 1):
-                    if self._stop.is_set():
+                    if self._stop.is_set() or self._cancel_seen(work.sequence_id):
                         raise _Stop
                     self._one_frame(work, instrument, camera, plan, index)
         except _Stop:
-            self._abort(camera)
+            if self._cancelled is None or self._problem is not None:
+                self._abort(camera)
         except Exception as exc:  # a bug: record it on the sequence, never leave it executing
             log.exception("album %s of sequence %s", instrument, work.sequence_id)
             self._fail(f"{instrument}: internal error: {type(exc).__name__}: {exc}")
             self._abort(camera)
+
+    def _cancel_seen(self, sequence_id: int) -> bool:
+        """Whether the request was cancelled (#23): checked before each frame, never during."""
+        reason = cancellation_of(self.engine, sequence_id)
+        if reason is None:
+            return False
+        with self._lock:
+            self._cancelled = self._cancelled or reason
+        self._stop.set()
+        return True
 
     def _abort(self, camera: GatewayCamera) -> None:
         lease = camera.lease
@@ -344,10 +483,12 @@ class SequenceRun:
         adopted = path.exists()  # written before a crash, its row never inserted
         if not adopted:
             if camera.filter_wheel.current() != plan.filter:
-                self._attempt(
-                    f"{instrument} filter {plan.filter}",
-                    lambda: camera.filter_wheel.set_filter(plan.filter),
-                )
+                with self._device_time(instrument):
+                    self._attempt(
+                        f"{instrument} filter {plan.filter}",
+                        lambda: camera.filter_wheel.set_filter(plan.filter),
+                        album=True,
+                    )
             frame_id = path.stem
             started: list[str] = []
 
@@ -362,20 +503,9 @@ class SequenceRun:
                     started.append(frame_id)
                 return camera.wait_for_frame(frame_id, exposure_s=plan.exposure_s)
 
-            self._attempt(f"{instrument} exposure {frame_id}", expose)
-        frame = FrameRecord(
-            sequence_id=work.sequence_id,
-            plan_id=plan.plan_id,
-            index=index,
-            path=path,
-            instrument=instrument,
-            filter_name=plan.filter,
-            exposure_s=plan.exposure_s,
-            acquired_at=self.clock.now(),
-            ra_deg=work.ra_deg,
-            dec_deg=work.dec_deg,
-            alert_ivorn=work.alert_ivorn,
-        )
+            with self._device_time(instrument):
+                self._attempt(f"{instrument} exposure {frame_id}", expose, album=True)
+        frame = frame_record(work, instrument, plan, index, path, self.clock.now())
         stored = store_frame(self.engine, frame, adopted=adopted)
         with self._lock:
             self._images.append(stored)

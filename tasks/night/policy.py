@@ -11,6 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from infra.opmode import OperatingMode
+from tasks.night.device_health import (
+    DeviceHealth,
+    DeviceRole,
+    lost_instruments,
+    night_blocker,
+    waits_for,
+)
 from tasks.night.vocabulary import CalibrationSet, NightAction
 
 
@@ -33,6 +40,8 @@ class PlannedEntry:
     sequence_id: int
     start: datetime
     end: datetime
+    #: The instruments it still needs (albums with images left; #24).
+    instruments: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class NightState:
     #: The monitor's last word is this old (s), past what the night trusts: the weather counts
     #: as unsafe, whatever the last verdict said (None: fresh).
     weather_stale_s: float | None = None
+    #: Each device's health (#24; empty: not known, as in replays).
+    health: tuple[DeviceHealth, ...] = ()
+    #: The instruments each sequence left out for a lost device still needs.
+    waiting_on: frozenset[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,8 @@ class NightDecision:
     #: end here rather than hold the telescope until it clears (``pyros.weather.safe`` starts
     #: the next one, docs/events.md).
     weather: bool = False
+    #: The device the night waits for (a lost mount, dome, or every camera lost; #24).
+    device: str | None = None
 
 
 def _wait(reason: str, until: datetime | None) -> NightDecision:
@@ -86,7 +101,9 @@ def decide(state: NightState) -> NightDecision:
     """What to do next.
 
     The order is the order of precedence: the end of the night, then the operator's mode, then
-    the evening calibrations, re-planning, device trouble, weather (a stale verdict first: the
+    the evening calibrations, lost devices (a lost mount closes the dome and holds the night; a
+    lost camera re-plans the sequences that need it, a camera back re-plans those that waited
+    for it), re-planning, device trouble, weather (a stale verdict first: the
     monitor may be dead, so its last "safe" is not trusted), the dome, and finally the
     schedule.
     """
@@ -118,6 +135,9 @@ def decide(state: NightState) -> NightDecision:
         if w.dusk_flats is not None and now < w.dusk_flats[0]:
             until = w.dusk_flats[0]
         return _wait("waiting for the night to start", until)
+    reaction = _device_reaction(state)
+    if reaction is not None:
+        return reaction
     if state.replan_needed:
         return NightDecision(
             NightAction.REPLAN, state.replan_reason or "the schedule is out of date"
@@ -150,3 +170,36 @@ def decide(state: NightState) -> NightDecision:
             sequence_id=first.sequence_id,
         )
     return _wait(f"sequence {first.sequence_id} starts at {first.start:%H:%M:%S}", first.start)
+
+
+def _device_reaction(state: NightState) -> NightDecision | None:
+    """What a lost (or recovered) device changes, or None (#24)."""
+    blocker = night_blocker(state.health)
+    if blocker is not None:
+        if blocker.role is DeviceRole.MOUNT and state.dome_requested_open:
+            return NightDecision(
+                NightAction.REQUEST_CLOSE,
+                f"{blocker.describe()}: the dome closes until the mount is back",
+                device=blocker.name,
+            )
+        return NightDecision(
+            NightAction.WAIT, f"the night waits for {blocker.describe()}", device=blocker.name
+        )
+    lost = lost_instruments(state.health)
+    upcoming = (e for e in state.schedule if e.end > state.now)
+    stranded = sorted(e.sequence_id for e in upcoming if waits_for(e.instruments, lost))
+    if stranded:
+        names = ", ".join(sorted(lost))
+        ids = ", ".join(str(i) for i in stranded)
+        return NightDecision(
+            NightAction.REPLAN, f"{names} lost: re-plan without it (sequence(s) {ids} need it)"
+        )
+    ready = [needs for needs in state.waiting_on if not waits_for(needs, lost)]
+    if ready:
+        needs = ", ".join(sorted(set().union(*ready)))
+        return NightDecision(
+            NightAction.REPLAN,
+            f"device back: {len(ready)} sequence(s) that waited for a lost device ({needs}) "
+            "planned again",
+        )
+    return None

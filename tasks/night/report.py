@@ -1,22 +1,21 @@
 """The night report: what was planned, executed, interrupted and why, the weather, the images,
-the frames each camera took and how many the near-real-time analysis could use, and the time used
-per program, from the database alone (so any past night can be reported again).
+the frames each camera took and how many the near-real-time analysis could use, how the
+orchestration kept up, and the time used per program, from the database alone (so any past night
+can be reported again).
 
 :func:`night_report` is the one function that computes a night's figures: the summary
 ``pyros night --simulate`` prints, the report files, the Prefect artifact and ``pyros night
-report`` all come from it. :func:`night_summary` gives the figures alone, :func:`render_markdown`
-the page the operator reads, :func:`report_as_dict` the JSON. What only the simulation knows (the
-span of a night cut short, how its flow runs ended, its speed) is journaled by
+report`` all come from it. :func:`night_summary` gives the figures alone;
+:mod:`tasks.night.report_render` renders the page the operator reads and the JSON. What only the
+simulation knows (the span of a night cut short, how its flow runs ended) is journaled by
 :func:`record_night_run` and read back by :func:`night_report`, so a later report shows it too.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -37,11 +36,14 @@ from infra.db.models import (
 )
 from infra.db.sequence_state import SequenceState
 from infra.events import WEATHER_SAFE, WEATHER_UNSAFE
-from infra.files import write_atomic
 from infra.journal import KIND_EVENT, night_label, record
+from tasks.night.timing import timing_figures
+from tasks.night.timing_rows import dome_reopenings, executions
 from tasks.nrt.analysis_rows import AnalysisStatus
 from tasks.nrt.night_frames import frame_figures
+from tasks.scheduling.load import program_uses
 from tasks.scheduling.night_times import Night, night_for
+from tasks.scheduling.shares import time_by_program
 
 S = SequenceState
 
@@ -82,6 +84,8 @@ class NightReport:
     weather: list[WeatherChange] = field(default_factory=list)
     hours_per_program: dict[str, float] = field(default_factory=dict)
     images_per_program: dict[str, int] = field(default_factory=dict)
+    #: Per program: its share of the quotas, of tonight's hours, its use over the period (#23).
+    shares: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def night_span(night: Night) -> tuple[datetime, datetime]:
@@ -172,9 +176,10 @@ def _time_on_sky(session: Session, start: datetime, end: datetime) -> dict[int, 
     return hours
 
 
-def _weather_changes(
+def weather_changes(
     session: Session, label: str, start: datetime, end: datetime
 ) -> list[WeatherChange]:
+    """The monitor's verdict changes of night ``label`` within ``[start, end)``, in order."""
     rows = session.execute(
         select(JournalEntry.sim_time, JournalEntry.payload)
         .where(
@@ -355,7 +360,7 @@ def night_has_data(session: Session, label: str, config: SiteConfig) -> bool:
         select(Image.id).where(Image.acquired_at >= start, Image.acquired_at < end).limit(1)
     ):
         return True
-    return bool(_executed_in(session, start, end) or _weather_changes(session, label, start, end))
+    return bool(_executed_in(session, start, end) or weather_changes(session, label, start, end))
 
 
 def latest_night_with_data(session: Session, config: SiteConfig) -> str | None:
@@ -402,6 +407,23 @@ def _frames(session: Session, label: str, config: SiteConfig) -> dict[str, Any]:
     """The night's science frames per camera and in all (see :func:`frame_figures`)."""
     figures = frame_figures(session, label, config.site.longitude_deg)
     return {"cameras": figures["cameras"], "frames": figures["total"]}
+
+
+def _orchestration(
+    session: Session,
+    config: SiteConfig,
+    span_start: datetime,
+    dark_start: datetime | None,
+    until: datetime,
+) -> dict[str, Any]:
+    """How the orchestration kept up (see :func:`tasks.night.timing.timing_figures`)."""
+    dark_s = (until - dark_start).total_seconds() if dark_start else 0.0
+    return timing_figures(
+        executions(session, span_start, until),
+        dome_reopenings(session, span_start, until),
+        early_start_s=config.night.early_start_s,
+        dark_s=max(dark_s, 0.0),
+    )
 
 
 def night_report(
@@ -453,7 +475,8 @@ def night_report(
         image_counts,
         _time_on_sky(session, start, end),
     )
-    report.weather = _weather_changes(session, label, start, end)
+    report.weather = weather_changes(session, label, start, end)
+    report.shares = _program_shares(session, report.hours_per_program)
     executed, interrupted = states[S.EXECUTED], states[S.INTERRUPTED]
     report.summary = {
         "night": label,
@@ -467,6 +490,7 @@ def night_report(
         "images": sum(image_counts.values()),
         "weather_closures": sum(1 for change in report.weather if not change.safe),
         **_frames(session, label, config),
+        "orchestration": _orchestration(session, config, start, night.start, until),
         "night_start": night.start.isoformat() if night.start else None,
         "night_end": night.end.isoformat() if night.end else None,
         "span_end": until.isoformat(),
@@ -476,158 +500,18 @@ def night_report(
     return report
 
 
+def _program_shares(session: Session, hours: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Each active program's share of the quotas against tonight's hours and its use; a
+    program over its quota (the GRB program may overdraw for alerts) is marked ``overdrawn``."""
+    uses = program_uses(session)
+    table: dict[str, dict[str, Any]] = dict(time_by_program(hours, uses))
+    for name, row in table.items():
+        use = uses[name]
+        row.update(quota_hours=use.quota_hours, used_hours=round(use.used_hours, 4))
+        row["overdrawn"] = use.used_hours > use.quota_hours
+    return table
+
+
 def night_summary(session: Session, label: str, config: SiteConfig, **extra: Any) -> dict[str, Any]:
     """The figures of night ``label`` (see :func:`night_report`)."""
     return night_report(session, label, config, extra=extra).summary
-
-
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [str(cell).replace("|", "\\|").replace("\n", " ") for cell in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-#: Figures of the run shown in the Markdown when the summary has them.
-RUN_FIGURES = (
-    "flow_runs_failed",
-    "flow_runs_crashed",
-    "flow_runs_completed",
-    "wall_seconds",
-    "simulated_seconds",
-    "speed_factor",
-)
-
-
-def _fraction(value: float | None) -> str:
-    return "-" if value is None else f"{100.0 * value:.1f} %"
-
-
-def _per_frame(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
-
-
-def _frames_line(total: dict[str, Any]) -> str:
-    taken, analysed = total.get("frames_taken", 0), total.get("frames_analysed", 0)
-    failed, pending = total.get("frames_failed", 0), total.get("frames_pending", 0)
-    share = _fraction(total.get("analysed_fraction"))
-    return (
-        f"- science frames: {taken} taken, **{analysed} analysed** ({share}), {failed} failed, "
-        f"{pending} not analysed yet"
-    )
-
-
-def _frames_section(cameras: dict[str, dict[str, Any]]) -> list[str]:
-    """The frames of each camera, then why frames could not be analysed."""
-    out = ["", "## Frames per camera", ""]
-    if not cameras:
-        return [*out, "No science frame."]
-    out += _table(
-        ["camera", "taken", "analysed", "failed", "pending", "analysed %", "candidates",
-         "false candidates per frame"],
-        [
-            [name, f["frames_taken"], f["frames_analysed"], f["frames_failed"],
-             f["frames_pending"], _fraction(f["analysed_fraction"]), f["candidates"],
-             _per_frame(f["false_candidates_per_frame"])]
-            for name, f in cameras.items()
-        ],
-    )  # fmt: skip
-    reasons = [
-        [name, reason["reason"], reason["count"], reason["example"]]
-        for name, f in cameras.items()
-        for reason in f["failure_reasons"]
-    ]
-    if reasons:
-        out += ["", "### Why frames could not be analysed", ""]
-        out += _table(["camera", "reason", "frames", "for example"], reasons)
-    return out
-
-
-def render_markdown(report: NightReport) -> str:
-    """The report as the operator reads it (the Prefect artifact and the ``.md`` file)."""
-    s = report.summary
-    out = [
-        f"# Night {report.night}",
-        "",
-        f"Dark night {s.get('night_start')} → {s.get('night_end')} (UTC).",
-        "",
-        f"- plannable sequences: **{s['sequences_plannable']}** "
-        f"(planned at some point: {s['sequences_planned']}); executed "
-        f"**{s['sequences_executed']}**, interrupted {s['sequences_interrupted']}, not executed "
-        f"{s['sequences_not_executed']}",
-        f"- dropped since planned: {s['sequences_dropped']}; unplannable: "
-        f"{s['sequences_unplannable']}",
-        f"- images: **{s['images']}**",
-        _frames_line(s.get("frames") or {}),
-        f"- weather closures: {s['weather_closures']}",
-    ]
-    for key in RUN_FIGURES:
-        if key in s:
-            out.append(f"- {key.replace('_', ' ')}: {s[key]}")
-    out += _frames_section(s.get("cameras") or {})
-    out += ["", "## Sequences", ""]
-    out += _table(
-        ["id", "name", "program", "state", "images", "why"],
-        [[q.sequence_id, q.name, q.program, q.state, q.images, q.reason] for q in report.sequences],
-    )
-    if report.dropped:
-        out += ["", "## Planned earlier, dropped since", ""]
-        out += _table(
-            ["id", "name", "program", "state", "why"],
-            [[q.sequence_id, q.name, q.program, q.state, q.reason] for q in report.dropped],
-        )
-    if report.unplannable:
-        out += ["", "## Not plannable tonight", ""]
-        out += _table(
-            ["id", "name", "program", "why"],
-            [[q.sequence_id, q.name, q.program, q.reason] for q in report.unplannable],
-        )
-    out += ["", "## Weather", ""]
-    if report.weather:
-        out += _table(
-            ["at (UTC)", "verdict", "reason"],
-            [
-                [w.at.strftime("%Y-%m-%d %H:%M:%S"), "safe" if w.safe else "UNSAFE", w.reason]
-                for w in report.weather
-            ],
-        )
-    else:
-        out.append("No change of the weather verdict.")
-    out += ["", "## Time use per program", ""]
-    out += _table(
-        ["program", "hours executing", "images"],
-        [
-            [name, f"{hours:.3f}", report.images_per_program.get(name, 0)]
-            for name, hours in sorted(report.hours_per_program.items())
-        ],
-    )
-    return "\n".join(out) + "\n"
-
-
-def write_report_files(report: NightReport, directory: Path) -> tuple[Path, Path]:
-    """Write ``<night>.md`` and ``<night>.json`` atomically (a reader never sees half a file)."""
-    written = []
-    for suffix, text in (
-        (".md", render_markdown(report)),
-        (".json", json.dumps(report_as_dict(report), indent=2, default=str) + "\n"),
-    ):
-        path = directory / f"{report.night}{suffix}"
-        write_atomic(path, text.encode("utf-8"))
-        written.append(path)
-    return written[0], written[1]
-
-
-def report_as_dict(report: NightReport) -> dict[str, Any]:
-    """The report as JSON-ready data."""
-    return {
-        "summary": report.summary,
-        "sequences": [vars(q) for q in report.sequences],
-        "unplannable": [vars(q) for q in report.unplannable],
-        "dropped": [vars(q) for q in report.dropped],
-        "weather": [
-            {"at": w.at.isoformat(), "safe": w.safe, "reason": w.reason} for w in report.weather
-        ],
-        "hours_per_program": report.hours_per_program,
-        "images_per_program": report.images_per_program,
-    }

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from infra.clock import Clock
 from infra.config import SafetySection
-from infra.db.models import Schedule, ScheduledSequence, Sequence
+from infra.db.models import Album, Plan, Schedule, ScheduledSequence, Sequence
 from infra.db.sequence_state import SequenceState
 from infra.opmode import get_operating_mode
 from tasks.environment.observatory_state import (
@@ -20,13 +20,16 @@ from tasks.environment.observatory_state import (
     verdict_age_s,
     weather_verdict,
 )
+from tasks.night.device_health import DeviceHealth
 from tasks.night.policy import NightState, NightWindows, PlannedEntry
+from tasks.scheduling import reasons as why
 from tasks.scheduling.schedule_rows import current_schedule
 
 __all__ = [
     "DeviceView",
     "NightAgenda",
     "current_schedule",
+    "needed_instruments",
     "planned_entries",
     "read_night_state",
     "replan_reason",
@@ -43,6 +46,8 @@ class DeviceView:
     dome_open: bool
     ok: bool = True
     problem: str = ""
+    #: Each device's condition (#24).
+    health: tuple[DeviceHealth, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,38 @@ def trusted_verdict_age_s(safety: SafetySection, clock: Clock) -> float:
     return max(safety.verdict_max_age_s, floor)
 
 
+def needed_instruments(session: Session, ids: list[int]) -> dict[int, frozenset[str]]:
+    """The instruments each sequence still needs: its albums with images left (#24)."""
+    needs: dict[int, set[str]] = {sid: set() for sid in ids}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Album.sequence_id, Album.instrument)
+        .join(Plan, Plan.album_id == Album.id)
+        .where(Album.sequence_id.in_(ids), Plan.images_done < Plan.nb_images)
+        .distinct()
+    )
+    for sid, instrument in rows:
+        needs[sid].add(instrument)
+    return {sid: frozenset(names) for sid, names in needs.items()}
+
+
+def waiting_on_devices(session: Session, now: datetime) -> frozenset[frozenset[str]]:
+    """What the sequences left out for a lost device still need (one set per sequence)."""
+    ids = list(
+        session.scalars(
+            select(Sequence.id).where(
+                Sequence.state == S.UNPLANNABLE,
+                Sequence.state_reason.like(f"{why.DEVICE_LOST}:%"),
+                Sequence.window_end > now,
+            )
+        )
+    )
+    return frozenset(needs for needs in needed_instruments(session, ids).values() if needs)
+
+
 def planned_entries(session: Session, schedule: Schedule | None) -> tuple[PlannedEntry, ...]:
-    """Entries of ``schedule`` whose sequence is still ``planned``."""
+    """Entries of ``schedule`` whose sequence is still ``planned``, with what they need."""
     if schedule is None:
         return ()
     rows = session.execute(
@@ -85,9 +120,10 @@ def planned_entries(session: Session, schedule: Schedule | None) -> tuple[Planne
         )
         .order_by(ScheduledSequence.planned_start)
     ).all()
+    needs = needed_instruments(session, [sid for sid, _, _ in rows])
     # A planned entry always has its instants; the test only tells the type checker so.
     return tuple(
-        PlannedEntry(sid, start, end)
+        PlannedEntry(sid, start, end, needs.get(sid, frozenset()))
         for sid, start, end in rows
         if start is not None and end is not None
     )
@@ -111,17 +147,13 @@ def replan_reason(
         return f"{waiting[S.INTERRUPTED]} interrupted sequence(s) to resume"
     if waiting.get(S.TO_BE_PLANNED):
         return f"{waiting[S.TO_BE_PLANNED]} new sequence(s) to plan"
-    missed = session.scalar(
-        select(func.count())
-        .select_from(ScheduledSequence)
-        .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
-        .where(
-            ScheduledSequence.schedule_id == schedule.id,
-            ScheduledSequence.planned.is_(True),
-            ScheduledSequence.planned_end < now,
-            Sequence.state == S.PLANNED,
-        )
+    cancelled = _scheduled_count(
+        session, schedule.id, ScheduledSequence.planned_end > now, S.CANCELLED
     )
+    if cancelled:
+        # A request cancelled (issue #23, `pyros request cancel`): give its time to the others.
+        return f"{cancelled} cancelled sequence(s) in the schedule"
+    missed = _scheduled_count(session, schedule.id, ScheduledSequence.planned_end < now, S.PLANNED)
     if missed:
         # The sequence before overran its slot (or the dome was closed): plan them again.
         return f"{missed} sequence(s) missed their slot"
@@ -184,4 +216,26 @@ def read_night_state(
         early_start_s=agenda.early_start_s,
         evening_calibrations=agenda.evening_calibrations,
         dusk_flat_calibrations=agenda.dusk_flat_calibrations,
+        health=devices.health,
+        waiting_on=waiting_on_devices(session, now),
+    )
+
+
+def _scheduled_count(
+    session: Session, schedule_id: int, when: ColumnElement[bool], state: SequenceState
+) -> int:
+    """Sequences of schedule ``schedule_id`` planned with ``when`` true, now in ``state``."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(ScheduledSequence)
+            .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
+            .where(
+                ScheduledSequence.schedule_id == schedule_id,
+                ScheduledSequence.planned.is_(True),
+                when,
+                Sequence.state == state,
+            )
+        )
+        or 0
     )

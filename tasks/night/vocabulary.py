@@ -36,6 +36,7 @@ class ExecutionResult(StrEnum):
     EXECUTED = "executed"  # every plan done
     INTERRUPTED = "interrupted"  # preempted or a device fault: resumed when re-planned
     NOT_STARTED = "not-started"  # its devices' leases were refused: nothing changed
+    CANCELLED = "cancelled"  # its request was cancelled: stopped after the current exposure
 
 
 class LoopEnd(StrEnum):

@@ -42,8 +42,9 @@ from tasks.nrt.pipeline import analyse_frame, configured_engine
 
 log = logging.getLogger(__name__)
 
-#: What the consumer reports for one frame: ``image_id``, ``analysis_id``, ``status``,
-#: ``reason``, the figures when done, ``candidates``, ``light_curves``, ``seconds``.
+#: What the consumer reports for one frame: ``image_id``, ``analysis_id``, ``path`` (the frame's
+#: file), ``status``, ``reason``, the figures when done, ``candidates``, ``light_curves``,
+#: ``seconds``.
 FrameSummary = dict[str, Any]
 
 
@@ -165,6 +166,7 @@ class NrtConsumer:
         summary = {
             "image_id": image_id,
             "analysis_id": analysis_id,
+            "path": str(image["path"]),
             "status": AnalysisStatus.DONE.value,
             "reason": "",
             **figures,
@@ -276,6 +278,7 @@ class NrtConsumer:
         summary = {
             "image_id": image["id"],
             "analysis_id": analysis_id,
+            "path": str(image["path"]),
             "status": AnalysisStatus.FAILED.value,
             "reason": reason,
             "candidates": [],

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
 from prefect import task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import TableArtifact
 from prefect.cache_policies import NO_CACHE
 
 from infra.events import prefect_configured
-from tasks.nrt.analysis_rows import AnalysisStatus, ImageRow
+from tasks.controlroom.prefect_tasks import upsert_artifact
+from tasks.nrt.analysis_rows import ImageRow
 from tasks.nrt.consumer import FrameSummary, NrtConsumer
+from tasks.nrt.results_window import ResultsWindow
+
+log = logging.getLogger(__name__)
 
 #: Stable key of the NRT results table in the Prefect UI (one per sequence, or the block's).
 ARTIFACT_KEY = "pyros-nrt"
@@ -31,46 +35,17 @@ def analyse_frame_task(consumer: NrtConsumer, image: ImageRow) -> FrameSummary:
     return consumer.process(image)
 
 
-def table_rows(summaries: list[FrameSummary]) -> list[dict[str, Any]]:
-    """One row per analysed frame, for the table artifact."""
-    rows = []
-    for s in summaries:
-        best = max(s.get("candidates") or [], key=lambda c: c["snr"], default=None)
-        rows.append(
-            {
-                "image": s["image_id"],
-                "status": s["status"],
-                "sources": s.get("n_sources"),
-                "fwhm_arcsec": s.get("fwhm_arcsec"),
-                "limiting_mag": s.get("limiting_mag"),
-                "zero_point": s.get("zero_point"),
-                "astrometry_rms_arcsec": s.get("astrometry_rms_arcsec"),
-                "candidates": len(s.get("candidates") or []),
-                "best_candidate": None
-                if best is None
-                else (
-                    f"{best['kind']} {best['ra']:.5f} {best['dec']:+.5f} "
-                    f"mag {best['mag']} SNR {best['snr']}"
-                ),
-                "seconds": s.get("seconds"),
-                "reason": s.get("reason", ""),
-            }
-        )
-    return rows
-
-
-def publish_results(key: str, summaries: list[FrameSummary]) -> str | None:
-    """Publish the analysed frames as a table artifact; returns the key (None without Prefect)."""
+def publish_results(key: str, window: ResultsWindow) -> str | None:
+    """Publish the window of analysed frames (the latest ones and the run's totals) as a table
+    artifact under ``key``, updated in place; returns the key (None without Prefect, or when
+    the API did not take it: logged, the next frame tries again)."""
     if not prefect_configured():
         return None
-    done = sum(s["status"] == AnalysisStatus.DONE for s in summaries)
-    candidates = sum(len(s.get("candidates") or []) for s in summaries)
-    create_table_artifact(
-        key=key,
-        table=table_rows(summaries),
-        description=(
-            f"**Near-real-time analysis**: {done} frame(s) analysed, "
-            f"{len(summaries) - done} failed, {candidates} candidate(s)."
-        ),
-    )
+    try:
+        upsert_artifact(
+            TableArtifact(key=key, table=window.rows(), description=window.description())
+        )
+    except Exception as exc:  # the Prefect API away: the frame is analysed and stored anyway
+        log.warning("NRT results artifact %s not published: %s", key, exc)
+        return None
     return key

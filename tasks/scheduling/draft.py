@@ -136,14 +136,21 @@ def start_bounds(
 
 
 def insertion_order(problem: Problem, items: list[int]) -> list[int]:
-    """Priority first (highest), then longest, then least flexible, then id."""
+    """Priority first (highest), then the program furthest below its share (the fair-share
+    key, when time allocation is on), then longest, then least flexible, then id."""
 
     def flexibility(item: int) -> float:
         return sum(last - first for first, last in problem.feasible[item])
 
     return sorted(
         items,
-        key=lambda i: (-problem.priority[i], -problem.duration[i], flexibility(i), problem.ids[i]),
+        key=lambda i: (
+            -problem.priority[i],
+            problem.fair_key.get(i, 0.0),
+            -problem.duration[i],
+            flexibility(i),
+            problem.ids[i],
+        ),
     )
 
 

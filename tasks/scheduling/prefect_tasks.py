@@ -1,8 +1,8 @@
 """Thin Prefect tasks over the scheduler (the work is in :mod:`tasks.scheduling.schedule_rows`).
 
 After saving, the schedule is published as a table artifact under the stable key
-:data:`ARTIFACT_KEY` (its history is the night's re-plans), only when a Prefect API is
-configured.
+:data:`ARTIFACT_KEY`, updated in place (one artifact, the latest plan: the schedules themselves
+are in the database), only when a Prefect API is configured.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import TableArtifact
 
 from infra.db import session_scope
 from infra.events import prefect_configured
+from tasks.controlroom.prefect_tasks import upsert_artifact
 from tasks.scheduling.schedule_rows import insert_and_save, plan_and_save
 from tasks.scheduling.view import planned_rows, schedule_data
 
@@ -31,30 +32,32 @@ def publish_schedule(schedule_id: int) -> str | None:
     if data is None:
         return None
     left_out = ", ".join(f"{code}: {n}" for code, n in data["unplanned_by_reason"].items())
-    create_table_artifact(
-        key=ARTIFACT_KEY,
-        table=planned_rows(data),
-        description=(
-            f"**Schedule {data['id']}** for night {data['night']} ({data['reason']}): "
-            f"{data['planned']} planned, {data['unplanned']} left out"
-            + (f" ({left_out})" if left_out else "")
-            + f"; planned in {data['planning_seconds']:.3f} s."
-        ),
+    description = (
+        f"**Schedule {data['id']}** for night {data['night']} ({data['reason']}): "
+        f"{data['planned']} planned, {data['unplanned']} left out"
+        + (f" ({left_out})" if left_out else "")
+        + f"; planned in {data['planning_seconds']:.3f} s."
+    )
+    upsert_artifact(
+        TableArtifact(key=ARTIFACT_KEY, table=planned_rows(data), description=description)
     )
     return ARTIFACT_KEY
 
 
 @task(name="plan-night", retries=0)
-def plan_night_task(reason: str = "scheduled") -> dict[str, Any]:
+def plan_night_task(
+    reason: str = "scheduled", lost: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Plan the rest of tonight from the clock's now, save it, emit
-    ``pyros.schedule.updated`` and publish the artifact.
+    ``pyros.schedule.updated`` and publish the artifact. ``lost`` instruments (instrument -> its
+    loss, #24) leave the sequences that need them out, with the reason.
 
     Returns
     -------
     dict
         ``schedule_id`` and the plan's summary.
     """
-    result = plan_and_save(reason=reason)
+    result = plan_and_save(reason=reason, lost=lost)
     publish_schedule(result["schedule_id"])
     return result
 

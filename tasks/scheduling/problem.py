@@ -49,6 +49,8 @@ class Candidate:
     #: Set when the sequence cannot be planned for a reason found before planning (a stored
     #: reason, ``"<code>: <explanation>"``); it is then reported as is.
     refusal: str = ""
+    #: The scientific program it is charged to (its share orders equal priorities, #23).
+    program: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class Problem:
     reasons: list[str] = field(default_factory=list)
     #: Items that never move (the executing sequence): index -> (start, end).
     fixed: dict[int, tuple[float, float]] = field(default_factory=dict)
+    #: Fair-share keys (:mod:`tasks.scheduling.shares`): index -> key; lower goes first among
+    #: equal priorities. Empty: no time allocation (every key 0).
+    fair_key: dict[int, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 BAD_DURATION = "bad-duration"
 UNKNOWN_INSTRUMENT = "unknown-instrument"
+#: An album still to take needs a camera that is lost tonight (#24): planned again when it is back.
+DEVICE_LOST = "device-lost"
 EMPTY_WINDOW = "empty-window"
 NO_DARK_TIME = "no-dark-time"
 WINDOW_PASSED = "window-passed"

@@ -168,8 +168,12 @@ def plan_and_save(
     config: SiteConfig | None = None,
     clock: Clock | None = None,
     reason: str = "plan",
+    lost: abc.Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Plan the rest of the night from the clock's now and save it as the current schedule.
+
+    ``lost`` instruments (instrument -> its loss, #24): the sequences that still need one are
+    left out with the reason (``device-lost: waits for ...``) and planned again when it is back.
 
     Returns
     -------
@@ -180,8 +184,10 @@ def plan_and_save(
     clock = clock or get_clock()
     now = clock.now()
     with session_scope(engine) as session:
-        loaded = load_candidates(session, config, now)
-    outcome = plan_night(loaded.candidates, config, now, executing=loaded.executing)
+        loaded = load_candidates(session, config, now, lost=lost)
+    outcome = plan_night(
+        loaded.candidates, config, now, executing=loaded.executing, uses=loaded.uses
+    )
     with session_scope(engine) as session:
         schedule = save_outcome(session, outcome, reason=reason, clock=clock)
         result = {"schedule_id": schedule.id, "reason": reason, **outcome.summary()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from tasks.scheduling.night_times import GRID_STEP_S, Night, night_grid, night_t
 from tasks.scheduling.objective import Objective
 from tasks.scheduling.planner import plan, restore
 from tasks.scheduling.problem import Candidate, Executing, add_candidates, build_problem
+from tasks.scheduling.shares import ProgramUse, fair_keys
 
 
 @dataclass
@@ -74,6 +75,7 @@ def plan_night(
     executing: Sequence[Executing] = (),
     night: Night | None = None,
     grid_step_s: float = GRID_STEP_S,
+    uses: Mapping[str, ProgramUse] | None = None,
 ) -> PlannedNight:
     """Plan the rest of the night from ``now``.
 
@@ -92,11 +94,16 @@ def plan_night(
     grid_step_s : float, optional
         Spacing of the grid the altitudes and the moon are sampled on (the default serves the
         night; the benchmark plans on astroplan's 60 s grid to compare like for like).
+    uses : mapping, optional
+        Program name -> quota and hours used: among equal priorities, the program furthest
+        below its share goes first (:mod:`tasks.scheduling.shares`). None: no time allocation.
     """
     started = time.perf_counter()
     night = night or night_to_plan(now, config)
     grid = night_grid(night, config, grid_step_s)
     problem = build_problem(candidates, night, grid, config, now, executing)
+    if uses:
+        problem.fair_key = fair_keys(problem, candidates, uses)
     result = plan(problem)
     return PlannedNight(night, now, result, time.perf_counter() - started)
 

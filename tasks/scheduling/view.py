@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from infra.db.models import Schedule, ScheduledSequence, Sequence
+from infra.db.models import Request, Schedule, ScheduledSequence, ScientificProgram, Sequence
+
+
+def target_text(sequence: Sequence) -> str:
+    """A sequence's target in a few characters: ``RA Dec`` in degrees when known, else its
+    coordinates as given, else its type."""
+    if sequence.ra_deg is not None and sequence.dec_deg is not None:
+        return f"{sequence.ra_deg:.4f} {sequence.dec_deg:+.4f}"
+    return sequence.target_coords or sequence.target_type
 
 
 def schedule_data(
@@ -27,8 +35,10 @@ def schedule_data(
     if schedule is None:
         return None
     rows = session.execute(
-        select(ScheduledSequence, Sequence.name, Sequence.priority, Sequence.state)
+        select(ScheduledSequence, Sequence, ScientificProgram.name)
         .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
+        .join(Request, Request.id == Sequence.request_id)
+        .outerjoin(ScientificProgram, ScientificProgram.id == Request.program_id)
         .where(ScheduledSequence.schedule_id == schedule.id)
         .order_by(ScheduledSequence.position)
     ).all()
@@ -36,15 +46,17 @@ def schedule_data(
         {
             "position": row.position,
             "sequence_id": row.sequence_id,
-            "name": name,
-            "priority": priority,
-            "state": state,
+            "name": sequence.name,
+            "target": target_text(sequence),
+            "program": program or "",
+            "priority": sequence.priority,
+            "state": sequence.state,
             "planned": row.planned,
             "start": row.planned_start,
             "end": row.planned_end,
             "reason": row.reason,
         }
-        for row, name, priority, state in rows
+        for row, sequence, program in rows
     ]
     left_out = Counter(row.reason.split(":", 1)[0] for row, *_ in rows if not row.planned)
     return {
@@ -73,6 +85,8 @@ def planned_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "end (UTC)": e["end"].strftime("%H:%M:%S"),
             "sequence": e["sequence_id"],
             "name": e["name"],
+            "target": e["target"],
+            "program": e["program"],
             "priority": e["priority"],
             "state": e["state"],
         }

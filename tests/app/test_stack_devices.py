@@ -95,7 +95,9 @@ def test_the_alert_intake_runs_comet_tansu_and_the_listener():
     plan = plan_stack(load_settings(), parse_config(_config()))
     specs = {s.name: s for s in plan.specs}
     comet = specs["comet-broker"].argv
-    assert comet[1:3] == ["-n", "--pidfile"] and "comet" in comet and "--save-event" in comet
+    # twistd with Comet's listeners on the configured host (loopback): app/comet_broker.py.
+    assert comet[1:4] == ["-m", "app.comet_broker", "127.0.0.1"]
+    assert comet[4:6] == ["-n", "--pidfile"] and "comet" in comet and "--save-event" in comet
     assert comet[comet.index("--author-whitelist") + 1] == "127.0.0.1/32"
     assert comet[comet.index("--broadcast-test-interval") + 1] == "0"
     assert specs["comet-broker"].ready.tcp_ports == (8098, 8099)

@@ -30,14 +30,19 @@ def _packet(trigger: int) -> tuple[bytes, str]:
     return raw, ivorn
 
 
-def _decided_at(rig: IntakeRig, ivorn: str) -> datetime:
+def _wall(value: object) -> float:
+    instant = datetime.fromisoformat(str(value))
+    return instant.replace(tzinfo=instant.tzinfo or UTC).timestamp()
+
+
+def _received_decided(rig: IntakeRig, ivorn: str) -> tuple[float, float]:
+    """The wall instants (epoch s) the listener spooled the packet and stored its decision."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        for row in rig.rows()[-5:]:
-            if row["ivorn"] == ivorn:
-                decided = datetime.fromisoformat(str(row["wall_decided_at"]))
-                return decided.replace(tzinfo=decided.tzinfo or UTC)
-        time.sleep(0.002)
+        row = rig.row(ivorn)
+        if row is not None:
+            return _wall(row["wall_received_at"]), _wall(row["wall_decided_at"])
+        time.sleep(0.005)
     raise RuntimeError(f"{ivorn} not decided within 60 s")
 
 
@@ -46,8 +51,9 @@ def _q(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 1)
 
 
-def _road(rig: IntakeRig, road: str, first_trigger: int) -> list[float]:
-    latencies = []
+def _road(rig: IntakeRig, road: str, first_trigger: int) -> dict[str, list[float]]:
+    """Per notice (ms): sent -> decided, sent -> spooled (transport), spooled -> decided."""
+    split: dict[str, list[float]] = {"total": [], "transport": [], "decision": []}
     producer = rig.producer() if road == "kafka" else None
     for i in range(N):
         raw, ivorn = _packet(first_trigger + i)
@@ -57,9 +63,11 @@ def _road(rig: IntakeRig, road: str, first_trigger: int) -> list[float]:
             producer.flush(10)
         else:
             sent = rig.send_comet([raw])["times"]["000000.xml"]
-        decided = _decided_at(rig, ivorn)
-        latencies.append((decided.timestamp() - sent) * 1e3)
-    return latencies
+        received, decided = _received_decided(rig, ivorn)
+        split["total"].append((decided - sent) * 1e3)
+        split["transport"].append((received - sent) * 1e3)
+        split["decision"].append((decided - received) * 1e3)
+    return split
 
 
 def main() -> None:
@@ -74,11 +82,15 @@ def main() -> None:
             load = os.getloadavg()[0]
             figures = {}
             for road, first in (("comet", 700000), ("kafka", 800000)):
-                values = _road(rig, road, first)
+                split = _road(rig, road, first)
+                values = split["total"]
                 figures[f"{road}_to_decision_p50_ms"] = _q(values, 0.50)
                 figures[f"{road}_to_decision_p95_ms"] = _q(values, 0.95)
                 figures[f"{road}_to_decision_max_ms"] = round(max(values), 1)
                 figures[f"{road}_mean_ms"] = round(statistics.fmean(values), 1)
+                for part in ("transport", "decision"):
+                    figures[f"{road}_{part}_p50_ms"] = _q(split[part], 0.50)
+                    figures[f"{road}_{part}_p95_ms"] = _q(split[part], 0.95)
             emit(
                 "alert_intake",
                 notices_per_road=N,

@@ -6,8 +6,12 @@ a free port; the gateways (in this process) speak INDI to them; the controllers 
 
 - ``roundtrip_*``: a ``STATUS`` from a controller through the gateway and one INDI round trip to
   the driver (the gateway asks the driver, it does not answer from a cache);
-- ``preempt_to_abort_*``: from an alert-priority ``CLAIM`` sent to its grant, which comes after the
-  INDI CCD driver acknowledged ``CCD_ABORT_EXPOSURE`` (the exposure in flight is stopped).
+- ``alert_claim_to_abort_*``: the alert claim's round trip, from an alert-priority ``CLAIM`` sent
+  to its grant, which the gateway gives only after the INDI CCD driver acknowledged
+  ``CCD_ABORT_EXPOSURE`` (the exposure in flight is stopped). An upper bound of the time from
+  the claim to the abort's arrival at the driver: INDI keeps no sub-second record of an arrival
+  to read (indiserver's and the drivers' timestamps are whole seconds in ``indi-bin`` 1.9.9),
+  unlike ``bench_devices``'s ``preempt_to_abort_*``, which reads the simulator's own record.
 """
 
 from __future__ import annotations
@@ -66,9 +70,9 @@ def main() -> None:
                 roundtrip_mount_p95_ms=percentile_ms(mount_rt, 95),
                 roundtrip_camera_p50_ms=percentile_ms(camera_rt, 50),
                 roundtrip_camera_p95_ms=percentile_ms(camera_rt, 95),
-                preempt_to_abort_p50_ms=percentile_ms(to_abort, 50),
-                preempt_to_abort_p95_ms=percentile_ms(to_abort, 95),
-                preempt_to_abort_max_ms=percentile_ms(to_abort, 100),
+                alert_claim_to_abort_p50_ms=percentile_ms(to_abort, 50),
+                alert_claim_to_abort_p95_ms=percentile_ms(to_abort, 95),
+                alert_claim_to_abort_max_ms=percentile_ms(to_abort, 100),
                 exposures_stopped=f"{aborted}/{PREEMPTIONS}",
                 roundtrips=ROUNDTRIPS,
                 preemptions=PREEMPTIONS,

@@ -1,20 +1,34 @@
-"""``make bench B=night``: a 10-hour simulated night with 2048×2048 frames through the whole stack.
+"""``make bench B=night``: simulated nights through the whole stack, with figures that can fail.
 
-Figures: ``wall_seconds``, ``speed_factor`` (simulated seconds per wall second, goal ≥ 100) and
-``prefect_overhead_per_sequence_s`` (goal ≤ 0.2): between two sequences, when the second was
-already due as the first ended, the wall time from the first's end to the second's start. No
-device or pipeline work happens in that gap: it is what the orchestration costs per sequence
-(the task run, its events, looking at the night again).
+The simulated clock runs ``--speed`` times the wall whether or not the flows keep up, so its speed
+read back measures nothing (issue 25). Printed instead, from what the night recorded
+(:mod:`tasks.night.timing`):
+
+- ``lateness_p95_sim_s``: each execution's start minus the instant it could have started
+  (telescope free, its planned start less the allowed early start), simulated seconds;
+- ``orchestration_loss_fraction``: that lateness summed over the span's dark time (goal <= 0.01
+  at speed 100);
+- ``prefect_overhead_per_sequence_s`` / ``prefect_overhead_p95_s``: every execution's wall time
+  not spent waiting on devices (goal <= 0.2 s both);
+- ``executed_over_hindsight``: executed sequences over those a plan made after the night, the
+  weather closures known, could place (:mod:`tasks.night.hindsight`; goal >= 0.9);
+- ``max_speed_keeping_up`` (part ``speeds``): the highest clock speed of 100, 200, 400, 800 at
+  which the executed sequences and their order equal those at speed 20 (goal >= 200).
+
+``NIGHT_PARTS`` chooses the parts (``night,speeds``; default both), ``NIGHT_HOURS`` the long
+night's hours (default 10). ``NIGHT_DELAY_S`` sleeps that
+many wall seconds before each sequence (the test switch ``PYROS_TEST_SEQUENCE_DELAY_S``): a
+deliberately slow orchestration, whose figures must miss their goals.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
-from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from tests.benchmarks.common import emit, isolated_home, machine
 from tests.support.cli import pyros_command
@@ -23,76 +37,27 @@ from tests.support.stack_site import write_site_with_free_ports
 SPEED = 100.0
 HOURS = 10.0
 FRAME_PX = 2048
+#: The speed sweep: a shorter night, smaller frames (the frames are not what is measured).
+SWEEP_HOURS = 1.5
+SWEEP_FRAME_PX = 512
+REFERENCE_SPEED = 20.0
+SWEEP_SPEEDS = (100.0, 200.0, 400.0, 800.0)
 
 
-def orchestration_gaps(engine, early_start_s: float) -> list[float]:
-    """Wall seconds between a sequence's end and the next one's start, when the next was due."""
-    from sqlalchemy import select
-
-    from infra.db import session_scope
-    from infra.db.models import Schedule, ScheduledSequence, SequenceTransition
-
-    with session_scope(engine) as session:
-        rows = session.execute(
-            select(
-                SequenceTransition.sequence_id,
-                SequenceTransition.to_state,
-                SequenceTransition.at,
-                SequenceTransition.wall_at,
-            )
-            .where(SequenceTransition.to_state.in_(("executing", "executed", "interrupted")))
-            .order_by(SequenceTransition.wall_at, SequenceTransition.id)
-        ).all()
-        gaps = []
-        previous_end = None
-        for sequence_id, state, at, wall_at in rows:
-            if state != "executing":
-                previous_end = (at, wall_at)
-                continue
-            if previous_end is None:
-                continue
-            planned_start = session.scalar(
-                select(ScheduledSequence.planned_start)
-                .join(Schedule, Schedule.id == ScheduledSequence.schedule_id)
-                .where(
-                    ScheduledSequence.sequence_id == sequence_id,
-                    ScheduledSequence.planned.is_(True),
-                    Schedule.created_at <= at,
-                )
-                .order_by(Schedule.id.desc())
-                .limit(1)
-            )
-            due = (
-                planned_start is not None
-                and planned_start - timedelta(seconds=early_start_s) <= previous_end[0]
-            )
-            if due:
-                gaps.append((wall_at - previous_end[1]).total_seconds())
-            previous_end = None
-    return gaps
-
-
-def main() -> None:
+def run_night(speed: float, hours: float, frame_px: int, delay_s: float = 0.0) -> dict[str, Any]:
+    """One simulated night in a fresh home; its summary, timing figures and executed order."""
     with isolated_home() as home:
         write_site_with_free_ports(home / "site.toml", frame_px=None)
         env = {**os.environ, "PYROS_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
         env.pop("PYROS_SITE_CONFIG", None)
+        if delay_s:
+            env["PYROS_TEST_SEQUENCE_DELAY_S"] = str(delay_s)
         pyros = pyros_command(installed=True)  # the console script, as typed
         subprocess.run([*pyros, "db", "init"], check=True, capture_output=True, env=env)
+        args = ["--speed", f"{speed:g}", "--hours", f"{hours:g}", "--frame-px", str(frame_px)]
         try:
             result = subprocess.run(
-                [
-                    *pyros,
-                    "night",
-                    "--simulate",
-                    "--speed",
-                    f"{SPEED:g}",
-                    "--hours",
-                    f"{HOURS:g}",
-                    "--frame-px",
-                    str(FRAME_PX),
-                    "--json",
-                ],
+                [*pyros, "night", "--simulate", *args, "--json"],
                 check=False,
                 capture_output=True,
                 text=True,
@@ -103,36 +68,101 @@ def main() -> None:
                 sys.stderr.write(result.stderr[-4000:])
                 raise SystemExit(f"pyros night --simulate failed ({result.returncode})")
             summary = json.loads(result.stdout.strip().splitlines()[-1])
-            os.environ["PYROS_HOME"] = str(home)
-            from infra.config import load_config
-            from infra.db.engine import create_pyros_engine
-
-            config = load_config(home / "run" / "site-simulation.toml")
-            engine = create_pyros_engine(f"sqlite:///{home / 'pyros.db'}")
-            gaps = orchestration_gaps(engine, config.night.early_start_s)
-            engine.dispose()
+            figures, order = _recorded_timing(home, summary["night"], hours)
         finally:
             subprocess.run([*pyros, "down"], capture_output=True, env=env, timeout=300)
-        emit(
-            "night",
-            hours=HOURS,
-            frame_px=FRAME_PX,
-            requested_speed=SPEED,
-            wall_seconds=summary["wall_seconds"],
-            simulated_seconds=summary["simulated_seconds"],
-            speed_factor=summary["speed_factor"],
-            sequences_plannable=summary["sequences_plannable"],
-            sequences_executed=summary["sequences_executed"],
-            images=summary["images"],
-            flow_runs_failed=summary["flow_runs_failed"],
-            flow_runs_crashed=summary["flow_runs_crashed"],
-            back_to_back_sequences=len(gaps),
-            prefect_overhead_per_sequence_s=round(statistics.mean(gaps), 3) if gaps else None,
-            prefect_overhead_p95_s=round(sorted(gaps)[int(0.95 * (len(gaps) - 1))], 3)
-            if gaps
-            else None,
-            **machine(),
-        )
+    return {"summary": summary, "timing": figures, "order": order}
+
+
+def _recorded_timing(home: Path, label: str, hours: float) -> tuple[dict[str, Any], list[str]]:
+    """The timing figures of the night in ``home`` and its executed sequences' names in order."""
+    from datetime import timedelta
+
+    from infra.config import load_config
+    from infra.db import session_scope
+    from infra.db.engine import create_pyros_engine
+    from infra.db.models import Sequence
+    from tasks.night.hindsight import executed_over_hindsight
+    from tasks.night.timing import timing_figures
+    from tasks.night.timing_rows import dome_reopenings, executions
+    from tasks.scheduling.night_times import night_for
+
+    config = load_config(home / "run" / "site-simulation.toml")
+    night = night_for(label, config)
+    assert night.start is not None and night.end is not None, label
+    end = min(night.end, night.start + timedelta(hours=hours))
+    engine = create_pyros_engine(f"sqlite:///{home / 'pyros.db'}")
+    try:
+        with session_scope(engine) as session:
+            done = executions(session, night.start - timedelta(hours=1), end)
+            figures = timing_figures(
+                done,
+                dome_reopenings(session, night.start - timedelta(hours=1), end),
+                early_start_s=config.night.early_start_s,
+                dark_s=(end - night.start).total_seconds(),
+            )
+            figures.update(executed_over_hindsight(session, label, config, end))
+            names = {s.id: s.name for s in session.query(Sequence)}
+            order = [f"{names[e.sequence_id]}#{e.sequence_id}" for e in done]
+    finally:
+        engine.dispose()
+    return figures, order
+
+
+def night_part(delay_s: float) -> None:
+    """The long night at speed 100 and its figures."""
+    hours = float(os.environ.get("NIGHT_HOURS") or HOURS)
+    night = run_night(SPEED, hours, FRAME_PX, delay_s)
+    summary = night["summary"]
+    emit(
+        "night",
+        hours=hours,
+        frame_px=FRAME_PX,
+        speed=SPEED,
+        sequence_delay_s=delay_s,
+        wall_seconds=summary["wall_seconds"],
+        sequences_plannable=summary["sequences_plannable"],
+        sequences_executed=summary["sequences_executed"],
+        images=summary["images"],
+        flow_runs_failed=summary["flow_runs_failed"],
+        flow_runs_crashed=summary["flow_runs_crashed"],
+        **night["timing"],
+        load_1min_after=round(os.getloadavg()[0], 2),
+        **machine(),
+    )
+
+
+def speeds_part(delay_s: float) -> None:
+    """The highest speed whose executed sequences, in order, equal those at the reference."""
+    reference = run_night(REFERENCE_SPEED, SWEEP_HOURS, SWEEP_FRAME_PX, delay_s)["order"]
+    kept_up, tried = None, {}
+    for speed in SWEEP_SPEEDS:
+        order = run_night(speed, SWEEP_HOURS, SWEEP_FRAME_PX, delay_s)["order"]
+        tried[f"{speed:g}"] = order == reference
+        if order != reference:
+            sys.stderr.write(f"speed {speed:g}: {order}\n  differs from {reference}\n")
+            break
+        kept_up = speed
+    emit(
+        "night_speeds",
+        hours=SWEEP_HOURS,
+        reference_speed=REFERENCE_SPEED,
+        reference_executed=len(reference),
+        same_as_reference=tried,
+        max_speed_keeping_up=kept_up,
+        sequence_delay_s=delay_s,
+        load_1min_after=round(os.getloadavg()[0], 2),
+        **machine(),
+    )
+
+
+def main() -> None:
+    parts = os.environ.get("NIGHT_PARTS", "night,speeds").split(",")
+    delay_s = float(os.environ.get("NIGHT_DELAY_S") or 0.0)
+    if "night" in parts:
+        night_part(delay_s)
+    if "speeds" in parts:
+        speeds_part(delay_s)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,14 @@ Everything runs in a temporary PYROS_HOME (SQLite) deleted afterwards; every fra
    frame) has a candidate within 1″ (reported, not a goal: faint in J/H or merged with a star,
    an afterglow may be below the frame's reach).
 
-A frame the analysis fails on counts its afterglows as missed. ``PIPELINE_SEED=N`` chooses the
+5. **Blind** (``tests/benchmarks/pipeline_blind.py``): afterglows anywhere in frames of fields
+   drawn from the seed (one in the galactic plane), no alert circle: ``blind_recovery_rate``
+   (goal >= 0.95), ``blind_false_per_frame`` (goal <= 1), the crowded field apart.
+
+Photometry is scored on every measurement matched to the truth (``phot_rms_mag_snr50``); the
+measurements the pipeline flags are also given apart (``phot_rms_mag_snr50_flagged``,
+``phot_flagged_measurements``; ``..._unflagged``). A frame the analysis fails on counts its
+afterglows as missed. ``PIPELINE_SEED=N`` chooses the
 draws (acceptance configurations, afterglows, the night and its frames); unset, a random seed is
 drawn and printed (``pipeline_seed``). ``PIPELINE_PARTS=night`` runs the night's frames only.
 
@@ -51,9 +58,11 @@ from pathlib import Path
 import numpy as np
 
 from tests.benchmarks.common import emit, isolated_home, machine
+from tests.benchmarks.pipeline_blind import blind
+from tests.benchmarks.pipeline_common import Setup, Tally
 
 SEED = int(os.environ.get("PIPELINE_SEED") or secrets.randbelow(2**31))
-PARTS = set((os.environ.get("PIPELINE_PARTS") or "speed,accuracy,crowded,night").split(","))
+PARTS = set((os.environ.get("PIPELINE_PARTS") or "speed,accuracy,crowded,blind,night").split(","))
 #: The simulated night's frame size (``pyros night --frame-px`` default).
 NIGHT_FRAME_PX = int(os.environ.get("NIGHT_FRAME_PX", 512))
 #: Scenario sequences and alert follow-ups drawn for the night's frames.
@@ -64,92 +73,6 @@ TUNED_FIELD = (60.0, 10.0)
 ACCEPTANCE_FIELDS = ((75.35, 22.24), (40.0, 35.0), (95.0, 40.0))
 #: The galactic plane: b = −1.1°, altitude 76°.
 CROWDED_FIELD = (70.0, 45.0)
-
-
-class Setup:
-    """A database with masters for one configuration, and the warm analysis state."""
-
-    def __init__(self, config, home: Path, name: str, engine_name: str | None = None):
-        from infra.db.bootstrap import init_database
-        from infra.db.engine import create_pyros_engine
-        from simulators.sky import SimulatedReferenceCatalog
-        from tasks.calibration.calibrator import ScienceCalibrator
-        from tasks.nrt.catalog import CatalogCache
-        from tasks.nrt.engines import make_engine
-        from tests.support.nrt_sky import FrameMaker
-
-        directory = home / name
-        directory.mkdir()
-        self.config = config
-        self.db = create_pyros_engine(f"sqlite:///{directory}/pyros.sqlite")
-        init_database(self.db, config)
-        self.maker = FrameMaker(config, directory)
-        self.maker.masters(self.db)
-        self.calibrator = ScienceCalibrator(engine=self.db, config=config)
-        self.catalog = CatalogCache(SimulatedReferenceCatalog(config.sky))
-        self.engines = {n: make_engine(n) for n in ("sep", "photutils")}
-        self.default_engine = engine_name or config.nrt.engine
-
-    def analyse(self, path, alert=None, engine: str | None = None):
-        from tasks.nrt.pipeline import analyse_frame
-
-        started = time.perf_counter()
-        analysis = analyse_frame(
-            path,
-            self.calibrator,
-            self.catalog,
-            self.config,
-            alert=alert,
-            engine=self.engines[engine or self.default_engine],
-        )
-        return analysis, time.perf_counter() - started
-
-
-class Tally:
-    """Accumulates frame scores."""
-
-    def __init__(self) -> None:
-        self.total = self.found = self.frames = self.false = 0
-        self.phot: list[float] = []
-        self.astrom: list[float] = []
-        self.glows: list[dict] = []
-        self.failed: list[str] = []
-
-    def add(self, result) -> None:
-        self.frames += 1
-        self.total += result.completeness_total
-        self.found += result.completeness_found
-        self.phot += result.phot_residuals
-        self.astrom.append(result.astrom_grid_rms_arcsec)
-        self.glows += result.afterglows
-        self.false += result.false_candidates
-
-    def figures(self, prefix: str = "") -> dict:
-        bright = [g for g in self.glows if g["snr"] >= 10 and g["inside"]]
-        offsets = [g["offset_arcsec"] for g in bright if g["found"]]
-        phot = np.asarray(self.phot)
-        return {
-            f"{prefix}completeness_snr10": round(self.found / max(self.total, 1), 4),
-            f"{prefix}stars_snr10": self.total,
-            f"{prefix}phot_rms_mag_snr50": round(float(np.sqrt(np.mean(phot**2))), 4)
-            if len(phot)
-            else None,
-            f"{prefix}phot_mean_mag_snr50": round(float(np.mean(phot)), 4) if len(phot) else None,
-            f"{prefix}stars_snr50": len(phot),
-            f"{prefix}astrom_rms_arcsec": round(float(np.sqrt(np.mean(np.square(self.astrom)))), 4)
-            if self.astrom
-            else None,
-            f"{prefix}afterglow_recovery_rate": round(
-                sum(g["found"] for g in bright) / len(bright), 4
-            )
-            if bright
-            else None,
-            f"{prefix}afterglows_snr10": len(bright),
-            f"{prefix}afterglow_offset_arcsec_max": round(max(offsets), 4) if offsets else None,
-            f"{prefix}false_candidates_per_frame": round(self.false / max(self.frames, 1), 4),
-            f"{prefix}frames": self.frames,
-            f"{prefix}frames_failed": self.failed,
-        }
 
 
 def speed(home: Path) -> dict:
@@ -397,6 +320,9 @@ def main() -> None:
             crowded, crowded_median = accuracy(home, crowded_cfg, 6, "crowded", rng)
             figures.update(crowded.figures("crowded_"))
             figures["crowded_nrt_seconds_2048"] = round(crowded_median, 3)
+        if "blind" in PARTS:
+            # Its own stream of draws: adding it leaves the other parts' draws unchanged.
+            figures.update(blind(home, np.random.default_rng([SEED, 25])))
         if "night" in PARTS:
             figures.update(night_frames(home, night_rng))
     emit(

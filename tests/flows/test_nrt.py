@@ -1,4 +1,5 @@
-"""The ``nrt-analysis`` flow on the Prefect test harness: frames analysed, artifact published."""
+"""The ``nrt-analysis`` flow on the Prefect test harness: frames analysed, the results and the
+frames' previews published as artifacts."""
 
 from __future__ import annotations
 
@@ -40,3 +41,10 @@ def test_the_flow_analyses_frames_and_publishes_the_results_table(
     artifact = Artifact.get("pyros-nrt")
     assert artifact is not None and artifact.type == "table"
     assert "FLOW0" in str(artifact.data) and "FILTER is missing" in str(artifact.data)
+    assert "1 frame(s) analysed, 1 failed, 1 candidate(s)" in str(artifact.description)
+    # Both frames have a preview, linked from the table and the previews artifact.
+    previews = tmp_path / "home" / "previews"
+    assert sorted(p.name for p in previews.glob("*.png")) == ["FLOW0.png", "FLOW1.png"]
+    assert "/previews/FLOW0.png" in str(artifact.data)
+    markdown = Artifact.get("pyros-previews")
+    assert markdown is not None and "/previews/FLOW1.png" in str(markdown.data)

@@ -139,3 +139,28 @@ def test_restart_watcher_asks_the_supervisor_and_a_held_watcher_fails_the_run(
         ("watcher", "asked", None),
         ("watcher", "answered", False),
     ]
+
+
+@pytest.mark.integration
+def test_the_fake_alert_drill_reaches_the_listener_through_the_stack_broker(
+    tmp_path, monkeypatch, sim_clock, prefect_harness
+):
+    """The fake-alert flow sends its notice to the Comet broker of the site file (the one `pyros
+    up` starts); the real listener subscribed to it decides a follow-up (road comet)."""
+    from flows.operator import fake_alert
+    from tests.support.alert_intake import IntakeRig
+
+    rig = IntakeRig(tmp_path / "intake", clock=f"sim:{sim_clock.now():%Y-%m-%dT%H:%M:%S}Z@1")
+    try:
+        rig.start_brokers()
+        rig.start_listener()
+        monkeypatch.setenv("PYROS_SITE_CONFIG", str(rig.home / "site.toml"))
+        result = fake_alert()
+        assert result["observable"]
+        assert f"127.0.0.1:{rig.ports['receive']}" in result["sent"]
+        rows = rig.wait_ivorns({result["ivorn"]}, within_s=60)
+        row = next(r for r in rows if r["ivorn"] == result["ivorn"])
+        assert (row["road"], row["decision"]) == ("comet", "follow-up")
+        assert rig.requests_for(result["ivorn"]) == 1
+    finally:
+        rig.close()

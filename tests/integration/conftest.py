@@ -33,11 +33,17 @@ class Instance:
 
 
 @pytest.fixture
-def instance(tmp_path, engine) -> Iterator[Instance]:
-    """A stack home with a free Prefect port; the stack is always taken down afterwards."""
+def instance(request, tmp_path, engine) -> Iterator[Instance]:
+    """A stack home with a free Prefect port; the stack is always taken down afterwards.
+
+    Its cameras take 64-pixel frames unless the test is marked ``site_frame_px(N)`` (``None``:
+    the bundled site's own sensors, which a simulated night then samples with ``--frame-px``).
+    """
     home = tmp_path / "home"
     home.mkdir()
-    ports = write_site_with_free_ports(home / "site.toml")
+    marker = request.node.get_closest_marker("site_frame_px")
+    frame_px = marker.args[0] if marker else 64
+    ports = write_site_with_free_ports(home / "site.toml", frame_px=frame_px)
     env = {**os.environ, "PYROS_HOME": str(home)}
     for name in ("PREFECT_API_URL", "PYROS_SITE_CONFIG"):
         env.pop(name, None)

@@ -227,6 +227,45 @@ def test_fuzz_through_the_broker(tmp_path: Path) -> None:
         rig.close()
 
 
+@pytest.mark.timeout(300)
+def test_a_scenario_alert_flows_through_the_stack_broker_to_the_listener(tmp_path: Path) -> None:
+    """The simulators play an ``alertSimulator`` item with the site file `pyros up` reads (no
+    ``alert_broker_port``: the stack's broker); the Comet broker of the stack's plan takes it and
+    the real listener decides it (road ``comet``)."""
+    from simulators.scenario import parse_scenario
+    from tests.support.rig import start_rig
+    from tests.support.waiting import wait_until
+
+    rig = IntakeRig(tmp_path / "home", clock=SWIFT_CLOCK)
+    assert rig.config.simulators.alert_broker_port is None
+    sims = None
+    try:
+        rig.start_brokers()
+        rig.start_listener()
+        raw, ivorn = _swift(997001)
+        file = tmp_path / "grb.xml"
+        file.write_bytes(raw)
+        scenario = parse_scenario([20, {"time": 0.5, "alertSimulator": str(file)}], "grb.json")
+        sims = start_rig(tmp_path / "sims", speed=10.0, config=rig.config, scenario=scenario)
+        player = sims.run.player
+
+        def over() -> bool:
+            outcomes = player.describe()["outcomes"]
+            return bool(outcomes) and outcomes[0]["status"] != "running"
+
+        wait_until(over, 60, step_s=0.05)
+        outcome = player.describe()["outcomes"][0]
+        print(f"scenario item: {outcome['status']}: {outcome['detail']}")
+        assert outcome["status"] == "done", outcome["detail"]
+        assert f"127.0.0.1:{rig.ports['receive']}" in outcome["detail"]
+        row = next(r for r in rig.wait_ivorns({ivorn}, within_s=60) if r["ivorn"] == ivorn)
+        assert (row["road"], row["decision"]) == ("comet", "follow-up")
+    finally:
+        if sims is not None:
+            sims.close()
+        rig.close()
+
+
 @pytest.mark.timeout(600)
 def test_supervised_listener_back_after_a_kill(tmp_path: Path) -> None:
     """The real listener under the supervisor (with the brokers): SIGKILL it; a new one runs

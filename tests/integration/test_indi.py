@@ -13,6 +13,7 @@ import pytest
 from astropy.io import fits
 from sqlalchemy import select
 
+from devices.astrometry import radec_deg
 from devices.controllers import GatewayPlc
 from devices.controllers.camera import CameraActivity
 from devices.controllers.dome import ShutterState
@@ -207,7 +208,10 @@ def test_the_safety_reflex_closes_the_indi_dome_and_parks_the_indi_mount(
             with dome.claim("operator", "operator"):
                 dome.open(wait=True, timeout_s=120)
             night.claim("night", "routine")
-            night.goto(*sky_position(60.0, 150.0))
+            # The INDI controllers run on the wall clock, and start_rig made the process clock the
+            # rig's simulated night: the target is placed on the wall clock's sky.
+            target = radec_deg(60.0, 150.0, SystemClock().now(), config.site)
+            night.goto(*target)
             plc = GatewayPlc(bench.link("plc"), config=config, clock=bench.clock)
             monitor = EnvironmentMonitor(
                 config, bench.clock, plc, controller("dome"), controller("mount"), queue, control,
@@ -222,7 +226,7 @@ def test_the_safety_reflex_closes_the_indi_dome_and_parks_the_indi_mount(
             assert dome.status().shutter in (ShutterState.CLOSING, ShutterState.CLOSED)
             assert mount.status().motion in (MountMotion.PARKING, MountMotion.PARKED)
             with pytest.raises(Preempted):
-                night.goto(*sky_position(60.0, 150.0))
+                night.goto(*target)
             monitor.reflex.stop()
     finally:
         control.stop()

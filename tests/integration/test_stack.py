@@ -90,7 +90,26 @@ print(run.state.type.value)
     )
     assert state == "COMPLETED"
     with session_scope(engine) as session:
-        assert [r.source for r in session.scalars(select(Request))] == ["prefect-ui"]
+        ((request_id, source),) = session.execute(select(Request.id, Request.source)).all()
+    assert source == "prefect-ui"
+    # The request deployments (issue #23) run from their forms' parameters through the worker.
+    states = _prefect(
+        instance,
+        f"""
+from prefect.deployments import run_deployment
+states = []
+for name, parameters in [
+    ("cancel-request", {{"request_id": {request_id}, "reason": "stack test"}}),
+    ("request-images", {{"request_id": {request_id}}}),
+]:
+    run = run_deployment(f"{{name}}/{{name}}", parameters=parameters, timeout=240)
+    states.append(run.state.type.value)
+print(" ".join(states))
+""",
+    )
+    assert states.split() == ["COMPLETED", "COMPLETED"]
+    with session_scope(engine) as session:
+        assert session.get(Request, request_id).cancel_reason == "cancelled by pyros: stack test"
 
     pids = [p["pid"] for p in status["processes"] if p["state"] == "running"]
     instance.pyros("down")

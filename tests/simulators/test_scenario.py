@@ -89,6 +89,27 @@ def test_new_keys_parse(tmp_path):
     assert actions[6].user == "pyros" and actions[6].file.name == "routine_request_02.xml"
 
 
+def test_a_device_stops_at_a_time_and_is_back_at_another():
+    """#24: ``back`` is the run's time the device answers again (the fault lasts until then)."""
+    scenario = parse_scenario(
+        [
+            600,
+            {"time": 100, "faultSimulator": {"device": "camera_vis", "kind": "drop", "back": 250}},
+        ]
+    )
+    assert scenario.items[0].action == FaultAction("camera_vis", "disconnect", 150.0)
+
+
+def test_the_bundled_fault_night_loses_a_camera_then_faults_the_mount():
+    scenario = load_scenario(DATA_DIR / "scenarios" / "night" / "camera_mount_faults.json")
+    faults = [(i.time_s, i.action) for i in scenario.of("faultSimulator")]
+    assert faults == [
+        (6300.0, FaultAction("camera_nir", "disconnect", 2100.0)),
+        (9600.0, FaultAction("mount", "fault", 900.0)),
+    ]
+    assert len(scenario.of("userSimulator")) >= 10
+
+
 def test_items_play_in_time_order_file_order_for_ties():
     scenario = parse_scenario(
         [
@@ -141,6 +162,25 @@ PLC_ITEM = {"device_name": "WXT520", "value_name": "RainRate", "value": 1.0}
                 {"time": 1, "faultSimulator": {"device": "mount", "kind": "silent", "duration": 0}},
             ],
             "duration: must be > 0",
+        ),
+        (
+            [10, {"time": 5, "faultSimulator": {"device": "mount", "kind": "fault", "back": 5}}],
+            "back: 5 must be after the item's time (5)",
+        ),
+        (
+            [
+                10,
+                {
+                    "time": 1,
+                    "faultSimulator": {
+                        "device": "mount",
+                        "kind": "fault",
+                        "back": 5,
+                        "duration": 4,
+                    },
+                },
+            ],
+            "give one of duration, duration_s or back",
         ),
         ([10, {"time": 1, "alertSimulator": {"file": "a.xml", "port": 0}}], "port: must be a TCP"),
         (

@@ -226,6 +226,17 @@ class IntakeRig:
             )
             return [dict(row._mapping) for row in result]
 
+    def row(self, ivorn: str) -> dict[str, Any] | None:
+        """The Alert row of one IVORN (one indexed query: cheap enough to poll), or None."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                text(
+                    "SELECT ivorn, wall_received_at, wall_decided_at FROM alerts WHERE ivorn = :i"
+                ),
+                {"i": ivorn},
+            ).first()
+        return None if found is None else dict(found._mapping)
+
     def requests_for(self, ivorn: str) -> int:
         with self.engine.connect() as connection:
             return int(

@@ -250,8 +250,8 @@ def calibrate(
     closed), dusk twilight flats at the window's start on the dithered flat-field spot."""
     from types import SimpleNamespace
 
-    from tasks.calibration.acquisition import plan_acquisitions
-    from tasks.calibration.camera_acquisition import dither_offset, flat_field_spot
+    from tasks.calibration.acquisition import adapted_flat_exposure, plan_acquisitions
+    from tasks.calibration.camera_acquisition import central_level, dither_offset, flat_field_spot
     from tasks.calibration.service import take_and_build
     from tasks.sky import as_time, sun_altitude_deg
 
@@ -274,6 +274,7 @@ def calibrate(
             def acquire(request, clock=clock):
                 paths = []
                 spot = flat_field_spot(SimpleNamespace(now=lambda: clock["now"]), config)
+                exposure = request.exposure_s
                 for index in range(request.count):
                     kind = request.kind
                     pointing = (None, None)
@@ -285,7 +286,7 @@ def calibrate(
                         instrument=request.camera,
                         image_type=kind,
                         start=clock["now"],
-                        exposure_s=0.0 if kind == "bias" else request.exposure_s,
+                        exposure_s=0.0 if kind == "bias" else exposure,
                         filter=request.filter,
                         ra_deg=pointing[0],
                         dec_deg=pointing[1],
@@ -297,7 +298,11 @@ def calibrate(
                     paths.append(path.fits_path)
                     written.append(path.fits_path)
                     instrument = config.instrument(request.camera)
-                    clock["now"] += timedelta(seconds=request.exposure_s + instrument.readout_s + 5)
+                    clock["now"] += timedelta(seconds=exposure + instrument.readout_s + 5)
+                    if kind == "flat":  # as the night's acquisition does
+                        exposure = adapted_flat_exposure(
+                            exposure, central_level(path.fits_path), instrument, config
+                        )
                 return paths
 
             for result in take_and_build(plan, acquire, engine=engine, config=config, night=label):

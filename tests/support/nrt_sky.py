@@ -174,7 +174,8 @@ class FrameScore:
 
     completeness_total: int = 0
     completeness_found: int = 0
-    phot_residuals: list[float] = field(default_factory=list)
+    phot_residuals: list[float] = field(default_factory=list)  # unflagged measurements
+    phot_flagged_residuals: list[float] = field(default_factory=list)  # flagged by the pipeline
     astrom_grid_rms_arcsec: float = math.nan
     afterglows: list[dict] = field(default_factory=list)
     false_candidates: int = 0
@@ -190,8 +191,8 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
       no brighter truth source within 2 FWHM (a blend no detector separates), found among the
       reported sources (measured SNR >= 5) within ``match_arcsec`` of their true position;
     - photometry: measured minus true magnitude of found stars with SNR >= 50, unsaturated, no
-      truth source within 3 FWHM brighter than 5 magnitudes fainter than them, away from edges,
-      whose measurement the pipeline does not flag (masked, saturated or truncated aperture);
+      truth source within 3 FWHM brighter than 5 magnitudes fainter than them, away from edges;
+      the measurements the pipeline flags (masked, saturated or truncated aperture) apart;
     - astrometry: RMS over a 32 × 32 grid covering the frame of the distance between the fitted
       and the true WCS;
     - afterglows: found when a candidate lies within ``match_arcsec`` of the true position;
@@ -249,12 +250,16 @@ def score(analysis, fits_path: Path, config: SiteConfig, match_arcsec: float = 1
     result.completeness_found = int((target & found).sum())
     phot = target & found & (snr >= 50) & ~crowded
     # Measurements the pipeline flags as unreliable (masked or saturated pixels in the aperture:
-    # e.g. a fragment of a saturated star's halo next to a faint star) are not photometry.
+    # e.g. a fragment of a saturated star's halo next to a faint star) are scored apart, never
+    # dropped (issue 25): the headline figure takes every measurement matched to the truth.
     det_flags = analysis.extraction.flags[reported]
     unflagged = (det_flags & (FLAG_MASKED | FLAG_SATURATED | FLAG_EDGE)) == 0
+    flagged = phot.copy()
+    flagged[phot] &= ~unflagged[j[phot]]
     phot[phot] &= unflagged[j[phot]]
     det_mag = analysis.mag[reported]
     result.phot_residuals = list(det_mag[j[phot]] - np.asarray(truth["mag"])[phot])
+    result.phot_flagged_residuals = list(det_mag[j[flagged]] - np.asarray(truth["mag"])[flagged])
     true_wcs = WCS(fits.Header(truth.meta["true_wcs"]))
     gx, gy = np.meshgrid(np.linspace(0, width - 1, 32), np.linspace(0, height - 1, 32))
     r1, d1 = analysis.solution.wcs.all_pix2world(gx.ravel(), gy.ravel(), 0)

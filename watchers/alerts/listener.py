@@ -30,10 +30,15 @@ from sqlalchemy import Engine, text
 from infra.clock import Clock
 from infra.config import SiteConfig
 from infra.events import WATCHER_HEARTBEAT, emit
+from infra.opmode import OperatingMode
 from infra.writebehind import WriteBehindQueue
 from tasks.alerts.decision import AlertDecision, Arrival
-from tasks.alerts.handle import handle_packet
+from tasks.alerts.followup_rows import reflex_inputs
+from tasks.alerts.handle import announce_follow_up, handle_packet
+from tasks.alerts.reflex import ReflexAction, ReflexState, decide_reflex
+from watchers.alerts.ephemeris import EphemerisSky
 from watchers.alerts.killswitch import KillSwitch
+from watchers.alerts.reflex import AlertReflex, ReflexOutcome
 from watchers.alerts.spool import Spool, SpoolEntry
 from watchers.alerts.warmup import warm_up
 
@@ -65,6 +70,10 @@ class AlertListener:
         Where heartbeats and the listener's own journal entries go.
     kill : KillSwitch, optional
         The crash tests' switch (inactive by default).
+    reflex : AlertReflex, optional
+        The alert reflex (DESIGN §2): after a decision is stored, it moves the telescope, then
+        ``pyros.alert.follow-up`` is emitted. None: no reflex; the handling announces follow-ups
+        itself.
     """
 
     def __init__(
@@ -75,14 +84,21 @@ class AlertListener:
         engine_factory: EngineFactory,
         queue_out: WriteBehindQueue,
         kill: KillSwitch | None = None,
+        reflex: AlertReflex | None = None,
     ) -> None:
         self.spool, self.config, self.clock = spool, config, clock
         self.engine_factory = engine_factory
         self.queue_out = queue_out
         self.kill = kill or KillSwitch()
+        self.reflex = reflex
+        #: Alerts held for the operator (MANUAL mode): shown in the status and heartbeats.
+        self.attention: list[dict[str, Any]] = []
+        self.last_reflex: ReflexOutcome | None = None
         self.received: Counter[str] = Counter()
         self.decided: Counter[str] = Counter()
         self.last_decision: AlertDecision | None = None
+        #: The sky of the decisions: what does not depend on the alert is computed ahead.
+        self.sky = EphemerisSky(config)
         #: True once the decision path is warm and the processor takes entries.
         self.ready = False
         self._todo: queue.Queue[SpoolEntry] = queue.Queue(maxsize=10000)
@@ -126,9 +142,15 @@ class AlertListener:
 
     def _run(self) -> None:
         warm_up(self.config, self.clock.now())
+        try:
+            self.sky.prepare(self.clock.now())
+        except Exception:  # the exact sky answers meanwhile
+            log.exception("ephemerides not computed")
         self.ready = True
         rescan_at = time.monotonic() + RESCAN_S
         while not self._stop.is_set():
+            if self.reflex is not None:
+                self.reflex.tick()
             due = self._todo.empty() and time.monotonic() >= rescan_at
             if self._overflow.is_set() or due:
                 # Entries the queue could not hold (or any other left in new/): from the disk.
@@ -152,6 +174,7 @@ class AlertListener:
             decision = self._handle(raw, entry)
             if decision.stored:
                 self.kill("decided")
+                self.act(decision)
                 self.spool.mark_done(entry)
                 self.decided[str(decision.decision)] += 1
                 self.last_decision = decision
@@ -171,7 +194,13 @@ class AlertListener:
     def _handle(self, raw: bytes, entry: SpoolEntry) -> AlertDecision:
         received_at = self.clock.to_sim(entry.wall_received_at)
         source = f"{entry.road}:{entry.key or entry.sha}"[:256]
-        arrival = Arrival(entry.road, entry.wall_received_at, checkpoint=self.kill)
+        arrival = Arrival(
+            entry.road,
+            entry.wall_received_at,
+            checkpoint=self.kill,
+            defer_follow_up=self.reflex is not None,
+            on_follow_up=self._slew_early if self.reflex is not None else None,
+        )
         return handle_packet(
             raw,
             received_at,
@@ -180,7 +209,41 @@ class AlertListener:
             config=self.config,
             clock=self.clock,
             arrival=arrival,
+            sky=self.sky,
         )
+
+    def act(self, decision: AlertDecision) -> ReflexOutcome | None:
+        """The reflex on a stored decision (:func:`tasks.alerts.reflex.decide_reflex`), then
+        ``pyros.alert.follow-up`` for a follow-up; never raises."""
+        if self.reflex is None:
+            return None
+        try:
+            engine = self.engine_factory()
+            mode, target = reflex_inputs(engine, decision)
+            safe = self.reflex.weather_safe() if decision.decision == "follow-up" else True
+            state = ReflexState(decision, self.clock.now(), mode, safe, target)
+            plan = decide_reflex(state, self.config)
+            outcome = self.reflex.carry_out(plan)
+            self.last_reflex = outcome
+            if plan.action is ReflexAction.MANUAL:
+                self.attention = [*self.attention[-9:], {**outcome.as_dict(),
+                                  "ivorn": decision.ivorn, "reason": decision.reason}]  # fmt: skip
+                log.warning("alert %s held for the operator: %s", decision.ivorn, plan.reason)
+            if plan.announces:
+                announce_follow_up(decision, engine, self.clock, outcome.as_dict())
+            return outcome
+        except Exception:  # the stream of alerts never stops on one reflex
+            log.exception("reflex on %s", decision.ivorn)
+            return None
+
+    def _slew_early(self, decision: AlertDecision) -> None:
+        """The policy decided a follow-up of one pointing (not stored yet): slew now. (A
+        follow-up only exists in AUTO mode: the policy turns it into ``ignored`` in MANUAL.)"""
+        if self.reflex is None or decision.tiles > 1:
+            return  # a mosaic's first tile is known once its request is stored
+        state = ReflexState(decision, self.clock.now(), OperatingMode.AUTO,
+                            self.reflex.weather_safe())  # fmt: skip
+        self.reflex.slew_early(decide_reflex(state, self.config))
 
     def _database_reachable(self) -> bool:
         try:
@@ -198,6 +261,8 @@ class AlertListener:
             "decided": dict(self.decided),
             "pending": self._todo.qsize(),
             "last": None if last is None else {"ivorn": last.ivorn, "decision": last.decision},
+            "attention": list(self.attention),
+            "reflex": None if self.last_reflex is None else self.last_reflex.as_dict(),
         }
 
     def heartbeat(self, roads: dict[str, bool]) -> None:

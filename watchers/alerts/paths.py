@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+#: What the listener shows of itself in ``run/`` (``pyros status`` reads it): its pid, its
+#: roads, its counters, its last heartbeat.
+STATUS_NAME = "alert-listener.json"
+
 
 @dataclass(frozen=True)
 class AlertDirs:

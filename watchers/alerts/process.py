@@ -17,12 +17,14 @@ import os
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from infra.clock import get_clock
-from infra.config import get_config
+from devices.controllers import connect_camera, connect_mount
+from infra.clock import Clock, get_clock
+from infra.config import SiteConfig, get_config
 from infra.db import get_engine
 from infra.events import prefect_configured
 from infra.oslock import InstanceLock
@@ -33,14 +35,13 @@ from watchers.alerts.drop_road import DropRoad
 from watchers.alerts.kafka_road import KafkaRoad
 from watchers.alerts.killswitch import KillSwitch
 from watchers.alerts.listener import AlertListener
-from watchers.alerts.paths import AlertDirs
+from watchers.alerts.paths import STATUS_NAME, AlertDirs
+from watchers.alerts.reflex import AlertReflex
 from watchers.alerts.spool import Spool
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "alert-listener.lock"
-#: What the listener shows of itself (``run/``): its pid, its roads, its counters.
-STATUS_NAME = "alert-listener.json"
 
 
 class Roads:
@@ -114,7 +115,8 @@ def run_listener(stop: threading.Event | None = None, *, engine: Engine | None =
     queue = WriteBehindQueue(
         engine_factory, maxsize=intake.write_queue_max, name="listener-writes"
     ).start()
-    listener = AlertListener(spool, config, clock, engine_factory, queue, kill).start()
+    reflex = _reflex(config, clock) if intake.reflex else None
+    listener = AlertListener(spool, config, clock, engine_factory, queue, kill, reflex).start()
     roads = Roads(listener, dirs)
     roads.start()
     log.info("alert listener running (spool %s)", dirs.spool)
@@ -124,12 +126,31 @@ def run_listener(stop: threading.Event | None = None, *, engine: Engine | None =
         roads.stop()
         listener.stop()
         queue.stop(2.0)
+        if reflex is not None:
+            reflex.close()
         lock.release()
     return 0
 
 
-def _write_status(path: Path, listener: AlertListener, roads: dict[str, bool]) -> None:
-    status = {"pid": os.getpid(), "roads": roads, "ready": listener.ready, **listener.stats()}
+def _reflex(config: SiteConfig, clock: Clock) -> AlertReflex:
+    """The reflex's own connections to the mount's and the cameras' gateways."""
+    cameras = {i.name: connect_camera(i.name, config, clock=clock) for i in config.instruments}
+    return AlertReflex(
+        connect_mount(config, clock=clock), cameras, config.alert_intake.reflex_handover_wall_s
+    )
+
+
+def _write_status(
+    path: Path, listener: AlertListener, roads: dict[str, bool], heartbeat_at: str | None
+) -> None:
+    status = {
+        "pid": os.getpid(),
+        "roads": roads,
+        "ready": listener.ready,
+        **listener.stats(),
+        "heartbeat_at": heartbeat_at,
+        "written_at": datetime.now(UTC).isoformat(),
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(status, default=str), encoding="utf-8")
     os.replace(tmp, path)
@@ -139,13 +160,19 @@ def _watch(listener: AlertListener, roads: Roads, stop: threading.Event, status_
     intake = listener.config.alert_intake
     next_heartbeat = next_scan = time.monotonic()
     shown: tuple[object, ...] = ()
+    heartbeat_at: str | None = None
     while not stop.wait(0.2):
         now = time.monotonic()
         state = roads.state()
-        current = (tuple(state.items()), listener.ready, sum(listener.decided.values()))
+        current = (
+            tuple(state.items()),
+            listener.ready,
+            sum(listener.decided.values()),
+            heartbeat_at,
+        )
         if current != shown:
             with contextlib.suppress(OSError):
-                _write_status(status_path, listener, state)
+                _write_status(status_path, listener, state, heartbeat_at)
             shown = current
         if roads.saved is not None and now >= next_scan:
             try:
@@ -158,4 +185,5 @@ def _watch(listener: AlertListener, roads: Roads, stop: threading.Event, status_
                 listener.heartbeat(state)
             except Exception:
                 log.exception("heartbeat not sent")
+            heartbeat_at = datetime.now(UTC).isoformat()  # the status file shows it lives
             next_heartbeat = now + intake.heartbeat_wall_s

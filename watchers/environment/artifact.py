@@ -1,4 +1,4 @@
-"""The environment synthesis as a Prefect markdown artifact under a stable key.
+"""The environment synthesis as a Prefect markdown artifact under a stable key, updated in place.
 
 Published by a background thread of the monitor when Prefect is configured: on every change of
 the verdict or of a global status, and at least once a minute; a slow or absent Prefect server
@@ -65,7 +65,9 @@ class SynthesisPublisher:
 
     def _run(self) -> None:
         # Import time: Prefect costs more than a second; only a configured monitor publishes.
-        from prefect.artifacts import create_markdown_artifact
+        from prefect.artifacts import MarkdownArtifact
+
+        from tasks.controlroom.prefect_tasks import upsert_artifact
 
         waited = REFRESH_WALL_S
         while not self._stop.wait(1.0):
@@ -82,12 +84,15 @@ class SynthesisPublisher:
             if key == self._published and waited < REFRESH_WALL_S:
                 continue
             try:
-                create_markdown_artifact(
-                    key=ARTIFACT_KEY,
-                    markdown=synthesis_markdown(
-                        last.synthesis, last.verdict.safe, last.verdict.reason
-                    ),
-                    description="Environment synthesis (weather and site) by the monitor",
+                # Updated in place: one artifact however long the night (docs/controlroom.md).
+                upsert_artifact(
+                    MarkdownArtifact(
+                        key=ARTIFACT_KEY,
+                        markdown=synthesis_markdown(
+                            last.synthesis, last.verdict.safe, last.verdict.reason
+                        ),
+                        description="Environment synthesis (weather and site) by the monitor",
+                    )
                 )
                 self._published, waited = key, 0.0
             except Exception as exc:  # Prefect away: try again at the next change or minute

@@ -43,6 +43,7 @@ from tasks.environment.synthesis import (
     GlobalStatus,
     Override,
     Synthesis,
+    stale_after_for,
     synthesize,
 )
 from watchers.environment.reflex import SafetyReflex
@@ -138,6 +139,7 @@ class EnvironmentMonitor:
             is_night=self.is_night(now),
             error=error,
             overrides=list(control.overrides),
+            stale_after_s=stale_after_for(self.config.safety, self.clock.speed),
         )
         verdict = self.gate.update(synthesis.should_close, synthesis.reasons, now)
         shutter = self.reflex.dome_shutter()

@@ -75,19 +75,34 @@ class SafetyReflex:
         ``shutter`` is the last known shutter state (None: unknown, so close anyway).
         """
         report = ReflexReport()
+        claimed = self._claim_mount(report)
         if shutter not in CLOSED_OR_CLOSING:
             self._command_dome("close", report)
-        if self.mount is not None and not self._mount_parked_for_safety:
+        mount = self.mount
+        if claimed and mount is not None and not self._mount_parked_for_safety:
             try:
-                lease = self.mount.lease
-                if lease is None or lease.lost:
-                    self.mount.claim(OWNER, Priority.SAFETY)
-                self.mount.park()
+                mount.park()
                 self._mount_parked_for_safety = True
                 report.actions.append("mount park")
             except DeviceProblem as problem:
                 report.problems.append(f"mount park: {problem}")
         return report
+
+    def _claim_mount(self, report: ReflexReport) -> bool:
+        """Take the mount at safety priority before anything else: the claim (milliseconds)
+        stops the observation at once — the running sequence sees its lease lost and aborts
+        its exposures — while the dome takes seconds to close. (Closing first, a short exposure
+        started meanwhile was finished in the closing dome at 100x: issue 27.)"""
+        if self.mount is None or self._mount_parked_for_safety:
+            return False
+        try:
+            lease = self.mount.lease
+            if lease is None or lease.lost:
+                self.mount.claim(OWNER, Priority.SAFETY)
+            return True
+        except DeviceProblem as problem:
+            report.problems.append(f"mount park: {problem}")
+            return False
 
     def all_clear(self) -> None:
         """Safe again: give the mount back (the dome stays ours)."""

@@ -43,6 +43,11 @@ class Request(Base):
     #: content submitted again by the same user is refused unless asked for again.
     content_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
     journal_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
+    #: Set by ``pyros request cancel`` (issue #23); an executing sequence reads it between
+    #: exposures and stops at the end of the current one.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     sequences: Mapped[list[Sequence]] = relationship(
         back_populates="request", order_by="Sequence.id", cascade="all, delete-orphan"

@@ -32,6 +32,7 @@ NOT_RUN = {
     ("alert", "listen"),
     ("simulators", "start"),
     ("nrt", "run"),
+    ("previews", "serve"),  # serves on the configured port until stopped
 }
 
 

@@ -78,3 +78,23 @@ def test_connect_mount_reads_the_gateway_address_and_timeouts_from_the_configura
         assert mount.default_timeout_s() == pytest.approx(360 / 9.0 + 1.0 + 30.0)
     finally:
         mount.disconnect()
+
+
+def test_a_lease_taken_by_a_higher_claim_is_known_lost_when_confirmed(
+    fake_device, gateway_for, controller_for
+):
+    """``confirm`` asks the gateway: the loss is known at once, not at the next heartbeat (here
+    minutes away), and a lease that holds is confirmed."""
+    from dataclasses import replace
+
+    from tests.devices.conftest import TEST_LINK
+
+    gateway = gateway_for("mount", fake_device("mount"), lease_ttl_s=600.0)
+    slow = replace(TEST_LINK, heartbeat_s=300.0)
+    night, reflex = controller_for(gateway, settings=slow), controller_for(gateway)
+    lease = night.claim("night", "routine")
+    assert lease.confirm() and not lease.lost
+    reflex.claim("environment-monitor", "safety")
+    assert not lease.lost  # the heartbeat has not run
+    assert not lease.confirm()
+    assert lease.lost and "environment-monitor" in str(lease.problem)

@@ -101,3 +101,26 @@ def test_the_flat_spot_is_on_the_meridian_and_the_dither_spirals():
     offsets = [dither_offset(i, 36.0) for i in range(9)]
     assert len(set(offsets)) == 9 and offsets[0] == (0.0, 0.0)
     assert max(abs(x) for o in offsets for x in o) == pytest.approx(0.01)
+
+
+def test_each_flat_sets_the_next_ones_exposure_towards_the_middle_of_the_usable_range():
+    from tasks.calibration.acquisition import (
+        FLAT_EXPOSURE_MAX_S,
+        FLAT_EXPOSURE_MIN_S,
+        next_flat_exposure,
+    )
+
+    config = get_config()
+    top = 60000.0
+    middle = 0.5 * (
+        config.calibration.flat_level_min_fraction + config.calibration.flat_level_max_fraction
+    )
+    # A fading twilight: 5 s gave a tenth of the target level -> ten times longer.
+    assert next_flat_exposure(5.0, 0.1 * middle * top, top, config) == pytest.approx(50.0)
+    # Too bright by half -> half as long; saturated -> 4 times shorter (the rate is unknown).
+    assert next_flat_exposure(8.0, 2 * middle * top, top, config) == pytest.approx(4.0)
+    assert next_flat_exposure(8.0, top, top, config) == pytest.approx(2.0)
+    # Empty -> 4 times longer; the clamps.
+    assert next_flat_exposure(5.0, 0.0, top, config) == pytest.approx(20.0)
+    assert next_flat_exposure(1.0, top, top, config) == FLAT_EXPOSURE_MIN_S
+    assert next_flat_exposure(100.0, 0.01 * top, top, config) == FLAT_EXPOSURE_MAX_S

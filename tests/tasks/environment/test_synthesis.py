@@ -11,7 +11,7 @@ import pytest
 from infra.config import load_config
 from tasks.environment.elements import ElementState
 from tasks.environment.plc import PlcReplyError, parse_status_reply
-from tasks.environment.synthesis import Override, synthesize
+from tasks.environment.synthesis import Override, stale_after_for, synthesize
 
 SAFETY = load_config().safety
 PLC_DATE = datetime(2017, 3, 3, 13, 45, tzinfo=UTC)
@@ -179,3 +179,23 @@ def test_overrides_are_visible_and_expire(reply):
         overrides=[Override("wind", until, "ana", "anemometer stuck")],
     )
     assert expired.should_close and expired.overrides == ()
+
+
+def test_a_fast_clock_allows_a_wall_second_of_lateness_before_a_reading_is_stale(reply):
+    """At 60x a 0.25 s hiccup of a loaded machine is 15 simulated seconds: not stale; two wall
+    seconds (120 s) still are. At speed 1 the site's own limit stands."""
+    assert stale_after_for(SAFETY, 1.0) == SAFETY.stale_after_s
+    limit = stale_after_for(SAFETY, 60.0)
+    assert limit == 60.0
+    hiccup = PLC_DATE + timedelta(seconds=15)
+    fresh = synthesize(
+        parse_status_reply(reply), now=hiccup, received_at=hiccup, safety=SAFETY, is_night=True,
+        stale_after_s=limit,
+    )  # fmt: skip
+    assert not fresh.should_close, fresh.reasons
+    dead = PLC_DATE + timedelta(seconds=120)
+    stale = synthesize(
+        parse_status_reply(reply), now=dead, received_at=dead, safety=SAFETY, is_night=True,
+        stale_after_s=limit,
+    )  # fmt: skip
+    assert stale.should_close and "the PLC's date is 120 s old" in stale.reasons[0]

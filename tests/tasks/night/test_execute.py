@@ -5,6 +5,7 @@ ending the sequence as interrupted with the reason."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from infra.db.sequence_state import SequenceState, transition
 from tasks.night.execute import SequenceRun, Telescope
 from tasks.night.images import sha256_of
 from tasks.requests.ingest import ingest_request_bytes
+from tasks.requests.lifecycle import cancel_request, request_images
+from tests.devices.conftest import TEST_LINK
 from tests.support.requests import plan_xml, request_xml, sequence_xml
 
 NIR = ["J", "H", "Dark"]
@@ -110,6 +113,8 @@ def test_a_sequence_runs_both_albums_and_stores_every_frame(engine, telescope, t
         on_image=lambda image, plan, camera: announced.append(image.image_id),
     )
     assert (outcome.state, len(outcome.images)) == ("executed", 5), outcome.reason
+    # The slew and the slower camera's exposures, timed by the execution itself.
+    assert outcome.device_wall_s > 0
     assert sorted(announced) == sorted(i.image_id for i in outcome.images)
     assert (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"])) == (3, 2)
     goto = fakes["mount"].received("GOTO")[0].line["command"][0]
@@ -209,6 +214,41 @@ def test_a_device_fault_interrupts_with_the_reason(engine, telescope, tmp_path):
     )
 
 
+def test_a_camera_fault_stops_its_album_only_the_other_camera_finishes_and_nothing_is_retaken(
+    engine, telescope, tmp_path
+):
+    """#24: the infrared camera fails; the visible album goes on to its end, the sequence is
+    interrupted with the reason, its images kept; resumed, only the infrared frames are taken."""
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine)
+    fakes["camera_nir"].misbehave("garbage", names=["EXPOSE"])
+    outcome = run(engine, scope, sequence_id, tmp_path)
+    assert outcome.state == "interrupted" and "Infrared camera exposure" in outcome.reason
+    assert [i.path for i in outcome.images] and len(outcome.images) == 3
+    assert (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"])) == (3, 1)
+    with session_scope(engine) as session:
+        assert [p.images_done for p in session.scalars(select(Plan).order_by(Plan.id))] == [3, 0]
+        sequence = session.get(Sequence, sequence_id)
+        assert (sequence.state, sequence.state_reason) == ("interrupted", outcome.reason)
+        now = SystemClock().now()
+        transition(session, sequence, SequenceState.TO_BE_PLANNED, "re-planned", now)
+        transition(session, sequence, SequenceState.PLANNED, "planned", now)
+    # The visible camera may be lost now: its album is done, so it is not even claimed.
+    scope.cameras["Visible camera"].disconnect()
+    resumed = run(engine, scope, sequence_id, tmp_path)
+    assert (resumed.state, len(resumed.images)) == ("executed", 2), resumed.reason
+    # The exposure whose reply was garbage may have gone on in the camera and written its frame:
+    # the resumed sequence then adopts it instead of exposing it again (a race with the fake).
+    adopted = sum(image.adopted for image in resumed.images)
+    assert adopted <= 1
+    assert (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"])) == (3, 3 - adopted)
+    with session_scope(engine) as session:
+        images = session.scalars(select(Image)).all()
+        assert len(images) == len({i.id for i in images}) == 5
+        for image in images:
+            assert sha256_of(Path(image.path)) == (image.sha256, image.size_bytes)
+
+
 def test_a_held_lease_leaves_the_sequence_planned(engine, telescope, tmp_path):
     scope, _, new_mount = telescope
     sequence_id = planned_sequence(engine)
@@ -260,3 +300,96 @@ def test_a_late_frame_is_waited_for_again_never_exposed_twice(
     ).run(sequence_id)
     assert (outcome.state, len(outcome.images)) == ("executed", 3), outcome.reason
     assert (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"])) == (2, 1)
+
+
+def test_a_safety_claim_aborts_the_exposures_in_flight_and_stores_no_frame_of_them(
+    engine, fake_device, gateway_for, controller_for, tmp_path
+):
+    """The reflex parks the mount while both cameras expose (issue 27: a frame finished in a
+    closing dome was stored, then failed its analysis): both exposures are aborted, no frame is
+    stored, and the sequence is interrupted with the reason."""
+    clock = SystemClock()
+    # 10 s exposures take 5 s at these fakes: long enough to be caught in flight.
+    fakes = {
+        "mount": fake_device("mount"),
+        "camera_vis": fake_device("camera", time_scale=0.5),
+        "camera_nir": fake_device("camera", filters=NIR, time_scale=0.5),
+    }
+    gateways = {name: gateway_for(name, fake, lease_ttl_s=600.0) for name, fake in fakes.items()}
+    # The sequence's mount heartbeats every 5 minutes: the loss must be asked for, not waited
+    # for (at a fast simulated clock the heartbeat learned it after more exposures had begun).
+    slow = replace(TEST_LINK, heartbeat_s=300.0)
+    scope = Telescope(
+        mount=controller_for(gateways["mount"], settings=slow, clock=clock),
+        cameras={
+            "Visible camera": controller_for(gateways["camera_vis"], clock=clock),
+            "Infrared camera": controller_for(gateways["camera_nir"], clock=clock),
+        },
+    )
+    reflex_mount = controller_for(gateways["mount"], clock=clock)
+    sequence_id = planned_sequence(engine, nb_images=2, nir_images=2, sidereal=False)
+
+    def park_when_both_expose() -> None:
+        while not (exposures(fakes["camera_vis"]) and exposures(fakes["camera_nir"])):
+            threading.Event().wait(0.02)
+        reflex_mount.claim("environment-monitor", Priority.SAFETY)
+
+    threading.Thread(target=park_when_both_expose, daemon=True).start()
+    outcome = run(engine, scope, sequence_id, tmp_path)
+    assert outcome.state == "interrupted" and "environment-monitor" in outcome.reason
+    assert outcome.images == []
+    assert fakes["camera_vis"].received("ABORT") and fakes["camera_nir"].received("ABORT")
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Image)) == 0
+
+
+def test_a_cancelled_request_stops_after_the_exposures_in_progress_and_keeps_its_images(
+    engine, telescope, tmp_path
+):
+    """Issue #23: cancel during execution: the current exposure completes, nothing more is
+    taken, the sequence reads cancelled with the reason, its images stay listed."""
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine, nb_images=20, nir_images=20)
+    with session_scope(engine) as session:
+        request_id = session.get(Sequence, sequence_id).request_id
+    answers = []
+
+    def cancel_after_the_second_visible_frame(image, plan, camera) -> None:
+        if camera == "Visible camera" and image.image_id.endswith("I0002") and not answers:
+            with session_scope(engine) as session:
+                answers.append(
+                    cancel_request(session, request_id, "pyros", "seeing", SystemClock().now())
+                )
+
+    outcome = run(
+        engine, scope, sequence_id, tmp_path, on_image=cancel_after_the_second_visible_frame
+    )
+    assert answers[0].executing == (sequence_id,) and answers[0].cancelled == ()
+    assert outcome.state == "cancelled" and outcome.reason == "cancelled by pyros: seeing"
+    exposed = exposures(fakes["camera_vis"]) + exposures(fakes["camera_nir"])
+    # every exposure started was completed and stored; the visible camera took none after
+    assert exposures(fakes["camera_vis"]) == 2
+    assert exposed == len(outcome.images) < 40
+    assert not fakes["camera_vis"].received("ABORT") and not fakes["camera_nir"].received("ABORT")
+    with session_scope(engine) as session:
+        sequence = session.get(Sequence, sequence_id)
+        assert (sequence.state, sequence.state_reason) == (
+            "cancelled",
+            "cancelled by pyros: seeing",
+        )
+        assert [t.to_state for t in sequence.transitions][-2:] == ["executing", "cancelled"]
+        assert sequence.executed_hours > 0  # the time used is charged
+        listed = request_images(session, request_id)
+    assert sorted(i["id"] for i in listed) == sorted(i.image_id for i in outcome.images)
+    assert all(Path(i["file"]).exists() for i in listed)
+
+
+def test_a_sequence_cancelled_before_it_starts_is_not_started(engine, telescope, tmp_path):
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine)
+    with session_scope(engine) as session:
+        request_id = session.get(Sequence, sequence_id).request_id
+        cancel_request(session, request_id, "pyros", "", SystemClock().now())
+    outcome = run(engine, scope, sequence_id, tmp_path)
+    assert outcome.state == "not-started" and "'cancelled' -> 'executing'" in outcome.reason
+    assert exposures(fakes["camera_vis"]) == 0

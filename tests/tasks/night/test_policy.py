@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from infra.opmode import OperatingMode
+from tasks.night.device_health import DeviceCondition, DeviceHealth, DeviceRole
 from tasks.night.policy import NightState, NightWindows, PlannedEntry, decide
 from tasks.night.vocabulary import NightAction
 
@@ -105,3 +106,61 @@ def test_a_stale_verdict_waits_even_when_it_last_said_safe():
         "MANUAL"
     )
     assert decide(state(now=END, weather_stale_s=95.0)).action is NightAction.END
+
+
+# --- device health (#24) -----------------------------------------------------------------------
+
+VIS_LOST = DeviceHealth(
+    "camera_vis",
+    DeviceRole.CAMERA,
+    DeviceCondition.LOST,
+    "connection refused",
+    NIGHT - timedelta(minutes=5),
+    "Visible camera",
+)
+NIR_OK = DeviceHealth(
+    "camera_nir", DeviceRole.CAMERA, DeviceCondition.OK, instrument="Infrared camera"
+)
+MOUNT_OK = DeviceHealth("mount", DeviceRole.MOUNT, DeviceCondition.OK)
+MOUNT_FAULT = DeviceHealth("mount", DeviceRole.MOUNT, DeviceCondition.LOST, "mount reports a fault")
+VIS, NIR = frozenset({"Visible camera"}), frozenset({"Infrared camera"})
+
+
+def entries(first: frozenset[str], second: frozenset[str]) -> tuple[PlannedEntry, ...]:
+    return (
+        PlannedEntry(3, NIGHT - timedelta(seconds=30), NIGHT + timedelta(minutes=9), first),
+        PlannedEntry(7, NIGHT + timedelta(minutes=10), NIGHT + timedelta(minutes=30), second),
+    )
+
+
+def test_a_lost_camera_re_plans_the_sequences_that_need_it_and_the_others_go_on():
+    health = (MOUNT_OK, VIS_LOST, NIR_OK)
+    stranded = decide(state(health=health, schedule=entries(NIR, VIS | NIR)))
+    assert stranded.action is NightAction.REPLAN
+    assert stranded.reason.startswith("Visible camera lost") and "sequence(s) 7" in stranded.reason
+    # Once re-planned, what needs only the working camera runs.
+    going_on = decide(state(health=health, schedule=entries(NIR, NIR)))
+    assert (going_on.action, going_on.sequence_id) == (NightAction.EXECUTE, 3)
+    # Sequences left out for the camera: no re-plan while it is lost, one when it is back.
+    waiting = frozenset({VIS})
+    assert decide(state(health=health, waiting_on=waiting)).action is NightAction.EXECUTE
+    back = decide(state(health=(MOUNT_OK, NIR_OK), waiting_on=waiting))
+    assert back.action is NightAction.REPLAN and back.reason.startswith("device back")
+
+
+def test_a_lost_mount_closes_the_dome_holds_the_night_and_it_resumes_when_back():
+    health = (MOUNT_FAULT, NIR_OK)
+    close = decide(state(health=health))
+    assert (close.action, close.device) == (NightAction.REQUEST_CLOSE, "mount")
+    assert "mount reports a fault" in close.reason
+    # Before the weather, the replan and the schedule: the night waits for the mount.
+    held = decide(
+        state(health=health, dome_requested_open=False, replan_needed=True, weather_safe=False)
+    )
+    assert (held.action, held.device) == (NightAction.WAIT, "mount")
+    assert held.reason.startswith("the night waits for mount")
+    resumed = decide(state(health=(MOUNT_OK, NIR_OK), dome_requested_open=False))
+    assert (resumed.action, resumed.device) == (NightAction.REQUEST_OPEN, None)
+    # Every camera lost holds the night too.
+    nir_lost = replace(VIS_LOST, device="camera_nir", instrument="Infrared camera")
+    assert decide(state(health=(MOUNT_OK, VIS_LOST, nir_lost))).device == "Infrared camera"

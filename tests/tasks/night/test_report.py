@@ -12,7 +12,8 @@ from infra.db.models import Image, Sequence, image_id
 from infra.db.sequence_state import SequenceState, transition
 from infra.events import WEATHER_SAFE, WEATHER_UNSAFE, emit
 from infra.journal import night_label
-from tasks.night.report import night_report, render_markdown, write_report_files
+from tasks.night.report import night_report
+from tasks.night.report_render import render_markdown, write_report_files
 from tasks.requests.ingest import ingest_request_bytes
 from tasks.scheduling.night_times import night_for
 from tests.support.night_data import add_schedule
@@ -124,11 +125,15 @@ def test_the_report_counts_what_happened_and_says_why(engine, tmp_path):
     # done ran 10 min, cut 10 min before its interruption: a third of an hour for GRB.
     assert report.hours_per_program == {"GRB": round(20 / 60, 4)}
     assert report.images_per_program == {"GRB": 4}
+    # time per program against its share (#23): GRB holds every quota and all of tonight's time
+    grb = report.shares["GRB"]
+    assert (grb["share_pct"], grb["used_pct"], grb["overdrawn"]) == (100.0, 100.0, False)
 
     markdown = render_markdown(report)
     assert f"# Night {label}" in markdown and "preempted: alert" in markdown
     assert "below the horizon all night" in markdown and "UNSAFE" in markdown
     assert "its window ended during the rain" in markdown
+    assert "| GRB | 0.333 | 4 | 100.0 % | 100.0 % |" in markdown
     md, js = write_report_files(report, tmp_path / "reports")
     assert md.read_text() == markdown
     assert json.loads(js.read_text())["summary"]["sequences_executed"] == 1

@@ -52,6 +52,34 @@ def test_a_sequence_that_missed_its_slot_asks_for_a_new_plan(engine):
         assert replan_reason(session, late, None, None) == "no schedule yet tonight"
 
 
+def test_a_cancelled_sequence_still_in_the_schedule_asks_for_a_new_plan(engine):
+    """Issue #23: a request cancelled from the CLI during the night: the next look re-plans so
+    its time goes to the others; a slot already over does not count."""
+    label = "2026-11-24"
+    night = night_for(label, get_config())
+    t0 = night.start + timedelta(hours=1)
+    kept, cancelled = _sequences(engine, 2)
+    add_schedule(
+        engine, label, night, {kept: t0, cancelled: t0 + timedelta(minutes=30)}, {}, night.start
+    )
+    with session_scope(engine) as session:
+        for sequence_id in (kept, cancelled):
+            transition(session, session.get(Sequence, sequence_id), SequenceState.PLANNED, "p", t0)
+    with session_scope(engine) as session:
+        schedule = current_schedule(session, label)
+        assert replan_reason(session, t0, schedule, None) == ""
+        sequence = session.get(Sequence, cancelled)
+        transition(session, sequence, SequenceState.CANCELLED, "cancelled by pyros", t0)
+        session.flush()
+        assert replan_reason(session, t0, schedule, None) == (
+            "1 cancelled sequence(s) in the schedule"
+        )
+        transition(session, session.get(Sequence, kept), SequenceState.EXECUTING, "x", t0)
+        transition(session, session.get(Sequence, kept), SequenceState.EXECUTED, "x", t0)
+        session.flush()
+        assert replan_reason(session, t0 + timedelta(minutes=36), schedule, None) == ""
+
+
 def _synthesis_at(engine, at) -> None:
     with session_scope(engine) as session:
         session.add(WeatherWatch(updated_at=at, wall_updated_at=at, global_status="good"))

@@ -159,3 +159,54 @@ def test_saturated_stars_are_the_masked_blobs_not_single_pixels_or_columns():
     mask[:, 120] = True  # a dead column
     assert saturated_stars(mask) == 2
     assert saturated_stars(None) == 0
+
+
+def _sparse_sky(rng, true: WCS, detected: int = 10):
+    """A star-poor frame (a short H frame at high latitude): only its ``detected`` brightest
+    stars are detected, with two spurious detections; the catalog goes deeper."""
+    stars, x, y, flux = _sky(rng, true, n=300)
+    real = np.arange(len(x) - 40)
+    brightest = real[np.argsort(-flux[real])][:detected]
+    chosen = np.concatenate([brightest, len(x) - 40 + np.arange(2)])
+    return stars, x[chosen], y[chosen], flux[chosen]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_star_poor_field_is_solved_with_a_linear_fit_from_few_stars(seed):
+    """The pipeline lowers ``min_matches`` to its sparse floor (6) when fewer than 12 clean
+    stars are detected: 10 stars from a 100″ pointing error are still matched."""
+    rng = np.random.default_rng(100 + seed)
+    true = _wcs(150.0, 30.0, 0.1)
+    stars, x, y, flux = _sparse_sky(rng, true)
+    header = _wcs(150.0 + 60 / 3600 / np.cos(np.radians(30.0)), 30.0 + 80 / 3600)
+    solution = solve(
+        x,
+        y,
+        flux,
+        np.ones(len(x), dtype=bool),
+        FrameGeometry(header, SHAPE, SCALE),
+        stars,
+        AstrometryParams(min_matches=6),
+    )
+    assert solution.offset_arcsec == pytest.approx(100.0, abs=1.0)
+    assert 6 <= solution.n_matches <= 10
+    centre_true = true.wcs_pix2world([[1023.5, 1023.5]], 0)[0]
+    centre_fit = solution.wcs.all_pix2world([[1023.5, 1023.5]], 0)[0]
+    assert separation_arcsec(*centre_true, *centre_fit) < 0.1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_star_poor_field_of_another_sky_is_refused_not_matched_by_chance(seed):
+    rng = np.random.default_rng(200 + seed)
+    stars, _, _, flux = _sparse_sky(rng, _wcs(150.0, 30.0))
+    _, other_x, other_y, _ = _sparse_sky(rng, _wcs(150.0, 30.0))  # detections of other stars
+    with pytest.raises(NrtError, match="astrometry: no match between"):
+        solve(
+            other_x,
+            other_y,
+            flux,
+            np.ones(len(other_x), dtype=bool),
+            FrameGeometry(_wcs(150.0, 30.0), SHAPE, SCALE),
+            stars,
+            AstrometryParams(min_matches=6),
+        )

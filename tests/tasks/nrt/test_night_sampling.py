@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
-from app.cli.nightsim import MAX_PIXEL_ARCSEC, MAX_PIXEL_GROWTH
+from app.cli.nightsim import MAX_PIXEL_ARCSEC, MAX_PIXEL_GROWTH, derived_site_file
+from infra.config import load_config
 from simulators.sky import SimulatedReferenceCatalog, read_truth
 from tasks.calibration.calibrator import ScienceCalibrator
 from tasks.nrt.catalog import CatalogCache
@@ -84,3 +86,10 @@ def test_a_frame_whose_stars_saturate_says_so():
     reason = too_few_usable(faint, np.arange(30) >= 27, 12, 6.0)  # type: ignore[arg-type]
     assert "3 usable sources detected" in reason and "too faint: clouds" in reason
     assert "27 below SNR 6)" in reason
+
+
+def test_a_frame_larger_than_the_sensor_is_refused_by_name(tmp_path):
+    small = load_config(derived_site_file(load_config(), tmp_path / "a", 64))
+    # A 64-pixel site grown to 512 would have shrunk its pixels 8x: a star-less field of 24".
+    with pytest.raises(ValueError, match=r"--frame-px 512 is larger than instrument .* 64 x 64"):
+        derived_site_file(small, tmp_path / "b", 512)

@@ -1,5 +1,5 @@
 """The Prefect tasks on a real Prefect server (the session's test harness): the schedule is saved
-and published as a table artifact under its stable key."""
+and published as a table artifact under its stable key, updated in place."""
 
 from __future__ import annotations
 
@@ -53,8 +53,12 @@ def test_plan_night_task_publishes_the_schedule_artifact(engine, sim_clock, pref
     import asyncio
 
     found = asyncio.run(artifacts())
-    assert {a.type for a in found} == {"table"}
+    assert [a.type for a in found] == ["table"]  # the re-plan updated it in place
     latest = found[0]
     assert f"Schedule {inserted['schedule_id']}" in latest.description
     rows = json.loads(latest.data) if isinstance(latest.data, str) else latest.data
     assert [row["name"] for row in rows] == ["a", "b"]
+    # What the control room asks of tonight's schedule: planned start, sequence, target,
+    # program, priority, state.
+    assert {"start (UTC)", "sequence", "target", "program", "priority", "state"} <= set(rows[0])
+    assert all(row["target"] and row["program"] for row in rows), rows

@@ -1,0 +1,279 @@
+"""Carrying a burst's follow-up out (the ``alert-follow-up`` flow's work, without Prefect).
+
+Between steps :func:`tasks.alerts.followup_policy.next_step` decides; a sequence is executed
+by :class:`tasks.night.execute.SequenceRun` at alert priority under the burst's lease owner
+(``alert:<burst key>``), so the leases the reflex took are inherited (a new epoch, nothing
+aborted; no second slew is needed when the mount is already there: the slew is then a short
+one). While it exposes, a watcher stops it when the burst is withdrawn or re-pointed, and an
+NRT consumer analyses each frame with the alert's error circle (``pyros.nrt.candidate``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Engine
+
+from devices.controllers import Priority, ShutterState
+from devices.errors import DeviceProblem
+from infra.clock import Clock
+from infra.config import SiteConfig
+from tasks.alerts.followup_policy import (
+    FollowUpRecord,
+    FollowUpView,
+    StepKind,
+    next_step,
+    should_stop,
+)
+from tasks.alerts.followup_rows import FollowUp, current_follow_up, make_ready
+from tasks.alerts.reflex import owner_for
+from tasks.night.devices import NightDevices
+from tasks.night.execute import PlanWork, SequenceOutcome, SequenceRun
+from tasks.night.images import StoredImage
+from tasks.nrt.consumer import FrameSummary, NrtConsumer
+
+log = logging.getLogger(__name__)
+
+#: Wall seconds between two looks while waiting (weather, dome) and of the stop watcher.
+WAIT_POLL_S = 1.0
+WATCH_POLL_S = 0.25
+#: Executions of one sequence before the follow-up gives it up (a device that keeps failing).
+MAX_TRIES = 3
+#: Wall seconds the analysis of a finished sequence's last frames may take.
+ANALYSIS_GRACE_S = 120.0
+
+ImageRow = dict[str, Any]
+
+
+def _execute(run: SequenceRun, sequence_id: int) -> SequenceOutcome:
+    return run.run(sequence_id)
+
+
+def _no_image(image: StoredImage, plan: PlanWork, instrument: str, sequence_id: int) -> None:
+    return None
+
+
+@dataclass
+class FollowUpHooks:
+    """What the flow adds around the work (Prefect tasks, events, artifacts); defaults do
+    nothing more than the work."""
+
+    execute: Callable[[SequenceRun, int], SequenceOutcome] = _execute
+    on_image: Callable[[StoredImage, PlanWork, str, int], None] = _no_image
+    on_update: Callable[[FollowUpRecord], None] = lambda record: None
+    request_dome: Callable[[str], None] = lambda reason: None
+    analyse: Callable[[NrtConsumer, ImageRow], FrameSummary] | None = None
+
+
+@dataclass
+class FollowUpResult:
+    """How a follow-up ended."""
+
+    reason: str
+    record: FollowUpRecord
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able summary (the flow's return value)."""
+        best = self.record.best_position()
+        return {
+            "burst_key": self.record.burst_key,
+            "reason": self.reason,
+            "images": self.record.images,
+            "analysed": self.record.analysed,
+            "candidates": len(self.record.candidates),
+            "position": best,
+            "sequences": self.outcomes,
+        }
+
+
+class FollowUpRun:
+    """One burst's follow-up.
+
+    Parameters
+    ----------
+    burst_key : str
+        The burst (the Alert rows' ``burst_key``).
+    devices : NightDevices
+        Mount, cameras and dome (read only) through their gateways.
+    config, clock :
+        Site configuration and the one clock.
+    frames_dir : pathlib.Path
+        Root of the frames.
+    engine : Engine, optional
+        Database (default: the process database).
+    consumer : NrtConsumer, optional
+        The NRT consumer of the follow-up's frames (None: no analysis).
+    hooks : FollowUpHooks, optional
+        The flow's additions.
+    """
+
+    def __init__(
+        self,
+        burst_key: str,
+        devices: NightDevices,
+        config: SiteConfig,
+        clock: Clock,
+        frames_dir: Any,
+        engine: Engine | None = None,
+        consumer: NrtConsumer | None = None,
+        hooks: FollowUpHooks | None = None,
+    ) -> None:
+        self.burst_key, self.devices, self.config, self.clock = burst_key, devices, config, clock
+        self.frames_dir, self.engine, self.consumer = frames_dir, engine, consumer
+        self.hooks = hooks or FollowUpHooks()
+        self.owner = owner_for(burst_key)
+        self.record = FollowUpRecord(burst_key)
+        self.tries: dict[int, int] = {}
+        self._dome_asked = False
+
+    # ------------------------------------------------------------------ looking
+    def weather_safe(self) -> bool:
+        """False while the environment monitor holds the mount at safety priority."""
+        try:
+            return self.devices.mount.lease_info().priority is not Priority.SAFETY
+        except DeviceProblem:
+            return False
+
+    def dome_open(self) -> bool:
+        """Whether the dome reports its shutter open."""
+        try:
+            return self.devices.dome.status().shutter == ShutterState.OPEN
+        except DeviceProblem:
+            return False
+
+    def _note(self, text: str) -> None:
+        self.record.steps.append(f"{self.clock.now():%H:%M:%S} {text}")
+        self.hooks.on_update(self.record)
+
+    def _look(self) -> FollowUp | None:
+        current = current_follow_up(self.engine, self.burst_key)
+        if current is not None:
+            self.record.ivorn = current.ivorn
+            self.record.circle = (current.ra_deg, current.dec_deg, current.radius_deg)
+            self.record.decision = "follow-up"
+            skipped = [s for s in current.sequences if self.tries.get(s, 0) >= MAX_TRIES]
+            if skipped:
+                left = tuple(s for s in current.sequences if s not in skipped)
+                current = replace(current, sequences=left)
+        return current
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> FollowUpResult:
+        """Follow the burst until it is done, withdrawn or no longer valid."""
+        outcomes: list[dict[str, Any]] = []
+        last = ""
+        while True:
+            current = self._look()
+            view = FollowUpView(
+                current, self.clock.now(), self.weather_safe(), self.dome_open(), self._dome_asked
+            )
+            step = next_step(view)
+            if step.reason != last:
+                self._note(step.reason)
+                last = step.reason
+            if step.kind is StepKind.END:
+                return FollowUpResult(step.reason, self.record, outcomes)
+            if step.kind is StepKind.WAIT:
+                if step.request_dome:
+                    self.hooks.request_dome(f"alert follow-up {self.burst_key}")
+                    self._dome_asked = True
+                time.sleep(WAIT_POLL_S)
+                continue
+            assert step.sequence_id is not None
+            outcomes.append(self.execute(step.sequence_id))
+
+    def execute(self, sequence_id: int) -> dict[str, Any]:
+        """Execute one sequence with its watcher and its NRT consumer."""
+        self.tries[sequence_id] = self.tries.get(sequence_id, 0) + 1
+        if not make_ready(self.engine, sequence_id, self.clock.now()):
+            return {"sequence_id": sequence_id, "state": "skipped", "reason": "not executable"}
+
+        def on_image(image: StoredImage, plan: PlanWork, instrument: str) -> None:
+            self.record.images += 1
+            self.hooks.on_image(image, plan, instrument, sequence_id)
+            if self.consumer is not None:
+                self.consumer.notify()
+
+        run = SequenceRun(
+            self.engine,
+            self.devices.telescope,
+            self.owner,
+            self.clock,
+            self.frames_dir,
+            self.config.site.longitude_deg,
+            on_image=on_image,
+            priority=Priority.ALERT,
+        )
+        done = threading.Event()
+        # Each thread runs in a copy of this context (inside a flow run: the run's context, so
+        # what they publish belongs to the run).
+        watcher = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._watch, run, sequence_id, done),
+            daemon=True,
+        )
+        analysis = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._analyse, sequence_id, done),
+            daemon=True,
+        )
+        watcher.start()
+        analysis.start()
+        outcome = self.hooks.execute(run, sequence_id)
+        withdrawn = should_stop(self._look(), sequence_id)
+        if withdrawn is not None and withdrawn.startswith("withdrawn"):
+            done.set()  # no more analysis: the burst is withdrawn
+        analysis.join(ANALYSIS_GRACE_S)
+        done.set()
+        watcher.join()
+        analysis.join(5.0)
+        result = {
+            "sequence_id": sequence_id,
+            "state": outcome.state.value,
+            "reason": outcome.reason,
+            "images": len(outcome.images),
+        }
+        self._note(f"sequence {sequence_id}: {outcome.state.value} ({outcome.reason})")
+        return result
+
+    def _watch(self, run: SequenceRun, sequence_id: int, done: threading.Event) -> None:
+        """Stop the sequence as soon as the burst is withdrawn or re-pointed."""
+        while not done.wait(WATCH_POLL_S):
+            try:
+                reason = should_stop(self._look(), sequence_id)
+            except Exception as exc:  # the database away: the sequence goes on
+                log.warning("follow-up watcher: %s", exc)
+                continue
+            if reason is not None:
+                run.stop(reason)
+                return
+
+    def _analyse(self, sequence_id: int, done: threading.Event) -> None:
+        if self.consumer is None:
+            return
+        consumer = self.consumer
+        analyse = self.hooks.analyse
+
+        def runner(image: ImageRow) -> FrameSummary:
+            summary = analyse(consumer, image) if analyse else consumer.process(image)
+            self._take(summary)
+            return summary
+
+        try:
+            consumer.run(sequence_id=sequence_id, stop=done, runner=runner, idle_timeout_s=3600)
+        except Exception:
+            log.exception("NRT consumer of the follow-up %s", self.burst_key)
+
+    def _take(self, summary: FrameSummary) -> None:
+        self.record.analysed += 1
+        self.record.candidates.extend(summary.get("candidates") or [])
+        if summary.get("light_curves"):
+            self.record.light_curve = list(summary["light_curves"])
+        self.hooks.on_update(self.record)

@@ -1,0 +1,457 @@
+"""Difference imaging: a blind search for transients anywhere in a frame (issue 26).
+
+:func:`difference_search` takes a frame already analysed by :func:`tasks.nrt.pipeline.
+analyse_frame` (calibrated, background subtracted, WCS and zero point fitted) and:
+
+1. builds the reference (:mod:`tasks.nrt.reference`): the catalog rendered on the frame's grid
+   through the frame's fitted WCS (alignment) and measured PSF (PSF matching by construction);
+2. subtracts it; the difference's variance is the background's, the sources' photon noise and
+   the reference's error (catalog photometry, PSF imperfection);
+3. detects on the difference with a Gaussian matched filter of the frame's FWHM, normalised by
+   the filtered variance (an SNR map), keeping local maxima at ``snr_min`` or more;
+4. measures forced PSF photometry at each peak (the local Moffat, optimal weights);
+5. vets each peak: frame edge, masked (bad or saturated) pixels and saturated stars' blobs,
+   dipoles (a negative lobe beside it: misalignment), cosmic rays (sharper than the PSF), and
+   the catalog's depth: the flux the difference adds must be significantly brighter than the
+   catalog's limit (a star just below it is in the frame, not in the reference — in a crowded
+   field such stars lie within a FWHM of a catalog star everywhere).
+
+It is not wired into the night's flow: a separate function the pipeline can call later. The
+candidates are :func:`tasks.nrt.candidates.candidate_record` dicts of kind ``new`` (away from
+catalog stars) or ``brightened`` (on a star: a transient merged with it), with ``vetting`` (the
+rule-based real/bogus verdict: ``real`` or the first failed test).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from astropy.wcs import WCS
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from infra.refcat import CatalogStars
+from tasks.nrt.candidates import Candidate, CandidateKind, candidate_record, near_saturated_blobs
+from tasks.nrt.catalog import CatalogCache
+from tasks.nrt.photcal import ZeroPoint
+from tasks.nrt.pipeline import FrameAnalysis, _catalog_stars
+from tasks.nrt.reference import FieldPsf, Reference, measure_field_psf, render_reference
+
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class DifferenceParams:
+    """Thresholds of the difference search."""
+
+    snr_min: float = 5.0
+    edge_margin_fwhm: float = 2.0
+    #: A negative lobe this strong (fraction of the peak's SNR) within 2 FWHM: a dipole.
+    dipole_ratio: float = 0.5
+    #: Brightest pixel over forced flux, over the PSF's peak fraction, at most (cosmic rays).
+    sharpness_max: float = 2.0
+    #: A peak this close to a catalog star (FWHM) is on it (``brightened``).
+    star_radius_fwhm: float = 1.0
+    #: SNR a peak on a catalog star needs (the star's PSF residual adds to the noise there).
+    star_snr_min: float = 7.0
+    #: Away from stars, mag + 3 sigma must be this much brighter than the catalog's depth (a
+    #: star just below the depth, missed by the catalog's own noise, is not new).
+    catalog_margin_mag: float = 0.3
+    #: Fraction of the model counted as the reference's error (PSF imperfection).
+    psf_error: float = 0.03
+    #: Masked pixels within this many FWHM of a peak reject it.
+    mask_radius_fwhm: float = 1.5
+
+
+@dataclass
+class DifferenceResult:
+    """The difference image, its noise, the candidates kept and the peaks rejected."""
+
+    difference: npt.NDArray[np.float32]
+    noise: npt.NDArray[np.float32]
+    reference: Reference
+    candidates: list[Candidate]
+    rejected: list[Candidate]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrameInputs:
+    """What the search reads of an analysed frame (see :func:`inputs_of`)."""
+
+    data: npt.NDArray[np.float32]  # background subtracted, ADU
+    mask: npt.NDArray[np.bool_] | None
+    rms_adu: float
+    gain: float
+    wcs: WCS  # fitted
+    zero_point: ZeroPoint
+
+
+def difference_search(
+    frame: FrameInputs,
+    stars: CatalogStars,
+    psf: FieldPsf,
+    params: DifferenceParams | None = None,
+) -> DifferenceResult:
+    """Subtract the catalog reference from a frame and find what the catalog does not hold.
+
+    Parameters
+    ----------
+    frame : FrameInputs
+        The analysed frame's pixels, noise, fitted WCS and zero point.
+    stars : CatalogStars
+        The reference catalog around the frame (in the frame's filter).
+    psf : FieldPsf
+        The frame's PSF (:func:`tasks.nrt.reference.measure_field_psf`).
+    params : DifferenceParams, optional
+        Thresholds.
+
+    Returns
+    -------
+    DifferenceResult
+
+    Raises
+    ------
+    ValueError
+        The frame is not 2-D, its mask has another shape, or its noise or gain is not positive.
+    """
+    params = params or DifferenceParams()
+    _check(frame)
+    seconds: dict[str, float] = {}
+    mark = time.perf_counter()
+    shape = (int(frame.data.shape[0]), int(frame.data.shape[1]))
+    sx, sy = frame.wcs.all_world2pix(stars.ra, stars.dec, 0, quiet=True)
+    sx, sy = np.asarray(sx, float), np.asarray(sy, float)
+    flux = 10.0 ** (-0.4 * (stars.mag - frame.zero_point.zero_point))
+    ferr = 0.921034 * np.nan_to_num(np.asarray(stars.mag_err, float), nan=0.05)
+    reference = render_reference(
+        shape, sx, sy, flux, ferr, psf, rms_adu=frame.rms_adu, psf_error=params.psf_error
+    )
+    seconds["reference"] = _lap(mark)
+    mark = time.perf_counter()
+    bad = frame.mask
+    diff = frame.data - reference.model
+    var: npt.NDArray[np.float32] = np.maximum(reference.model, np.float32(0.0))
+    var /= np.float32(frame.gain)
+    var += np.float32(frame.rms_adu**2) + reference.error * reference.error
+    if bad is not None:
+        diff[bad] = 0.0
+        var[bad] = np.float32(frame.rms_adu**2)
+    fwhm = psf.shape.fwhm_px
+    sigma = fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    numerator = ndimage.gaussian_filter(diff, sigma, truncate=3.0)
+    denominator = ndimage.gaussian_filter(var, sigma / math.sqrt(2.0), truncate=3.0)
+    denominator *= np.float32(1.0 / (4.0 * math.pi * sigma**2))
+    snr = numerator / np.sqrt(denominator)
+    seconds["subtract"] = _lap(mark)
+    mark = time.perf_counter()
+    peaks = _peaks(snr, params.snr_min)
+    seconds["detect"] = _lap(mark)
+    mark = time.perf_counter()
+    maps = _Maps(diff=diff, var=var, snr=snr, filtered=numerator)
+    kept, rejected = _measure_and_vet(frame, maps, peaks, reference, stars, sx, sy, params)
+    seconds["vet"] = _lap(mark)
+    seconds["total"] = sum(seconds.values())
+    return DifferenceResult(
+        difference=diff,
+        noise=np.sqrt(var),
+        reference=reference,
+        candidates=kept,
+        rejected=rejected,
+        seconds=seconds,
+    )
+
+
+def _check(frame: FrameInputs) -> None:
+    """Refuse a frame the search cannot work on, naming what is wrong."""
+    if frame.data.ndim != 2:
+        raise ValueError(f"difference_search needs a 2-D frame, got shape {frame.data.shape}")
+    if frame.mask is not None and frame.mask.shape != frame.data.shape:
+        raise ValueError(
+            f"the mask's shape {frame.mask.shape} is not the frame's {frame.data.shape}"
+        )
+    if not (frame.rms_adu > 0 and frame.gain > 0):
+        raise ValueError(
+            f"background noise and gain must be positive (rms {frame.rms_adu}, gain {frame.gain})"
+        )
+
+
+@dataclass(frozen=True)
+class _Maps:
+    """The difference, its variance, its SNR map and the filtered difference."""
+
+    diff: npt.NDArray[np.float32]
+    var: npt.NDArray[np.float32]
+    snr: npt.NDArray[np.float32]
+    filtered: npt.NDArray[np.float32]
+
+
+class _Peak(NamedTuple):
+    """A peak's centroid, forced-photometry SNR and sharpness."""
+
+    x: float
+    y: float
+    snr: float
+    sharp: float
+
+
+def _lap(mark: float) -> float:
+    return time.perf_counter() - mark
+
+
+def _peaks(snr: npt.NDArray[np.float32], threshold: float) -> npt.NDArray[np.intp]:
+    """(row, column) of the maximum of each connected region at ``threshold`` or more."""
+    labels, count = ndimage.label(snr >= threshold)
+    positions = np.zeros((count, 2), dtype=np.intp)
+    # find_objects and an argmax per box: ndimage.maximum_position reads the whole frame.
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        values = np.where(labels[box] == number, snr[box], -np.inf)
+        row, col = np.unravel_index(int(np.argmax(values)), values.shape)
+        positions[number - 1] = (box[0].start + row, box[1].start + col)
+    return positions
+
+
+def _measure_and_vet(
+    frame: FrameInputs,
+    maps: _Maps,
+    peaks: npt.NDArray[np.intp],
+    reference: Reference,
+    stars: CatalogStars,
+    sx: Floats,
+    sy: Floats,
+    params: DifferenceParams,
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Forced PSF photometry at each peak, then the vetting tests (first failure named)."""
+    diff, var, snr = maps.diff, maps.var, maps.snr
+    height, width = diff.shape
+    psf = reference.psf
+    fwhm = psf.shape.fwhm_px
+    kept: list[Candidate] = []
+    rejected: list[Candidate] = []
+    if len(peaks) == 0:
+        return kept, rejected
+    n = len(peaks)
+    # The filtered difference, not the SNR map, whose noise grows towards a star's core.
+    x, y = _centroids(maps.filtered, peaks)
+    flux, flux_err, sharp = _forced(diff, var, psf, x, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(flux_err > 0, flux / flux_err, 0.0)
+        mag_err = np.where(s > 0, 1.0857362 / s, np.nan)
+    mag = frame.zero_point.magnitude(flux)
+    ra, dec = frame.wcs.all_pix2world(x, y, 0)
+    ok = np.isfinite(sx) & np.isfinite(sy)
+    on_star = np.zeros(n, dtype=bool)
+    if ok.any():
+        d, _ = cKDTree(np.column_stack([sx[ok], sy[ok]])).query(np.column_stack([x, y]))
+        on_star = d <= params.star_radius_fwhm * fwhm
+    limit = stars.mag_limit
+    if limit is None and len(stars):
+        limit = float(np.percentile(stars.mag, 99))
+    # The tests of the whole set first (cheap), the per-pixel ones on what passes them.
+    verdicts = np.full(n, "real", dtype=object)
+    margin = params.edge_margin_fwhm * fwhm
+    edge = (x < margin) | (x > width - 1 - margin) | (y < margin) | (y > height - 1 - margin)
+    verdicts[(s < params.star_snr_min) & on_star] = "faint on a star"
+    if limit is not None:
+        shallow = ~(
+            np.nan_to_num(mag + 3.0 * mag_err, nan=99.0) <= limit - params.catalog_margin_mag
+        )
+        verdicts[shallow] = "below catalog depth"
+    verdicts[s < params.snr_min] = "faint in forced photometry"
+    verdicts[edge] = "edge"
+    alive = np.flatnonzero(verdicts == "real")
+    saturated = near_saturated_blobs(x[alive], y[alive], frame.mask, 2.0 * fwhm)
+    for i, near_saturation in zip(alive, saturated, strict=True):
+        peak = _Peak(float(x[i]), float(y[i]), float(s[i]), float(sharp[i]))
+        verdicts[i] = _verdict(frame, peak, psf, near_saturation, snr, params)
+    for k in range(n):
+        kind = CandidateKind.BRIGHTENED if on_star[k] else CandidateKind.NEW
+        record = candidate_record(kind, ra[k], dec[k], x[k], y[k], mag[k], mag_err[k], s[k])
+        record["method"] = "difference"
+        record["vetting"] = str(verdicts[k])
+        (kept if verdicts[k] == "real" else rejected).append(record)
+    return _merge(kept, fwhm), rejected
+
+
+def _verdict(
+    frame: FrameInputs,
+    peak: _Peak,
+    psf: FieldPsf,
+    near_saturated: bool,
+    snr_map: npt.NDArray[np.float32],
+    params: DifferenceParams,
+) -> str:
+    """``real``, or the first per-pixel vetting test the peak fails (saturated star, bad
+    pixels, dipole, cosmic ray)."""
+    x, y, snr, sharp = peak
+    fwhm = psf.shape.fwhm_px
+    if near_saturated:
+        return "saturated star"
+    if frame.mask is not None:
+        r = math.ceil(params.mask_radius_fwhm * fwhm)
+        iy, ix = round(y), round(x)
+        window = frame.mask[max(iy - r, 0) : iy + r + 1, max(ix - r, 0) : ix + r + 1]
+        if window.any():
+            return "bad pixels"
+    r = math.ceil(2.0 * fwhm)
+    iy, ix = round(y), round(x)
+    lobe = snr_map[max(iy - r, 0) : iy + r + 1, max(ix - r, 0) : ix + r + 1]
+    if float(lobe.min()) <= -max(params.dipole_ratio * snr, params.snr_min):
+        return "dipole"
+    if sharp > params.sharpness_max * psf.at(x, y).peak_fraction:
+        return "cosmic ray"
+    return "real"
+
+
+def _centroids(
+    image: npt.NDArray[np.float32], peaks: npt.NDArray[np.intp]
+) -> tuple[Floats, Floats]:
+    """Sub-pixel maxima of ``image`` near each (row, column): the brightest pixel within one
+    pixel, then a parabola through the 3 pixels on each axis."""
+    height, width = image.shape
+    padded = np.pad(image, 2, mode="edge")
+    rows, cols = peaks[:, 0] + 2, peaks[:, 1] + 2
+    steps = np.array([-1, 0, 1])
+    box = padded[
+        rows[:, None, None] + steps[None, :, None], cols[:, None, None] + steps[None, None, :]
+    ]
+    best = np.argmax(box.reshape(len(peaks), 9), axis=1)
+    rows, cols = rows + best // 3 - 1, cols + best % 3 - 1
+
+    def offset(minus: Floats, centre: Floats, plus: Floats) -> Floats:
+        curvature = minus - 2.0 * centre + plus
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shift = np.where(curvature < 0, 0.5 * (minus - plus) / curvature, 0.0)
+        clipped: Floats = np.clip(np.nan_to_num(shift), -0.5, 0.5)
+        return clipped
+
+    p = padded.astype(float)
+    dx = offset(p[rows, cols - 1], p[rows, cols], p[rows, cols + 1])
+    dy = offset(p[rows - 1, cols], p[rows, cols], p[rows + 1, cols])
+    x = np.clip(cols - 2 + dx, 0, width - 1)
+    y = np.clip(rows - 2 + dy, 0, height - 1)
+    return x, y
+
+
+def _forced(
+    diff: npt.NDArray[np.float32],
+    var: npt.NDArray[np.float32],
+    psf: FieldPsf,
+    x: Floats,
+    y: Floats,
+) -> tuple[Floats, Floats, Floats]:
+    """Optimal PSF fluxes at fixed positions, their errors, and the sharpness (brightest pixel,
+    lowered by three pixel sigmas, over the flux) — pixels within 2 FWHM, off the frame none."""
+    half = max(2, math.ceil(2.0 * psf.shape.fwhm_px * (1.0 + max(psf.slope, 0.0))))
+    d_pad = np.pad(diff, half)
+    v_pad = np.pad(var, half, constant_values=np.inf)
+    chunk = 2000  # bounded memory: a few (chunk, 2 half + 1, 2 half + 1) arrays at a time
+    parts = [
+        _forced_padded(d_pad, v_pad, psf, half, x[k : k + chunk], y[k : k + chunk])
+        for k in range(0, len(x), chunk)
+    ]
+    if not parts:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    flux, err, sharp = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return flux, err, sharp
+
+
+def _forced_padded(
+    d_pad: npt.NDArray[np.float32],
+    v_pad: npt.NDArray[np.float32],
+    psf: FieldPsf,
+    half: int,
+    x: Floats,
+    y: Floats,
+) -> tuple[Floats, Floats, Floats]:
+    ix, iy = np.rint(x).astype(np.intp), np.rint(y).astype(np.intp)
+    steps = np.arange(-half, half + 1)
+    rows = (iy + half)[:, None, None] + steps[None, :, None]
+    cols = (ix + half)[:, None, None] + steps[None, None, :]
+    d = d_pad[rows, cols].astype(float)
+    v = v_pad[rows, cols].astype(float)
+    base, s = psf.shape, psf.scale(x, y)[:, None, None]
+    dx = (ix - x)[:, None, None] + steps[None, None, :]
+    dy = (iy - y)[:, None, None] + steps[None, :, None]
+    q = s * (base.a * dx * dx + 2.0 * base.b * dx * dy + base.c * dy * dy)
+    profile = base.peak_fraction * s * (1.0 + q) ** -base.beta
+    weight = profile / v
+    info = np.sum(weight * profile, axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flux = np.where(info > 0, np.sum(weight * d, axis=(1, 2)) / info, 0.0)
+        err = np.where(info > 0, 1.0 / np.sqrt(info), np.inf)
+        core = slice(half - 1, half + 2)
+        peak = np.max(d[:, core, core] - 3.0 * np.sqrt(v[:, core, core]), axis=(1, 2))
+        sharp = np.where(flux > 0, peak / flux, np.inf)
+    return flux, err, sharp
+
+
+def _merge(found: list[Candidate], fwhm: float) -> list[Candidate]:
+    """One candidate per source: peaks within 1 FWHM of a stronger one are dropped."""
+    ordered = sorted(found, key=lambda c: -c["snr"])
+    kept: list[Candidate] = []
+    for c in ordered:
+        if all(math.hypot(c["x"] - k["x"], c["y"] - k["y"]) > fwhm for k in kept):
+            kept.append(c)
+    return kept
+
+
+def search_analysed(
+    analysis: FrameAnalysis,
+    catalog: CatalogCache,
+    max_offset_arcsec: float,
+    params: DifferenceParams | None = None,
+) -> DifferenceResult:
+    """The difference search on a frame :func:`tasks.nrt.pipeline.analyse_frame` analysed.
+
+    Parameters
+    ----------
+    analysis : FrameAnalysis
+        The analysed frame (its pixels background subtracted, WCS and zero point fitted).
+    catalog : CatalogCache
+        The reference catalog (the analysis's query is cached there).
+    max_offset_arcsec : float
+        ``[nrt] max_offset_arcsec``: the analysis's query, found again in the cache.
+    params : DifferenceParams, optional
+        Thresholds.
+
+    Returns
+    -------
+    DifferenceResult
+        ``seconds["psf"]`` holds the PSF fit's time.
+    """
+    frame = analysis.frame
+    started = time.perf_counter()
+    stars = _catalog_stars(frame, catalog, max_offset_arcsec)
+    data = np.asarray(frame.data, dtype=np.float32)
+    psf = measure_field_psf(data, frame.mask, analysis.extraction, frame.gain)
+    psf_seconds = time.perf_counter() - started
+    inputs = FrameInputs(
+        data=data,
+        mask=frame.mask,
+        rms_adu=analysis.extraction.background_rms_adu,
+        gain=frame.gain,
+        wcs=analysis.solution.wcs,
+        zero_point=analysis.zero_point,
+    )
+    result = difference_search(inputs, stars, psf, params)
+    result.seconds["psf"] = psf_seconds
+    result.seconds["total"] += psf_seconds
+    return result
+
+
+__all__ = [
+    "DifferenceParams",
+    "DifferenceResult",
+    "FrameInputs",
+    "difference_search",
+    "measure_field_psf",
+    "search_analysed",
+]

@@ -1,0 +1,248 @@
+"""The replay engine: a recorded night re-run from its journal on the discrete-event clock.
+
+One process, no sockets, no Prefect. The journal's inputs (requests, PLC readings) are fed at
+their recorded instants into a fresh database of the replay's own; the night loop
+(:class:`tasks.night.loop.NightLoop`) asks the same policy, the scheduler plans with the same
+code (:func:`tasks.scheduling.schedule_rows.plan_and_save`), the monitor's synthesis and gate
+decide the dome (:mod:`tasks.replay.monitor`). Sequences are executed by simulation: they take
+their planned duration and end ``interrupted`` when the weather turns unsafe meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, select
+
+from infra.clock import DiscreteEventClock
+from infra.config import SiteConfig
+from infra.db import session_scope
+from infra.db.bootstrap import init_database
+from infra.db.models import ScheduledSequence, Sequence
+from infra.db.sequence_state import SequenceState, transition
+from infra.journal import KIND_PLC, KIND_REQUEST
+from tasks.environment.observatory_state import request_dome
+from tasks.night.loop import Handlers, LoopSummary, NightLoop
+from tasks.night.policy import NightState
+from tasks.night.state_reader import DeviceView, NightAgenda, read_night_state
+from tasks.night.vocabulary import CalibrationSet
+from tasks.night.windows import windows_of
+from tasks.replay.inputs import Input, JournalInputs
+from tasks.replay.monitor import SimulatedDome
+from tasks.requests.ingest import ingest_request_bytes
+from tasks.scheduling.night_times import night_for
+from tasks.scheduling.schedule_rows import current_schedule, plan_and_save
+
+BY = "replay"
+#: How often (simulated s) an executing sequence looks at the weather.
+EXECUTION_STEP_S = 10.0
+
+
+@dataclass
+class ReplayRun:
+    """What one replay did."""
+
+    night: str
+    start: datetime
+    end: datetime
+    summary: LoopSummary
+    warnings: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def simulated_seconds(self) -> float:
+        """The span replayed."""
+        return (self.end - self.start).total_seconds()
+
+
+class _Replay:
+    """The replayed observatory: the clock, its database, the dome, the inputs."""
+
+    def __init__(self, inputs: JournalInputs, config: SiteConfig, engine: Engine, start: datetime):
+        self.inputs, self.config, self.engine = inputs, config, engine
+        self.clock = DiscreteEventClock(start)
+        self.windows = windows_of(night_for(inputs.night, config))
+        self.dome = SimulatedDome(config, self.windows, self.clock)
+        self.no_plc = not inputs.of(KIND_PLC)
+        self.warnings: list[str] = []
+
+    # -------------------------------------------------------------- inputs
+    def schedule_inputs(self) -> None:
+        for item in self.inputs.items:
+            if item.kind == KIND_REQUEST:
+                self.clock.call_at(item.at, self._feeder(self._request, item))
+            elif item.kind == KIND_PLC:
+                self.clock.call_at(item.at, self._feeder(self._plc, item))
+
+    @staticmethod
+    def _feeder(handler: Callable[[Input], None], item: Input) -> Callable[[], None]:
+        return lambda: handler(item)
+
+    def _request(self, item: Input) -> None:
+        if not item.raw:
+            return  # warned when loaded
+        payload = item.payload if isinstance(item.payload, dict) else {}
+        source = str(payload.get("source") or item.source)
+        try:
+            ingest_request_bytes(
+                item.raw,
+                source,
+                user=str(payload.get("user") or "pyros"),
+                engine=self.engine,
+                config=self.config,
+                clock=self.clock,
+                submitted_at=item.at,
+                again=True,
+            )
+        except ValueError as error:  # RequestError, AccessError: refused, as it may have been
+            self.warnings.append(f"request {source} at {item.at:%H:%M:%S} refused: {error}")
+
+    def _plc(self, item: Input) -> None:
+        with session_scope(self.engine) as session:
+            self.dome.reading(session, item.payload, item.raw, item.at)
+
+    # -------------------------------------------------------------- the loop's handlers
+    def look(self, done: frozenset[str]) -> NightState:
+        agenda = NightAgenda(
+            calibrations_done=done,
+            evening_calibrations=(CalibrationSet.EVENING,)
+            if self.config.night.evening_calibrations
+            else (),
+            dusk_flat_calibrations=(CalibrationSet.DUSK_FLATS,)
+            if self.config.night.twilight_flats
+            else (),
+            early_start_s=self.config.night.early_start_s,
+        )
+        view = DeviceView(dome_open=self.dome.open)
+        with session_scope(self.engine) as session:
+            return read_night_state(
+                session, self.clock.now(), self.windows, view, self.inputs.night, agenda
+            )
+
+    def execute(self, sequence_id: int) -> str:
+        now = self.clock.now()
+        with session_scope(self.engine) as session:
+            sequence = session.get(Sequence, sequence_id)
+            if sequence is None:
+                return f"{sequence_id}: gone"
+            schedule = current_schedule(session, self.inputs.night)
+            entry = session.scalars(
+                select(ScheduledSequence).where(
+                    ScheduledSequence.schedule_id == (schedule.id if schedule else -1),
+                    ScheduledSequence.sequence_id == sequence_id,
+                )
+            ).first()
+            planned = (
+                (entry.planned_end - entry.planned_start).total_seconds()
+                if entry and entry.planned_start and entry.planned_end
+                else 0.0
+            )
+            transition(session, sequence, SequenceState.EXECUTING, "replay: executing", now)
+        end = now + timedelta(seconds=planned)
+        while self.clock.now() < end and self.dome.safe and self.dome.open:
+            self.clock.run_until(min(end, self.clock.now() + timedelta(seconds=EXECUTION_STEP_S)))
+        done = self.clock.now() >= end and self.dome.open
+        with session_scope(self.engine) as session:
+            sequence = session.get(Sequence, sequence_id)
+            assert sequence is not None
+            if done:
+                transition(session, sequence, SequenceState.EXECUTED, "replay: executed", end)
+            else:
+                # The reflex takes the mount when it closes the dome: the sequence ends then.
+                closed = self.dome.moved_at
+                at = closed if closed is not None and now <= closed else self.clock.now()
+                reason = "interrupted: the safety reflex took the mount (weather unsafe)"
+                transition(session, sequence, SequenceState.INTERRUPTED, reason, at)
+        return f"{sequence_id}: {'executed' if done else 'interrupted'}"
+
+    def replan(self, reason: str) -> str:
+        result = plan_and_save(
+            engine=self.engine, config=self.config, clock=self.clock, reason=reason
+        )
+        return str(result["schedule_id"])
+
+    def request_dome(self, state: str, reason: str) -> str:
+        with session_scope(self.engine) as session:
+            request_dome(session, state, BY, self.clock.now(), reason)
+            if self.no_plc:  # no reading will come to make the monitor act: it acts now
+                self.dome.act(session, self.clock.now())
+        return state
+
+    def calibrate(self, name: str) -> str:
+        return name  # not simulated: takes no time (docs/replay.md)
+
+
+def replay_night(
+    inputs: JournalInputs,
+    config: SiteConfig,
+    engine: Engine,
+    *,
+    start: datetime | None = None,
+    until: datetime | None = None,
+) -> ReplayRun:
+    """Re-run night ``inputs.night`` into ``engine`` (a fresh database, initialised here).
+
+    Parameters
+    ----------
+    inputs : JournalInputs
+        The recorded night's inputs (:func:`tasks.replay.inputs.load_inputs`).
+    config : SiteConfig
+        The configuration to replay with (the what-if overrides already applied).
+    engine : Engine
+        The replay's own, empty database (never the recorded one).
+    start, until : datetime, optional
+        The span replayed (default: the start-of-night run, or the first input if earlier, to
+        the last journaled input, the span a shortened run journaled or the end of the dark
+        night, whichever comes first).
+
+    Returns
+    -------
+    ReplayRun
+        The span, the loop's summary and the warnings (the journal's and the replay's).
+    """
+    started = time.perf_counter()
+    night = night_for(inputs.night, config)
+    first = min((item.at for item in inputs.items), default=None)
+    evening = (
+        night.sunset - timedelta(seconds=config.night.evening_lead_s) if night.sunset else None
+    )
+    candidates = [t for t in (first, evening) if t is not None]
+    start = start or min(candidates)
+    if until is None:
+        # The last input, but not past a shortened run's span nor the end of the dark night
+        # (end-of-night parks and closes: not the loop's).
+        ends = [t for t in (inputs.last_instant, inputs.span_end, night.end) if t is not None]
+        until = min(ends) if ends else start
+    init_database(engine, config)
+    replay = _Replay(inputs, config, engine, start)
+    if replay.no_plc:
+        with session_scope(engine) as session:
+            replay.dome.assume_safe(session, start)
+    replay.schedule_inputs()
+    # plan-night plans once when the night's runs are created (docs/night.md): at the start.
+    replay.replan("plan-night")
+    loop = NightLoop(
+        replay.clock,
+        replay.look,
+        Handlers(
+            execute=replay.execute,
+            replan=replay.replan,
+            request_dome=replay.request_dome,
+            calibrate=replay.calibrate,
+        ),
+        poll_s=config.night.poll_s,
+        min_poll_wall_s=0.0,
+    )
+    summary = loop.run(until)
+    replay.clock.run_until(max(until, replay.clock.now()))
+    return ReplayRun(
+        inputs.night,
+        start,
+        max(until, replay.clock.now()),
+        summary,
+        [*inputs.warnings, *replay.warnings],
+        time.perf_counter() - started,
+    )

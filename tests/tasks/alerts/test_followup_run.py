@@ -1,0 +1,152 @@
+"""The follow-up's work on real sockets (no Prefect): it inherits the reflex's leases, takes the
+strategy's exposures without a second slew, follows a re-point with the new circle, and ends
+with the reason when the burst is withdrawn, exposures aborted."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from devices.controllers import Priority
+from infra.config import load_config
+from infra.db import session_scope
+from infra.db.models import Image, Sequence
+from tasks.alerts.followup_run import FollowUpHooks, FollowUpRun
+from tests.devices.conftest import controller_for, fake_device, gateway_for  # noqa: F401
+from tests.support.alert_reflex import alert_clock, deliver, reflex_listener, reflex_site
+from tests.support.voevents import SYNTHETIC, variant
+from tests.support.waiting import eventually
+
+
+@pytest.fixture
+def site(fake_device, gateway_for, controller_for):  # noqa: F811
+    # 30 s exposures last 0.3 s wall.
+    return reflex_site(fake_device, gateway_for, controller_for, time_scale=0.01)
+
+
+def _follow(engine, site, tmp_path, clock, burst_key):
+    dome = site.make(site.gateways["dome"], clock=clock)
+
+    def open_dome(reason: str) -> None:  # what the environment monitor does when asked
+        dome.claim("environment-monitor", Priority.SAFETY)
+        dome.open()
+
+    hooks = FollowUpHooks(request_dome=open_dome)
+    return FollowUpRun(burst_key, site.night_devices(clock), load_config(), clock,
+                       tmp_path / "frames", engine, hooks=hooks)  # fmt: skip
+
+
+def _states(engine, request_id):
+    with session_scope(engine) as session:
+        rows = session.scalars(select(Sequence).where(Sequence.request_id == request_id))
+        return [s.state for s in rows]
+
+
+def test_the_follow_up_inherits_the_lease_and_takes_every_exposure_without_a_second_slew(
+    engine, site, tmp_path
+):
+    clock = alert_clock()
+    listener, reflex = reflex_listener(tmp_path / "spool", engine, site, clock)
+    deliver(listener)
+    decision = listener.last_decision
+    result = _follow(engine, site, tmp_path, clock, decision.burst_key).run()
+    assert result.reason == "follow-up done: no sequence left", result.record.steps
+    assert result.record.images == 20  # swift-bat: 10 × r and 10 × J
+    assert [o["state"] for o in result.outcomes] == ["executed"]
+    assert len(site.fakes["mount"].received("GOTO")) == 1  # the reflex's slew only
+    assert _states(engine, decision.request_id) == ["executed"]
+    owners = {r.owner for r in site.fakes["camera_vis"].received("EXPOSE")}
+    assert owners == {f"alert:{decision.burst_key}"}
+    eventually(lambda: reflex.tick() or reflex.holding() == [], within_s=5, what="handed over")
+    reflex.close()
+
+
+def test_a_retraction_ends_the_follow_up_with_the_reason_and_aborts_the_exposures(
+    engine, site, tmp_path
+):
+    site.fakes["camera_vis"].time_scale = site.fakes["camera_nir"].time_scale = 1.0
+    clock = alert_clock()
+    listener, reflex = reflex_listener(tmp_path / "spool", engine, site, clock)
+    deliver(listener)
+    decision = listener.last_decision
+    work = _follow(engine, site, tmp_path, clock, decision.burst_key)
+    ended: list = []
+    thread = threading.Thread(target=lambda: ended.append(work.run()), daemon=True)
+    thread.start()
+    eventually(lambda: site.fakes["camera_vis"].received("EXPOSE"), within_s=20, what="exposing")
+    retraction = variant(
+        SYNTHETIC,
+        ivorn="ivo://nasa.gsfc.gcn/SWIFT#Retraction_876016-1",
+        citations=[(decision.ivorn, "retraction")],
+    )
+    deliver(listener, retraction)
+    assert listener.last_decision.action == "cancel", listener.last_decision
+    thread.join(10)
+    assert ended, "the follow-up did not end after the retraction"
+    assert ended[0].reason.startswith("withdrawn: "), ended[0].reason
+    assert _states(engine, decision.request_id) == ["cancelled"]
+    assert site.fakes["camera_vis"].received("ABORT")
+    with session_scope(engine) as session:  # no image of the 30 s exposures was taken
+        assert not session.scalars(select(Image)).all()
+    reflex.close()
+
+
+def test_a_re_point_moves_the_mount_and_the_follow_up_continues_with_the_new_circle(
+    engine, site, tmp_path
+):
+    site.fakes["camera_vis"].time_scale = site.fakes["camera_nir"].time_scale = 0.03
+    clock = alert_clock()
+    listener, reflex = reflex_listener(tmp_path / "spool", engine, site, clock)
+    deliver(listener)
+    first = listener.last_decision
+    work = _follow(engine, site, tmp_path, clock, first.burst_key)
+    ended: list = []
+    thread = threading.Thread(target=lambda: ended.append(work.run()), daemon=True)
+    thread.start()
+    eventually(lambda: len(site.fakes["camera_vis"].received("EXPOSE")) >= 2, within_s=20,
+               what="exposing")  # fmt: skip
+    better = variant(
+        SYNTHETIC,
+        ivorn="ivo://nasa.gsfc.gcn/SWIFT#XRT_Position_876016-1",
+        ra=first.ra_deg + 0.25,
+        error=0.002,
+    )
+    deliver(listener, better)
+    moved = listener.last_decision
+    assert (moved.decision, moved.action) == ("follow-up", "re-point"), moved
+    thread.join(60)
+    assert ended and ended[0].reason == "follow-up done: no sequence left", ended
+    gotos = [r.line["command"][0] for r in site.fakes["mount"].received("GOTO")]
+    assert [g["ra_deg"] for g in gotos] == pytest.approx([first.ra_deg, moved.ra_deg])
+    assert _states(engine, first.request_id) == ["cancelled"]
+    assert _states(engine, moved.request_id) == ["executed"]
+    assert work.record.ivorn == moved.ivorn
+    reflex.close()
+
+
+def test_unsafe_weather_holds_the_follow_up_until_the_monitor_gives_the_mount_back(
+    engine, site, tmp_path
+):
+    from infra.clock import SystemClock
+
+    clock = alert_clock()
+    monitor_mount, _ = site.controllers(SystemClock())
+    monitor_lease = monitor_mount.claim("environment-monitor", Priority.SAFETY)
+    listener, reflex = reflex_listener(tmp_path / "spool", engine, site, clock)
+    deliver(listener)  # the reflex moves nothing: the follow-up is announced, waiting
+    decision = listener.last_decision
+    work = _follow(engine, site, tmp_path, clock, decision.burst_key)
+    ended: list = []
+    thread = threading.Thread(target=lambda: ended.append(work.run()), daemon=True)
+    thread.start()
+    eventually(lambda: any("weather unsafe" in s for s in work.record.steps), within_s=10,
+               what="waiting for the weather")  # fmt: skip
+    assert not site.fakes["mount"].received("GOTO") and not site.fakes["dome"].received("OPEN")
+    monitor_lease.release()  # safe again: the monitor gives the mount back
+    thread.join(60)
+    assert ended and ended[0].reason == "follow-up done: no sequence left", ended
+    assert _states(engine, decision.request_id) == ["executed"]
+    assert len(site.fakes["mount"].received("GOTO")) == 1  # the follow-up's own slew
+    reflex.close()
