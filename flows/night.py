@@ -34,7 +34,11 @@ from tasks.environment.observatory_state import DomeRequestState
 from tasks.night.calibrations import take_night_calibrations
 from tasks.night.device_health import hold_change, lost_instruments
 from tasks.night.devices import NightDevices, connect_night_devices
-from tasks.night.left_frames import close_left_sequences, finish_exposures_left
+from tasks.night.left_frames import (
+    adopt_left_frames,
+    close_left_sequences,
+    finish_exposures_left,
+)
 from tasks.night.loop import Handlers, LoopSummary, NightLoop
 from tasks.night.policy import NightDecision, NightState
 from tasks.night.prefect_tasks import execute_sequence_task, night_report_task, request_dome_task
@@ -220,6 +224,22 @@ def start_of_night(night: str | None = None) -> dict[str, Any]:
     }
 
 
+def _close_dead_run(devices: NightDevices, label: str, clock: Clock) -> None:
+    """A block's start after a run that died: its sequences interrupted, the exposures it left in
+    flight ended, and their frames adopted (analysed by the block's analysis run), before any
+    sequence resumes (a resumed sequence must not expose again over a frame being written)."""
+    interrupted = reconcile(None, clock.now(), devices.mount.lease_info().owner)
+    if not interrupted:
+        return
+    finish_exposures_left(devices.cameras)
+    adopted = adopt_left_frames(None, load_settings().frames_dir, label, interrupted, clock.now())
+    get_run_logger().warning(
+        "sequences %s were left executing: now interrupted; %d frame(s) they left adopted",
+        interrupted,
+        len(adopted),
+    )
+
+
 @flow(name="execute-night")
 def execute_night(
     night: str | None = None, block_start: str | None = None, trigger: str | None = None
@@ -257,10 +277,7 @@ def execute_night(
         {"until": format_instant(end)},
     )
     with _on_the_telescope(config, clock) as devices:
-        holder = devices.mount.lease_info().owner
-        interrupted = reconcile(None, clock.now(), holder)
-        if interrupted:
-            logger.warning("sequences %s were left executing: now interrupted", interrupted)
+        _close_dead_run(devices, tonight.label, clock)
         summary = _night_loop(devices, tonight.label, end, end_on_weather=True)
     result = {
         "night": tonight.label,

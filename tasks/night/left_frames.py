@@ -16,12 +16,13 @@ from pathlib import Path
 
 from astropy.io import fits
 from astropy.time import Time
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from devices.controllers import GatewayCamera
 from devices.errors import DeviceProblem
 from infra.db import session_scope
-from infra.db.models import Image
+from infra.db.models import Image, SequenceTransition
+from infra.db.sequence_state import SequenceState
 from tasks.night.execute import frame_record, load_work
 from tasks.night.images import FrameRecord, StoredImage, frame_path, store_frame
 from tasks.night.reconcile import reconcile
@@ -114,16 +115,36 @@ def close_left_sequences(
     engine: Engine | None, frames_dir: Path, night: str, now: datetime, live_owner: str | None
 ) -> tuple[list[int], list[StoredImage]]:
     """Interrupt the sequences whose run died (:func:`~tasks.night.reconcile.reconcile`), adopt
-    the frames they left and analyse those (:func:`analyse_sequences_left`); returns the
-    sequences and the frames."""
+    the frames left by them and by every sequence interrupted earlier tonight, and analyse those
+    (:func:`analyse_sequences_left`); returns the sequences interrupted now and the frames.
+
+    A sequence a block start interrupted may not have been resumed since (planned past the
+    night, or no block ran after): its frame in flight at the kill is only on disk (CI,
+    2026-12-04: a frame without a row), so the night's end looks at those too.
+    """
     interrupted = reconcile(engine, now, live_owner)
-    adopted = adopt_left_frames(engine, frames_dir, night, interrupted, now)
+    left = sorted(set(interrupted) | set(interrupted_since(engine, now - timedelta(hours=24))))
+    adopted = adopt_left_frames(engine, frames_dir, night, left, now)
     if adopted:
         try:
-            analyse_sequences_left(engine, interrupted)
+            analyse_sequences_left(engine, left)
         except Exception as problem:  # the night's end goes on: the report counts them pending
             log.warning("the %d adopted frame(s) could not be analysed: %s", len(adopted), problem)
     return interrupted, adopted
+
+
+def interrupted_since(engine: Engine | None, since: datetime) -> list[int]:
+    """The sequences interrupted at or after ``since`` (simulated time), whatever their state."""
+    with session_scope(engine) as session:
+        query = (
+            select(SequenceTransition.sequence_id)
+            .where(
+                SequenceTransition.to_state == SequenceState.INTERRUPTED,
+                SequenceTransition.at >= since,
+            )
+            .distinct()
+        )
+        return sorted(session.scalars(query))
 
 
 def analyse_sequences_left(engine: Engine | None, sequence_ids: list[int]) -> int:

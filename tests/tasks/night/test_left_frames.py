@@ -79,3 +79,29 @@ def test_a_live_runs_sequence_and_frames_are_left_alone(engine, tmp_path):
 def test_an_idle_camera_has_nothing_left(fake_device, gateway_for, controller_for):
     camera = controller_for(gateway_for("camera_vis", fake_device("camera")))
     assert finish_exposures_left({"Visible camera": camera}) == []
+
+
+def test_a_frame_left_by_a_sequence_interrupted_earlier_tonight_is_adopted_at_the_end(
+    engine, tmp_path
+):
+    # CI, 2026-12-04: a block start interrupted the killed run's sequence while its exposure was
+    # in flight, the sequence was planned again past the night, and its frame stayed rowless.
+    sequence_id, visible = executing_sequence(engine, "flow-dead", nb_images=2)
+    now = SystemClock().now()
+    with session_scope(engine) as session:
+        sequence = session.get(Sequence, sequence_id)
+        transition(session, sequence, SequenceState.INTERRUPTED, "its run ended", now)
+        transition(session, sequence, SequenceState.TO_BE_PLANNED, "resumes", now)
+        transition(session, sequence, SequenceState.PLANNED, "planned again", now)
+    path = frame_path(tmp_path / "frames", NIGHT, sequence_id, visible, 1)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"written by the camera after its run died")
+
+    interrupted, adopted = close_left_sequences(
+        engine, tmp_path / "frames", NIGHT, now, live_owner=None
+    )
+    assert interrupted == []  # nothing executing any more
+    assert [(image.image_id, image.adopted) for image in adopted] == [(path.stem, True)]
+    with session_scope(engine) as session:
+        assert session.get(Plan, visible).images_done == 1
+        assert session.get(Sequence, sequence_id).state == SequenceState.PLANNED
