@@ -45,7 +45,7 @@ DEVICE_HEALTH_KEY = "pyros-device-health"
 
 def device_health_rows(health: Iterable[DeviceHealth]) -> list[dict[str, str]]:
     """One row per device as the night sees it: condition (ok, degraded, lost), since when,
-    and why."""
+    why, and who holds its lease."""
     return [
         {
             "device": h.device,
@@ -54,6 +54,7 @@ def device_health_rows(health: Iterable[DeviceHealth]) -> list[dict[str, str]]:
             "condition": h.condition.value,
             "since (UTC)": h.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if h.since else "",
             "reason": h.reason,
+            "lease holder": h.lease_holder,
         }
         for h in health
     ]

@@ -54,6 +54,8 @@ class DeviceHealth:
     since: datetime | None = None
     #: The instrument name of a camera (what albums name).
     instrument: str | None = None
+    #: Who holds the device's lease and at what priority (``""``: nobody, or not known).
+    lease_holder: str = ""
 
     @property
     def name(self) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from devices.controllers import connect_camera, connect_dome, connect_mount
-from devices.controllers.base import Controller, GatewayView
+from devices.controllers.base import Controller, GatewayView, LeaseInfo
 from devices.controllers.camera import CameraActivity, GatewayCamera
 from devices.controllers.dome import GatewayDome, ShutterState
 from devices.controllers.mount import GatewayMount, MountMotion
@@ -35,14 +35,15 @@ class NightDevices:
         """The dome's shutter and each device's health, as the night policy sees them: only a
         lost mount or dome (or every camera lost) is trouble for the whole night (#24)."""
         problems = []
-        dome_open = False
+        dome_open, dome_view = False, None
         try:
-            dome_open = self.dome.status().shutter == ShutterState.OPEN
+            dome = self.dome.status()
+            dome_open, dome_view = dome.shutter == ShutterState.OPEN, dome.gateway
         except DeviceProblem as problem:
             problems.append(f"dome: {problem}")
         health = (
             _health_of(self.mount, DeviceRole.MOUNT, self._mount_status),
-            _health_of(self.dome, DeviceRole.DOME, lambda: (False, None)),
+            _health_of(self.dome, DeviceRole.DOME, lambda: (False, dome_view)),
             *(
                 _health_of(camera, DeviceRole.CAMERA, _camera_status(camera), instrument)
                 for instrument, camera in self.cameras.items()
@@ -74,10 +75,11 @@ def _health_of(
     """One device's health from its gateway: ``read()`` gives (the device reports a fault, the
     gateway's view) from one ``STATUS``; without it, ``HEALTH`` alone (lost when the gateway does
     not answer either)."""
-    faulted, report = False, None
+    faulted, report, holder = False, None, ""
     try:
         faulted, view = read()
-        report = view.health if view is not None else None
+        if view is not None:
+            report, holder = view.health, _holder(view.lease)
     except DeviceProblem:
         pass  # the device does not answer through its gateway: its health says why
     if report is None:
@@ -88,7 +90,15 @@ def _health_of(
                 controller.device, role, None, problem=str(problem), instrument=instrument
             )
     fault = f"{controller.device} reports a fault" if faulted else ""
-    return classify(controller.device, role, report, fault=fault, instrument=instrument)
+    health = classify(controller.device, role, report, fault=fault, instrument=instrument)
+    return replace(health, lease_holder=holder)
+
+
+def _holder(lease: LeaseInfo) -> str:
+    """``<owner> (<priority>)``, or ``""`` when nobody holds the lease."""
+    if not lease.owner:
+        return ""
+    return f"{lease.owner} ({lease.priority.label})" if lease.priority is not None else lease.owner
 
 
 def _camera_status(camera: GatewayCamera) -> Callable[[], tuple[bool, GatewayView | None]]:

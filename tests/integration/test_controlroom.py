@@ -80,8 +80,10 @@ def test_after_a_night_the_artifacts_are_current_and_the_previews_answer(instanc
     assert "## Environment:" in by_key["pyros-environment"][0]["data"]
     progress = by_key["pyros-sequence-progress"][0]
     assert progress["type"] == "progress" and 0.0 <= float(progress["data"]) <= 100.0
-    health = {row["device"]: row["condition"] for row in _table(by_key["pyros-device-health"][0])}
+    health_rows = _table(by_key["pyros-device-health"][0])
+    health = {row["device"]: row["condition"] for row in health_rows}
     assert health.get("mount") == "ok" and health.get("dome") == "ok", health
+    assert all("lease holder" in row for row in health_rows), health_rows
     room = load_config(instance.home / "site.toml").controlroom
     for key in nrt_keys:
         rows = _table(by_key[key][0])

@@ -1,0 +1,26 @@
+"""The night's look at its devices, on fake devices behind real gateways: each device's health
+carries who holds its lease (the control room's device-health table shows it, issue 21)."""
+
+from __future__ import annotations
+
+from tasks.controlroom.views import device_health_rows
+from tasks.night.devices import NightDevices
+
+
+def test_each_devices_health_names_its_lease_holder(fake_device, gateway_for, controller_for):
+    mount = controller_for(gateway_for("mount", fake_device("mount")))
+    dome = controller_for(gateway_for("dome", fake_device("dome")))
+    camera = controller_for(gateway_for("camera_vis", fake_device("camera")))
+    devices = NightDevices(mount=mount, cameras={"Visible camera": camera}, dome=dome)
+    mount.claim("execute-night:block-1", "routine")
+    camera.claim("manual-exposure:ops", "operator")
+
+    health = {h.name: h for h in devices.view().health}
+
+    assert health["mount"].lease_holder == "execute-night:block-1 (routine)"
+    assert health["Visible camera"].lease_holder == "manual-exposure:ops (operator)"
+    assert health["dome"].lease_holder == ""  # nobody holds it
+    rows = {row["device"]: row for row in device_health_rows(health.values())}
+    assert rows["mount"]["lease holder"] == "execute-night:block-1 (routine)"
+    assert rows["dome"]["lease holder"] == ""
+    assert all(row["condition"] == "ok" for row in rows.values()), rows
