@@ -15,6 +15,7 @@ from pathlib import Path
 
 from app.supervisor.spec import ProcessSpec, Readiness
 from infra.config import SiteConfig
+from infra.config_security import is_loopback
 from infra.secrets import url_has_password
 from infra.settings import Settings
 from infra.version import REPO_ROOT
@@ -55,7 +56,7 @@ def check_ports_free(ports: dict[str, int]) -> None:
 def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str], bool]:
     """Prefect settings for every process; True when this stack runs its own server."""
     own_server = settings.prefect_api_url is None
-    api_url = settings.prefect_api_url or f"http://127.0.0.1:{config.stack.prefect_port}/api"
+    api_url = settings.prefect_api_url or f"{prefect_server_url(config)}/api"
     env = {
         "PREFECT_API_URL": api_url,
         "PREFECT_HOME": str(settings.home / "prefect"),
@@ -68,7 +69,22 @@ def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str],
         # module must not import Prefect).
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
     }
+    if own_server and not is_loopback(config.stack.prefect_host):
+        # The UI is served to other machines' browsers: the API is where they loaded the UI
+        # from, not our processes' loopback URL (a relative URL, PrefectHQ/prefect#10755; Prefect 3
+        # otherwise hands the UI the clients' API URL, PrefectHQ/prefect#22986).
+        env["PREFECT_UI_API_URL"] = "/api"
     return env, own_server
+
+
+def prefect_server_url(config: SiteConfig) -> str:
+    """Where our own processes reach the stack's own Prefect server: loopback when it listens
+    there or on every interface, else the one address it listens on."""
+    host = config.stack.prefect_host
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::", "localhost") or is_loopback(host) else host
+    if ":" in reach:  # an IPv6 address in a URL
+        reach = f"[{reach}]"
+    return f"http://{reach}:{config.stack.prefect_port}"
 
 
 def device_specs(
@@ -273,14 +289,14 @@ def prefect_specs(
     if own_server:
         port = config.stack.prefect_port
         ports["prefect-server"] = port
-        server = ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        server = ["server", "start", "--host", config.stack.prefect_host, "--port", str(port)]
         specs.append(
             ProcessSpec(
                 name="prefect-server",
                 argv=[python, "-m", "prefect", *server],
                 env=env,
                 ready=Readiness(
-                    http_url=f"http://127.0.0.1:{port}/api/health",
+                    http_url=f"{prefect_server_url(config)}/api/health",
                     timeout_s=config.stack.startup_timeout_s,
                 ),
                 stop_timeout_s=15,

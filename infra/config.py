@@ -398,6 +398,9 @@ class StackSection(_Section):
     """How ``pyros up`` runs the stack on this machine."""
 
     prefect_port: Port = 4200
+    #: Where the stack's own Prefect server listens (loopback unless listed in [security]
+    #: bind_hosts; ``0.0.0.0`` for every interface).
+    prefect_host: str = "127.0.0.1"
     worker_poll_s: float = Field(default=1.0, gt=0.0, le=60.0)
     startup_timeout_s: float = Field(default=180.0, gt=0.0)
 
@@ -428,6 +431,7 @@ class SiteConfig(_Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:
         self.security.check_bind("gateways.host", self.gateways.host)
+        self.security.check_bind("stack.prefect_host", self.stack.prefect_host)
         self.security.check_bind("alert_intake.comet.host", self.alert_intake.comet.host)
         self.security.check_bind("controlroom.previews_host", self.controlroom.previews_host)
         names = [i.name for i in self.instruments]

@@ -106,3 +106,39 @@ def test_the_alert_intake_runs_comet_tansu_and_the_listener():
     assert specs["alert-listener"].argv[-2:] == ["alert", "listen"]
     assert specs["alert-listener"].restart
     assert plan.ports["kafka broker"] == 19092
+
+
+def _prefect_server(data) -> ProcessSpec:
+    plan = plan_stack(load_settings(), parse_config(data, "site.toml"))
+    return next(spec for spec in plan.specs if spec.name == "prefect-server")
+
+
+def test_the_prefect_server_listens_on_loopback_unless_configured():
+    server = _prefect_server(_config())
+    assert server.argv[-4:] == ["--host", "127.0.0.1", "--port", "4200"]
+    assert server.ready.http_url == "http://127.0.0.1:4200/api/health"
+    assert server.env["PREFECT_API_URL"] == "http://127.0.0.1:4200/api"
+    assert server.env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4200/api"
+
+
+@pytest.mark.parametrize(
+    ("host", "reached_at"), [("0.0.0.0", "127.0.0.1"), ("192.0.2.10", "192.0.2.10")]
+)
+def test_a_prefect_server_address_listed_in_bind_hosts_is_used(host, reached_at):
+    data = _config()
+    data.setdefault("stack", {})["prefect_host"] = host
+    data.setdefault("security", {})["bind_hosts"] = [host]
+    server = _prefect_server(data)
+    assert server.argv[-4:] == ["--host", host, "--port", "4200"]
+    # Our own processes reach it on loopback when it listens everywhere, else at its address.
+    assert server.ready.http_url == f"http://{reached_at}:4200/api/health"
+    assert server.env["PREFECT_API_URL"] == f"http://{reached_at}:4200/api"
+    # A browser elsewhere finds the API where it loaded the UI from.
+    assert server.env["PREFECT_UI_API_URL"] == "/api"
+
+
+def test_a_prefect_server_address_not_in_bind_hosts_is_refused_by_name():
+    data = _config()
+    data.setdefault("stack", {})["prefect_host"] = "0.0.0.0"
+    with pytest.raises(ConfigError, match=r"stack.prefect_host: '0.0.0.0' is not a loopback"):
+        parse_config(data, "site.toml")
