@@ -71,7 +71,7 @@ def test_after_a_night_the_artifacts_are_current_and_the_previews_answer(instanc
     nrt_keys = [k for k in by_key if k.startswith("pyros-nrt")]
     assert nrt_keys
     keys = ["pyros-schedule", "pyros-device-health", "pyros-previews", "pyros-sequence-progress"]
-    keys.append("pyros-environment")
+    keys += ["pyros-environment", "pyros-alerts"]
     for key in [*keys, *nrt_keys]:
         assert len(by_key.get(key, [])) == 1, (key, len(by_key.get(key, [])))
 

@@ -30,6 +30,7 @@ from infra.events import prefect_configured
 from infra.oslock import InstanceLock
 from infra.settings import load_settings
 from infra.writebehind import WriteBehindQueue
+from watchers.alerts.artifact import AlertsPublisher
 from watchers.alerts.comet_road import CometRoad, SavedEvents
 from watchers.alerts.drop_road import DropRoad
 from watchers.alerts.kafka_road import KafkaRoad
@@ -119,10 +120,16 @@ def run_listener(stop: threading.Event | None = None, *, engine: Engine | None =
     listener = AlertListener(spool, config, clock, engine_factory, queue, kill, reflex).start()
     roads = Roads(listener, dirs)
     roads.start()
+    publisher = None
+    if prefect_configured():
+        decided = listener.decided
+        publisher = AlertsPublisher(lambda: sum(decided.values()), engine_factory, clock).start()
     log.info("alert listener running (spool %s)", dirs.spool)
     try:
         _watch(listener, roads, stop, settings.run_dir / STATUS_NAME)
     finally:
+        if publisher is not None:
+            publisher.stop()
         roads.stop()
         listener.stop()
         queue.stop(2.0)

@@ -1,0 +1,3 @@
+"""Fixtures of the control-room tests."""
+
+from tests.tasks.alerts.conftest import voevents  # noqa: F401
