@@ -42,6 +42,9 @@ TRANSIENT_RETRIES = 2
 SAME_TARGET_DEG = 1e-4
 #: How often (wall seconds) a sequence asks the mount's gateway whether its lease still holds.
 MOUNT_WATCH_WALL_S = 0.05
+#: The mount's state is read every this many watches (0.5 wall s: a fault seen within
+#: 50 simulated s at 100x, one STATUS a half-second on the mount's gateway).
+MOUNT_FAULT_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -403,18 +406,35 @@ class SequenceRun:
         return same and abs(state.target_dec_deg - dec) < SAME_TARGET_DEG
 
     def _watch_mount(self, done: threading.Event, cameras: dict[str, GatewayCamera]) -> None:
-        """Stop the albums as soon as the mount's lease is lost (an alert or the reflex), and
-        abort the exposures in flight: a frame finished after the mount was taken (the dome
-        closing, the mount slewing away) is not the sequence's frame."""
+        """Stop the albums as soon as the mount's lease is lost (an alert or the reflex) or the
+        mount reports a fault, and abort the exposures in flight: a frame finished after the
+        mount was taken (the dome closing, the mount slewing away) or while it no longer tracks
+        is not the sequence's frame. The sequence ends interrupted with the reason, and the
+        night's next look at the devices holds for the faulted mount (#24)."""
         lease = self.telescope.mount.lease
+        looks = 0
         # Asked, not waited for: the heartbeat learns of a loss up to ``heartbeat_s`` (2 wall s)
         # late, minutes of simulated time at a fast clock, with exposures started meanwhile.
         while not done.wait(MOUNT_WATCH_WALL_S):
+            looks += 1
+            reason = None
             if lease is not None and not lease.confirm():
-                self._fail(f"preempted: {lease.problem}")
+                reason = f"preempted: {lease.problem}"
+            elif looks % MOUNT_FAULT_EVERY == 0 and self._mount_faulted():
+                reason = f"{self.telescope.mount.device}: device fault: the mount reports a fault"
+            if reason is not None:
+                self._fail(reason)
                 for camera in cameras.values():
                     self._abort(camera)
                 return
+
+    def _mount_faulted(self) -> bool:
+        """Whether the mount reports a fault now (a gateway that does not answer is the
+        heartbeat's and the night's concern, not this one's)."""
+        try:
+            return self.telescope.mount.status().motion == MountMotion.FAULT
+        except DeviceProblem:
+            return False
 
     def _expose_albums(self, work: SequenceWork, cameras: dict[str, GatewayCamera]) -> None:
         done = threading.Event()

@@ -63,6 +63,7 @@ class AlertsPublisher:
     def publish(self) -> bool:
         """Publish the night's alerts if they changed since the last publication; True when
         published. Raises what the database or the Prefect API raised."""
+        # Import time: Prefect costs more than a second, and the listener starts its roads first.
         from prefect.artifacts import TableArtifact
 
         from tasks.controlroom.prefect_tasks import upsert_artifact

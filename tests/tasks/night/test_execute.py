@@ -393,3 +393,19 @@ def test_a_sequence_cancelled_before_it_starts_is_not_started(engine, telescope,
     outcome = run(engine, scope, sequence_id, tmp_path)
     assert outcome.state == "not-started" and "'cancelled' -> 'executing'" in outcome.reason
     assert exposures(fakes["camera_vis"]) == 0
+
+
+def test_a_mount_fault_mid_sequence_interrupts_it_with_the_reason(engine, telescope, tmp_path):
+    # #24: a mount that faults while the cameras expose no longer tracks; the sequence must end
+    # (not expose on for minutes) so that the night holds for the mount.
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine, nb_images=30, nir_images=30)  # ~3 wall s per album
+
+    def fault_after_the_first_frame(image, plan, instrument) -> None:
+        with fakes["mount"]._lock:
+            fakes["mount"].state["state"] = "fault"
+
+    outcome = run(engine, scope, sequence_id, tmp_path, on_image=fault_after_the_first_frame)
+    assert outcome.state == "interrupted"
+    assert "mount reports a fault" in outcome.reason, outcome.reason
+    assert 1 <= len(outcome.images) < 60
