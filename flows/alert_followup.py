@@ -21,10 +21,14 @@ from infra.clock import get_clock
 from infra.config import get_config
 from infra.settings import load_settings
 from tasks.alerts.followup_run import FollowUpHooks, FollowUpRun
-from tasks.alerts.prefect_tasks import execute_followup_task, publish_followup
+from tasks.alerts.prefect_tasks import (
+    announce_followup_image,
+    execute_followup_task,
+    publish_followup,
+)
 from tasks.alerts.reflex import owner_for
 from tasks.night.devices import connect_night_devices
-from tasks.night.prefect_tasks import announce_image, request_dome_task
+from tasks.night.prefect_tasks import request_dome_task
 from tasks.nrt.consumer import NrtConsumer
 from tasks.nrt.consumer_run import make_consumer
 
@@ -51,7 +55,9 @@ def alert_follow_up(burst_key: str, ivorn: str = "") -> State[Any]:
         logger.warning("no NRT analysis for this follow-up: %s", exc)
     hooks = FollowUpHooks(
         execute=execute_followup_task,
-        on_image=lambda image, plan, camera, seq: announce_image(image, plan, camera, seq, owner),
+        on_image=lambda image, plan, camera, seq: announce_followup_image(
+            image, plan, camera, seq, owner
+        ),
         on_update=publish_followup,
         request_dome=lambda reason: logger.info(request_dome_task("open", reason, owner)),
     )

@@ -11,7 +11,10 @@ from prefect.cache_policies import NO_CACHE
 
 from infra.events import SEQUENCE_EXECUTED, SEQUENCE_INTERRUPTED, emit
 from tasks.alerts.followup_policy import FollowUpRecord, render_markdown
-from tasks.night.execute import SequenceOutcome, SequenceRun
+from tasks.controlroom.prefect_tasks import publish_sequence_progress
+from tasks.night.execute import PlanWork, SequenceOutcome, SequenceRun
+from tasks.night.images import StoredImage
+from tasks.night.prefect_tasks import announce_image
 from tasks.night.vocabulary import ExecutionResult
 
 _ENDED_EVENTS = {
@@ -44,7 +47,17 @@ def execute_followup_task(run: SequenceRun, sequence_id: int) -> SequenceOutcome
             source=run.owner,
             clock=run.clock,
         )
+    publish_sequence_progress(sequence_id, outcome.state.value)
     return outcome
+
+
+def announce_followup_image(
+    image: StoredImage, plan: PlanWork, instrument: str, sequence_id: int, owner: str
+) -> None:
+    """A follow-up's frame: ``pyros.image.acquired``, and the control room's current-sequence
+    progress (the follow-up is the sequence on the sky now)."""
+    announce_image(image, plan, instrument, sequence_id, owner)
+    publish_sequence_progress(sequence_id, "follow-up running")
 
 
 def publish_followup(record: FollowUpRecord) -> None:

@@ -23,6 +23,7 @@ from infra.config import load_config
 from infra.db import session_scope
 from infra.db.models import Alert, Image, Sequence
 from tasks.alerts.parse import issued_at_hint
+from tests.support.artifacts import artifact_table, stack_artifacts
 from tests.support.voevents import SYNTHETIC, variant
 from tests.support.waiting import eventually
 
@@ -130,6 +131,15 @@ def _scenario(instance, engine, tmp_path, mount, camera) -> None:
         images = session.scalars(select(Image).where(Image.alert_ivorn == alert.ivorn)).all()
     assert states == ["executed"], (states, run.state.message)
     assert len(images) == 20  # swift-bat: 10 × r, 10 × J
+    # The control room followed it: the alerts table has the decision, and the current-sequence
+    # progress is the follow-up's, complete (issue 21).
+    artifacts = {a["key"]: a for a in stack_artifacts(instance)}
+    alerts = artifact_table(artifacts["pyros-alerts"])
+    assert any(row["decision"] == "follow-up" and row["burst"] == alert.burst_key
+               for row in alerts), alerts  # fmt: skip
+    progress = artifacts["pyros-sequence-progress"]
+    assert float(progress["data"]) == 100.0, progress
+    assert progress["description"].endswith("executed."), progress
     time.sleep(5)
     assert len(_runs(instance)) == 1
 

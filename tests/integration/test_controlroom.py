@@ -6,43 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import urllib.request
 
 import pytest
 
 from infra.config import load_config
+from tests.support.artifacts import artifact_table as _table
+from tests.support.artifacts import stack_artifacts as _artifacts
 
 pytestmark = pytest.mark.integration
-
-_READ = """
-import json
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-with get_client(sync_client=True) as c:
-    found = c.read_artifacts(
-        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="pyros-")), limit=200
-    )
-    print(json.dumps([
-        {"key": a.key, "type": a.type, "data": a.data, "description": a.description}
-        for a in found
-    ]))
-"""
-
-
-def _artifacts(instance) -> list[dict]:
-    env = {**instance.env, "PREFECT_API_URL": f"http://127.0.0.1:{instance.prefect_port}/api"}
-    result = subprocess.run(
-        [sys.executable, "-c", _READ], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _table(artifact: dict) -> list[dict]:
-    data = artifact["data"]
-    return json.loads(data) if isinstance(data, str) else data
 
 
 @pytest.mark.skipif(
