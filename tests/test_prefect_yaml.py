@@ -81,6 +81,7 @@ def test_the_request_deployments_have_typed_forms_and_valid_defaults():
         ("cancel-request", ["request_id"], {"request_id": "integer", "reason": "string"}),
         ("request-images", ["request_id"], {"request_id": "integer"}),
         ("submit-request", ["xml"], {"xml": "string", "again": "boolean"}),
+        ("replay-night", ["night"], {"night": "string", "tolerance_s": "number"}),
     ]:
         deployment = _deployment(name)
         flow = _flow(deployment)
