@@ -53,6 +53,14 @@ def check_ports_free(ports: dict[str, int]) -> None:
         )
 
 
+#: Longest a run waiting for a concurrency slot (the ``telescope`` limit: one block hands over to
+#: the next) is told to wait before asking again. Prefect's server tells it the limit's average
+#: slot occupancy times the requests denied so far, capped at 30 s by default
+#: (``server/api/concurrency_limits_v2.py``); a night block holds the slot for its whole length,
+#: so the next block could idle for up to 30 wall seconds, an hour of sky at 100x.
+SLOT_RETRY_CAP_WALL_S = 1.0
+
+
 def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str], bool]:
     """Prefect settings for every process; True when this stack runs its own server."""
     own_server = settings.prefect_api_url is None
@@ -68,6 +76,9 @@ def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str],
         # process is gone Crashed (app.automations.FLOW_HEARTBEAT_S; not imported here: this
         # module must not import Prefect).
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+        "PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": (
+            f"{SLOT_RETRY_CAP_WALL_S:g}"
+        ),
     }
     if own_server and not is_loopback(config.stack.prefect_host):
         # The UI is served to other machines' browsers: the API is where they loaded the UI

@@ -119,6 +119,8 @@ def test_the_prefect_server_listens_on_loopback_unless_configured():
     assert server.ready.http_url == "http://127.0.0.1:4200/api/health"
     assert server.env["PREFECT_API_URL"] == "http://127.0.0.1:4200/api"
     assert server.env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4200/api"
+    # A block waiting for the telescope slot asks again within a second (not up to 30 s).
+    assert server.env["PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS"] == "1"
 
 
 @pytest.mark.parametrize(
