@@ -8,11 +8,8 @@ import pytest
 
 from infra.config import get_config
 from infra.db import reset_engines
-from infra.db.engine import create_pyros_engine
 from infra.journal import forget_nights_cache
-from tasks.replay.engine import replay_night
-from tasks.replay.inputs import load_inputs
-from tests.support.replay_night import NIGHT, record_inputs
+from tests.support.replay_night import NIGHT, recorded_night_database
 
 pytestmark = [pytest.mark.prefect, pytest.mark.xdist_group("prefect")]
 
@@ -21,14 +18,7 @@ pytestmark = [pytest.mark.prefect, pytest.mark.xdist_group("prefect")]
 def recorded(tmp_path, monkeypatch):
     """A recorded night as the process database, and a PyROS home of the test's own."""
     forget_nights_cache()
-    config = get_config()
-    inputs = create_pyros_engine(f"sqlite:///{tmp_path / 'inputs.db'}")
-    record_inputs(inputs, config, hours=1.0, requests=4)
-    url = f"sqlite:///{tmp_path / 'night.db'}"
-    night = create_pyros_engine(url)
-    replay_night(load_inputs(inputs, NIGHT), config, night)
-    inputs.dispose()
-    night.dispose()
+    url = recorded_night_database(tmp_path, get_config())
     monkeypatch.setenv("PYROS_DATABASE_URL", url)
     monkeypatch.setenv("PYROS_HOME", str(tmp_path / "home"))
     reset_engines()

@@ -14,7 +14,10 @@ from sqlalchemy import Engine
 from infra.clock import DiscreteEventClock
 from infra.config import SiteConfig
 from infra.db.bootstrap import init_database
+from infra.db.engine import create_pyros_engine
 from infra.journal import KIND_PLC, record
+from tasks.replay.engine import replay_night
+from tasks.replay.inputs import load_inputs
 from tasks.requests.ingest import ingest_request_bytes
 from tasks.scheduling.night_times import night_for
 
@@ -73,3 +76,16 @@ def record_inputs(
         record(KIND_PLC, "plc", plc_reply(at, rate), sim_time=at, into=engine)
         at += timedelta(seconds=plc_every_s)
     return start, end
+
+
+def recorded_night_database(directory: Path, config: SiteConfig, hours: float = 1.0) -> str:
+    """A database holding a night *as recorded*: the inputs of :func:`record_inputs` run once
+    through the replay engine into ``directory/night.db``; returns its URL."""
+    inputs = create_pyros_engine(f"sqlite:///{directory / 'inputs.db'}")
+    record_inputs(inputs, config, hours=hours, requests=4)
+    url = f"sqlite:///{directory / 'night.db'}"
+    night = create_pyros_engine(url)
+    replay_night(load_inputs(inputs, NIGHT), config, night)
+    inputs.dispose()
+    night.dispose()
+    return url

@@ -8,26 +8,16 @@ import os
 import pytest
 
 from infra.config import get_config
-from infra.db.engine import create_pyros_engine
 from infra.journal import forget_nights_cache
-from tasks.replay.engine import replay_night
-from tasks.replay.inputs import load_inputs
 from tests.support.cli import run_pyros
-from tests.support.replay_night import NIGHT, record_inputs
+from tests.support.replay_night import NIGHT, recorded_night_database
 
 
 @pytest.fixture
 def recorded_env(tmp_path):
     """A recorded night (the in-process simulation of its inputs) as the process database."""
     forget_nights_cache()
-    config = get_config()
-    inputs = create_pyros_engine(f"sqlite:///{tmp_path / 'inputs.db'}")
-    record_inputs(inputs, config, hours=1.0, requests=4)
-    url = f"sqlite:///{tmp_path / 'night.db'}"
-    night = create_pyros_engine(url)
-    replay_night(load_inputs(inputs, NIGHT), config, night)
-    inputs.dispose()
-    night.dispose()
+    url = recorded_night_database(tmp_path, get_config())
     env = {**os.environ, "PYROS_DATABASE_URL": url, "PYROS_HOME": str(tmp_path / "home")}
     env.pop("PREFECT_API_URL", None)
     return env
