@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv run test test-integration test-all bench lint typecheck format clean down
+.PHONY: help venv run test test-integration test-browser test-all bench lint typecheck format clean down
 
 help:
 	@echo "make run                - set up and run the main job on embedded defaults"
 	@echo "make test               - set up and run the fast tier (SQLite; PostgreSQL when PYROS_TEST_POSTGRES_URL is set)"
 	@echo "make test-integration   - the integration tier (short simulated nights, real Prefect server)"
+	@echo "make test-browser       - the control room in headless Chromium after a short simulated night"
 	@echo "make bench [B=name]     - run the benchmarks in tests/benchmarks (JSON lines)"
 	@echo "make lint               - ruff and the import contracts (lint-imports)"
 	@echo "make typecheck          - mypy, strict (pyproject.toml [tool.mypy])"
@@ -30,10 +31,14 @@ run: $(STAMP)
 	$(BIN)/pyros night --simulate $(RUN_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not integration" -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not integration and not browser" -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-integration: $(STAMP)
-	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "integration and not browser" $(PYTEST_ARGS)
+
+# Needs Debian's chromium and chromium-driver (.ci/run installs them when missing).
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks $(B)

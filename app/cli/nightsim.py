@@ -292,7 +292,10 @@ def _bring_up_stack(
 
     stack = plan_stack(settings, config, scenario=scenario or DEFAULT_SCENARIO)
     check_ports_free(stack.ports)
-    progress(f"starting the stack (Prefect UI at {stack.info['ui']})")
+    progress(
+        f"starting the stack (Prefect UI at {stack.info['ui']}; the observatory from another "
+        "shell: pyros status --watch)"
+    )
     up(
         stack.specs,
         settings.run_dir,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from infra.db import get_engine
 from tests.benchmarks.common import emit, machine
-from tests.integration.conftest import Instance
 from tests.integration.test_automations import run_scenario
+from tests.support.stack_instance import Instance
 from tests.support.stack_site import write_site_with_free_ports
 
 

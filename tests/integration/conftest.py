@@ -2,58 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from tests.support.stack_instance import DEVICES, Instance, instance
 
-import pytest
-
-from tests.support.cli import run_pyros
-from tests.support.stack_site import DEVICES, write_site_with_free_ports
-
-__all__ = ["DEVICES", "Instance"]
-
-
-@dataclass
-class Instance:
-    """A PyROS instance of its own: home, site file on free ports, environment."""
-
-    home: Path
-    env: dict[str, str]
-    prefect_port: int
-    device_ports: dict[str, int]
-    gateway_ports: dict[str, int]
-
-    def pyros(
-        self, *args: str, timeout: float = 600, check: bool = True
-    ) -> subprocess.CompletedProcess:
-        return run_pyros(*args, env=self.env, timeout=timeout, check=check)
-
-
-@pytest.fixture
-def instance(request, tmp_path, engine) -> Iterator[Instance]:
-    """A stack home with a free Prefect port; the stack is always taken down afterwards.
-
-    Its cameras take 64-pixel frames unless the test is marked ``site_frame_px(N)`` (``None``:
-    the bundled site's own sensors, which a simulated night then samples with ``--frame-px``).
-    """
-    home = tmp_path / "home"
-    home.mkdir()
-    marker = request.node.get_closest_marker("site_frame_px")
-    frame_px = marker.args[0] if marker else 64
-    ports = write_site_with_free_ports(home / "site.toml", frame_px=frame_px)
-    env = {**os.environ, "PYROS_HOME": str(home)}
-    for name in ("PREFECT_API_URL", "PYROS_SITE_CONFIG"):
-        env.pop(name, None)
-    env["PREFECT_HOME"] = str(home / "prefect")
-    stack = Instance(
-        home=home,
-        env=env,
-        prefect_port=ports.prefect,
-        device_ports=ports.devices,
-        gateway_ports=ports.gateways,
-    )
-    yield stack
-    stack.pyros("down", check=False, timeout=120)
+__all__ = ["DEVICES", "Instance", "instance"]

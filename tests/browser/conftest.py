@@ -1,0 +1,7 @@
+"""The browser tier: the control room in headless Chromium on a stack of the test's own."""
+
+from __future__ import annotations
+
+from tests.support.stack_instance import Instance, instance
+
+__all__ = ["Instance", "instance"]
