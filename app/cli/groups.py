@@ -21,5 +21,8 @@ def show_help_without_subcommand(context: typer.Context) -> None:
 def command_group(help_text: str) -> typer.Typer:
     """A Typer group of sub-commands that shows its help when called without one."""
     return typer.Typer(
-        help=help_text, invoke_without_command=True, callback=show_help_without_subcommand
+        help=help_text,
+        invoke_without_command=True,
+        callback=show_help_without_subcommand,
+        rich_markup_mode=None,  # help texts name site-file sections ([nrt]): not markup
     )

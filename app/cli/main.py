@@ -50,6 +50,7 @@ app = typer.Typer(
     callback=show_help_without_subcommand,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts name site-file sections ([nrt]): not markup
 )
 app.add_typer(dbcmd.app, name="db")
 app.add_typer(requestcmd.app, name="request")

@@ -20,6 +20,7 @@ from app.cli.output import print_json
 app = typer.Typer(
     help="The night: simulate one through the whole stack, or show a night's report.",
     invoke_without_command=True,
+    rich_markup_mode=None,  # help texts name site-file sections ([nrt]): not markup
 )
 
 

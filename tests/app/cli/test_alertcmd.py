@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from app.cli.main import main
+from app.cli.main import app, main
 from tests.support.cli import run_pyros
 from tests.support.voevents import SWIFT, VOEVENT_DIR
 
@@ -68,3 +69,10 @@ def test_the_installed_command_never_shows_a_traceback(engine, tmp_path: Path):
     assert result.returncode == 2
     assert json.loads(result.stdout)["decision"] == "rejected"
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_the_help_names_the_site_file_section_in_brackets():
+    # Rich markup would take "[alert_intake]" for a tag and print "()" (seen 2026-12-05).
+    result = CliRunner().invoke(app, ["alert", "send", "--help"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    assert "([alert_intake])" in result.output, result.output
