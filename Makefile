@@ -34,7 +34,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not browser" -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-integration: $(STAMP)
-	$(BIN)/python -m pytest -m "integration and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "integration and not browser" --durations=25 $(PYTEST_ARGS)
 
 # Needs Debian's chromium and chromium-driver (.ci/run installs them when missing).
 test-browser: $(STAMP)

@@ -182,9 +182,10 @@ def _run_now(name: str, parameters: dict[str, Any], timeout_s: float | None = 0)
     return run_deployment(f"{name}/{name}", parameters=parameters, timeout=timeout_s)
 
 
-def _stop_the_night(names: list[str] | None = None, *, running: bool = True) -> None:
+def _stop_the_night(names: list[str] | None = None, *, running: bool = True) -> list[Any]:
     """Cancel the night's scheduled runs, and its running ones with ``running`` (a simulation
-    cut short by --hours; ``names``: these deployments only, default :data:`NIGHT_RUNS`)."""
+    cut short by --hours; ``names``: these deployments only, default :data:`NIGHT_RUNS`);
+    returns the ids of the running ones asked to stop (see :func:`_wait_until_stopped`)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -208,9 +209,43 @@ def _stop_the_night(names: list[str] | None = None, *, running: bool = True) -> 
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names or NIGHT_RUNS)),
             limit=200,
         )
+        stopping = []
         for run in runs:
             running = run.state is not None and run.state.type == StateType.RUNNING
             client.set_flow_run_state(run.id, Cancelling() if running else Cancelled(), force=True)
+            if running:
+                stopping.append(run.id)
+    return stopping
+
+
+#: Longest wait (wall seconds) for a cancelled run's process to end (the worker sends SIGTERM,
+#: then SIGKILL 30 s later).
+STOP_WAIT_WALL_S = 90.0
+
+
+def _wait_until_stopped(run_ids: list[Any], within_wall_s: float = STOP_WAIT_WALL_S) -> list[Any]:
+    """Wait until the runs asked to stop have ended (a final state: their process is gone);
+    returns those still not ended after ``within_wall_s``.
+
+    Cancelling only asks: until the worker kills its process, a cancelled block goes on with
+    its sequence and starts exposures that the night's end would not wait for (CI, 2026-12-05:
+    two frames written after end-of-night, without rows).
+    """
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + within_wall_s
+    left = list(run_ids)
+    with get_client(sync_client=True) as client:
+        while left:
+            left = [
+                run_id
+                for run_id in left
+                if not ((state := client.read_flow_run(run_id).state) and state.is_final())
+            ]
+            if not left or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+    return left
 
 
 def simulate_night(
@@ -337,8 +372,12 @@ def _follow_the_night(
         if not ended:
             if hours is not None:
                 # The analysis goes on with the frames taken: only the night's other runs stop.
-                _stop_the_night([name for name in NIGHT_RUNS if name != "nrt-analysis"])
+                stopping = _stop_the_night([name for name in NIGHT_RUNS if name != "nrt-analysis"])
                 _stop_the_night(["nrt-analysis"], running=False)
+                still = _wait_until_stopped(stopping)
+                if still:
+                    display.say(f"{len(still)} cancelled run(s) not ended after "
+                                f"{STOP_WAIT_WALL_S:g} s: the night's end goes on")  # fmt: skip
                 with session_scope(engine) as session:
                     record_span(session, plan, clock)
             _show_changes(reader, engine, display, clock)

@@ -103,8 +103,13 @@ def _scenario(instance, engine, tmp_path, mount, camera) -> None:
     assert (state.target_ra_deg, state.target_dec_deg) == pytest.approx(
         (alert.ra_deg, alert.dec_deg), abs=1e-4
     )
-    view = camera.status().gateway
-    assert view is not None and view.lease.owner == f"alert:{alert.burst_key}"
+    # The cameras are claimed once the decision is stored (the slew is sent before it, DESIGN
+    # §2): CI of 2026-12-05 read the camera's lease in between, still the routine holder's.
+    def camera_taken():
+        view = camera.status().gateway
+        return view if view is not None and view.lease.owner == f"alert:{alert.burst_key}" else None
+
+    view = eventually(camera_taken, within_s=10, what="the camera claimed for the burst")
     taken = view.last_preemption or {}
     assert taken.get("aborted") and (taken.get("operation") or {}).get("command") == "EXPOSE"
     assert eventually(lambda: camera.lease is not None and camera.lease.lost, within_s=10,
