@@ -103,6 +103,7 @@ def _scenario(instance, engine, tmp_path, mount, camera) -> None:
     assert (state.target_ra_deg, state.target_dec_deg) == pytest.approx(
         (alert.ra_deg, alert.dec_deg), abs=1e-4
     )
+
     # The cameras are claimed once the decision is stored (the slew is sent before it, DESIGN
     # §2): CI of 2026-12-05 read the camera's lease in between, still the routine holder's.
     def camera_taken():
