@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from infra.config import SiteConfig, get_config
+from tests.support.ports import free_port
 
 #: The INDI simulators and their device names.
 SIMULATORS = {
@@ -38,12 +39,6 @@ def indi_missing() -> str | None:
         if shutil.which(program) is None:
             return f"{program} is not installed (Debian package indi-bin; .ci/run installs it)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _PortTaken(RuntimeError):

@@ -3,16 +3,45 @@ until one listens."""
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
+from pathlib import Path
+
+#: Ports handed out by this process: never handed out twice.
+_GIVEN: set[int] = set()
+_RANDOM = random.Random()  # seeded from the OS: each xdist worker draws its own
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's default: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (bind 0, then release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now, drawn below the kernel's ephemeral range.
+
+    A port from ``bind(0)`` is an ephemeral one: the outgoing connections of the tests' own
+    clients (Prefect, the gateways, the database) draw from the same range, and one took a port
+    before the stack bound it (CI of 2026-12-05: Comet could not listen, ``pyros up`` failed).
+    """
+    high = _ephemeral_low() - 1
+    for _ in range(1000):
+        port = _RANDOM.randint(10000, high)
+        if port in _GIVEN:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in 10000-{high}")
 
 
 def listening(port: int, host: str = "127.0.0.1") -> bool:

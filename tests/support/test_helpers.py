@@ -57,3 +57,12 @@ def test_the_pyros_command_runs_the_cli_module_with_this_interpreter():
     assert pyros_command("db", "init") == [sys.executable, "-m", "app.cli.main", "db", "init"]
     installed = pyros_command("--help", installed=True)
     assert installed[-1] == "--help" and installed[0].endswith(("pyros", sys.executable))
+
+
+def test_free_ports_are_below_the_ephemeral_range_and_never_given_twice():
+    from tests.support.ports import _ephemeral_low
+
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    # Outgoing connections draw from the ephemeral range: a port there could be taken meanwhile.
+    assert all(10000 <= port < _ephemeral_low() for port in ports)
