@@ -233,19 +233,20 @@ def _wait_until_stopped(run_ids: list[Any], within_wall_s: float = STOP_WAIT_WAL
     """
     from prefect.client.orchestration import get_client
 
+    if not run_ids:
+        return []
     deadline = time.monotonic() + within_wall_s
     left = list(run_ids)
     with get_client(sync_client=True) as client:
-        while left:
+        while True:
             left = [
                 run_id
                 for run_id in left
                 if not ((state := client.read_flow_run(run_id).state) and state.is_final())
             ]
             if not left or time.monotonic() >= deadline:
-                break
+                return left
             time.sleep(0.5)
-    return left
 
 
 def simulate_night(
