@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
+from httpx import HTTPStatusError
 from prefect.artifacts import (
     Artifact,
     ImageArtifact,
@@ -22,9 +24,19 @@ from prefect.artifacts import (
     ProgressArtifact,
     TableArtifact,
 )
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import ArtifactUpdate
-from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactCollectionFilter,
+    ArtifactCollectionFilterKey,
+    ArtifactFilter,
+    ArtifactFilterKey,
+    ArtifactFilterType,
+)
+from prefect.client.schemas.objects import ArtifactCollection
+from prefect.client.schemas.sorting import ArtifactSort
+from prefect.exceptions import ObjectNotFound
+from prefect.types import DateTime
 
 from infra.config_controlroom import ControlRoomSection
 from infra.db import session_scope
@@ -48,24 +60,90 @@ log = logging.getLogger(__name__)
 def upsert_artifact(artifact: Artifact) -> UUID:
     """Update the latest artifact under ``artifact.key`` in place with ``artifact``'s content
     and description, or create it when the key has none (or one of another type); returns
-    the artifact's id."""
+    the artifact's id.
+
+    Publishers in several processes (a block's flow and an alert's follow-up both publish
+    ``pyros-sequence-progress``) may all find no artifact and each create one; each then
+    converges (:func:`_converge_created`) so that the key keeps one artifact."""
     if not artifact.key:
         raise ValueError("an artifact updated in place needs a key")
     data = artifact.format(_sync=True)  # type: ignore[call-arg]
+    update = ArtifactUpdate(data=data, description=artifact.description)
     with get_client(sync_client=True) as client:
-        found = client.read_latest_artifacts(
-            artifact_filter=ArtifactCollectionFilter(
-                key=ArtifactCollectionFilterKey(any_=[artifact.key])
-            ),
-            limit=1,
+        for _ in range(3):  # the version found may be deleted by a converging publisher
+            found = _latest_of_key(client, artifact.key)
+            if found is None or found.type != artifact.type:
+                break
+            try:
+                client.update_artifact(found.latest_id, update)
+            except HTTPStatusError as exc:
+                if exc.response.status_code != 404:
+                    raise
+                continue
+            return found.latest_id
+        # async_dispatch: the sync call returns the created artifact, not a coroutine.
+        created: Any = artifact.create(_sync=True)  # type: ignore[call-arg]
+        since = found.created if found is not None else None
+        return _converge_created(
+            client, artifact.key, artifact, cast(UUID, created.id), since, update
         )
-        if found and found[0].type == artifact.type:
-            update = ArtifactUpdate(data=data, description=artifact.description)
-            client.update_artifact(found[0].latest_id, update)
-            return found[0].latest_id
-    # async_dispatch: the sync call returns the created artifact, not a coroutine.
-    created: Any = artifact.create(_sync=True)  # type: ignore[call-arg]
-    return cast(UUID, created.id)
+
+
+def _latest_of_key(client: SyncPrefectClient, key: str) -> ArtifactCollection | None:
+    """The key's latest version (its collection entry), None when the key has none."""
+    found = client.read_latest_artifacts(
+        artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])),
+        limit=1,
+    )
+    return found[0] if found else None
+
+
+def _converge_created(
+    client: SyncPrefectClient,
+    key: str,
+    artifact: Artifact,
+    ours: UUID,
+    since: DateTime | None,
+    update: ArtifactUpdate,
+) -> UUID:
+    """After creating ``ours`` under ``key``: of the versions of ``artifact``'s type created
+    since the version the publisher found (``since``; every one when it found none), keep the
+    oldest, delete the others, and give the kept one ``update`` when it is not ours; returns
+    the kept one's id.
+
+    Every racing publisher picks the same oldest one once all their versions are visible, and
+    a later creation is never older, so the key ends with one artifact. A version's ``created``
+    is stamped before its insert commits, so an older one may appear after a publisher chose:
+    the publisher's update then finds its choice deleted (404) and it reads again."""
+    kept_id = ours
+    for _ in range(5):
+        versions = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]),
+                type=ArtifactFilterType(any_=[artifact.type]) if artifact.type else None,
+            ),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=100,
+        )
+        racing = [v for v in versions if since is None or (v.created and v.created > since)]
+        if len(racing) <= 1:
+            return racing[0].id if racing else ours
+        kept = min(racing, key=lambda v: (v.created, str(v.id)))
+        kept_id = kept.id
+        for version in racing:
+            if version.id != kept.id:
+                with suppress(ObjectNotFound):  # deleted by another racing publisher
+                    client.delete_artifact(version.id)
+        if kept.id == ours:
+            return ours
+        try:
+            client.update_artifact(kept.id, update)
+        except HTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise
+            continue
+        return kept.id
+    return kept_id
 
 
 def publish_previews(room: ControlRoomSection, directory: Path) -> list[StoredPreview]:

@@ -56,6 +56,40 @@ def test_an_artifact_republished_is_updated_in_place(prefect_harness):
     assert latest is not None and latest.data == "# take 4"
 
 
+def test_publishers_racing_on_a_new_key_leave_one_artifact(prefect_harness):
+    """Two flows (a block and an alert's follow-up) publishing a key's first version at once
+    both find none and both create one: they converge on one (CI of 2026-12-05, two
+    ``pyros-sequence-progress``). Eight threads released together; run on random keys."""
+    import threading
+    import uuid
+
+    from prefect.artifacts import ProgressArtifact
+
+    from tasks.controlroom.prefect_tasks import upsert_artifact
+
+    for attempt in range(3):
+        key = f"test-race-{uuid.uuid4().hex[:8]}"
+        start = threading.Barrier(8)
+        ids: list = []
+
+        def publish(i: int, key: str = key, start: threading.Barrier = start, ids=ids) -> None:
+            start.wait()
+            ids.append(upsert_artifact(ProgressArtifact(key=key, progress=i, description=f"{i}")))
+
+        threads = [threading.Thread(target=publish, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        (survivor,) = _versions(key)
+        assert len(ids) == 8 and survivor.id in ids, (attempt, ids)
+        # The survivor holds one publisher's content, and the key goes on updating in place.
+        assert float(survivor.data) in range(8)
+        upsert_artifact(ProgressArtifact(key=key, progress=50.0, description="after"))
+        (after,) = _versions(key)
+        assert after.id == survivor.id and float(after.data) == 50.0
+
+
 def test_a_key_of_another_type_gets_a_new_version(prefect_harness):
     from prefect import flow
     from prefect.artifacts import MarkdownArtifact, TableArtifact
