@@ -342,8 +342,11 @@ def find_candidates(
             item = _candidate(s, i, CandidateKind.BRIGHTENED)
             item["catalog_mag"] = round(float(s.matched_mag[i]), 4)
             found[int(i)] = item
+        # Only what lies in the circle is the alert's: a new source elsewhere on the frame is
+        # not its afterglow (a follow-up once reported a position 290″ from a 3′ circle).
         for k, item in found.items():
-            item.update(alert_fields(alert, distance[k], chance[k]))
+            if inside[k]:
+                item.update(alert_fields(alert, distance[k], chance[k]))
     return sorted(found.values(), key=lambda c: -c["snr"])
 
 

@@ -85,6 +85,22 @@ def test_at_the_alert_position_a_faint_source_counts_only_when_chance_cannot_exp
     assert found[0]["chance_probability"] < 0.001 and found[0]["alert_ivorn"] == "ivo://x#1"
 
 
+def test_a_new_source_outside_the_alert_circle_is_not_the_alerts():
+    alert = AlertRegion("ivo://x#3", RA0, DEC0, error_arcsec=180.0)
+    # Both far brighter than the catalog's depth: one 100″ from the alert, one 290″.
+    s = _sources([(100.0, 0.0), (290.0, 0.0)], [17.0, 16.0], [50, 120], [np.nan, np.nan])
+    found = find_candidates(
+        MeasuredSources(**s),
+        catalog_limit=21.0,
+        frame_area_arcsec2=1e6,
+        alert=alert,
+        params=CandidateParams(chance_probability_max=1.0),
+    )
+    outside, inside = found  # most significant first
+    assert outside["kind"] == "new" and "alert_ivorn" not in outside
+    assert inside["alert_ivorn"] == "ivo://x#3" and inside["alert_distance_arcsec"] == 100.0
+
+
 def test_a_catalog_star_brightened_at_the_alert_position_is_a_candidate():
     alert = AlertRegion("ivo://x#2", RA0, DEC0, error_arcsec=3.0)
     s = _sources([(0.5, 0.0), (1.0, 1.0)], [18.0, 19.02], [100, 60], [19.5, 19.0])
