@@ -44,14 +44,15 @@ DEVICE_HEALTH_KEY = "pyros-device-health"
 
 
 def device_health_rows(health: Iterable[DeviceHealth]) -> list[dict[str, str]]:
-    """One row per device as the night sees it: condition (ok, degraded, lost), since when,
-    why, and who holds its lease."""
+    """One row per device as the night sees it: condition (ok, degraded, lost), the device's
+    own state, since when, why, and who holds its lease."""
     return [
         {
             "device": h.device,
             "role": h.role.value,
             "instrument": h.instrument or "",
             "condition": h.condition.value,
+            "state": h.state,
             "since (UTC)": h.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if h.since else "",
             "reason": h.reason,
             "lease holder": h.lease_holder,

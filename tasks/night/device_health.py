@@ -56,6 +56,9 @@ class DeviceHealth:
     instrument: str | None = None
     #: Who holds the device's lease and at what priority (``""``: nobody, or not known).
     lease_holder: str = ""
+    #: The device's own state as it reported it (the mount's motion and position, a camera's
+    #: activity and filter, the dome's shutter); ``""`` when it did not answer.
+    state: str = ""
 
     @property
     def name(self) -> str:

@@ -7,15 +7,38 @@ from dataclasses import dataclass, replace
 
 from devices.controllers import connect_camera, connect_dome, connect_mount
 from devices.controllers.base import Controller, GatewayView, LeaseInfo
-from devices.controllers.camera import CameraActivity, GatewayCamera
-from devices.controllers.dome import GatewayDome, ShutterState
-from devices.controllers.mount import GatewayMount, MountMotion
+from devices.controllers.camera import CameraActivity, CameraState, GatewayCamera
+from devices.controllers.dome import DomeState, GatewayDome, ShutterState
+from devices.controllers.mount import GatewayMount, MountMotion, MountState
 from devices.errors import DeviceProblem
 from infra.clock import Clock
 from infra.config import SiteConfig
 from tasks.night.device_health import DeviceHealth, DeviceRole, classify, night_blocker
 from tasks.night.execute import Telescope
 from tasks.night.state_reader import DeviceView
+
+#: One ``STATUS`` read: the device reports a fault, the gateway's view, the state in words.
+StatusRead = tuple[bool, GatewayView | None, str]
+
+
+def mount_state_words(state: MountState) -> str:
+    """``tracking at RA 83.633°, Dec +22.015°`` (the position when the mount reports one)."""
+    words = state.motion.value.replace("_", " ")
+    if state.ra_deg is not None and state.dec_deg is not None:
+        words += f" at RA {state.ra_deg:.3f}°, Dec {state.dec_deg:+.3f}°"
+    return words
+
+
+def camera_state_words(state: CameraState) -> str:
+    """``exposing, filter r`` (the filter when the camera reports one)."""
+    words = state.activity.value.replace("_", " ")
+    return f"{words}, filter {state.filter}" if state.filter else words
+
+
+def dome_state_words(state: DomeState) -> str:
+    """``open (100 %)`` (the opening when the dome reports it)."""
+    words = state.shutter.value.replace("_", " ")
+    return f"{words} ({state.open_percent:g} %)" if state.open_percent is not None else words
 
 
 @dataclass
@@ -35,15 +58,16 @@ class NightDevices:
         """The dome's shutter and each device's health, as the night policy sees them: only a
         lost mount or dome (or every camera lost) is trouble for the whole night (#24)."""
         problems = []
-        dome_open, dome_view = False, None
+        dome_open, dome_view, dome_words = False, None, ""
         try:
             dome = self.dome.status()
             dome_open, dome_view = dome.shutter == ShutterState.OPEN, dome.gateway
+            dome_words = dome_state_words(dome)
         except DeviceProblem as problem:
             problems.append(f"dome: {problem}")
         health = (
             _health_of(self.mount, DeviceRole.MOUNT, self._mount_status),
-            _health_of(self.dome, DeviceRole.DOME, lambda: (False, dome_view)),
+            _health_of(self.dome, DeviceRole.DOME, lambda: (False, dome_view, dome_words)),
             *(
                 _health_of(camera, DeviceRole.CAMERA, _camera_status(camera), instrument)
                 for instrument, camera in self.cameras.items()
@@ -56,9 +80,9 @@ class NightDevices:
             dome_open=dome_open, ok=not problems, problem="; ".join(problems), health=health
         )
 
-    def _mount_status(self) -> tuple[bool, GatewayView | None]:
+    def _mount_status(self) -> StatusRead:
         state = self.mount.status()
-        return state.motion == MountMotion.FAULT, state.gateway
+        return state.motion == MountMotion.FAULT, state.gateway, mount_state_words(state)
 
     def close(self) -> None:
         """Release every lease and connection."""
@@ -69,15 +93,15 @@ class NightDevices:
 def _health_of(
     controller: Controller,
     role: DeviceRole,
-    read: Callable[[], tuple[bool, GatewayView | None]],
+    read: Callable[[], StatusRead],
     instrument: str | None = None,
 ) -> DeviceHealth:
     """One device's health from its gateway: ``read()`` gives (the device reports a fault, the
-    gateway's view) from one ``STATUS``; without it, ``HEALTH`` alone (lost when the gateway does
-    not answer either)."""
-    faulted, report, holder = False, None, ""
+    gateway's view, the device's state in words) from one ``STATUS``; without it, ``HEALTH``
+    alone (lost when the gateway does not answer either)."""
+    faulted, report, holder, words = False, None, "", ""
     try:
-        faulted, view = read()
+        faulted, view, words = read()
         if view is not None:
             report, holder = view.health, _holder(view.lease)
     except DeviceProblem:
@@ -91,7 +115,7 @@ def _health_of(
             )
     fault = f"{controller.device} reports a fault" if faulted else ""
     health = classify(controller.device, role, report, fault=fault, instrument=instrument)
-    return replace(health, lease_holder=holder)
+    return replace(health, lease_holder=holder, state=words)
 
 
 def _holder(lease: LeaseInfo) -> str:
@@ -101,10 +125,10 @@ def _holder(lease: LeaseInfo) -> str:
     return f"{lease.owner} ({lease.priority.label})" if lease.priority is not None else lease.owner
 
 
-def _camera_status(camera: GatewayCamera) -> Callable[[], tuple[bool, GatewayView | None]]:
-    def read() -> tuple[bool, GatewayView | None]:
+def _camera_status(camera: GatewayCamera) -> Callable[[], StatusRead]:
+    def read() -> StatusRead:
         state = camera.status()
-        return state.activity == CameraActivity.FAULT, state.gateway
+        return state.activity == CameraActivity.FAULT, state.gateway, camera_state_words(state)
 
     return read
 

@@ -192,6 +192,7 @@ def _artifacts_show_the_night(
     )  # fmt: skip
     open_artifact("pyros-environment", "Environment:", "rain", "mm/h")
     health = json.loads(artifacts["pyros-device-health"]["data"])
+    assert all(row["state"] for row in health), health  # each device's own state, as it said
     open_artifact("pyros-device-health", *[row["device"] for row in health], "lease holder")
     open_artifact("pyros-nrt", "frame(s) analysed")
     open_artifact("pyros-night-report", f"Rain = {RAIN_MM_H:g} mm/h", "Frames per camera")
