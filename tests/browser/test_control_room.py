@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import urllib.request
 from datetime import UTC, datetime
@@ -190,7 +191,10 @@ def _artifacts_show_the_night(
         f"/artifacts/artifact/{artifacts['pyros-schedule']['latest_id']}", "pyros-schedule",
         "pyros-schedule", "target", any_of=sequence_names,
     )  # fmt: skip
-    open_artifact("pyros-environment", "Environment:", "rain", "mm/h")
+    # After the night, the environment still shows the rain: its episode, what it closed for.
+    episodes = artifacts["pyros-environment"]["data"].split("Unsafe episodes", 1)[-1]
+    assert re.search(r"^\| [\d:\- ]+ \| [^|]+ \| [^|]*\brain\b", episodes, re.M), episodes
+    open_artifact("pyros-environment", "Environment:", "rain", "mm/h", "Unsafe episodes")
     health = json.loads(artifacts["pyros-device-health"]["data"])
     assert all(row["state"] for row in health), health  # each device's own state, as it said
     open_artifact("pyros-device-health", *[row["device"] for row in health], "lease holder")

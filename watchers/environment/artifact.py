@@ -1,16 +1,18 @@
 """The environment synthesis as a Prefect markdown artifact under a stable key, updated in place.
 
 Published by a background thread of the monitor when Prefect is configured: on every change of
-the verdict or of a global status, and at least once a minute; a slow or absent Prefect server
-only delays the artifact, never a poll.
+the verdict, of a global status or of the unsafe episodes, and at least once a minute; a slow or
+absent Prefect server only delays the artifact, never a poll.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 
-from tasks.environment.synthesis import GlobalStatus, Synthesis
+from tasks.environment.episodes import UnsafeEpisode, episodes_markdown
+from tasks.environment.synthesis import Synthesis
 from watchers.environment.monitor import EnvironmentMonitor
 
 log = logging.getLogger(__name__)
@@ -19,8 +21,13 @@ ARTIFACT_KEY = "pyros-environment"
 REFRESH_WALL_S = 60.0
 
 
-def synthesis_markdown(synthesis: Synthesis, safe: bool, verdict_reason: str) -> str:
-    """The operator's view of one synthesis."""
+def synthesis_markdown(
+    synthesis: Synthesis,
+    safe: bool,
+    verdict_reason: str,
+    episodes: Iterable[UnsafeEpisode] = (),
+) -> str:
+    """The operator's view of one synthesis, then the unsafe episodes of the last day."""
     lines = [
         f"## Environment: {'SAFE' if safe else 'UNSAFE'} — weather {synthesis.weather_status}, "
         f"site {synthesis.site_status}",
@@ -42,6 +49,7 @@ def synthesis_markdown(synthesis: Synthesis, safe: bool, verdict_reason: str) ->
             f"| {record.element} | {value} | {record.interpretation} | "
             f"{record.state.value} | {'YES' if record.should_close else 'no'} |"
         )
+    lines += ["", *episodes_markdown(episodes)]
     return "\n".join(lines)
 
 
@@ -52,7 +60,7 @@ class SynthesisPublisher:
         self.monitor = monitor
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="monitor-artifact", daemon=True)
-        self._published: tuple[bool, GlobalStatus, GlobalStatus, tuple[str, ...]] | None = None
+        self._published: tuple[object, ...] | None = None
 
     def start(self) -> SynthesisPublisher:
         """Start publishing in the background; returns itself."""
@@ -75,11 +83,13 @@ class SynthesisPublisher:
             last = self.monitor.last
             if last is None:
                 continue
+            episodes = self.monitor.episodes.episodes
             key = (
                 last.verdict.safe,
                 last.synthesis.weather_status,
                 last.synthesis.site_status,
                 last.synthesis.overrides,
+                episodes,
             )
             if key == self._published and waited < REFRESH_WALL_S:
                 continue
@@ -89,7 +99,7 @@ class SynthesisPublisher:
                     MarkdownArtifact(
                         key=ARTIFACT_KEY,
                         markdown=synthesis_markdown(
-                            last.synthesis, last.verdict.safe, last.verdict.reason
+                            last.synthesis, last.verdict.safe, last.verdict.reason, episodes
                         ),
                         description="Environment synthesis (weather and site) by the monitor",
                     )

@@ -35,6 +35,7 @@ from infra.events import (
 )
 from infra.journal import KIND_PLC, record
 from infra.writebehind import WriteBehindQueue
+from tasks.environment.episodes import EpisodeLog
 from tasks.environment.hysteresis import GateVerdict, SafetyGate
 from tasks.environment.observatory_state import DomeRequest, DomeRequestState, verdict_write
 from tasks.environment.plc import PlcReading, PlcReplyError, reading_from_status
@@ -111,6 +112,8 @@ class EnvironmentMonitor:
         self.gate = SafetyGate(config.safety.hold_good_s)
         self.tracker = StatusTracker()
         self.last: PollResult | None = None
+        #: The unsafe episodes of the last day (the environment artifact lists them).
+        self.episodes = EpisodeLog()
         self.closures = 0
         self._last_site_status: GlobalStatus | None = None
 
@@ -142,6 +145,12 @@ class EnvironmentMonitor:
             stale_after_s=stale_after_for(self.config.safety, self.clock.speed),
         )
         verdict = self.gate.update(synthesis.should_close, synthesis.reasons, now)
+        self.episodes.update(
+            verdict.safe,
+            verdict.reason,
+            (r.element for r in (*synthesis.weather, *synthesis.site) if r.should_close),
+            now,
+        )
         shutter = self.reflex.dome_shutter()
         if not verdict.safe:
             report = self.reflex.make_safe(shutter)

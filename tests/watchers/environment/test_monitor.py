@@ -63,6 +63,9 @@ def test_the_seed_rain_scenario_gives_raining_rows_while_it_rains(engine, monito
     with session_scope(engine) as session:
         verdict = weather_verdict(session)  # never safe: the hold time (60 s) never passed
     assert not verdict.safe and "hold time" in verdict.reason
+    # One unsafe episode since the start (the hold time never passed); the rain closed for too.
+    (episode,) = mrig.monitor.episodes.episodes
+    assert episode.end is None and episode.elements == ("rain",), episode
 
 
 def test_unsafe_closes_the_dome_with_the_database_and_prefect_away_and_writes_land_later(
