@@ -51,14 +51,16 @@ def build(
             date.fromisoformat(night)
         except ValueError:
             raise CliError(f"--night: {night!r} is not a date YYYY-MM-DD") from None
+    from app.cli.progressbar import progress_bar
     from tasks.calibration.service import build_and_record
 
     engine = ready_engine()
     try:
-        result = build_and_record(
-            kind, frames, camera=camera, filter_name=filter_name, flat_source=flat_source,
-            night=night, engine=engine,
-        )  # fmt: skip
+        with progress_bar(f"master {kind}: combining {len(frames)} frame(s) (bands)") as advance:
+            result = build_and_record(
+                kind, frames, camera=camera, filter_name=filter_name, flat_source=flat_source,
+                night=night, engine=engine, progress=advance,
+            )  # fmt: skip
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if json_output:

@@ -28,6 +28,7 @@ def replay(
 ) -> None:
     """Replay a recorded night on the discrete-event clock into a database of its own and
     compare its decisions with the recorded ones (docs/replay.md)."""
+    from app.cli.progressbar import progress_bar
     from infra.config import get_config
     from infra.journal import night_start_date
     from infra.settings import load_settings
@@ -39,9 +40,11 @@ def replay(
         raise CliError(f"night {night!r}: expected a label YYYY-MM-DD") from None
     out_dir = out or load_settings().home / "replays" / night
     try:
-        outcome = replay_and_compare(
-            ready_engine(), night, get_config(), out_dir, overrides=set_, tolerance_s=tolerance_s
-        )
+        with progress_bar(f"replay {night} (simulated s)") as advance:
+            outcome = replay_and_compare(
+                ready_engine(), night, get_config(), out_dir, overrides=set_,
+                tolerance_s=tolerance_s, progress=advance,
+            )  # fmt: skip
     except ReplayError as error:
         raise CliError(str(error)) from None
     if json_output:

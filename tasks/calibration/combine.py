@@ -24,7 +24,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +44,8 @@ TRANSPOSE_ROWS = 64
 MAD_TO_SIGMA = 1.482602218505602
 
 Float32Array = npt.NDArray[np.float32]
+#: ``progress(bands_done, bands)``: told after each band is combined.
+BandProgress = Callable[[int, int], None]
 
 
 class SortedStatistics:
@@ -211,6 +213,7 @@ def combine_frames(
     iterations: int = 1,
     memory_bytes: float = 512e6,
     threads: int = 2,
+    progress: BandProgress | None = None,
 ) -> tuple[Float32Array, CombineStats]:
     """Combine the frames of ``frames`` (all of one shape) into one float32 image.
 
@@ -228,6 +231,8 @@ def combine_frames(
         Bound of the working memory (see the module's docstring).
     threads : int
         Bands clipped in parallel (NumPy releases the GIL in its sorts); one thread reads.
+    progress : callable, optional
+        Called as ``progress(bands_done, bands)`` after each band (a command's progress bar).
 
     Returns
     -------
@@ -242,7 +247,7 @@ def combine_frames(
     bands = _Bands(
         frames, correction or Correction(), rows, threads, (sigma_low, sigma_high, iterations)
     )
-    clipped = _clip_every_band(bands, threads)
+    clipped = _clip_every_band(bands, threads, progress or _no_progress)
     stats = CombineStats(
         n_frames=n,
         rows_per_band=rows,
@@ -314,12 +319,19 @@ class _Bands:
         return n_clipped
 
 
-def _clip_every_band(bands: _Bands, threads: int) -> int:
-    """Read and clip every band; the number of values clipped in all."""
-    clipped = 0
+def _no_progress(done: int, total: int) -> None:
+    """No progress bar."""
+
+
+def _clip_every_band(bands: _Bands, threads: int, progress: BandProgress) -> int:
+    """Read and clip every band, telling ``progress`` after each; the number of values clipped
+    in all."""
+    clipped, done, total = 0, 0, len(bands.spans)
     if threads <= 1:
         for band in bands.spans:
             clipped += bands.clip(band, bands.read(band))
+            done += 1
+            progress(done, total)
         return clipped
     # One reader (file handles are not shared between threads), ``threads`` bands clipping.
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="combine") as pool:
@@ -330,6 +342,10 @@ def _clip_every_band(bands: _Bands, threads: int) -> int:
             del stack
             while len(pending) >= threads:
                 clipped += pending.pop(0).result()
+                done += 1
+                progress(done, total)
         for future in pending:
             clipped += future.result()
+            done += 1
+            progress(done, total)
     return clipped

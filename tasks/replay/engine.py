@@ -182,6 +182,7 @@ def replay_night(
     *,
     start: datetime | None = None,
     until: datetime | None = None,
+    progress: Callable[[float, float], None] | None = None,
 ) -> ReplayRun:
     """Re-run night ``inputs.night`` into ``engine`` (a fresh database, initialised here).
 
@@ -197,6 +198,9 @@ def replay_night(
         The span replayed (default: the start-of-night run, or the first input if earlier, to
         the last journaled input, the span a shortened run journaled or the end of the dark
         night, whichever comes first).
+    progress : callable, optional
+        ``progress(simulated_s_done, simulated_s_total)`` at each look of the loop (a command's
+        progress bar).
 
     Returns
     -------
@@ -224,9 +228,16 @@ def replay_night(
     replay.schedule_inputs()
     # plan-night plans once when the night's runs are created (docs/night.md): at the start.
     replay.replan("plan-night")
+    span_s = (until - start).total_seconds()
+
+    def look(done: frozenset[str]) -> NightState:
+        if progress is not None:
+            progress(min((replay.clock.now() - start).total_seconds(), span_s), span_s)
+        return replay.look(done)
+
     loop = NightLoop(
         replay.clock,
-        replay.look,
+        look,
         Handlers(
             execute=replay.execute,
             replan=replay.replan,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +117,7 @@ def replay_and_compare(
     *,
     overrides: Sequence[str] = (),
     tolerance_s: float = DEFAULT_TOLERANCE_S,
+    progress: Callable[[float, float], None] | None = None,
 ) -> ReplayOutcome:
     """Replay night ``night`` recorded in ``source`` into ``out_dir/replay.db`` and compare.
 
@@ -134,6 +135,8 @@ def replay_and_compare(
         What-if ``key=value`` assignments (validated: ConfigError otherwise).
     tolerance_s : float
         Time tolerance of "identical" (simulated s).
+    progress : callable, optional
+        ``progress(simulated_s_done, simulated_s_total)`` as the replay runs (a command's bar).
 
     Raises
     ------
@@ -154,7 +157,7 @@ def replay_and_compare(
     target = create_pyros_engine(url)
     try:
         with replay_environment():
-            run = replay_night(inputs, changed, target)
+            run = replay_night(inputs, changed, target, progress=progress)
         longitude = config.site.longitude_deg
         recorded = night_decisions(source, night, longitude, until=run.end)
         replayed = night_decisions(target, night, longitude, until=run.end)

@@ -80,6 +80,21 @@ def test_banding_and_threads_do_not_change_the_result(frame_files):
     assert results[0][1].n_frames == 7
 
 
+def told_to(told: list[tuple[int, int]]):
+    return lambda done, total: told.append((done, total))
+
+
+def test_progress_is_told_after_every_band(frame_files):
+    for threads in (1, 3):
+        told: list[tuple[int, int]] = []
+        with OpenFrames(frame_files) as frames:
+            _, stats = combine_frames(
+                frames, memory_bytes=5e4, threads=threads, progress=told_to(told)
+            )
+        assert stats.bands > 10
+        assert told == [(k, stats.bands) for k in range(1, stats.bands + 1)], threads
+
+
 def test_the_correction_is_applied_as_frames_are_read(frame_files):
     bias = np.full((120, 90), 1000.0, dtype=np.float32)
     dark = np.ones((120, 90), dtype=np.float32)

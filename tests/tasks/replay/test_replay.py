@@ -35,7 +35,20 @@ def recorded(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_a_replayed_night_has_the_decisions_of_its_recording(recorded, tmp_path):
-    outcome = replay_and_compare(recorded, NIGHT, get_config(), tmp_path / "replay")
+    told: list[tuple[float, float]] = []
+    outcome = replay_and_compare(
+        recorded,
+        NIGHT,
+        get_config(),
+        tmp_path / "replay",
+        progress=lambda d, t: told.append((d, t)),
+    )
+    # The progress bar's feed: the replayed span (one total), in order, to its end.
+    totals = {t for _, t in told}
+    (total,) = totals
+    assert 0 < total <= (outcome.run.end - outcome.run.start).total_seconds()
+    assert len(told) > 10 and [d for d, _ in told] == sorted(d for d, _ in told)
+    assert told[-1][0] > 0.9 * total
     assert outcome.comparison.identical, outcome.comparison.differences
     compared = outcome.comparison.compared
     assert compared[DOME] == 3  # opened in the evening, closed in the rain, opened again
