@@ -52,14 +52,18 @@ def build(
         except ValueError:
             raise CliError(f"--night: {night!r} is not a date YYYY-MM-DD") from None
     from app.cli.progressbar import progress_bar
+    from tasks.calibration.combine import reporting_progress
     from tasks.calibration.service import build_and_record
 
     engine = ready_engine()
     try:
-        with progress_bar(f"master {kind}: combining {len(frames)} frame(s) (bands)") as advance:
+        with (
+            progress_bar(f"master {kind}: combining {len(frames)} frame(s) (bands)") as advance,
+            reporting_progress(advance),
+        ):
             result = build_and_record(
                 kind, frames, camera=camera, filter_name=filter_name, flat_source=flat_source,
-                night=night, engine=engine, progress=advance,
+                night=night, engine=engine,
             )  # fmt: skip
     except ValueError as exc:
         raise CliError(str(exc)) from None

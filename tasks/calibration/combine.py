@@ -24,8 +24,10 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +48,19 @@ MAD_TO_SIGMA = 1.482602218505602
 Float32Array = npt.NDArray[np.float32]
 #: ``progress(bands_done, bands)``: told after each band is combined.
 BandProgress = Callable[[int, int], None]
+#: The progress a command asked for (:func:`reporting_progress`), for the combines it runs
+#: through the layers of a master's build without a callback passed down each of them.
+_COMMAND_PROGRESS: ContextVar[BandProgress | None] = ContextVar("combine_progress", default=None)
+
+
+@contextmanager
+def reporting_progress(progress: BandProgress) -> Iterator[None]:
+    """Within the block, every :func:`combine_frames` of this thread tells ``progress``."""
+    token = _COMMAND_PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _COMMAND_PROGRESS.reset(token)
 
 
 class SortedStatistics:
@@ -232,7 +247,8 @@ def combine_frames(
     threads : int
         Bands clipped in parallel (NumPy releases the GIL in its sorts); one thread reads.
     progress : callable, optional
-        Called as ``progress(bands_done, bands)`` after each band (a command's progress bar).
+        Called as ``progress(bands_done, bands)`` after each band (default: the one of
+        :func:`reporting_progress`, if any).
 
     Returns
     -------
@@ -247,7 +263,7 @@ def combine_frames(
     bands = _Bands(
         frames, correction or Correction(), rows, threads, (sigma_low, sigma_high, iterations)
     )
-    clipped = _clip_every_band(bands, threads, progress or _no_progress)
+    clipped = _clip_every_band(bands, threads, progress or _COMMAND_PROGRESS.get() or _no_progress)
     stats = CombineStats(
         n_frames=n,
         rows_per_band=rows,

@@ -32,13 +32,7 @@ from astropy.stats import mad_std
 from infra.config import InstrumentSection
 from infra.config_calibration import CalibrationSection
 from infra.db.models.calibration import MasterStatus
-from tasks.calibration.combine import (
-    BandProgress,
-    CombineStats,
-    Correction,
-    Float32Array,
-    combine_frames,
-)
+from tasks.calibration.combine import CombineStats, Correction, Float32Array, combine_frames
 from tasks.calibration.frames import (
     KINDS,
     FrameError,
@@ -239,7 +233,6 @@ def build_master(
     *,
     config: CalibrationSection,
     created_at: datetime | None = None,
-    progress: BandProgress | None = None,
 ) -> MasterBuild:
     """Build the master ``spec`` describes from the frames at ``paths``; never raises on bad
     input.
@@ -255,8 +248,6 @@ def build_master(
         Minimum counts, clipping, memory bound, usable flat levels.
     created_at : datetime, optional
         Creation instant written in the header.
-    progress : callable, optional
-        ``progress(bands_done, bands)`` as the frames are combined (a command's progress bar).
 
     Returns
     -------
@@ -272,7 +263,7 @@ def build_master(
         return build
     with OpenFrames(paths, spec.kind) as frames:
         try:
-            data, stats, levels = _combine_set(frames, spec, config, build, progress)
+            data, stats, levels = _combine_set(frames, spec, config, build)
         except (MasterError, FrameError) as exc:
             build.reason = str(exc)
             build.rejected = list(frames.rejected)
@@ -298,11 +289,7 @@ def build_master(
 
 
 def _combine_set(
-    frames: OpenFrames,
-    spec: MasterSpec,
-    config: CalibrationSection,
-    build: MasterBuild,
-    progress: BandProgress | None = None,
+    frames: OpenFrames, spec: MasterSpec, config: CalibrationSection, build: MasterBuild
 ) -> tuple[Float32Array, CombineStats, list[float]]:
     """Keep the frames of the set (``build`` learns its filter, source and exposure), check
     there are enough, and combine them; the master's data, how the combine went and each
@@ -329,7 +316,6 @@ def _combine_set(
         iterations=config.clip_iterations,
         memory_bytes=config.combine_memory_mb * 1e6,
         threads=config.combine_threads,
-        progress=progress,
     )
     return data, stats, levels
 

@@ -26,7 +26,6 @@ from infra.db.models.calibration import MasterStatus
 from infra.journal import night_label
 from infra.settings import load_settings
 from tasks.calibration.acquisition import Acquire, AcquisitionRequest
-from tasks.calibration.combine import BandProgress
 from tasks.calibration.frames import KINDS, ascii_fold, frame_kind
 from tasks.calibration.master_registry import MasterChoice, choose_master, record_build
 from tasks.calibration.masterfiles import read_master, write_master
@@ -83,7 +82,6 @@ def build_and_record(
     night: str | None = None,
     engine: Engine | None = None,
     config: SiteConfig | None = None,
-    progress: BandProgress | None = None,
 ) -> dict[str, Any]:
     """Build a master from ``paths``, write it under :func:`calibration_dir` and record it (a
     failure is recorded too).
@@ -91,8 +89,6 @@ def build_and_record(
     The bias (and dark) subtracted from darks and flats are the ones chosen for the night in the
     database. Never raises on bad frames: the returned dictionary says ``status`` good or failed,
     with the reason, the rejected frames and the quality figures.
-
-    ``progress(bands_done, bands)`` is told as the frames are combined (a command's bar).
 
     Raises
     ------
@@ -108,7 +104,7 @@ def build_and_record(
     bias, dark = _masters_beneath(kind, instrument, night, config, engine)
     spec = MasterSpec(kind, instrument, night, filter_name, flat_source, bias, dark)
     started = time.perf_counter()
-    build = _build(spec, paths, config, clock_now, progress)
+    build = _build(spec, paths, config, clock_now)
     path, sha256 = _write(build, clock_now)
     build.quality["build_seconds"] = round(time.perf_counter() - started, 3)
     with session_scope(engine) as session:
@@ -150,18 +146,12 @@ def _masters_beneath(
 
 
 def _build(
-    spec: MasterSpec,
-    paths: Sequence[Path | str],
-    config: SiteConfig,
-    created_at: datetime,
-    progress: BandProgress | None = None,
+    spec: MasterSpec, paths: Sequence[Path | str], config: SiteConfig, created_at: datetime
 ) -> MasterBuild:
     """:func:`~tasks.calibration.masters.build_master`, its unexpected errors (MemoryError, a
     disk error...) made a failed build, so that no build goes unrecorded."""
     try:
-        return build_master(
-            spec, list(paths), config=config.calibration, created_at=created_at, progress=progress
-        )
+        return build_master(spec, list(paths), config=config.calibration, created_at=created_at)
     except Exception as exc:
         return MasterBuild(kind=spec.kind, camera=spec.instrument.name,
                            filter=spec.filter_name or "", flat_source=spec.flat_source or "",

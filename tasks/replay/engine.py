@@ -175,6 +175,23 @@ class _Replay:
         return name  # not simulated: takes no time (docs/replay.md)
 
 
+def _telling(
+    replay: _Replay,
+    progress: Callable[[float, float], None] | None,
+    start: datetime,
+    until: datetime,
+) -> Callable[[frozenset[str]], NightState]:
+    """The replay's look, telling ``progress`` where the replay is in its span first."""
+    span_s = (until - start).total_seconds()
+
+    def look(done: frozenset[str]) -> NightState:
+        if progress is not None:
+            progress(min((replay.clock.now() - start).total_seconds(), span_s), span_s)
+        return replay.look(done)
+
+    return look
+
+
 def replay_night(
     inputs: JournalInputs,
     config: SiteConfig,
@@ -228,16 +245,9 @@ def replay_night(
     replay.schedule_inputs()
     # plan-night plans once when the night's runs are created (docs/night.md): at the start.
     replay.replan("plan-night")
-    span_s = (until - start).total_seconds()
-
-    def look(done: frozenset[str]) -> NightState:
-        if progress is not None:
-            progress(min((replay.clock.now() - start).total_seconds(), span_s), span_s)
-        return replay.look(done)
-
     loop = NightLoop(
         replay.clock,
-        look,
+        _telling(replay, progress, start, until),
         Handlers(
             execute=replay.execute,
             replan=replay.replan,

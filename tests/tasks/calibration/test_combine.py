@@ -15,6 +15,7 @@ from tasks.calibration.combine import (
     SortedStatistics,
     clipped_mean,
     combine_frames,
+    reporting_progress,
     rows_per_band,
 )
 from tasks.calibration.frames import OpenFrames
@@ -93,6 +94,16 @@ def test_progress_is_told_after_every_band(frame_files):
             )
         assert stats.bands > 10
         assert told == [(k, stats.bands) for k in range(1, stats.bands + 1)], threads
+
+
+def test_a_command_asks_for_the_progress_of_the_combines_it_runs(frame_files):
+    told: list[tuple[int, int]] = []
+    with reporting_progress(told_to(told)), OpenFrames(frame_files) as frames:
+        _, stats = combine_frames(frames, memory_bytes=5e4, threads=2)
+    assert told[-1] == (stats.bands, stats.bands) and len(told) == stats.bands
+    with OpenFrames(frame_files) as frames:  # outside the block: nobody told
+        combine_frames(frames, memory_bytes=5e4, threads=2)
+    assert len(told) == stats.bands
 
 
 def test_the_correction_is_applied_as_frames_are_read(frame_files):
