@@ -74,19 +74,26 @@ def upsert_artifact(artifact: Artifact) -> UUID:
             found = _latest_of_key(client, artifact.key)
             if found is None or found.type != artifact.type:
                 break
-            try:
-                client.update_artifact(found.latest_id, update)
-            except HTTPStatusError as exc:
-                if exc.response.status_code != 404:
-                    raise
-                continue
-            return found.latest_id
+            if _updated(client, found.latest_id, update):
+                return found.latest_id
         # async_dispatch: the sync call returns the created artifact, not a coroutine.
         created: Any = artifact.create(_sync=True)  # type: ignore[call-arg]
         since = found.created if found is not None else None
         return _converge_created(
-            client, artifact.key, artifact, cast(UUID, created.id), since, update
+            client, artifact.key, artifact.type, cast(UUID, created.id), since, update
         )
+
+
+def _updated(client: SyncPrefectClient, artifact_id: UUID, update: ArtifactUpdate) -> bool:
+    """Give ``artifact_id`` the content ``update``; False when it is gone (deleted by a
+    converging publisher since it was read)."""
+    try:
+        client.update_artifact(artifact_id, update)
+    except HTTPStatusError as exc:
+        if exc.response.status_code != 404:
+            raise
+        return False
+    return True
 
 
 def _latest_of_key(client: SyncPrefectClient, key: str) -> ArtifactCollection | None:
@@ -101,12 +108,12 @@ def _latest_of_key(client: SyncPrefectClient, key: str) -> ArtifactCollection | 
 def _converge_created(
     client: SyncPrefectClient,
     key: str,
-    artifact: Artifact,
+    kind: str | None,
     ours: UUID,
     since: DateTime | None,
     update: ArtifactUpdate,
 ) -> UUID:
-    """After creating ``ours`` under ``key``: of the versions of ``artifact``'s type created
+    """After creating ``ours`` under ``key``: of the versions of type ``kind`` created
     since the version the publisher found (``since``; every one when it found none), keep the
     oldest, delete the others, and give the kept one ``update`` when it is not ours; returns
     the kept one's id.
@@ -120,7 +127,7 @@ def _converge_created(
         versions = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 key=ArtifactFilterKey(any_=[key]),
-                type=ArtifactFilterType(any_=[artifact.type]) if artifact.type else None,
+                type=ArtifactFilterType(any_=[kind]) if kind else None,
             ),
             sort=ArtifactSort.CREATED_DESC,
             limit=100,
@@ -134,15 +141,8 @@ def _converge_created(
             if version.id != kept.id:
                 with suppress(ObjectNotFound):  # deleted by another racing publisher
                     client.delete_artifact(version.id)
-        if kept.id == ours:
-            return ours
-        try:
-            client.update_artifact(kept.id, update)
-        except HTTPStatusError as exc:
-            if exc.response.status_code != 404:
-                raise
-            continue
-        return kept.id
+        if kept.id == ours or _updated(client, kept.id, update):
+            return kept.id
     return kept_id
 
 

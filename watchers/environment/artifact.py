@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 
 from tasks.environment.episodes import UnsafeEpisode, episodes_markdown
-from tasks.environment.synthesis import Synthesis
+from tasks.environment.synthesis import GlobalStatus, Synthesis
 from watchers.environment.monitor import EnvironmentMonitor
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,10 @@ class SynthesisPublisher:
         self.monitor = monitor
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="monitor-artifact", daemon=True)
-        self._published: tuple[object, ...] | None = None
+        self._published: (
+            tuple[bool, GlobalStatus, GlobalStatus, tuple[str, ...], tuple[UnsafeEpisode, ...]]
+            | None
+        ) = None
 
     def start(self) -> SynthesisPublisher:
         """Start publishing in the background; returns itself."""
