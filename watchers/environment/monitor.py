@@ -25,6 +25,8 @@ from devices.errors import DeviceProblem
 from infra.clock import Clock
 from infra.config import SiteConfig
 from infra.events import (
+    DEVICE_BACK,
+    DEVICE_LOST,
     DOME_ACTION,
     SITE_ALARM,
     WATCHER_HEARTBEAT,
@@ -47,7 +49,8 @@ from tasks.environment.synthesis import (
     stale_after_for,
     synthesize,
 )
-from watchers.environment.reflex import SafetyReflex
+from watchers.environment.mount_watch import MountLook, MountWatch
+from watchers.environment.reflex import ReflexReport, SafetyReflex
 from watchers.environment.watch_rows import StatusTracker
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,8 @@ class EnvironmentMonitor:
         self.config, self.clock = config, clock
         self.plc = plc
         self.reflex = SafetyReflex(dome, mount)
+        #: A mount that cannot move keeps the dome closed, block or no block (#24).
+        self.mount_watch = MountWatch(mount)
         self.queue = queue
         self.control = control
         self.is_night = is_night
@@ -116,6 +121,7 @@ class EnvironmentMonitor:
         self.episodes = EpisodeLog()
         self.closures = 0
         self._last_site_status: GlobalStatus | None = None
+        self._mount_fault_told = False
 
     def _read_plc(self) -> tuple[PlcReading | None, datetime | None, str | None]:
         try:
@@ -145,22 +151,31 @@ class EnvironmentMonitor:
             stale_after_s=stale_after_for(self.config.safety, self.clock.speed),
         )
         verdict = self.gate.update(synthesis.should_close, synthesis.reasons, now)
+        mount_problem = self.mount_watch.problem  # as of the last look
+        closing = [r.element for r in (*synthesis.weather, *synthesis.site) if r.should_close]
         self.episodes.update(
-            verdict.safe,
-            verdict.reason,
-            (r.element for r in (*synthesis.weather, *synthesis.site) if r.should_close),
+            verdict.safe and mount_problem is None,
+            verdict.reason if not verdict.safe else (mount_problem or verdict.reason),
+            [*closing, *(["mount"] if mount_problem else [])],
             now,
         )
         shutter = self.reflex.dome_shutter()
         if not verdict.safe:
             report = self.reflex.make_safe(shutter)
-        elif control.dome.state == DomeRequestState.OPEN:
+        elif mount_problem is None and control.dome.state == DomeRequestState.OPEN:
             report = self.reflex.open(shutter)
         else:
             report = self.reflex.close(shutter)
         if verdict.safe and verdict.changed:
             self.reflex.all_clear()
+        # The mount is read after the weather's action: a mount that does not answer costs the
+        # gateway's timeout, which must never delay closing for rain.
+        look = self.mount_watch.look()
+        if look.changed and look.problem is not None and verdict.safe:
+            report = _joined(report, self.reflex.close(self.reflex.dome_shutter()))
         # Acted: now tell (none of this waits).
+        if look.changed:
+            self._tell_mount(look)
         for write in self.tracker.writes(synthesis):
             self.queue.put(write)
         if verdict.changed or self.last is None:
@@ -168,6 +183,25 @@ class EnvironmentMonitor:
         self._announce(synthesis, verdict, report.actions, report.problems)
         self.last = PollResult(synthesis, verdict, tuple(report.actions), tuple(report.problems))
         return self.last
+
+    def _tell_mount(self, look: MountLook) -> None:
+        """Log the mount's problem (or its end); a fault the mount reports is also an operator
+        notice (a lost link is told by the mount's gateway, which sees it first)."""
+        if look.problem is not None:
+            log.warning("%s: the dome stays closed until it is back", look.problem)
+        else:
+            log.info("mount back: the dome follows the requests again")
+        if look.fault or (look.problem is None and self._mount_fault_told):
+            reason = f"{look.problem}: the monitor closes the dome" if look.problem else "back"
+            emit(
+                DEVICE_LOST if look.problem else DEVICE_BACK,
+                "pyros.device.mount",
+                {"device": "mount", "kind": "mount", "reason": reason},
+                source=SOURCE,
+                into=self.queue,
+                clock=self.clock,
+            )
+            self._mount_fault_told = look.problem is not None
 
     def _announce(
         self, synthesis: Synthesis, verdict: GateVerdict, actions: list[str], problems: list[str]
@@ -177,6 +211,7 @@ class EnvironmentMonitor:
             "weather_status": synthesis.weather_status,
             "site_status": synthesis.site_status,
             "reasons": list(synthesis.reasons),
+            "mount": self.mount_watch.problem,
             "actions": actions,
             "problems": problems,
         }
@@ -236,3 +271,8 @@ class EnvironmentMonitor:
                 next_heartbeat = time.monotonic() + self.config.safety.heartbeat_wall_s
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
         self.reflex.stop()
+
+
+def _joined(first: ReflexReport, then: ReflexReport) -> ReflexReport:
+    """Both reports' actions and problems, in order."""
+    return ReflexReport(first.actions + then.actions, first.problems + then.problems)
