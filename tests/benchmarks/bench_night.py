@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,19 @@ REFERENCE_SPEED = 20.0
 SWEEP_SPEEDS = (100.0, 200.0, 400.0, 800.0)
 
 
-def run_night(speed: float, hours: float, frame_px: int, delay_s: float = 0.0) -> dict[str, Any]:
-    """One simulated night in a fresh home; its summary, timing figures and executed order."""
+def run_night(
+    speed: float,
+    hours: float,
+    frame_px: int,
+    delay_s: float = 0.0,
+    *,
+    scenario: Path | None = None,
+    inspect: Callable[[Path, str], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One simulated night in a fresh home; its summary, timing figures and executed order.
+
+    ``scenario`` replaces the default night's; ``inspect(home, night)`` looks at the night's home
+    before it is removed (its result is ``"inspected"``)."""
     with isolated_home() as home:
         write_site_with_free_ports(home / "site.toml", frame_px=None)
         env = {**os.environ, "PYROS_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
@@ -55,6 +67,8 @@ def run_night(speed: float, hours: float, frame_px: int, delay_s: float = 0.0) -
         pyros = pyros_command(installed=True)  # the console script, as typed
         subprocess.run([*pyros, "db", "init"], check=True, capture_output=True, env=env)
         args = ["--speed", f"{speed:g}", "--hours", f"{hours:g}", "--frame-px", str(frame_px)]
+        if scenario is not None:
+            args += ["--scenario", str(scenario)]
         try:
             result = subprocess.run(
                 [*pyros, "night", "--simulate", *args, "--json"],
@@ -69,9 +83,10 @@ def run_night(speed: float, hours: float, frame_px: int, delay_s: float = 0.0) -
                 raise SystemExit(f"pyros night --simulate failed ({result.returncode})")
             summary = json.loads(result.stdout.strip().splitlines()[-1])
             figures, order = _recorded_timing(home, summary["night"], hours)
+            inspected = inspect(home, summary["night"]) if inspect is not None else {}
         finally:
             subprocess.run([*pyros, "down"], capture_output=True, env=env, timeout=300)
-    return {"summary": summary, "timing": figures, "order": order}
+    return {"summary": summary, "timing": figures, "order": order, "inspected": inspected}
 
 
 def _recorded_timing(home: Path, label: str, hours: float) -> tuple[dict[str, Any], list[str]]:
