@@ -11,6 +11,7 @@ import typer
 
 from app.cli.common import ready_engine
 from app.cli.errors import EXIT_NOT_READY, CliError
+from app.cli.nightgrb import GRB_AFTER_DARK_MIN
 from app.cli.output import print_json
 
 # The stack, the database, the configuration and the night's report are imported inside the
@@ -60,6 +61,19 @@ def night(
     down: bool = typer.Option(
         False, "--down", help="Stop the stack when the night is over (default: leave it up)."
     ),
+    grb: bool = typer.Option(
+        True,
+        "--grb/--no-grb",
+        help="With the default scenario, a GRB alert through the broker and its afterglow in the "
+        "sky (--grb-after-dark); ignored with --scenario.",
+    ),
+    grb_after_dark: float = typer.Option(
+        GRB_AFTER_DARK_MIN,
+        "--grb-after-dark",
+        min=0.0,
+        max=1440.0,
+        help="Minutes into the dark night of the GRB (none when the run ends before).",
+    ),
 ) -> None:
     """Simulate a night from dusk to dawn at the site (``--simulate``), ending with its report."""
     if context.invoked_subcommand is not None:
@@ -80,6 +94,7 @@ def night(
                 frame_px=frame_px,
                 down=down,
                 display=display,
+                grb_after_dark_s=grb_after_dark * 60.0 if grb else None,
             )
     except ValueError as exc:
         raise CliError(str(exc)) from None

@@ -257,9 +257,12 @@ def simulate_night(
     frame_px: int,
     down: bool,
     display: NightDisplay,
+    grb_after_dark_s: float | None = None,
 ) -> dict[str, Any]:
     """Run a simulated night (see the module docstring); returns the summary figures and the
-    report's Markdown."""
+    report's Markdown. With the default scenario, ``grb_after_dark_s`` puts a GRB (its notice
+    through the broker, its afterglow in the sky) that long into the dark night, when the run
+    reaches it."""
     from app.supervisor.launch import down as stop_stack
     from infra.clock import get_clock
     from infra.config import get_config
@@ -275,6 +278,8 @@ def simulate_night(
         now=datetime.now().astimezone(),
     )
     settings, config = _switch_to_simulation(plan)
+    if scenario is None and grb_after_dark_s is not None:
+        scenario = _default_with_grb(plan, config, settings.run_dir, grb_after_dark_s, display.say)
     stack, wall_start = _bring_up_stack(settings, config, scenario, display.say)
     clock = get_clock()
     display.say(
@@ -289,6 +294,31 @@ def simulate_night(
     if down:
         stop_stack(settings.run_dir)
     return result
+
+
+def _default_with_grb(
+    plan: SimulationPlan,
+    config: SiteConfig,
+    folder: Path,
+    after_dark_s: float,
+    say: Callable[[str], None],
+) -> Path | None:
+    """The default scenario with a GRB ``after_dark_s`` into the dark night, written into
+    ``folder`` (None, the default scenario as it is, when the run ends before it)."""
+    from app.cli.nightgrb import scenario_with_grb
+    from tasks.scheduling.night_times import night_for
+
+    night = night_for(plan.night, config)
+    if night.start is None:
+        return None
+    at = night.start + timedelta(seconds=after_dark_s)
+    if at >= plan.end:
+        say(f"no GRB tonight: the run ends before {at:%H:%M} UTC (--grb-after-dark)")
+        return None
+    at_s = (at - plan.start).total_seconds()
+    scenario, grb = scenario_with_grb(DEFAULT_SCENARIO, folder, config, plan.start, at_s)
+    say(f"a GRB at {at:%H:%M:%S} UTC: {grb.ivorn} ({grb.ra_deg:.3f}, {grb.dec_deg:+.3f})")
+    return scenario
 
 
 def _switch_to_simulation(plan: SimulationPlan) -> tuple[Settings, SiteConfig]:

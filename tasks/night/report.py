@@ -37,6 +37,7 @@ from infra.db.models import (
 from infra.db.sequence_state import SequenceState
 from infra.events import WEATHER_SAFE, WEATHER_UNSAFE
 from infra.journal import KIND_EVENT, night_label, record
+from tasks.night.alerts_report import AlertLine, alert_figures, night_alerts
 from tasks.night.timing import timing_figures
 from tasks.night.timing_rows import dome_reopenings, executions
 from tasks.nrt.analysis_rows import AnalysisStatus
@@ -86,6 +87,8 @@ class NightReport:
     images_per_program: dict[str, int] = field(default_factory=dict)
     #: Per program: its share of the quotas, of tonight's hours, its use over the period (#23).
     shares: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The alerts received, what their follow-ups took and found (#18).
+    alerts: list[AlertLine] = field(default_factory=list)
 
 
 def night_span(night: Night) -> tuple[datetime, datetime]:
@@ -477,6 +480,7 @@ def night_report(
     )
     report.weather = weather_changes(session, label, start, end)
     report.shares = _program_shares(session, report.hours_per_program)
+    report.alerts = night_alerts(session, start, end)
     executed, interrupted = states[S.EXECUTED], states[S.INTERRUPTED]
     report.summary = {
         "night": label,
@@ -489,6 +493,7 @@ def night_report(
         "sequences_dropped": len(fates.dropped),
         "images": sum(image_counts.values()),
         "weather_closures": sum(1 for change in report.weather if not change.safe),
+        **alert_figures(report.alerts),
         **_frames(session, label, config),
         "orchestration": _orchestration(session, config, start, night.start, until),
         "night_start": night.start.isoformat() if night.start else None,

@@ -126,6 +126,7 @@ def render_markdown(report: NightReport) -> str:
             ["id", "name", "program", "why"],
             [[q.sequence_id, q.name, q.program, q.reason] for q in report.unplannable],
         )
+    out += _alerts_section(report)
     out += ["", "## Weather", ""]
     if report.weather:
         out += _table(
@@ -151,6 +152,60 @@ def render_markdown(report: NightReport) -> str:
         ],
     )
     return "\n".join(out) + "\n"
+
+
+#: The columns of the report's alerts table.
+ALERT_COLUMNS = [
+    "received (UTC)",
+    "mission",
+    "alert",
+    "decision",
+    "analysed / frames",
+    "position found",
+    "afterglow",
+    "to slew (s)",
+    "to first frame (s)",
+    "to afterglow (s)",
+]
+
+
+def _alerts_section(report: NightReport) -> list[str]:
+    """One row per alert received: its follow-up's frames, the position found, how fast."""
+    if not report.alerts:
+        return []
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    def found(value: bool | None) -> str:
+        return "no truth" if value is None else "yes" if value else "no"
+
+    rows: list[list[object]] = [
+        [
+            a.received_at.strftime("%H:%M:%S"),
+            a.mission or "-",
+            a.ivorn,
+            a.decision,
+            f"{a.analysed} / {a.frames}",
+            "-"
+            if a.position is None
+            else f"{a.position[0]:.5f} {a.position[1]:+.5f} (SNR {a.position_snr:.0f})",
+            found(a.afterglow_found),
+            seconds(a.alert_to_slew_s),
+            seconds(a.alert_to_first_frame_s),
+            seconds(a.alert_to_afterglow_s),
+        ]
+        for a in report.alerts
+    ]
+    return [
+        "",
+        "## Alerts",
+        "",
+        "Slew: wall seconds from the alert's reception (the reflex); first frame and afterglow:"
+        " simulated seconds (the sky's time).",
+        "",
+        *_table(ALERT_COLUMNS, rows),
+    ]
 
 
 def _share_cells(report: NightReport, name: str) -> list[str]:
@@ -191,4 +246,5 @@ def report_as_dict(report: NightReport) -> dict[str, Any]:
         "hours_per_program": report.hours_per_program,
         "images_per_program": report.images_per_program,
         "shares": report.shares,
+        "alerts": [a.as_dict() for a in report.alerts],
     }

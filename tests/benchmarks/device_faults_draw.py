@@ -9,14 +9,14 @@ fault that stopped it (the faults' own durations are not counted as lost);
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+
+from simulators.scenario_edit import with_items
 
 #: What can go wrong, as the issue lists it: ``kind -> (devices, simulator fault, seconds range)``.
 FAULT_KINDS: dict[str, tuple[tuple[str, ...], str, tuple[float, float]]] = {
@@ -77,20 +77,14 @@ def draw_faults(rng: random.Random, count: int, span_s: tuple[float, float]) -> 
 def fault_scenario(base: Path, faults: Iterable[DrawnFault], out: Path) -> Path:
     """The scenario ``base`` (its requests, files made absolute) with ``faults`` instead of its
     own faults, written to ``out``."""
-    data = json.loads(base.read_text(encoding="utf-8"))
-    items: list[Any] = [data[0]]
-    for item in data[1:]:
-        if "faultSimulator" in item:
-            continue
-        if isinstance(item.get("userSimulator"), str):
-            item = {**item, "userSimulator": str(base.parent / item["userSimulator"])}
-        items.append(item)
-    for fault in faults:
-        injected = {"device": fault.device, "kind": fault.fault, "back": fault.end_s}
-        items.append({"time": fault.start_s, "faultSimulator": injected})
-    items[1:] = sorted(items[1:], key=lambda item: item["time"])
-    out.write_text(json.dumps(items, indent=1), encoding="utf-8")
-    return out
+    injected = [
+        {
+            "time": f.start_s,
+            "faultSimulator": {"device": f.device, "kind": f.fault, "back": f.end_s},
+        }
+        for f in faults
+    ]
+    return with_items(base, injected, out, keep=lambda item: "faultSimulator" not in item)
 
 
 def excused_instants(faults: Iterable[DrawnFault], run_start: datetime) -> list[datetime]:

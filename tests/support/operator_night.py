@@ -24,8 +24,6 @@ REQUESTS = DATA_DIR / "scenarios" / "night"
 ALERT_AFTER_DARK_S = 300.0
 RAIN_AFTER_DARK_S = 2700.0
 DRY_AFTER_DARK_S = 3300.0
-#: The afterglow's magnitude 60 s after the trigger (bright: the follow-up's frames detect it).
-AFTERGLOW_MAG = 13.0
 #: The rain rate the weather stations report (mm/h): wet by any threshold.
 RAIN_MM_H = 12.0
 
@@ -45,32 +43,26 @@ def write_operator_night(folder: Path, config: SiteConfig, now: datetime) -> Ope
     """Write the scenario (and its notice) into ``folder`` for the night ``pyros night
     --simulate`` run at ``now`` simulates (same plan: the clock starts the simulation's evening
     before sunset)."""
+    from app.cli.nightgrb import grb_items
     from app.cli.nightsim import SIM_EVENING_S
-    from tasks.alerts.drill import drill_notice
     from tasks.scheduling.night_times import night_to_plan
 
     night = night_to_plan(now, config)
     assert night.sunset is not None and night.start is not None, night.label
     clock_start = night.sunset - timedelta(seconds=SIM_EVENING_S)
     dark_s = (night.start - clock_start).total_seconds()
-    alert_s = round(dark_s + ALERT_AFTER_DARK_S)
-    notice = drill_notice(config, clock_start + timedelta(seconds=alert_s))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "grb-notice.xml").write_bytes(notice.raw)
+    grb = grb_items(folder, config, clock_start, round(dark_s + ALERT_AFTER_DARK_S))
 
     items: list[object] = [86400]
     items += [
         {"time": 60 + 300 * i, "userSimulator": str(REQUESTS / f"night_request_{i + 1:02d}.xml")}
         for i in range(6)
     ]
-    items.append({"time": alert_s, "alertSimulator": "grb-notice.xml"})
-    afterglow = {"ra_deg": notice.ra_deg, "dec_deg": notice.dec_deg}
-    afterglow |= {"magnitude": AFTERGLOW_MAG, "decay_index": 1.0, "name": "GRB drill afterglow"}
-    items.append({"time": alert_s, "afterglowSimulator": afterglow})
+    items += list(grb.items)
     for start, rate in ((RAIN_AFTER_DARK_S, RAIN_MM_H), (DRY_AFTER_DARK_S, 0.0)):
         for station in ("WXT520", "VantagePro"):
             rain = {"device_name": station, "value_name": "RainRate", "value": rate}
             items.append({"time": round(dark_s + start), "plcSimulator": rain})
     scenario = folder / "operator-night.json"
     scenario.write_text(json.dumps(items, indent=1), encoding="utf-8")
-    return OperatorNight(scenario, notice.ivorn, notice.ra_deg, notice.dec_deg, night.label)
+    return OperatorNight(scenario, grb.ivorn, grb.ra_deg, grb.dec_deg, night.label)
