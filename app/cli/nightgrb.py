@@ -36,17 +36,24 @@ class NightGrb:
     items: tuple[dict[str, Any], ...]
 
 
-def grb_items(folder: Path, config: SiteConfig, clock_start: datetime, at_s: float) -> NightGrb:
-    """Write the notice of a burst at ``at_s`` run seconds into ``folder``; returns the scenario
-    items that send it to the broker and put its afterglow in the sky at that instant."""
+def grb_items(
+    folder: Path,
+    config: SiteConfig,
+    clock_start: datetime,
+    at_s: float,
+    notice_file: str = NOTICE_FILE,
+) -> NightGrb:
+    """Write the notice of a burst at ``at_s`` run seconds into ``folder`` (as ``notice_file``);
+    returns the scenario items that send it to the broker and put its afterglow in the sky at
+    that instant."""
     # Import time: the drill notice loads astropy (not paid by every CLI command).
     from tasks.alerts.drill import drill_notice
 
     at = clock_start + timedelta(seconds=at_s)
     notice = drill_notice(config, at)
     folder.mkdir(parents=True, exist_ok=True)
-    notice_file = folder / NOTICE_FILE
-    notice_file.write_bytes(notice.raw)
+    written = folder / notice_file
+    written.write_bytes(notice.raw)
     afterglow = {
         "ra_deg": notice.ra_deg,
         "dec_deg": notice.dec_deg,
@@ -55,7 +62,7 @@ def grb_items(folder: Path, config: SiteConfig, clock_start: datetime, at_s: flo
         "name": "GRB drill afterglow",
     }
     items = (
-        {"time": round(at_s), "alertSimulator": str(notice_file)},
+        {"time": round(at_s), "alertSimulator": str(written)},
         {"time": round(at_s), "afterglowSimulator": afterglow},
     )
     return NightGrb(notice.ivorn, notice.ra_deg, notice.dec_deg, at, items)

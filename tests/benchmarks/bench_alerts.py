@@ -13,8 +13,15 @@ second trial a routine holder has the mount and the visible camera, with an expo
 
 Figures: ``alert_to_slew_p50_s`` / ``_p95_s`` (goal p95 <= 0.1 s), by trial kind too. After each
 trial the bench takes the burst's leases over as the follow-up flow would (same owner, alert
-priority) and releases them. Not measured here (issue #18, not done): Prefect's own path
-(``prefect_path_*``), ``alert_to_first_frame_p50_s``, ``alert_to_afterglow_p50_s``.
+priority) and releases them. Prefect's own path (``prefect_path_*``): the same notices through
+event -> automation -> deployment run -> flow code issuing the slew.
+
+Part ``night`` (``alerts_night``): the main job's path, ``pyros night --simulate`` at 100x over
+:data:`NIGHT_HOURS` of dark night with the default scenario and :data:`NIGHT_BURSTS_MIN` bursts
+(the drill notice through the broker, its afterglow in the sky; ``app/cli/nightgrb.py``), from the
+night's own summary (``tasks/night/alerts_report.py``): ``alert_to_first_frame_p50_s`` and
+``alert_to_afterglow_p50_s`` in **simulated** seconds (the sky's time, with the default simulated
+slew and strategy), the afterglows found. ``ALERTS_PARTS`` chooses the parts (``reflex,night``).
 """
 
 from __future__ import annotations
@@ -23,13 +30,16 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from devices.client import NdjsonClient
 from devices.controllers import ImageType, Priority, connect_camera, connect_mount
 from infra.clock import parse_clock
 from infra.config import load_config
+from tests.benchmarks.bench_night import run_night, simulated_night_start
 from tests.benchmarks.common import emit, isolated_home, machine
 from tests.support.alert_intake import PYROS, IntakeRig
 from tests.support.ports import free_port, wait_port
@@ -193,7 +203,62 @@ def _q(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 4)
 
 
+#: The night part's bursts, minutes into the dark night (a follow-up takes about 6 minutes).
+NIGHT_BURSTS_MIN = (10.0, 30.0, 50.0)
+NIGHT_HOURS = 1.25
+
+
+def night_part() -> None:
+    """Bursts chased through a whole simulated night (see the module)."""
+    from app.cli.nightgrb import grb_items
+    from app.cli.nightsim import DEFAULT_SCENARIO
+    from simulators.scenario_edit import with_items
+
+    run_start, dark_start = simulated_night_start()
+    config = load_config()
+    with tempfile.TemporaryDirectory(prefix="pyros-bench-grbs-") as tmp:
+        folder = Path(tmp)
+        items: list[dict] = []
+        for number, minutes in enumerate(NIGHT_BURSTS_MIN):
+            at_s = (dark_start - run_start).total_seconds() + minutes * 60.0
+            items += grb_items(folder, config, run_start, at_s, f"grb-{number}.xml").items
+        scenario = with_items(DEFAULT_SCENARIO, items, folder / "grbs.json")
+        summary = run_night(100.0, NIGHT_HOURS, 512, scenario=scenario)["summary"]
+    alerts = summary.get("alerts") or []
+
+    def median(key: str) -> float | None:
+        values = [a[key] for a in alerts if a.get(key) is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    emit(
+        "alerts_night",
+        speed=100.0,
+        hours=NIGHT_HOURS,
+        bursts=len(NIGHT_BURSTS_MIN),
+        alerts_received=summary.get("alerts_received"),
+        alerts_followed=summary.get("alerts_followed"),
+        afterglows_found=summary.get("afterglows_found"),
+        alert_to_slew_wall_p50_s=median("alert_to_slew_s"),
+        alert_to_first_frame_p50_s=median("alert_to_first_frame_s"),
+        alert_to_afterglow_p50_s=median("alert_to_afterglow_s"),
+        per_alert=alerts,
+        flow_runs_failed=summary["flow_runs_failed"],
+        flow_runs_crashed=summary["flow_runs_crashed"],
+        load_1min_after=round(os.getloadavg()[0], 2),
+        **machine(),
+    )
+
+
 def main() -> None:
+    parts = os.environ.get("ALERTS_PARTS", "reflex,night").split(",")
+    if "reflex" in parts:
+        reflex_part()
+    if "night" in parts:
+        night_part()
+
+
+def reflex_part() -> None:
+    """The reflex's latency and Prefect's own path (see the module)."""
     with isolated_home() as home:
         rig = IntakeRig(home / "intake", clock=CLOCK)
         os.environ["PYROS_SITE_CONFIG"] = str(rig.home / "site.toml")
@@ -231,7 +296,6 @@ def main() -> None:
                 prefect_path_p95_s=_q(prefect, 0.95) if prefect else None,
                 reflex_speedup_p50=round(_q(prefect, 0.5) / _q(every, 0.5), 1) if prefect else None,
                 goal_speedup=20,
-                not_measured="alert_to_first_frame_p50_s, alert_to_afterglow_p50_s",
                 load_1min=round(load, 2),
                 load_1min_after=round(os.getloadavg()[0], 2),
                 **machine(),

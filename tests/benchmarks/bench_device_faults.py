@@ -29,11 +29,11 @@ import random
 import re
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.bench_night import run_night
+from tests.benchmarks.bench_night import run_night, simulated_night_start
 from tests.benchmarks.common import emit, machine
 from tests.benchmarks.device_faults_draw import (
     DrawnFault,
@@ -56,14 +56,8 @@ SCIENCE_FRAME = re.compile(r"^S(\d+)-P\d+-I\d+$")
 
 def dark_span_s(hours: float) -> tuple[float, float]:
     """The night's dark span in run seconds (the run starts before sunset, as ``pyros night``)."""
-    from app.cli.nightsim import SIM_EVENING_S
-    from infra.config import load_config
-    from tasks.scheduling.night_times import night_to_plan
-
-    night = night_to_plan(datetime.now(UTC), load_config())
-    assert night.sunset is not None and night.start is not None, night.label
-    run_start = night.sunset - timedelta(seconds=SIM_EVENING_S)
-    dark_from = (night.start - run_start).total_seconds()
+    run_start, dark_start = simulated_night_start()
+    dark_from = (dark_start - run_start).total_seconds()
     return dark_from, dark_from + hours * 3600.0
 
 

@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,18 @@ SWEEP_HOURS = 1.5
 SWEEP_FRAME_PX = 512
 REFERENCE_SPEED = 20.0
 SWEEP_SPEEDS = (100.0, 200.0, 400.0, 800.0)
+
+
+def simulated_night_start() -> tuple[datetime, datetime]:
+    """The run's start and the dark night's start of the night ``pyros night --simulate`` would
+    simulate now at the bundled site (the run starts the simulation's evening before sunset)."""
+    from app.cli.nightsim import SIM_EVENING_S
+    from infra.config import load_config
+    from tasks.scheduling.night_times import night_to_plan
+
+    night = night_to_plan(datetime.now(UTC), load_config())
+    assert night.sunset is not None and night.start is not None, night.label
+    return night.sunset - timedelta(seconds=SIM_EVENING_S), night.start
 
 
 def run_night(
@@ -91,8 +104,6 @@ def run_night(
 
 def _recorded_timing(home: Path, label: str, hours: float) -> tuple[dict[str, Any], list[str]]:
     """The timing figures of the night in ``home`` and its executed sequences' names in order."""
-    from datetime import timedelta
-
     from infra.config import load_config
     from infra.db import session_scope
     from infra.db.engine import create_pyros_engine
