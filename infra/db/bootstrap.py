@@ -39,6 +39,7 @@ DEVICE_KINDS = {
     "plc": "plc",
     "camera_vis": "camera",
     "camera_nir": "camera",
+    "lamp": "lamp",  # only when [devices.lamp] is configured
 }
 
 
@@ -108,8 +109,11 @@ def init_defaults(session: Session, config: SiteConfig) -> InitReport:
         user.programs.append(program)
 
     instruments = {i.device: i for i in config.instruments}
+    endpoints = config.devices.configured()
     for name, kind in DEVICE_KINDS.items():
-        endpoint = getattr(config.devices, name)
+        endpoint = endpoints.get(name)
+        if endpoint is None:
+            continue
         device = session.scalar(select(Device).filter_by(name=name))
         if device is None:
             device = Device(name=name, kind=kind, connected=False, last_error="")
