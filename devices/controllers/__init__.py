@@ -187,9 +187,10 @@ def connect_flat_lamp(
     *,
     clock: Clock | None = None,
     address: tuple[str, int] | None = None,
-) -> FlatLamp:
-    """The dome-flat lamp of this site: the light panel when ``[devices.lamp]`` is configured,
-    the PLC (its ``calibration_lamp`` switch) otherwise; ``address`` is that device's gateway."""
+) -> GatewayLamp | GatewayPlc:
+    """The dome-flat lamp of this site (a :class:`~devices.controllers.lamp.FlatLamp`): the light
+    panel when ``[devices.lamp]`` is configured, the PLC (its ``calibration_lamp`` switch)
+    otherwise; ``address`` is that device's gateway."""
     config, clock = _resolve(config, clock)
     if config.devices.lamp is not None:
         return connect_lamp(config, clock=clock, address=address)
