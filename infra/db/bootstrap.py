@@ -109,11 +109,8 @@ def init_defaults(session: Session, config: SiteConfig) -> InitReport:
         user.programs.append(program)
 
     instruments = {i.device: i for i in config.instruments}
-    endpoints = config.devices.configured()
-    for name, kind in DEVICE_KINDS.items():
-        endpoint = endpoints.get(name)
-        if endpoint is None:
-            continue
+    for name, endpoint in config.devices.configured().items():
+        kind = DEVICE_KINDS[name]
         device = session.scalar(select(Device).filter_by(name=name))
         if device is None:
             device = Device(name=name, kind=kind, connected=False, last_error="")
