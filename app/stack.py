@@ -107,12 +107,13 @@ def device_specs(
     specs: list[ProcessSpec] = []
     ports: dict[str, int] = {}
     timeout = min(120.0, config.stack.startup_timeout_s)
-    names = list(type(config.devices).model_fields)
+    endpoints = config.devices.configured()
+    names = list(endpoints)
     # A site on INDI (docs/devices.md) runs none of PyROS's simulators: its gateways connect to
     # the running indiserver (and the simulators would take the INDI server's port).
-    on_indi = any(getattr(config.devices, n).driver == "indi" for n in names)
+    on_indi = any(e.driver == "indi" for e in endpoints.values())
     if config.simulators.enabled and not on_indi:
-        device_ports = {n: getattr(config.devices, n).port for n in names}
+        device_ports = {n: e.port for n, e in endpoints.items()}
         ports.update({f"simulator {n}": p for n, p in device_ports.items()})
         argv = [python, "-m", "app.cli.main", "simulators", "start"]
         if scenario is not None:

@@ -28,6 +28,7 @@ class DeviceKind(StrEnum):
     DOME = "dome"
     CAMERA = "camera"
     PLC = "plc"
+    LAMP = "lamp"
 
 
 class Access(StrEnum):
@@ -42,6 +43,9 @@ class Access(StrEnum):
 IMAGE_TYPES = ("light", "bias", "dark", "flat")
 #: Switches of the PLC (lights, the calibration lamp, eight power outlets).
 SWITCH_NAMES = ("lights", "calibration_lamp", *(f"outlet_{i}" for i in range(1, 9)))
+#: Largest intensity a ``LIGHT`` command may ask (a panel's own range may be smaller: INDI's
+#: light panel simulator goes to 255).
+MAX_LAMP_INTENSITY = 65535.0
 #: Lease priorities, lowest first (the lease module gives them their order).
 PRIORITY_NAMES = ("routine", "operator", "alert", "safety")
 
@@ -155,6 +159,26 @@ DEVICE_COMMANDS: dict[DeviceKind, dict[str, CommandSpec]] = {
             ),
         )
     },
+    DeviceKind.LAMP: {
+        spec.name: spec
+        for spec in (
+            _READ_STATUS,
+            CommandSpec(
+                "LIGHT",
+                Access.CONTROL,
+                (
+                    Arg("on", "bool"),
+                    Arg(
+                        "intensity",
+                        "number",
+                        required=False,
+                        minimum=0.0,
+                        maximum=MAX_LAMP_INTENSITY,
+                    ),
+                ),
+            ),
+        )
+    },
 }
 
 #: The command that stops whatever a device is doing (None: nothing to stop).
@@ -163,11 +187,13 @@ ABORT_COMMAND: dict[DeviceKind, str | None] = {
     DeviceKind.DOME: "ABORT",
     DeviceKind.CAMERA: "ABORT",
     DeviceKind.PLC: None,
+    DeviceKind.LAMP: None,  # a lamp left on by a displaced holder is the new holder's to switch
 }
 
 
 def kind_of(device: str) -> DeviceKind:
-    """The kind of a configured device name (``mount``, ``dome``, ``plc``, ``camera_*``).
+    """The kind of a configured device name (``mount``, ``dome``, ``plc``, ``lamp``,
+    ``camera_*``).
 
     Raises
     ------
@@ -180,7 +206,7 @@ def kind_of(device: str) -> DeviceKind:
         return DeviceKind(device)
     except ValueError:
         raise ValueError(
-            f"unknown device {device!r}: expected mount, dome, plc or camera_<name>"
+            f"unknown device {device!r}: expected mount, dome, plc, lamp or camera_<name>"
         ) from None
 
 

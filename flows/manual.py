@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from devices.controllers import connect_camera, connect_mount, connect_plc
+from devices.controllers import connect_camera, connect_flat_lamp, connect_mount, connect_plc
 from devices.controllers.base import GatewayController
 from flows.operator import cancel_request_flow
 from infra.clock import get_clock
@@ -32,6 +32,7 @@ from tasks.control.lease import DONE, ManualResult, Operator, journal_action
 from tasks.control.manual import (
     MAX_MANUAL_FRAMES,
     ExposureSpec,
+    calibration_lamp,
     expose,
     goto,
     manual_frames_dir,
@@ -143,14 +144,16 @@ def lights_flow(on: bool, reason: Reason, user: str = OPERATOR) -> dict[str, Any
 
 @flow(name="calibration-lamp", log_prints=False)
 def calibration_lamp_flow(on: bool, reason: Reason, user: str = OPERATOR) -> dict[str, Any]:
-    """The flat-field calibration lamp on or off, through the PLC at operator priority.
+    """The flat-field calibration lamp on or off at operator priority: the light panel of
+    ``[devices.lamp]`` when configured, else the PLC's switch.
 
     Args:
         on: True switches the lamp on, false off.
         reason: Why (required; journaled with the action).
         user: Who asks (journaled as the source of the action).
     """
-    return _switch("calibration_lamp", on, user, reason)
+    who = Operator(user, reason)
+    return _with(connect_flat_lamp, lambda lamp: calibration_lamp(lamp, who, on))
 
 
 @flow(name="power", log_prints=False)

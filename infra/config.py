@@ -146,21 +146,40 @@ class Endpoint(_Section):
         return self
 
 
+#: Largest intensity ``[devices.lamp] intensity`` may ask (a panel's own range may be smaller).
+MAX_LAMP_INTENSITY = 65535.0
+
+
+class LampEndpoint(Endpoint):
+    """The dome-flat lamp when it is a device of its own: an INDI light panel (``[devices.lamp]``,
+    docs/devices.md). Without it the lamp is the PLC's ``calibration_lamp`` switch."""
+
+    driver: Literal["indi"]
+    #: ``FLAT_LIGHT_INTENSITY`` set before the panel is switched on (None: left as it is).
+    intensity: float | None = Field(default=None, ge=0.0, le=MAX_LAMP_INTENSITY)
+
+
 class DevicesSection(_Section):
-    """Endpoints of every device."""
+    """Endpoints of every device (``lamp`` is optional)."""
 
     mount: Endpoint
     camera_vis: Endpoint
     camera_nir: Endpoint
     plc: Endpoint
     dome: Endpoint
+    lamp: LampEndpoint | None = None
+
+    def configured(self) -> dict[str, Endpoint]:
+        """The configured devices and their endpoints, in configuration order (an optional
+        device left out is not there)."""
+        found = {name: getattr(self, name) for name in type(self).model_fields}
+        return {name: endpoint for name, endpoint in found.items() if endpoint is not None}
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> DevicesSection:
         seen: dict[tuple[str, int], str] = {}
         indi: dict[tuple[str, int, str], str] = {}
-        for name in type(self).model_fields:
-            endpoint: Endpoint = getattr(self, name)
+        for name, endpoint in self.configured().items():
             if endpoint.driver == "indi":
                 # One INDI server fronts many devices: they share host and port, not the device.
                 device = (endpoint.host, endpoint.port, str(endpoint.indi_device))
@@ -189,6 +208,7 @@ class GatewayPorts(_Section):
     camera_nir: Port = 5102
     plc: Port = 5103
     dome: Port = 5104
+    lamp: Port = 5105  # used only when [devices.lamp] is configured
 
 
 class GatewaysSection(_Section):
@@ -450,8 +470,7 @@ class SiteConfig(_Section):
                         f"instruments[{index}].filters: {f_name!r} has no [sky.filters] entry "
                         "(the camera simulator needs its photometry)"
                     )
-        for name in DevicesSection.model_fields:
-            endpoint: Endpoint = getattr(self.devices, name)
+        for name, endpoint in self.devices.configured().items():
             for gateway in GatewayPorts.model_fields:
                 port = getattr(self.gateways.ports, gateway)
                 if port == endpoint.port and endpoint.host == self.gateways.host:
@@ -462,9 +481,9 @@ class SiteConfig(_Section):
         check_endpoints(  # (an INDI device is never one of PyROS's simulators)
             self.simulators,
             {
-                name: getattr(self.devices, name).host
-                for name in DevicesSection.model_fields
-                if getattr(self.devices, name).driver == "pyros"
+                name: endpoint.host
+                for name, endpoint in self.devices.configured().items()
+                if endpoint.driver == "pyros"
             },
         )
         if self.alerts.priority > self.requests.max_priority:

@@ -17,6 +17,7 @@ from devices.controllers.camera import (
     ImageType,
 )
 from devices.controllers.dome import DomeState, GatewayDome, ShutterState
+from devices.controllers.lamp import FlatLamp, GatewayLamp, LampLight, LampState
 from devices.controllers.link import GatewayLink, LeaseHandle, LinkSettings
 from devices.controllers.mount import GatewayMount, MountMotion, MountState
 from devices.controllers.plc import GatewayPlc, PlcStatus, Reading
@@ -28,14 +29,18 @@ __all__ = [
     "CameraActivity",
     "CameraState",
     "DomeState",
+    "FlatLamp",
     "Frame",
     "GatewayCamera",
     "GatewayDome",
     "GatewayFilterWheel",
+    "GatewayLamp",
     "GatewayMount",
     "GatewayPlc",
     "HealthReport",
     "ImageType",
+    "LampLight",
+    "LampState",
     "LeaseHandle",
     "LeaseInfo",
     "MountMotion",
@@ -46,6 +51,8 @@ __all__ = [
     "ShutterState",
     "connect_camera",
     "connect_dome",
+    "connect_flat_lamp",
+    "connect_lamp",
     "connect_mount",
     "connect_plc",
     "link_to",
@@ -63,15 +70,22 @@ def link_to(
     Parameters
     ----------
     device : str
-        ``mount``, ``dome``, ``plc``, ``camera_vis``, ``camera_nir``.
+        ``mount``, ``dome``, ``plc``, ``camera_vis``, ``camera_nir``, ``lamp``.
     config : SiteConfig, optional
         Default: the process configuration.
     address : tuple, optional
         ``(host, port)`` of the gateway instead of ``[gateways]`` (tests, tools).
+
+    Raises
+    ------
+    ValueError
+        When the device is not configured (an optional one, such as ``lamp``).
     """
     config = config or get_config()
     settings = config.gateways
-    endpoint = getattr(config.devices, device)
+    endpoint = config.devices.configured().get(device)
+    if endpoint is None:
+        raise ValueError(f"no device {device!r} is configured ([devices.{device}])")
     host, port = address or (settings.host, getattr(settings.ports, device))
     return GatewayLink(
         device,
@@ -149,3 +163,35 @@ def connect_plc(
     """The PLC, through its gateway."""
     config, clock = _resolve(config, clock)
     return GatewayPlc(link_to("plc", config, address=address), config=config, clock=clock)
+
+
+def connect_lamp(
+    config: SiteConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    address: tuple[str, int] | None = None,
+) -> GatewayLamp:
+    """The light panel (``[devices.lamp]``), through its gateway.
+
+    Raises
+    ------
+    ValueError
+        When the site has no ``[devices.lamp]``.
+    """
+    config, clock = _resolve(config, clock)
+    return GatewayLamp(link_to("lamp", config, address=address), config=config, clock=clock)
+
+
+def connect_flat_lamp(
+    config: SiteConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    address: tuple[str, int] | None = None,
+) -> GatewayLamp | GatewayPlc:
+    """The dome-flat lamp of this site (a :class:`~devices.controllers.lamp.FlatLamp`): the light
+    panel when ``[devices.lamp]`` is configured, the PLC (its ``calibration_lamp`` switch)
+    otherwise; ``address`` is that device's gateway."""
+    config, clock = _resolve(config, clock)
+    if config.devices.lamp is not None:
+        return connect_lamp(config, clock=clock, address=address)
+    return connect_plc(config, clock=clock, address=address)

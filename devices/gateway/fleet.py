@@ -19,7 +19,7 @@ from devices.client import ConnectionHooks
 from devices.gateway.gateway import DeviceLink, Gateway, GatewayTiming, LinkFactory
 from devices.indi.upstream import IndiUpstream
 from infra.clock import Clock, get_clock
-from infra.config import DevicesSection, SiteConfig, get_config
+from infra.config import SiteConfig, get_config
 from infra.db import get_engine
 from infra.db.migrate import DatabaseNotReady, ensure_ready
 from infra.settings import load_settings
@@ -33,8 +33,8 @@ class GatewayStartError(RuntimeError):
 
 
 def device_names(config: SiteConfig | None = None) -> list[str]:
-    """The configured devices, in configuration order."""
-    return list(DevicesSection.model_fields)
+    """The configured devices, in configuration order (``lamp`` only when configured)."""
+    return list((config or get_config()).devices.configured())
 
 
 def build_gateway(
@@ -46,7 +46,9 @@ def build_gateway(
 ) -> Gateway:
     """The gateway of device ``name`` as configured (not started): it speaks INDI to the device
     when ``[devices.<name>] driver = "indi"``, the PyROS device protocol otherwise."""
-    endpoint = getattr(config.devices, name)
+    endpoint = config.devices.configured().get(name)
+    if endpoint is None:
+        raise GatewayStartError(f"device {name} is not configured ([devices.{name}])")
     settings = config.gateways
     link: LinkFactory | None = None
     if endpoint.driver == "indi":

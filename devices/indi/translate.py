@@ -16,6 +16,7 @@ from typing import Any
 from devices.astrometry import altaz_deg, icrs_to_jnow, jnow_to_icrs
 from devices.controllers.camera import CameraActivity
 from devices.controllers.dome import ShutterState
+from devices.controllers.lamp import LampLight
 from devices.controllers.mount import MountMotion
 from devices.indi.link import Vector
 from infra.config import SiteSection
@@ -29,6 +30,8 @@ FRAME_TYPES = {
     "dark": "FRAME_DARK",
     "flat": "FRAME_FLAT",
 }
+#: The member of ``FLAT_LIGHT_INTENSITY`` (INDI's light box interface).
+INTENSITY_MEMBER = "FLAT_LIGHT_INTENSITY_VALUE"
 #: Kilometres per hour in one metre per second (INDI weather reports wind in km/h).
 KPH_PER_M_S = 3.6
 
@@ -207,4 +210,21 @@ def weather_status(
         "device": [
             {"name": station, "type": "meteo", "valid": "yes" if valid else "no", "values": values}
         ],
+    }
+
+
+# ---------------------------------------------------------------------- light panel
+def lamp_status(vectors: dict[str, Vector]) -> dict[str, Any]:
+    """The lamp ``STATUS`` fields of an INDI light panel: ``state`` from ``FLAT_LIGHT_CONTROL``
+    (``fault`` when it is in Alert or not defined), ``intensity`` from ``FLAT_LIGHT_INTENSITY``
+    (None: the panel has no dimmer)."""
+    control = vectors.get("FLAT_LIGHT_CONTROL")
+    if control is None or control.state == "Alert":
+        light = LampLight.FAULT
+    else:
+        light = LampLight.ON if control.on("FLAT_LIGHT_ON") else LampLight.OFF
+    intensity = vectors.get("FLAT_LIGHT_INTENSITY")
+    return {
+        "state": light,
+        "intensity": None if intensity is None else intensity.number(INTENSITY_MEMBER),
     }

@@ -28,6 +28,7 @@ from devices.errors import DeviceDisconnected, DeviceError, DeviceProblem, Devic
 from devices.indi.camera_driver import CameraDriver
 from devices.indi.drivers import DomeDriver, IndiDriver, MountDriver, WeatherDriver
 from devices.indi.link import IndiLink
+from devices.indi.panel_driver import LampDriver
 from devices.replies import PendingReply
 from infra.clock import Clock
 from infra.config import Endpoint, SiteConfig
@@ -39,6 +40,7 @@ _DRIVERS: dict[DeviceKind, type[IndiDriver]] = {
     DeviceKind.DOME: DomeDriver,
     DeviceKind.CAMERA: CameraDriver,
     DeviceKind.PLC: WeatherDriver,
+    DeviceKind.LAMP: LampDriver,
 }
 _numbers = itertools.count(1)
 
@@ -49,7 +51,7 @@ class IndiUpstream:
     Parameters
     ----------
     device : str
-        PyROS device name (``mount``, ``dome``, ``camera_vis``, ``plc``...).
+        PyROS device name (``mount``, ``dome``, ``camera_vis``, ``plc``, ``lamp``...).
     endpoint : Endpoint
         ``[devices.<device>]`` with ``driver = "indi"``.
     config : SiteConfig

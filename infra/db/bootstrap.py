@@ -39,6 +39,7 @@ DEVICE_KINDS = {
     "plc": "plc",
     "camera_vis": "camera",
     "camera_nir": "camera",
+    "lamp": "lamp",  # only when [devices.lamp] is configured
 }
 
 
@@ -108,8 +109,8 @@ def init_defaults(session: Session, config: SiteConfig) -> InitReport:
         user.programs.append(program)
 
     instruments = {i.device: i for i in config.instruments}
-    for name, kind in DEVICE_KINDS.items():
-        endpoint = getattr(config.devices, name)
+    for name, endpoint in config.devices.configured().items():
+        kind = DEVICE_KINDS[name]
         device = session.scalar(select(Device).filter_by(name=name))
         if device is None:
             device = Device(name=name, kind=kind, connected=False, last_error="")

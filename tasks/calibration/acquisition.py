@@ -2,11 +2,12 @@
 
 The ``calibrate`` deployment ("take and build masters now") asks for frames through an
 *acquisition callable*: ``acquire(AcquisitionRequest) -> list of FITS paths``, which takes
-``count`` frames of one kind with the camera (and, for dome flats, the PLC's calibration lamp;
-for twilight flats, a dither of ``dither_arcsec`` between frames so that stars fall on different
-pixels). :func:`tasks.calibration.camera_acquisition.default_acquisition` takes them with the
-cameras through the gateways; the masters are built from the paths it returns, exactly as from
-frames already on disk.
+``count`` frames of one kind with the camera (and, for dome flats, the calibration lamp: the
+PLC's switch, or the light panel of ``[devices.lamp]``; for twilight flats, a dither of
+``dither_arcsec`` between frames so that stars fall on different pixels).
+:func:`tasks.calibration.camera_acquisition.default_acquisition` takes them with the cameras
+through the gateways; the masters are built from the paths it returns, exactly as from frames
+already on disk.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class AcquisitionRequest:
     """``count`` frames of ``kind`` with ``camera``.
 
     ``flat_source`` is ``twilight`` (the sky, dithered by ``dither_arcsec`` between frames) or
-    ``dome`` (the PLC's calibration lamp on, the dome closed).
+    ``dome`` (the calibration lamp on, the dome closed: the PLC's switch, or the light panel
+    of ``[devices.lamp]`` when configured).
     """
 
     camera: str

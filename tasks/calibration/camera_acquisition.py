@@ -3,9 +3,12 @@
 Bias and dark frames need only the camera. Twilight flats also point the mount at the
 flat-field spot (on the meridian, ``FLAT_ALTITUDE_DEG`` high, where the twilight sky is most
 uniform) and move it by ``dither_arcsec`` between frames so that stars fall on different pixels
-(the median combine then removes them). Dome flats switch the PLC's calibration lamp on for the
-set and off after it. Every device is claimed at routine priority: an alert or the safety reflex
-preempting it makes the set fail (recorded by the calibration module), never the night.
+(the median combine then removes them). Dome flats switch the site's flat lamp on for the set and
+off after it: the light panel when ``[devices.lamp]`` is configured, the PLC's
+``calibration_lamp`` switch otherwise (:func:`devices.controllers.connect_flat_lamp` chooses;
+the acquisition sees only a :class:`~devices.controllers.lamp.FlatLamp`). Every device is
+claimed at routine priority: an alert or the safety reflex preempting it makes the set fail
+(recorded by the calibration module), never the night.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import astropy.units as u
 import numpy as np
 from astropy.io import fits
 
-from devices.controllers import Priority, connect_camera, connect_mount, connect_plc
+from devices.controllers import Priority, connect_camera, connect_flat_lamp, connect_mount
 from devices.controllers.base import GatewayController
 from devices.controllers.camera import GatewayCamera
+from devices.controllers.lamp import FlatLamp
 from devices.controllers.mount import Mount
-from devices.controllers.plc import Plc
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
 from infra.journal import night_label
@@ -74,8 +77,8 @@ class CameraAcquisition:
         Night label (the directory).
     mount : Mount, optional
         Needed for twilight flats.
-    plc : Plc, optional
-        Needed for dome flats (the lamp).
+    lamp : FlatLamp, optional
+        Needed for dome flats: the PLC (its ``calibration_lamp`` switch) or a light panel.
     """
 
     def __init__(
@@ -88,11 +91,11 @@ class CameraAcquisition:
         night: str,
         *,
         mount: Mount | None = None,
-        plc: Plc | None = None,
+        lamp: FlatLamp | None = None,
     ) -> None:
         self.cameras, self.owner, self.clock, self.config = cameras, owner, clock, config
         self.directory = Path(frames_dir) / night / "calibration"
-        self.mount, self.plc = mount, plc
+        self.mount, self.lamp = mount, lamp
 
     def __call__(self, request: AcquisitionRequest) -> Sequence[Path]:
         """Take ``request.count`` frames; their paths, in order.
@@ -100,7 +103,7 @@ class CameraAcquisition:
         Raises
         ------
         ValueError
-            An unknown camera, or a flat set whose device (mount, PLC) is not available.
+            An unknown camera, or a flat set whose device (mount, lamp) is not available.
         DeviceProblem
             Any device trouble (the calibration module records it as a failed build).
         """
@@ -110,11 +113,11 @@ class CameraAcquisition:
         twilight = request.kind == "flat" and request.flat_source == "twilight"
         dome = request.kind == "flat" and request.flat_source == "dome"
         mount = self.mount if twilight else None
-        plc = self.plc if dome else None
+        lamp = self.lamp if dome else None
         if twilight and mount is None:
             raise ValueError("twilight flats need the mount (to point at the flat-field spot)")
-        if dome and plc is None:
-            raise ValueError("dome flats need the PLC (the calibration lamp)")
+        if dome and lamp is None:
+            raise ValueError("dome flats need the calibration lamp (the PLC's or a light panel)")
         self.directory.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:
             stack.enter_context(camera.claim(self.owner, Priority.ROUTINE))
@@ -122,10 +125,10 @@ class CameraAcquisition:
                 camera.filter_wheel.set_filter(request.filter)
             if mount is not None:
                 stack.enter_context(mount.claim(self.owner, Priority.ROUTINE))
-            if plc is not None:
-                stack.enter_context(plc.claim(self.owner, Priority.ROUTINE))
-                plc.calibration_lamp(True)
-                stack.callback(_lamp_off, plc)
+            if lamp is not None:
+                stack.enter_context(lamp.claim(self.owner, Priority.ROUTINE))
+                lamp.calibration_lamp(True)
+                stack.callback(_lamp_off, lamp)
             return self._take(camera, request, mount)
 
     def _take(
@@ -180,9 +183,9 @@ def central_level(path: Path) -> tuple[float, float | None] | None:
         return None
 
 
-def _lamp_off(plc: Plc) -> None:
-    with contextlib.suppress(Exception):  # the lease may be gone; the PLC turns it off then
-        plc.calibration_lamp(False)
+def _lamp_off(lamp: FlatLamp) -> None:
+    with contextlib.suppress(Exception):  # the lease may be gone; its new holder switches it
+        lamp.calibration_lamp(False)
 
 
 def gateway_acquisition(
@@ -193,8 +196,8 @@ def gateway_acquisition(
     clock: Clock | None = None,
 ) -> Acquire:
     """The acquisition of this installation: each request connects, through the gateways, to
-    its camera (and the mount for twilight flats, the PLC for dome flats), takes the frames and
-    disconnects."""
+    its camera (and the mount for twilight flats, the flat lamp for dome flats: the light panel
+    when configured, else the PLC), takes the frames and disconnects."""
 
     def acquire(request: AcquisitionRequest) -> Sequence[Path]:
         site, now_clock = config or get_config(), clock or get_clock()
@@ -202,15 +205,15 @@ def gateway_acquisition(
         if site.instrument(request.camera) is None:
             raise ValueError(f"camera {request.camera!r} is not an instrument")
         camera = connect_camera(request.camera, site, clock=now_clock)
-        controllers: list[GatewayController] = [camera]
-        mount = plc = None
+        controllers: list[GatewayController | FlatLamp] = [camera]
+        mount, lamp = None, None
         try:
             if request.kind == "flat" and request.flat_source == "twilight":
                 mount = connect_mount(site, clock=now_clock)
                 controllers.append(mount)
             if request.kind == "flat" and request.flat_source == "dome":
-                plc = connect_plc(site, clock=now_clock)
-                controllers.append(plc)
+                lamp = connect_flat_lamp(site, clock=now_clock)
+                controllers.append(lamp)
             take = CameraAcquisition(
                 {request.camera: camera},
                 owner,
@@ -219,7 +222,7 @@ def gateway_acquisition(
                 load_settings().frames_dir,
                 label,
                 mount=mount,
-                plc=plc,
+                lamp=lamp,
             )
             return take(request)
         finally:

@@ -1,4 +1,5 @@
-"""Manual actions on the telescope's devices: park, goto, a manual exposure, PLC switches.
+"""Manual actions on the telescope's devices: park, goto, a manual exposure, PLC switches, the
+dome-flat lamp (the PLC's switch or the light panel of ``[devices.lamp]``).
 
 Each takes its device's lease at operator priority for the action and releases it after
 (:func:`~tasks.control.lease.run_manual`): a routine sequence in the way is preempted; safety or
@@ -15,6 +16,7 @@ from typing import Any
 
 from devices.commands import SWITCH_NAMES
 from devices.controllers.camera import GatewayCamera, ImageType
+from devices.controllers.lamp import Lamp
 from devices.controllers.mount import Mount, MountState
 from devices.controllers.plc import Plc
 from infra.journal import JournalTarget
@@ -194,3 +196,24 @@ def switch(
         return f"{name} {'on' if states.get(name) else 'off'}", {"switches": states}
 
     return run_manual("switch", who, plc, body, asked={"switch": name, "on": on}, into=into)
+
+
+def calibration_lamp(
+    lamp: Plc | Lamp, who: Operator, on: bool, *, into: JournalTarget | None = None
+) -> ManualResult:
+    """Turn the dome-flat lamp on or off: the PLC's ``calibration_lamp`` switch or the light
+    panel, whichever :func:`devices.controllers.connect_flat_lamp` gave; it stays so after the
+    lease is released.
+
+    Raises
+    ------
+    ManualRefused
+        Safety or an alert holds the lamp's device.
+    """
+
+    def body() -> tuple[str, dict[str, Any]]:
+        lamp.calibration_lamp(on)
+        return f"calibration lamp {'on' if on else 'off'} ({lamp.device})", {"lamp": lamp.device}
+
+    asked = {"switch": "calibration_lamp", "on": on}
+    return run_manual("switch", who, lamp, body, asked=asked, into=into)

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from devices.controllers import GatewayCamera, GatewayDome, GatewayMount, GatewayPlc
+from devices.controllers import (
+    GatewayCamera,
+    GatewayDome,
+    GatewayLamp,
+    GatewayMount,
+    GatewayPlc,
+)
 from devices.controllers.base import GatewayController
 from devices.controllers.link import GatewayLink, LinkSettings
 from devices.gateway import Gateway, GatewayTiming
@@ -39,6 +45,7 @@ _CONTROLLERS: dict[str, type[GatewayController]] = {
     "camera_vis": GatewayCamera,
     "camera_nir": GatewayCamera,
     "plc": GatewayPlc,
+    "lamp": GatewayLamp,
 }
 
 

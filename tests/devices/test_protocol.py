@@ -89,6 +89,8 @@ def test_every_device_kind_has_status_and_control_commands_need_the_lease():
         ("plc", {"name": "SWITCH", "switch": "calibration_lamp", "on": True}),
         ("plc", {"name": "SWITCHES"}),
         ("plc", {"name": "CLAIM", "owner": "op", "priority": "operator", "wait_s": 1}),
+        ("lamp", {"name": "LIGHT", "on": True}),
+        ("lamp", {"name": "LIGHT", "on": False, "intensity": 128}),
     ],
 )
 def test_valid_commands_pass(kind, item):
@@ -108,6 +110,8 @@ def test_valid_commands_pass(kind, item):
         ("camera", {"name": "EXPOSE", "exposure_s": -1, "image_type": "light"}, ">= 0"),
         ("camera", {"name": "EXPOSE", "exposure_s": 1, "image_type": "sky"}, "not one of"),
         ("plc", {"name": "SWITCH", "switch": "heater", "on": True}, "not one of"),
+        ("lamp", {"name": "LIGHT", "on": True, "intensity": -1}, "intensity must be >= 0"),
+        ("lamp", {"name": "LIGHT", "on": "yes"}, "true or false"),
         ("plc", {"name": "CLAIM", "owner": "x", "priority": "urgent"}, "not one of"),
     ],
 )

@@ -102,3 +102,55 @@ def test_site_config_from_environment(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PYROS_SITE_CONFIG", str(custom))
     _cached.cache_clear()
     assert get_config().site.name == "testsite"
+
+
+def _lamp(**keys: object) -> dict:
+    data = _defaults()
+    data["devices"]["lamp"] = {
+        "host": "10.0.0.5",
+        "port": 7624,
+        "driver": "indi",
+        "indi_device": "Light Panel Simulator",
+        **keys,
+    }
+    return data
+
+
+def test_the_lamp_is_optional_and_absent_by_default():
+    config = load_config()
+    assert config.devices.lamp is None
+    assert list(config.devices.configured()) == ["mount", "camera_vis", "camera_nir", "plc", "dome"]
+    lamp = parse_config(_lamp(intensity=128)).devices
+    assert lamp.lamp is not None and lamp.lamp.intensity == 128.0
+    assert list(lamp.configured())[-1] == "lamp"
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"driver": "pyros"}, "devices.lamp.driver: Input should be 'indi'"),
+        ({"indi_device": None}, 'devices.lamp: driver "indi" needs indi_device'),
+        ({"intensity": -1}, "devices.lamp.intensity: Input should be greater than or equal to 0"),
+        ({"intensity": 1e6}, "devices.lamp.intensity: Input should be less than or equal to"),
+        ({"intensity": "bright"}, "devices.lamp.intensity: Input should be a valid number"),
+        ({"port": 0}, "devices.lamp.port"),
+        ({"dimmer": 3}, "devices.lamp.dimmer: unknown key"),
+    ],
+)
+def test_a_bad_lamp_is_refused_naming_the_key(keys, expected):
+    data = _lamp(**keys)
+    data["devices"]["lamp"] = {k: v for k, v in data["devices"]["lamp"].items() if v is not None}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "site.toml")
+    assert expected in str(caught.value)
+
+
+def test_the_lamp_may_not_be_another_devices_indi_device():
+    data = _lamp()
+    data["devices"]["dome"] = {**data["devices"]["lamp"], "indi_device": "Light Panel Simulator"}
+    with pytest.raises(ConfigError, match="both INDI device 'Light Panel Simulator'"):
+        parse_config(data)
+    missing = _lamp()
+    del missing["devices"]["lamp"]["driver"]
+    with pytest.raises(ConfigError, match=r"devices\.lamp\.driver: Field required"):
+        parse_config(missing)

@@ -17,8 +17,8 @@ def test_the_defaults_avoid_prefect_and_the_device_ports():
     config = load_config()
     ports = config.gateways.ports.model_dump()
     assert ports == {"mount": 5100, "camera_vis": 5101, "camera_nir": 5102, "plc": 5103,
-                     "dome": 5104}  # fmt: skip
-    device_ports = {getattr(config.devices, name).port for name in ports}
+                     "dome": 5104, "lamp": 5105}  # fmt: skip
+    device_ports = {endpoint.port for endpoint in config.devices.configured().values()}
     assert not set(ports.values()) & (device_ports | {4200})
     assert config.gateways.heartbeat_s * 2 <= config.gateways.lease_ttl_s
 

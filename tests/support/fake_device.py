@@ -71,7 +71,8 @@ class Received:
 
 
 class FakeDevice:
-    """A fake device of ``kind`` (mount, dome, camera, plc) on ``host:port`` (0: a free port).
+    """A fake device of ``kind`` (mount, dome, camera, plc, lamp) on ``host:port`` (0: a free
+    port).
 
     ``move_s`` is how long (wall) slews, shutter moves, filter moves take; exposures last their
     ``exposure_s`` times ``time_scale``.
@@ -115,6 +116,8 @@ class FakeDevice:
         if self.kind == "camera":
             return {"state": "idle", "filter": self.filters[0], "exposure": None,
                     "last_frame": None}  # fmt: skip
+        if self.kind == "lamp":
+            return {"state": "off", "intensity": 0.0}
         return {"switches": dict.fromkeys(SWITCHES, False)}
 
     def start(self) -> FakeDevice:
@@ -389,10 +392,19 @@ class FakeDevice:
         self.state["switches"][item["switch"]] = bool(item["on"])
         return self._plc_switches(item)
 
+    def _lamp_status(self, item: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.state)
+
+    def _lamp_light(self, item: dict[str, Any]) -> dict[str, Any]:
+        if "intensity" in item:
+            self.state["intensity"] = float(item["intensity"])
+        self.state["state"] = "on" if item["on"] else "off"
+        return dict(self.state)
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kind", required=True, choices=["mount", "dome", "camera", "plc"])
+    parser.add_argument("--kind", required=True, choices=["mount", "dome", "camera", "plc", "lamp"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--move-s", type=float, default=0.05)
     args = parser.parse_args(argv)

@@ -3,7 +3,8 @@
 :class:`IndiServer` starts ``indiserver`` on a free port with the telescope, CCD, filter wheel,
 dome and weather simulators, waits until it serves every device, and kills it (by its process
 id, its drivers with it) at the end. :func:`indi_site` is the bundled site configuration with the
-mount, dome, visible camera (and wheel) and PLC (weather) on that server.
+mount, dome, visible camera (and wheel) and PLC (weather) on that server; :func:`lamp_site`
+adds the light panel as ``[devices.lamp]``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from infra.config import SiteConfig, get_config
+from infra.config import LampEndpoint, SiteConfig, get_config
 from tests.support.ports import free_port
 
 #: The INDI simulators and their device names.
@@ -31,11 +32,13 @@ SIMULATORS = {
     "indi_simulator_dome": "Dome Simulator",
     "indi_simulator_weather": "Weather Simulator",
 }
+#: INDI's light panel simulator (the dome-flat lamp) and its device name.
+LIGHT_PANEL = ("indi_simulator_lightpanel", "Light Panel Simulator")
 
 
-def indi_missing() -> str | None:
-    """Why INDI's server or simulators cannot run here (None: they can)."""
-    for program in ("indiserver", *SIMULATORS):
+def indi_missing(programs: tuple[str, ...] = tuple(SIMULATORS)) -> str | None:
+    """Why INDI's server or simulators (``programs``) cannot run here (None: they can)."""
+    for program in ("indiserver", *programs):
         if shutil.which(program) is None:
             return f"{program} is not installed (Debian package indi-bin; .ci/run installs it)"
     return None
@@ -160,3 +163,13 @@ def _indi(endpoint: Any, port: int, device: str, **extra: Any) -> Any:
             **extra,
         }
     )
+
+
+def lamp_site(port: int, base: SiteConfig | None = None, **lamp: Any) -> SiteConfig:
+    """The site configuration with INDI's light panel simulator as ``[devices.lamp]``."""
+    base = base or get_config()
+    endpoint = LampEndpoint.model_validate(
+        {"host": "127.0.0.1", "port": port, "driver": "indi", "indi_device": LIGHT_PANEL[1],
+         **lamp}
+    )  # fmt: skip
+    return base.model_copy(update={"devices": base.devices.model_copy(update={"lamp": endpoint})})

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.client import ConnectionHooks
-from devices.controllers import GatewayCamera, GatewayDome, GatewayMount, GatewayPlc
+from devices.controllers import GatewayCamera, GatewayDome, GatewayLamp, GatewayMount, GatewayPlc
 from devices.controllers.base import GatewayController
 from devices.controllers.link import GatewayLink, LinkSettings
 from devices.gateway import Gateway, GatewayTiming
@@ -31,6 +31,7 @@ CONTROLLERS: dict[str, type[GatewayController]] = {
     "dome": GatewayDome,
     "camera_vis": GatewayCamera,
     "plc": GatewayPlc,
+    "lamp": GatewayLamp,
 }
 
 
@@ -38,7 +39,7 @@ def indi_gateway(
     device: str, config: SiteConfig, frames_dir: Path, timeout_s: float = 5.0
 ) -> Gateway:
     """A started gateway for ``device`` on a free port, speaking INDI to its device."""
-    endpoint = getattr(config.devices, device)
+    endpoint = config.devices.configured()[device]
     clock = SystemClock()
 
     def link(hooks: ConnectionHooks) -> DeviceLink:
@@ -65,7 +66,9 @@ def indi_gateway(
 
 @contextmanager
 def indi_devices(
-    config: SiteConfig, frames_dir: Path, names: tuple[str, ...] = tuple(CONTROLLERS)
+    config: SiteConfig,
+    frames_dir: Path,
+    names: tuple[str, ...] = ("mount", "dome", "camera_vis", "plc"),
 ) -> Iterator[tuple[dict[str, Gateway], Any]]:
     """Gateways for ``names`` and a factory of controllers on them; all stopped at the end."""
     gateways = {name: indi_gateway(name, config, frames_dir) for name in names}

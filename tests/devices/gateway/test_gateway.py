@@ -37,6 +37,7 @@ SAMPLES = {
         {"name": "EXPOSE", "exposure_s": 0.0, "image_type": "bias", "frame_id": "f1"},
     ],
     DeviceKind.PLC: [{"name": "SWITCH", "switch": "lights", "on": True}, {"name": "SWITCHES"}],
+    DeviceKind.LAMP: [{"name": "LIGHT", "on": True, "intensity": 40.0}],
 }
 
 
@@ -54,7 +55,7 @@ def raw_client():
         client.close()
 
 
-@pytest.mark.parametrize("device", ["mount", "dome", "camera_vis", "plc"])
+@pytest.mark.parametrize("device", ["mount", "dome", "camera_vis", "plc", "lamp"])
 def test_every_command_round_trips_through_a_gateway(device, fake_device, gateway_for, raw_client):
     kind = kind_of(device)
     fake = fake_device(kind.value)

@@ -12,6 +12,7 @@ from astropy.io import fits
 from devices.astrometry import icrs_to_jnow, jnow_to_icrs
 from devices.controllers.camera import CameraActivity
 from devices.controllers.dome import ShutterState
+from devices.controllers.lamp import LampLight
 from devices.controllers.mount import MountMotion
 from devices.errors import ProtocolError
 from devices.indi import translate
@@ -144,6 +145,33 @@ def test_weather_is_a_plc_status_with_states():
 
 def _cards() -> FrameCards:
     return FrameCards("seq-1", "light", 2.5, "r", "Visible camera", "COLIBRI", WHEN)
+
+
+@pytest.mark.parametrize(
+    ("state", "on", "intensity", "light"),
+    [
+        ("Ok", True, 128.0, LampLight.ON),
+        ("Idle", False, 0.0, LampLight.OFF),
+        ("Busy", True, None, LampLight.ON),
+        ("Alert", True, 10.0, LampLight.FAULT),
+    ],
+)
+def test_lamp_status(state, on, intensity, light):
+    control = Vector(
+        "panel",
+        "FLAT_LIGHT_CONTROL",
+        "Switch",
+        state,
+        {"FLAT_LIGHT_ON": "On" if on else "Off", "FLAT_LIGHT_OFF": "Off" if on else "On"},
+    )
+    vectors = {"FLAT_LIGHT_CONTROL": control}
+    if intensity is not None:
+        vectors["FLAT_LIGHT_INTENSITY"] = vec(
+            "FLAT_LIGHT_INTENSITY", FLAT_LIGHT_INTENSITY_VALUE=intensity
+        )
+    assert translate.lamp_status(vectors) == {"state": light, "intensity": intensity}
+    # A panel that defines no FLAT_LIGHT_CONTROL (not connected, or not a light box) is a fault.
+    assert translate.lamp_status({})["state"] is LampLight.FAULT
 
 
 def test_pyros_headers_are_merged_into_the_driver_frame(tmp_path: Path):

@@ -1,19 +1,21 @@
 """Calibration frames taken with the cameras through real gateways (fake devices behind them):
 the right frame types and counts, the filter set, the mount dithered for twilight flats, the lamp
-on for dome flats and off after, and refusals that name the problem."""
+on for dome flats and off after (the light panel of ``[devices.lamp]`` when configured, the PLC's
+switch otherwise), and refusals that name the problem."""
 
 from __future__ import annotations
 
 import pytest
 
 from infra.clock import SystemClock
-from infra.config import get_config
+from infra.config import SiteConfig, get_config, parse_config
 from tasks.calibration.acquisition import AcquisitionRequest
 from tasks.calibration.camera_acquisition import (
     FLAT_ALTITUDE_DEG,
     CameraAcquisition,
     dither_offset,
     flat_field_spot,
+    gateway_acquisition,
 )
 
 
@@ -34,7 +36,7 @@ def rig(fake_device, gateway_for, controller_for, tmp_path):
         tmp_path / "frames",
         "2026-11-24",
         mount=mount,
-        plc=plc,
+        lamp=plc,
     )
     return take, fakes
 
@@ -90,7 +92,7 @@ def test_refusals_name_the_problem(rig, tmp_path):
     bare = CameraAcquisition(take.cameras, "x", take.clock, take.config, tmp_path, "2026-11-24")
     with pytest.raises(ValueError, match="twilight flats need the mount"):
         bare(AcquisitionRequest("Visible camera", "flat", 1, 1.0, "r", "twilight"))
-    with pytest.raises(ValueError, match="dome flats need the PLC"):
+    with pytest.raises(ValueError, match="dome flats need the calibration lamp"):
         bare(AcquisitionRequest("Visible camera", "flat", 1, 1.0, "r", "dome"))
 
 
@@ -124,3 +126,47 @@ def test_each_flat_sets_the_next_ones_exposure_towards_the_middle_of_the_usable_
     assert next_flat_exposure(5.0, 0.0, top, config) == pytest.approx(20.0)
     assert next_flat_exposure(1.0, top, top, config) == FLAT_EXPOSURE_MIN_S
     assert next_flat_exposure(100.0, 0.01 * top, top, config) == FLAT_EXPOSURE_MAX_S
+
+
+def _site(gateways: dict, lamp: bool) -> SiteConfig:
+    """The default site with its gateways at the test's ports (and a light panel, or not)."""
+    data = get_config().model_dump(mode="json")
+    for name, gateway in gateways.items():
+        data["gateways"]["ports"][name] = gateway.address[1]
+    if lamp:
+        data["devices"]["lamp"] = {
+            "host": "127.0.0.1",
+            "port": 7624,
+            "driver": "indi",
+            "indi_device": "Light Panel Simulator",
+        }
+    return parse_config(data)
+
+
+@pytest.mark.parametrize("panel", [True, False], ids=["panel configured", "no panel"])
+def test_dome_flats_use_the_panel_when_configured_and_the_plc_switch_otherwise(
+    panel, fake_device, gateway_for
+):
+    fakes = {name: fake_device(name) for name in ("plc", "lamp")}
+    fakes["camera_vis"] = fake_device("camera")
+    gateways = {name: gateway_for(name, fake) for name, fake in fakes.items()}
+    acquire = gateway_acquisition("calibration-test", "2026-11-24", config=_site(gateways, panel))
+    paths = acquire(AcquisitionRequest("Visible camera", "flat", 2, 2.0, "g", "dome"))
+    assert len(paths) == 2 and all(p.exists() for p in paths)
+    lights = [(c["on"], c["owner"]) for c in _lines(fakes["lamp"], "LIGHT")]
+    switches = [(c["switch"], c["on"]) for c in _commands(fakes["plc"], "SWITCH")]
+    if panel:
+        assert lights == [(True, "calibration-test"), (False, "calibration-test")]
+        assert switches == [] and fakes["lamp"].state["state"] == "off"
+    else:
+        assert lights == []
+        assert switches == [("calibration_lamp", True), ("calibration_lamp", False)]
+    # The lamp was on while the camera exposed: on before the first EXPOSE, off after the last.
+    lamp_log = fakes["lamp"] if panel else fakes["plc"]
+    switched = [r.at for r in lamp_log.received("LIGHT" if panel else "SWITCH")]
+    exposed = [r.at for r in fakes["camera_vis"].received("EXPOSE")]
+    assert switched[0] <= exposed[0] and exposed[-1] <= switched[-1]
+
+
+def _lines(fake, name: str) -> list[dict]:
+    return [{**r.line["command"][0], "owner": r.line.get("owner")} for r in fake.received(name)]

@@ -16,7 +16,14 @@ from infra.config import get_config
 from infra.db import session_scope
 from infra.db.models import JournalEntry
 from tasks.control.lease import ManualRefused, Operator
-from tasks.control.manual import ExposureSpec, expose, goto, park, switch
+from tasks.control.manual import (
+    ExposureSpec,
+    calibration_lamp,
+    expose,
+    goto,
+    park,
+    switch,
+)
 from tests.support.waiting import wait_until
 
 ALICE = Operator("alice", "check the park position")
@@ -180,6 +187,31 @@ def test_plc_switches_go_through_the_lease_and_unknown_ones_are_refused_first(en
     assert [(e["switch"], e["on"], e["outcome"]) for e in operator_entries(engine)] == [
         ("lights", True, "done"), ("outlet_3", False, "done"), ("calibration_lamp", True, "refused")
     ]  # fmt: skip
+
+
+def test_the_operator_switches_the_flat_lamp_whichever_it_is(engine, device):
+    panel, lamp = device("lamp")
+    plc_fake, plc = device("plc")
+    assert calibration_lamp(lamp(), ALICE, True).message == "calibration lamp on (lamp)"
+    (sent,) = panel.received("LIGHT")
+    assert sent.line["command"][0]["on"] is True and sent.owner == "operator:alice"
+    assert panel.state["state"] == "on"
+    assert calibration_lamp(plc(), ALICE, False).message == "calibration lamp off (plc)"
+    (switched,) = plc_fake.received("SWITCH")
+    assert switched.line["command"][0] == {
+        "name": "SWITCH",
+        "switch": "calibration_lamp",
+        "on": False,
+    }
+    keeper = lamp()
+    refused = pytest.raises(ManualRefused, match=r"held by environment-monitor \(safety\)")
+    with keeper.claim("environment-monitor", Priority.SAFETY), refused:
+        calibration_lamp(lamp(), ALICE, False)
+    assert [(e.get("lamp"), e["outcome"]) for e in operator_entries(engine)] == [
+        ("lamp", "done"),
+        ("plc", "done"),
+        (None, "refused"),
+    ]
 
 
 def test_an_action_needs_a_user_and_a_reason():
