@@ -52,9 +52,9 @@ def _night(engine, tmp_path, *, truth: bool):
                 )
             at = received + timedelta(seconds=after_s)
             session.add(
-                Image(id=identifier, sequence_id=sequence_id, plan_id=plan.id, index=index, instrument="Visible",
-                      path=str(path), sha256="0" * 64, acquired_at=at, wall_acquired_at=wall,
-                      alert_ivorn=IVORN)
+                Image(id=identifier, sequence_id=sequence_id, plan_id=plan.id, index=index,
+                      instrument="Visible", path=str(path), sha256="0" * 64, acquired_at=at,
+                      wall_acquired_at=wall, alert_ivorn=IVORN)
             )  # fmt: skip
             session.flush()
             candidates = [
