@@ -148,6 +148,10 @@ class ScenarioPlayer:
         self._pool = ThreadPoolExecutor(
             self.settings.max_concurrent_submissions, thread_name_prefix="scenario-submit"
         )
+        # Alerts have their own sender: a burst's notice is sent at its instant, never queued
+        # behind request submissions that take seconds each (a busy night's backlog delayed the
+        # default night's GRB past the end of a short run).
+        self._alert_pool = ThreadPoolExecutor(2, thread_name_prefix="scenario-alert")
         self.origin: datetime | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -165,6 +169,7 @@ class ScenarioPlayer:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._alert_pool.shutdown(wait=True, cancel_futures=True)
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait (wall seconds) until the scenario's length has passed and its submissions ended."""
@@ -230,7 +235,9 @@ class ScenarioPlayer:
         if past and isinstance(action, SubmitAction | AlertAction):
             self._finish(outcome, ItemStatus.SKIPPED, "in the past when the player started")
             return None
-        if isinstance(action, SubmitAction | AlertAction):
+        if isinstance(action, AlertAction):
+            return self._alert_pool.submit(self._submit, outcome)
+        if isinstance(action, SubmitAction):
             return self._pool.submit(self._submit, outcome)
         try:
             if isinstance(action, PlcAction):

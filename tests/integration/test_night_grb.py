@@ -29,6 +29,8 @@ def test_the_default_night_chases_its_grb_and_reports_the_afterglow_found(instan
     )  # fmt: skip
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     print("alerts:", json.dumps(summary.get("alerts")), file=sys.stderr)
+    said = [line for line in result.stderr.splitlines() if "GRB" in line or "alert" in line]
+    print("\n".join(said[-20:]), file=sys.stderr)
     assert summary["flow_runs_failed"] == 0 and summary["flow_runs_crashed"] == 0, summary
     assert summary["alerts_received"] == 1 and summary["alerts_followed"] == 1, summary
     assert summary["afterglows_found"] == 1, summary
