@@ -33,8 +33,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not browser" -n 2 --dist loadgroup $(PYTEST_ARGS)
 
+# Two workers: the tests with a stack of their own run one after the other on one of them
+# (tests/integration/conftest.py); the other takes the rest.
 test-integration: $(STAMP)
-	$(BIN)/python -m pytest -m "integration and not browser" --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "integration and not browser" -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 # Needs Debian's chromium and chromium-driver (.ci/run installs them when missing).
 test-browser: $(STAMP)

@@ -27,6 +27,7 @@ from prefect.events.schemas.events import ResourceSpecification
 from infra.events import (
     DEVICE_BACK,
     DEVICE_LOST,
+    DOME_STUCK,
     WATCHER_HEARTBEAT,
     WEATHER_SAFE,
     WEATHER_UNSAFE,
@@ -321,6 +322,30 @@ def device_notice(event: str, deployments: Mapping[str, UUID]) -> AutomationCore
     )
 
 
+def dome_stuck(deployments: Mapping[str, UUID]) -> AutomationCore:
+    """The dome did not close in time (the monitor has parked the mount): the operator is
+    called, as an emergency — only a person can close it now."""
+    return AutomationCore(
+        name=f"{PREFIX}dome stuck",
+        description=f"{DOME_STUCK}: emergency notice to the operator (the mount is parked).",
+        trigger=_site_event(DOME_STUCK),
+        actions=[
+            _run(
+                _deployment(deployments, OPERATOR_NOTICE),
+                {
+                    "subject": "EMERGENCY: dome stuck",
+                    "message": (
+                        "{{ event.payload.reason }} at {{ event.payload.sim_time }} (simulated); "
+                        "the mount is parked; close the dome by hand"
+                    ),
+                    "source": "automation:dome-stuck",
+                    "severity": "emergency",
+                },
+            )
+        ],
+    )
+
+
 def declared_automations(deployments: Mapping[str, UUID]) -> list[AutomationCore]:
     """Every automation PyROS declares, from the ids of the deployments in :data:`DEPLOYMENTS`.
 
@@ -342,6 +367,7 @@ def declared_automations(deployments: Mapping[str, UUID]) -> list[AutomationCore
     automations = [watcher_silent(w, deployments) for w in HEARTBEAT_WATCHERS]
     automations += [block_silent(deployments), block_crashed(deployments)]
     automations += [weather_unsafe(deployments), weather_safe(deployments)]
+    automations.append(dome_stuck(deployments))
     automations += [device_notice(e, deployments) for e in (DEVICE_LOST, DEVICE_BACK)]
     return automations
 

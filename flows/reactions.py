@@ -18,16 +18,25 @@ from infra.settings import load_settings
 from infra.supervisorctl import SupervisorUnavailable, call
 
 
+#: Log level of each notice severity (an unknown severity is a warning).
+SEVERITY_LEVELS = {
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "emergency": logging.CRITICAL,
+}
+
+
 @flow(name="operator-notice", log_prints=False)
 def operator_notice(
     subject: str, message: str, source: str = "automation", severity: str = "warning"
 ) -> str:
-    """Tell the operator: the notice is journaled (kind ``notice``), logged at ``severity`` and
+    """Tell the operator: the notice is journaled (kind ``notice``), logged at ``severity``
+    (``info``, ``warning``, ``error``, ``emergency``: critical) and
     shown as the ``operator-notices`` artifact. Automations run it (docs/events.md)."""
     text = f"{subject}: {message}"
     record(KIND_NOTICE, source, {"subject": subject, "message": message, "severity": severity})
-    level = severity.upper() if severity.upper() in ("INFO", "WARNING", "ERROR") else "WARNING"
-    get_run_logger().log(getattr(logging, level), "%s", text)
+    get_run_logger().log(SEVERITY_LEVELS.get(severity.lower(), logging.WARNING), "%s", text)
     create_markdown_artifact(
         f"**{subject}** ({severity}, from {source})\n\n{message}",
         key="operator-notices",

@@ -48,6 +48,7 @@ REQUEST_SUBMITTED = "pyros.request.submitted"
 REQUEST_CANCELLED = "pyros.request.cancelled"
 SITE_ALARM = "pyros.site.alarm"
 DOME_ACTION = "pyros.dome.action"
+DOME_STUCK = "pyros.dome.stuck"
 
 ALL_EVENTS = frozenset(
     value

@@ -154,3 +154,15 @@ def test_weather_safe_starts_a_block_and_unsafe_tells_the_operator_live_only():
     }
     (notice,) = unsafe.actions
     assert notice.deployment_id == IDS["operator-notice"]
+
+
+def test_a_stuck_dome_calls_the_operator_as_an_emergency_live_events_only():
+    stuck = _by_name()[f"{PREFIX}dome stuck"]
+    assert stuck.trigger.expect == {"pyros.dome.stuck"}
+    for mode, matches in (("live", True), ("sim", True), ("replay", False)):
+        site = Resource({"prefect.resource.id": "pyros.site.colibri", "pyros.mode": mode})
+        assert stuck.trigger.match.matches(site) is matches
+    (notice,) = stuck.actions
+    assert notice.deployment_id == IDS["operator-notice"]
+    assert notice.parameters["severity"] == "emergency"
+    assert "{{ event.payload.reason }}" in notice.parameters["message"]

@@ -16,7 +16,8 @@ trial the bench takes the burst's leases over as the follow-up flow would (same 
 priority) and releases them. Prefect's own path (``prefect_path_*``): the same notices through
 event -> automation -> deployment run -> flow code issuing the slew.
 
-Part ``night`` (``alerts_night``): the main job's path, ``pyros night --simulate`` at 100x over
+Part ``night`` (``alerts_night``, one line per speed of ``PYROS_BENCH_ALERTS_NIGHT_SPEEDS``, default
+100 and 10): the main job's path, ``pyros night --simulate`` over
 :data:`NIGHT_HOURS` of dark night with the default scenario and :data:`NIGHT_BURSTS_MIN` bursts
 (the drill notice through the broker, its afterglow in the sky; ``app/cli/nightgrb.py``), from the
 night's own summary (``tasks/night/alerts_report.py``): ``alert_to_first_frame_p50_s`` and
@@ -206,10 +207,22 @@ def _q(values: list[float], q: float) -> float:
 #: The night part's bursts, minutes into the dark night (a follow-up takes about 6 minutes).
 NIGHT_BURSTS_MIN = (10.0, 30.0, 50.0)
 NIGHT_HOURS = 1.25
+#: Speeds of the night part. At 100x every wall second the follow-up flow takes to start (the
+#: worker spawns a process that imports the project: 3-10 s) is 100 simulated seconds; at 10x the
+#: same start costs ten times less sky time, nearer what a real night (1x) sees.
+NIGHT_SPEEDS = tuple(
+    float(s) for s in os.environ.get("PYROS_BENCH_ALERTS_NIGHT_SPEEDS", "100,10").split(",")
+)
 
 
 def night_part() -> None:
-    """Bursts chased through a whole simulated night (see the module)."""
+    """Bursts chased through a whole simulated night at each of :data:`NIGHT_SPEEDS`."""
+    for speed in NIGHT_SPEEDS:
+        night_at(speed)
+
+
+def night_at(speed: float) -> None:
+    """Bursts chased through a whole simulated night at ``speed`` (see the module)."""
     from app.cli.nightgrb import grb_items
     from app.cli.nightsim import DEFAULT_SCENARIO
     from simulators.scenario_edit import with_items
@@ -223,7 +236,8 @@ def night_part() -> None:
             at_s = (dark_start - run_start).total_seconds() + minutes * 60.0
             items += grb_items(folder, config, run_start, at_s, f"grb-{number}.xml").items
         scenario = with_items(DEFAULT_SCENARIO, items, folder / "grbs.json")
-        summary = run_night(100.0, NIGHT_HOURS, 512, scenario=scenario)["summary"]
+        night = run_night(speed, NIGHT_HOURS, 512, scenario=scenario, inspect=_followup_starts)
+    summary, starts = night["summary"], night["inspected"]["flow_start_wall_s"]
     alerts = summary.get("alerts") or []
 
     def median(key: str) -> float | None:
@@ -232,7 +246,7 @@ def night_part() -> None:
 
     emit(
         "alerts_night",
-        speed=100.0,
+        speed=speed,
         hours=NIGHT_HOURS,
         bursts=len(NIGHT_BURSTS_MIN),
         alerts_received=summary.get("alerts_received"),
@@ -241,12 +255,29 @@ def night_part() -> None:
         alert_to_slew_wall_p50_s=median("alert_to_slew_s"),
         alert_to_first_frame_p50_s=median("alert_to_first_frame_s"),
         alert_to_afterglow_p50_s=median("alert_to_afterglow_s"),
+        followup_flow_start_wall_p50_s=_q(starts, 0.5) if starts else None,
+        followup_flow_start_wall_s=starts,
         per_alert=alerts,
         flow_runs_failed=summary["flow_runs_failed"],
         flow_runs_crashed=summary["flow_runs_crashed"],
         load_1min_after=round(os.getloadavg()[0], 2),
         **machine(),
     )
+
+
+def _followup_starts(home: Path, night: str) -> dict[str, list[float]]:
+    """Wall seconds from each ``alert-follow-up`` run's creation (the event's trigger) to its
+    flow code running, read from the night's own Prefect database."""
+    import sqlite3
+
+    query = (
+        "select julianday(fr.start_time) - julianday(fr.created) from flow_run fr"
+        " join flow f on f.id = fr.flow_id"
+        " where f.name = 'alert-follow-up' and fr.start_time is not null"
+    )
+    with sqlite3.connect(home / "prefect" / "prefect.db") as db:
+        days = [row[0] for row in db.execute(query)]
+    return {"flow_start_wall_s": [round(d * 86400.0, 2) for d in days]}
 
 
 def main() -> None:

@@ -118,6 +118,7 @@ def _ten_bootstraps_leave_each_automation_once(instance) -> None:
     expected |= {f"{PREFIX}night block silent", f"{PREFIX}night block crashed"}
     expected |= {f"{PREFIX}device lost", f"{PREFIX}device back"}
     expected |= {f"{PREFIX}weather unsafe", f"{PREFIX}weather safe"}
+    expected |= {f"{PREFIX}dome stuck"}
     assert sorted(n for n in names if n.startswith(PREFIX)) == sorted(expected)
     assert names.count("an operator's own") == 1
     assert f"{PREFIX}no longer declared" in declared - expected

@@ -28,6 +28,7 @@ from infra.events import (
     DEVICE_BACK,
     DEVICE_LOST,
     DOME_ACTION,
+    DOME_STUCK,
     SITE_ALARM,
     WATCHER_HEARTBEAT,
     WEATHER_SAFE,
@@ -49,6 +50,7 @@ from tasks.environment.synthesis import (
     stale_after_for,
     synthesize,
 )
+from watchers.environment.dome_watch import DomeCloseWatch, DomeLook, stuck_after_s
 from watchers.environment.mount_watch import MountLook, MountWatch
 from watchers.environment.reflex import ReflexReport, SafetyReflex
 from watchers.environment.watch_rows import StatusTracker
@@ -111,6 +113,8 @@ class EnvironmentMonitor:
         self.reflex = SafetyReflex(dome, mount)
         #: A mount that cannot move keeps the dome closed, block or no block (#24).
         self.mount_watch = MountWatch(mount)
+        #: A dome that does not close in time is an emergency: the mount parks (#24).
+        self.dome_watch = DomeCloseWatch(stuck_after_s(config.dome.close_s, clock.speed))
         self.queue = queue
         self.control = control
         self.is_night = is_night
@@ -160,9 +164,10 @@ class EnvironmentMonitor:
             now,
         )
         shutter = self.reflex.dome_shutter()
+        wants_open = mount_problem is None and control.dome.state == DomeRequestState.OPEN
         if not verdict.safe:
             report = self.reflex.make_safe(shutter)
-        elif mount_problem is None and control.dome.state == DomeRequestState.OPEN:
+        elif wants_open:
             report = self.reflex.open(shutter)
         else:
             report = self.reflex.close(shutter)
@@ -173,9 +178,16 @@ class EnvironmentMonitor:
         look = self.mount_watch.look()
         if look.changed and look.problem is not None and verdict.safe:
             report = _joined(report, self.reflex.close(self.reflex.dome_shutter()))
+        dome = self.dome_watch.look(not (verdict.safe and wants_open), shutter, now)
+        if dome.became_stuck:
+            report = _joined(report, self.reflex.park_mount())
+        elif dome.freed and verdict.safe:
+            self.reflex.all_clear()
         # Acted: now tell (none of this waits).
         if look.changed:
             self._tell_mount(look)
+        if dome.became_stuck or dome.freed:
+            self._tell_dome(dome, report)
         for write in self.tracker.writes(synthesis):
             self.queue.put(write)
         if verdict.changed or self.last is None:
@@ -202,6 +214,22 @@ class EnvironmentMonitor:
                 clock=self.clock,
             )
             self._mount_fault_told = look.problem is not None
+
+    def _tell_dome(self, dome: DomeLook, report: ReflexReport) -> None:
+        """A stuck dome is an emergency (``pyros.dome.stuck``: the operator is called); its end
+        is logged."""
+        if dome.stuck is None:
+            log.warning("the dome is closed again (or no longer wanted closed): stuck no more")
+            return
+        log.error("EMERGENCY %s: the mount parks; an operator must close the dome", dome.stuck)
+        emit(
+            DOME_STUCK,
+            site_resource(),
+            {"reason": dome.stuck, "actions": report.actions, "problems": report.problems},
+            source=SOURCE,
+            into=self.queue,
+            clock=self.clock,
+        )
 
     def _announce(
         self, synthesis: Synthesis, verdict: GateVerdict, actions: list[str], problems: list[str]

@@ -78,15 +78,28 @@ class SafetyReflex:
         claimed = self._claim_mount(report)
         if shutter not in CLOSED_OR_CLOSING:
             self._command_dome("close", report)
-        mount = self.mount
-        if claimed and mount is not None and not self._mount_parked_for_safety:
-            try:
-                mount.park()
-                self._mount_parked_for_safety = True
-                report.actions.append("mount park")
-            except DeviceProblem as problem:
-                report.problems.append(f"mount park: {problem}")
+        if claimed:
+            self._park(report)
         return report
+
+    def park_mount(self) -> ReflexReport:
+        """Park the mount at safety priority, whatever the weather (the dome stuck, #24); once
+        until :meth:`all_clear`."""
+        report = ReflexReport()
+        if self._claim_mount(report):
+            self._park(report)
+        return report
+
+    def _park(self, report: ReflexReport) -> None:
+        mount = self.mount
+        if mount is None or self._mount_parked_for_safety:
+            return
+        try:
+            mount.park()
+            self._mount_parked_for_safety = True
+            report.actions.append("mount park")
+        except DeviceProblem as problem:
+            report.problems.append(f"mount park: {problem}")
 
     def _claim_mount(self, report: ReflexReport) -> bool:
         """Take the mount at safety priority before anything else: the claim (milliseconds)
