@@ -29,6 +29,7 @@ class DeviceKind(StrEnum):
     CAMERA = "camera"
     PLC = "plc"
     LAMP = "lamp"
+    WEATHER = "weather"
 
 
 class Access(StrEnum):
@@ -179,6 +180,8 @@ DEVICE_COMMANDS: dict[DeviceKind, dict[str, CommandSpec]] = {
             ),
         )
     },
+    # A weather station is only read (the environment monitor polls it; no lease).
+    DeviceKind.WEATHER: {_READ_STATUS.name: _READ_STATUS},
 }
 
 #: The command that stops whatever a device is doing (None: nothing to stop).
@@ -188,12 +191,13 @@ ABORT_COMMAND: dict[DeviceKind, str | None] = {
     DeviceKind.CAMERA: "ABORT",
     DeviceKind.PLC: None,
     DeviceKind.LAMP: None,  # a lamp left on by a displaced holder is the new holder's to switch
+    DeviceKind.WEATHER: None,
 }
 
 
 def kind_of(device: str) -> DeviceKind:
     """The kind of a configured device name (``mount``, ``dome``, ``plc``, ``lamp``,
-    ``camera_*``).
+    ``weather``, ``camera_*``).
 
     Raises
     ------
@@ -206,7 +210,7 @@ def kind_of(device: str) -> DeviceKind:
         return DeviceKind(device)
     except ValueError:
         raise ValueError(
-            f"unknown device {device!r}: expected mount, dome, plc, lamp or camera_<name>"
+            f"unknown device {device!r}: expected mount, dome, plc, lamp, weather or camera_<name>"
         ) from None
 
 

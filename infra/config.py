@@ -159,8 +159,16 @@ class LampEndpoint(Endpoint):
     intensity: float | None = Field(default=None, ge=0.0, le=MAX_LAMP_INTENSITY)
 
 
+class WeatherEndpoint(Endpoint):
+    """A weather station of its own, a second source for the environment synthesis beside the
+    PLC (``[devices.weather]``, docs/devices.md, docs/environment.md): an INDI weather device
+    (``WEATHER_PARAMETERS``, ``WEATHER_STATUS``). Without it the PLC is the only source."""
+
+    driver: Literal["indi"]
+
+
 class DevicesSection(_Section):
-    """Endpoints of every device (``lamp`` is optional)."""
+    """Endpoints of every device (``lamp`` and ``weather`` are optional)."""
 
     mount: Endpoint
     camera_vis: Endpoint
@@ -168,6 +176,7 @@ class DevicesSection(_Section):
     plc: Endpoint
     dome: Endpoint
     lamp: LampEndpoint | None = None
+    weather: WeatherEndpoint | None = None
 
     def configured(self) -> dict[str, Endpoint]:
         """The configured devices and their endpoints, in configuration order (an optional
@@ -209,6 +218,7 @@ class GatewayPorts(_Section):
     plc: Port = 5103
     dome: Port = 5104
     lamp: Port = 5105  # used only when [devices.lamp] is configured
+    weather: Port = 5106  # used only when [devices.weather] is configured
 
 
 class GatewaysSection(_Section):

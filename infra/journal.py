@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 KIND_REQUEST = "request"
 KIND_ALERT = "alert"
 KIND_PLC = "plc"
+#: A reading of a weather station of its own (``[devices.weather]``), as the monitor got it.
+KIND_WEATHER = "weather"
 KIND_OPERATOR = "operator"
 KIND_DEVICE = "device"
 KIND_EVENT = "event"

@@ -21,6 +21,12 @@ from devices.controllers.lamp import FlatLamp, GatewayLamp, LampLight, LampState
 from devices.controllers.link import GatewayLink, LeaseHandle, LinkSettings
 from devices.controllers.mount import GatewayMount, MountMotion, MountState
 from devices.controllers.plc import GatewayPlc, PlcStatus, Reading
+from devices.controllers.weather import (
+    GatewayWeatherStation,
+    WeatherLight,
+    WeatherParameter,
+    WeatherState,
+)
 from devices.lease import Priority
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
@@ -37,6 +43,7 @@ __all__ = [
     "GatewayLamp",
     "GatewayMount",
     "GatewayPlc",
+    "GatewayWeatherStation",
     "HealthReport",
     "ImageType",
     "LampLight",
@@ -49,12 +56,16 @@ __all__ = [
     "Priority",
     "Reading",
     "ShutterState",
+    "WeatherLight",
+    "WeatherParameter",
+    "WeatherState",
     "connect_camera",
     "connect_dome",
     "connect_flat_lamp",
     "connect_lamp",
     "connect_mount",
     "connect_plc",
+    "connect_weather_station",
     "link_to",
 ]
 
@@ -70,7 +81,8 @@ def link_to(
     Parameters
     ----------
     device : str
-        ``mount``, ``dome``, ``plc``, ``camera_vis``, ``camera_nir``, ``lamp``.
+        ``mount``, ``dome``, ``plc``, ``camera_vis``, ``camera_nir``, ``lamp``,
+        ``weather``.
     config : SiteConfig, optional
         Default: the process configuration.
     address : tuple, optional
@@ -79,7 +91,7 @@ def link_to(
     Raises
     ------
     ValueError
-        When the device is not configured (an optional one, such as ``lamp``).
+        When the device is not configured (an optional one: ``lamp``, ``weather``).
     """
     config = config or get_config()
     settings = config.gateways
@@ -195,3 +207,22 @@ def connect_flat_lamp(
     if config.devices.lamp is not None:
         return connect_lamp(config, clock=clock, address=address)
     return connect_plc(config, clock=clock, address=address)
+
+
+def connect_weather_station(
+    config: SiteConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    address: tuple[str, int] | None = None,
+) -> GatewayWeatherStation:
+    """The weather station (``[devices.weather]``), through its gateway.
+
+    Raises
+    ------
+    ValueError
+        When the site has no ``[devices.weather]``.
+    """
+    config, clock = _resolve(config, clock)
+    return GatewayWeatherStation(
+        link_to("weather", config, address=address), config=config, clock=clock
+    )

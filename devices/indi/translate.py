@@ -18,6 +18,7 @@ from devices.controllers.camera import CameraActivity
 from devices.controllers.dome import ShutterState
 from devices.controllers.lamp import LampLight
 from devices.controllers.mount import MountMotion
+from devices.controllers.weather import WeatherLight, worst
 from devices.indi.link import Vector
 from infra.config import SiteSection
 
@@ -210,6 +211,49 @@ def weather_status(
         "device": [
             {"name": station, "type": "meteo", "valid": "yes" if valid else "no", "values": values}
         ],
+    }
+
+
+# ---------------------------------------------------------------------- weather station
+#: INDI light states as the station's judgement of a parameter.
+WEATHER_LIGHTS = {
+    "Idle": WeatherLight.IDLE,
+    "Ok": WeatherLight.OK,
+    "Busy": WeatherLight.WARNING,
+    "Alert": WeatherLight.ALERT,
+}
+
+
+def station_status(vectors: dict[str, Vector], station: str, date: datetime) -> dict[str, Any]:
+    """The weather ``STATUS`` fields of an INDI weather station (``[devices.weather]``).
+
+    One entry per parameter of ``WEATHER_PARAMETERS`` (its number, INDI's units) with its light
+    in ``WEATHER_STATUS`` (``IDLE`` when the station does not judge it), then the lights without
+    a number. A ``WEATHER_PARAMETERS`` in Alert (the station could not read its sensors) is one
+    more parameter of that name in ``ALERT``. ``date`` is when the station answered (the PyROS
+    clock), ``light`` the worst light.
+    """
+    numbers = vectors.get("WEATHER_PARAMETERS")
+    status = vectors.get("WEATHER_STATUS")
+    lights = {
+        name: WEATHER_LIGHTS.get(str(value), WeatherLight.IDLE)
+        for name, value in (status.values.items() if status is not None else ())
+    }
+    parameters: list[dict[str, Any]] = []
+    if numbers is not None:
+        for name in numbers.values:
+            light = lights.pop(name, WeatherLight.IDLE)
+            parameters.append({"name": name, "value": numbers.number(name), "light": light})
+        if numbers.state == "Alert":
+            parameters.append(
+                {"name": "WEATHER_PARAMETERS", "value": None, "light": WeatherLight.ALERT}
+            )
+    parameters += [{"name": n, "value": None, "light": light} for n, light in lights.items()]
+    return {
+        "station": station,
+        "date": date.isoformat(),
+        "light": worst([p["light"] for p in parameters]),
+        "parameters": parameters,
     }
 
 

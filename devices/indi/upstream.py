@@ -29,6 +29,7 @@ from devices.indi.camera_driver import CameraDriver
 from devices.indi.drivers import DomeDriver, IndiDriver, MountDriver, WeatherDriver
 from devices.indi.link import IndiLink
 from devices.indi.panel_driver import LampDriver
+from devices.indi.weather_driver import StationDriver
 from devices.replies import PendingReply
 from infra.clock import Clock
 from infra.config import Endpoint, SiteConfig
@@ -41,6 +42,7 @@ _DRIVERS: dict[DeviceKind, type[IndiDriver]] = {
     DeviceKind.CAMERA: CameraDriver,
     DeviceKind.PLC: WeatherDriver,
     DeviceKind.LAMP: LampDriver,
+    DeviceKind.WEATHER: StationDriver,
 }
 _numbers = itertools.count(1)
 
@@ -51,7 +53,7 @@ class IndiUpstream:
     Parameters
     ----------
     device : str
-        PyROS device name (``mount``, ``dome``, ``camera_vis``, ``plc``, ``lamp``...).
+        PyROS device name (``mount``, ``dome``, ``camera_vis``, ``plc``, ``lamp``, ``weather``...).
     endpoint : Endpoint
         ``[devices.<device>]`` with ``driver = "indi"``.
     config : SiteConfig

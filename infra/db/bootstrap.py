@@ -40,6 +40,7 @@ DEVICE_KINDS = {
     "camera_vis": "camera",
     "camera_nir": "camera",
     "lamp": "lamp",  # only when [devices.lamp] is configured
+    "weather": "weather",  # only when [devices.weather] is configured
 }
 
 

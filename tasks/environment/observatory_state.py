@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from infra.clock import format_instant, parse_instant
 from infra.db.models import ObservatoryState, WeatherWatch
 from infra.journal import KIND_OPERATOR, record
+from tasks.environment.station import STATION_ELEMENT_NAMES
 from tasks.environment.synthesis import FORCE_CLOSED, WEATHER_ELEMENT_NAMES, Override
 
 DOME_REQUEST_KEY = "dome_request"
@@ -109,7 +110,7 @@ def add_override(
     ValueError
         Unknown element, a non-positive duration, or no reason.
     """
-    known = (FORCE_CLOSED, *WEATHER_ELEMENT_NAMES, *SITE_ELEMENTS)
+    known = (FORCE_CLOSED, *WEATHER_ELEMENT_NAMES, *STATION_ELEMENT_NAMES, *SITE_ELEMENTS)
     if element not in known:
         raise ValueError(f"unknown element {element!r} (known: {', '.join(known)})")
     if not duration_s > 0:

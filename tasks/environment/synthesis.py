@@ -2,14 +2,16 @@
 and sitewatch tables, and whether the dome must close.
 
 Stale data (the PLC's own ``date`` or the reception older than ``safety.stale_after_s``), an
-unreachable PLC or a malformed reply give ``error`` records, which count as unsafe. Operator
+unreachable PLC or a malformed reply give ``error`` records, which count as unsafe. A weather
+station of its own (``[devices.weather]``) adds its records (:mod:`tasks.environment.station`,
+same staleness rule) to the weather's: either source saying unsafe closes. Operator
 overrides are always visible: forcing the dome closed adds a record; ignoring a faulty sensor keeps
 its record, marked, without letting it close the dome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -23,6 +25,7 @@ from tasks.environment.elements import (
     weather_records,
 )
 from tasks.environment.plc import PlcReading
+from tasks.environment.station import STATION
 
 
 class GlobalStatus(StrEnum):
@@ -52,6 +55,14 @@ WEATHER_STATUS = {
     "dew point margin": GlobalStatus.DEW,
     "outside temperature": GlobalStatus.TEMPERATURE,
     "sky temperature": GlobalStatus.CLOUDY,
+    # A weather station of its own (tasks/environment/station.py), after the PLC's elements.
+    "station rain": GlobalStatus.RAINING,
+    "station wind": GlobalStatus.WINDY,
+    "station humidity": GlobalStatus.HUMID,
+    "station dew point": GlobalStatus.DEW,
+    "station temperature": GlobalStatus.TEMPERATURE,
+    "station clouds": GlobalStatus.CLOUDY,
+    STATION: GlobalStatus.ERROR,  # an alert on a parameter of no known group
 }
 SITE_STATUS = {
     "intrusion": GlobalStatus.INTRUSION,
@@ -215,8 +226,9 @@ def synthesize(
     error: str | None = None,
     overrides: list[Override] | None = None,
     stale_after_s: float | None = None,
+    station: Sequence[ElementRecord] = (),
 ) -> Synthesis:
-    """Turn one poll of the PLC into a synthesis.
+    """Turn one poll of the PLC (and of the weather station, if any) into a synthesis.
 
     Parameters
     ----------
@@ -237,6 +249,9 @@ def synthesize(
     stale_after_s : float, optional
         Age (simulated seconds) past which a reading is stale; default ``safety.stale_after_s``
         (a faster clock passes a longer one: see :func:`stale_after_for`).
+    station : sequence of ElementRecord, optional
+        The weather station's records (:func:`tasks.environment.station.station_records`),
+        added to the weather's: they close the dome as the PLC's own elements do.
     """
     reasons: list[str] = []
     stale = None
@@ -255,6 +270,7 @@ def synthesize(
     else:
         weather = weather_records(reading, safety)
         site = site_records(reading, safety, is_night=is_night)
+    weather = [*weather, *station]
     weather, active = _apply_overrides(weather, overrides or [], now)
     site, _ = _apply_overrides(site, overrides or [], now)
     for record in (*weather, *site):

@@ -17,6 +17,7 @@ from devices.controllers import (
     GatewayLamp,
     GatewayMount,
     GatewayPlc,
+    GatewayWeatherStation,
 )
 from devices.controllers.base import GatewayController
 from devices.controllers.link import GatewayLink, LinkSettings
@@ -46,6 +47,7 @@ _CONTROLLERS: dict[str, type[GatewayController]] = {
     "camera_nir": GatewayCamera,
     "plc": GatewayPlc,
     "lamp": GatewayLamp,
+    "weather": GatewayWeatherStation,
 }
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from devices.commands import (
+    ABORT_COMMAND,
     DEVICE_COMMANDS,
     GATEWAY_COMMANDS,
     Access,
@@ -91,6 +92,8 @@ def test_every_device_kind_has_status_and_control_commands_need_the_lease():
         ("plc", {"name": "CLAIM", "owner": "op", "priority": "operator", "wait_s": 1}),
         ("lamp", {"name": "LIGHT", "on": True}),
         ("lamp", {"name": "LIGHT", "on": False, "intensity": 128}),
+        ("weather", {"name": "STATUS"}),
+        ("weather", {"name": "HEALTH"}),
     ],
 )
 def test_valid_commands_pass(kind, item):
@@ -150,3 +153,11 @@ def test_error_codes_map_back_to_exceptions(code, kind):
     problem = exception_for({"code": code, "message": "m", "holder": "h"}, device="mount")
     assert type(problem) is kind and problem.detail == {"holder": "h"}
     assert problem.as_error() == {"code": code, "message": "m", "holder": "h"}
+
+
+def test_a_weather_station_is_only_read():
+    assert kind_of("weather") is DeviceKind.WEATHER
+    assert [spec.access.value for spec in DEVICE_COMMANDS[DeviceKind.WEATHER].values()] == ["read"]
+    assert ABORT_COMMAND[DeviceKind.WEATHER] is None
+    with pytest.raises(ProtocolError, match="unknown command 'SWITCH' for a weather"):
+        validate(DeviceKind.WEATHER, {"name": "SWITCH", "switch": "lights", "on": True})

@@ -154,3 +154,52 @@ def test_the_lamp_may_not_be_another_devices_indi_device():
     del missing["devices"]["lamp"]["driver"]
     with pytest.raises(ConfigError, match=r"devices\.lamp\.driver: Field required"):
         parse_config(missing)
+
+
+def _weather(**keys: object) -> dict:
+    data = _defaults()
+    data["devices"]["weather"] = {
+        "host": "10.0.0.5",
+        "port": 7624,
+        "driver": "indi",
+        "indi_device": "Weather Simulator",
+        **keys,
+    }
+    return data
+
+
+def test_the_weather_station_is_optional_and_absent_by_default():
+    config = load_config()
+    assert config.devices.weather is None
+    assert "weather" not in config.devices.configured()
+    station = parse_config(_weather()).devices
+    assert station.weather is not None and station.weather.indi_device == "Weather Simulator"
+    assert list(station.configured())[-1] == "weather"
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"driver": "pyros"}, "devices.weather.driver: Input should be 'indi'"),
+        ({"indi_device": None}, 'devices.weather: driver "indi" needs indi_device'),
+        ({"indi_device": ""}, "devices.weather.indi_device: String should have at least 1"),
+        ({"port": 0}, "devices.weather.port"),
+        ({"timeout_s": 0}, "devices.weather.timeout_s: Input should be greater than 0"),
+        ({"station": "x"}, "devices.weather.station: unknown key"),
+    ],
+)
+def test_a_bad_weather_station_is_refused_naming_the_key(keys, expected):
+    data = _weather(**keys)
+    data["devices"]["weather"] = {
+        k: v for k, v in data["devices"]["weather"].items() if v is not None
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "site.toml")
+    assert expected in str(caught.value)
+
+
+def test_the_weather_station_may_not_be_another_devices_indi_device():
+    data = _weather()
+    data["devices"]["plc"] = {**data["devices"]["weather"], "indi_station": "WX"}
+    with pytest.raises(ConfigError, match="both INDI device 'Weather Simulator'"):
+        parse_config(data)

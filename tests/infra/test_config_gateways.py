@@ -17,7 +17,7 @@ def test_the_defaults_avoid_prefect_and_the_device_ports():
     config = load_config()
     ports = config.gateways.ports.model_dump()
     assert ports == {"mount": 5100, "camera_vis": 5101, "camera_nir": 5102, "plc": 5103,
-                     "dome": 5104, "lamp": 5105}  # fmt: skip
+                     "dome": 5104, "lamp": 5105, "weather": 5106}  # fmt: skip
     device_ports = {endpoint.port for endpoint in config.devices.configured().values()}
     assert not set(ports.values()) & (device_ports | {4200})
     assert config.gateways.heartbeat_s * 2 <= config.gateways.lease_ttl_s
@@ -55,3 +55,24 @@ def test_bad_values_are_named(change, problem):
     with pytest.raises(ConfigError) as caught:
         parse_config(data, "site.toml")
     assert problem in str(caught.value)
+
+
+def _weather_station(data: dict, **keys: object) -> dict:
+    data["devices"]["weather"] = {"host": "127.0.0.1", "port": 7624, "driver": "indi",
+                                  "indi_device": "Weather Simulator", **keys}  # fmt: skip
+    return data
+
+
+def test_a_configured_weather_station_gets_the_gateway_port_5106():
+    config = parse_config(_weather_station(_data()))
+    assert config.gateways.ports.weather == 5106
+    assert list(config.devices.configured())[-1] == "weather"
+    assert load_config().devices.weather is None  # optional: absent from the bundled site
+
+
+def test_a_weather_station_on_a_gateway_port_is_named():
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_weather_station(_data(), port=5106), "site.toml")
+    assert "gateways.ports.weather: 127.0.0.1:5106 is the endpoint of device weather" in str(
+        caught.value
+    )

@@ -62,3 +62,12 @@ def test_bad_values_are_named(security, problem):
     with pytest.raises(ConfigError) as caught:
         parse_config(_data(**security), "site.toml")
     assert problem in str(caught.value)
+
+
+def test_an_observatory_weather_station_off_loopback_is_accepted_and_served_on_loopback():
+    data = _data()
+    data["devices"]["weather"] = {"host": "192.0.2.20", "port": 7624, "driver": "indi",
+                                  "indi_device": "Vantage"}  # fmt: skip
+    config = parse_config(data, "site.toml")
+    assert config.devices.weather is not None and config.devices.weather.host == "192.0.2.20"
+    assert is_loopback(config.gateways.host)  # its gateway still listens on loopback only

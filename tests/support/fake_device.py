@@ -71,8 +71,8 @@ class Received:
 
 
 class FakeDevice:
-    """A fake device of ``kind`` (mount, dome, camera, plc, lamp) on ``host:port`` (0: a free
-    port).
+    """A fake device of ``kind`` (mount, dome, camera, plc, lamp, weather) on ``host:port`` (0: a
+    free port).
 
     ``move_s`` is how long (wall) slews, shutter moves, filter moves take; exposures last their
     ``exposure_s`` times ``time_scale``.
@@ -118,6 +118,10 @@ class FakeDevice:
                     "last_frame": None}  # fmt: skip
         if self.kind == "lamp":
             return {"state": "off", "intensity": 0.0}
+        if self.kind == "weather":  # a station in fine weather; tests edit its parameters
+            return {"station": "Fake Station", "light": "OK",
+                    "parameters": [{"name": "WEATHER_RAIN_HOUR", "value": 0.0,
+                                    "light": "OK"}]}  # fmt: skip
         return {"switches": dict.fromkeys(SWITCHES, False)}
 
     def start(self) -> FakeDevice:
@@ -392,6 +396,9 @@ class FakeDevice:
         self.state["switches"][item["switch"]] = bool(item["on"])
         return self._plc_switches(item)
 
+    def _weather_status(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {**self.state, "date": datetime.now(UTC).isoformat()}
+
     def _lamp_status(self, item: dict[str, Any]) -> dict[str, Any]:
         return dict(self.state)
 
@@ -404,7 +411,9 @@ class FakeDevice:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kind", required=True, choices=["mount", "dome", "camera", "plc", "lamp"])
+    parser.add_argument(
+        "--kind", required=True, choices=["mount", "dome", "camera", "plc", "lamp", "weather"]
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--move-s", type=float, default=0.05)
     args = parser.parse_args(argv)

@@ -4,7 +4,8 @@
 dome and weather simulators, waits until it serves every device, and kills it (by its process
 id, its drivers with it) at the end. :func:`indi_site` is the bundled site configuration with the
 mount, dome, visible camera (and wheel) and PLC (weather) on that server; :func:`lamp_site`
-adds the light panel as ``[devices.lamp]``.
+adds the light panel as ``[devices.lamp]``, :func:`weather_site` the weather simulator as
+``[devices.weather]`` (and :func:`set_rain` makes it rain there, as ``indi_setprop`` would).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from infra.config import LampEndpoint, SiteConfig, get_config
+from infra.config import LampEndpoint, SiteConfig, WeatherEndpoint, get_config
 from tests.support.ports import free_port
 
 #: The INDI simulators and their device names.
@@ -34,6 +35,8 @@ SIMULATORS = {
 }
 #: INDI's light panel simulator (the dome-flat lamp) and its device name.
 LIGHT_PANEL = ("indi_simulator_lightpanel", "Light Panel Simulator")
+#: INDI's weather simulator (a weather station of its own) and its device name.
+WEATHER = ("indi_simulator_weather", "Weather Simulator")
 
 
 def indi_missing(programs: tuple[str, ...] = tuple(SIMULATORS)) -> str | None:
@@ -173,3 +176,29 @@ def lamp_site(port: int, base: SiteConfig | None = None, **lamp: Any) -> SiteCon
          **lamp}
     )  # fmt: skip
     return base.model_copy(update={"devices": base.devices.model_copy(update={"lamp": endpoint})})
+
+
+def weather_site(port: int, base: SiteConfig | None = None, **station: Any) -> SiteConfig:
+    """The site configuration with INDI's weather simulator as ``[devices.weather]``."""
+    base = base or get_config()
+    endpoint = WeatherEndpoint.model_validate(
+        {"host": "127.0.0.1", "port": port, "driver": "indi", "indi_device": WEATHER[1],
+         **station}
+    )  # fmt: skip
+    devices = base.devices.model_copy(update={"weather": endpoint})
+    return base.model_copy(update={"devices": devices})
+
+
+def set_rain(port: int, mm_h: float) -> None:
+    """Make it rain ``mm_h`` at INDI's weather simulator (``WEATHER_CONTROL`` Precip, then
+    ``WEATHER_REFRESH``: the simulator otherwise updates once a minute). Any rain is beyond its
+    ``WEATHER_RAIN_HOUR`` range (0..0): its ``WEATHER_STATUS`` turns Alert."""
+    device = WEATHER[1]
+    for assignment in (f"{device}.WEATHER_CONTROL.Precip={mm_h:g}",
+                       f"{device}.WEATHER_REFRESH.REFRESH=On"):  # fmt: skip
+        subprocess.run(
+            ["indi_setprop", "-h", "127.0.0.1", "-p", str(port), "-t", "2", assignment],
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )

@@ -8,13 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from devices.client import ConnectionHooks
-from devices.controllers import GatewayCamera, GatewayDome, GatewayLamp, GatewayMount, GatewayPlc
+from devices.controllers import (
+    GatewayCamera,
+    GatewayDome,
+    GatewayLamp,
+    GatewayMount,
+    GatewayPlc,
+    GatewayWeatherStation,
+)
 from devices.controllers.base import GatewayController
 from devices.controllers.link import GatewayLink, LinkSettings
 from devices.gateway import Gateway, GatewayTiming
 from devices.gateway.gateway import DeviceLink
 from devices.indi.upstream import IndiUpstream
-from infra.clock import SystemClock
+from infra.clock import Clock, SystemClock
 from infra.config import SiteConfig
 
 LINK = LinkSettings(
@@ -32,15 +39,21 @@ CONTROLLERS: dict[str, type[GatewayController]] = {
     "camera_vis": GatewayCamera,
     "plc": GatewayPlc,
     "lamp": GatewayLamp,
+    "weather": GatewayWeatherStation,
 }
 
 
 def indi_gateway(
-    device: str, config: SiteConfig, frames_dir: Path, timeout_s: float = 5.0
+    device: str,
+    config: SiteConfig,
+    frames_dir: Path,
+    timeout_s: float = 5.0,
+    clock: Clock | None = None,
 ) -> Gateway:
-    """A started gateway for ``device`` on a free port, speaking INDI to its device."""
+    """A started gateway for ``device`` on a free port, speaking INDI to its device (its
+    timestamps from ``clock``: the system clock by default)."""
     endpoint = config.devices.configured()[device]
-    clock = SystemClock()
+    clock = clock or SystemClock()
 
     def link(hooks: ConnectionHooks) -> DeviceLink:
         return IndiUpstream(

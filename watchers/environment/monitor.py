@@ -1,7 +1,9 @@
 """The environment monitor (the original ENV agent): poll the PLC, synthesise, act, record.
 
 One long-running process per site (``pyros monitor run``; an OS lock keeps it single), restarted
-by the ``pyros up`` supervisor. Each poll: read the PLC through its gateway, build the synthesis,
+by the ``pyros up`` supervisor. Each poll: read the PLC through its gateway (and take the latest
+reading of the weather station, when ``[devices.weather]`` is configured:
+:mod:`watchers.environment.station_watch`), build the synthesis,
 feed the hysteresis gate, and act at once through :class:`~watchers.environment.reflex.SafetyReflex`
 — close and park when unsafe, open only when requested and safe. Then, without waiting on
 anything: rows and journal entries go to a bounded write-behind queue, events are emitted on
@@ -38,10 +40,12 @@ from infra.events import (
 )
 from infra.journal import KIND_PLC, record
 from infra.writebehind import WriteBehindQueue
+from tasks.environment.elements import ElementRecord
 from tasks.environment.episodes import EpisodeLog
 from tasks.environment.hysteresis import GateVerdict, SafetyGate
 from tasks.environment.observatory_state import DomeRequest, DomeRequestState, verdict_write
 from tasks.environment.plc import PlcReading, PlcReplyError, reading_from_status
+from tasks.environment.station import station_records
 from tasks.environment.synthesis import (
     SITE_ALARMS,
     GlobalStatus,
@@ -53,6 +57,7 @@ from tasks.environment.synthesis import (
 from watchers.environment.dome_watch import DomeCloseWatch, DomeLook, stuck_after_s
 from watchers.environment.mount_watch import MountLook, MountWatch
 from watchers.environment.reflex import ReflexReport, SafetyReflex
+from watchers.environment.station_watch import StationWatch
 from watchers.environment.watch_rows import StatusTracker
 
 log = logging.getLogger(__name__)
@@ -95,6 +100,8 @@ class EnvironmentMonitor:
         Returns the latest :class:`ControlState` (never blocks).
     is_night : callable
         ``is_night(now)``: whether doors and lights are judged by night rules.
+    station : StationWatch, optional
+        The weather station of ``[devices.weather]`` (None: the PLC is the only source).
     """
 
     def __init__(
@@ -107,9 +114,11 @@ class EnvironmentMonitor:
         queue: WriteBehindQueue,
         control: Callable[[], ControlState],
         is_night: Callable[[datetime], bool],
+        station: StationWatch | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.plc = plc
+        self.station = station
         self.reflex = SafetyReflex(dome, mount)
         #: A mount that cannot move keeps the dome closed, block or no block (#24).
         self.mount_watch = MountWatch(mount)
@@ -139,11 +148,25 @@ class EnvironmentMonitor:
         except PlcReplyError as error:
             return None, received, f"malformed PLC reply: {error}"
 
+    def _station_records(self, now: datetime, stale_after_s: float) -> tuple[ElementRecord, ...]:
+        """The weather station's records from its latest reading (none without a station)."""
+        if self.station is None:
+            return ()
+        latest = self.station.latest()
+        return station_records(
+            latest.reading,
+            now=now,
+            received_at=latest.received_at,
+            stale_after_s=stale_after_s,
+            error=latest.error,
+        )
+
     def poll(self) -> PollResult:
         """Read, synthesise, act, record. Never raises for device or database trouble."""
         reading, received, error = self._read_plc()
         now = self.clock.now()
         control = self.control()
+        stale_after_s = stale_after_for(self.config.safety, self.clock.speed)
         synthesis = synthesize(
             reading,
             now=now,
@@ -152,7 +175,8 @@ class EnvironmentMonitor:
             is_night=self.is_night(now),
             error=error,
             overrides=list(control.overrides),
-            stale_after_s=stale_after_for(self.config.safety, self.clock.speed),
+            stale_after_s=stale_after_s,
+            station=self._station_records(now, stale_after_s),
         )
         verdict = self.gate.update(synthesis.should_close, synthesis.reasons, now)
         mount_problem = self.mount_watch.problem  # as of the last look
@@ -282,12 +306,11 @@ class EnvironmentMonitor:
         )
 
     def run(self, stop: threading.Event) -> None:
-        """Poll until ``stop`` is set."""
-        interval = max(
-            self.config.safety.min_poll_wall_s,
-            self.clock.wall_seconds(self.config.safety.poll_interval_s),
-        )
+        """Poll until ``stop`` is set (reading the weather station in the background)."""
+        interval = poll_wall_s(self.config, self.clock)
         next_heartbeat = time.monotonic()
+        if self.station is not None:
+            self.station.start()
         while not stop.is_set():
             started = time.monotonic()
             try:
@@ -298,7 +321,15 @@ class EnvironmentMonitor:
                 self.heartbeat()
                 next_heartbeat = time.monotonic() + self.config.safety.heartbeat_wall_s
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        if self.station is not None:
+            self.station.stop()
         self.reflex.stop()
+
+
+def poll_wall_s(config: SiteConfig, clock: Clock) -> float:
+    """Wall seconds between two polls (``safety.poll_interval_s``, at least
+    ``safety.min_poll_wall_s``)."""
+    return max(config.safety.min_poll_wall_s, clock.wall_seconds(config.safety.poll_interval_s))
 
 
 def _joined(first: ReflexReport, then: ReflexReport) -> ReflexReport:

@@ -16,7 +16,12 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from devices.controllers import connect_dome, connect_mount, connect_plc
+from devices.controllers import (
+    connect_dome,
+    connect_mount,
+    connect_plc,
+    connect_weather_station,
+)
 from infra.clock import Clock, get_clock
 from infra.config import SiteConfig, get_config
 from infra.db import get_engine, session_scope
@@ -32,7 +37,8 @@ from tasks.environment.observatory_state import (
 )
 from tasks.sky import as_time, sun_altitude_deg
 from watchers.environment.artifact import SynthesisPublisher
-from watchers.environment.monitor import ControlState, EnvironmentMonitor
+from watchers.environment.monitor import ControlState, EnvironmentMonitor, poll_wall_s
+from watchers.environment.station_watch import StationWatch
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +111,23 @@ def build_monitor(
     *,
     addresses: dict[str, tuple[str, int]] | None = None,
 ) -> tuple[EnvironmentMonitor, ControlReader]:
-    """A monitor wired to the gateways (``addresses``: device -> (host, port), for tests)."""
+    """A monitor wired to the gateways (``addresses``: device -> (host, port), for tests); the
+    weather station's too when ``[devices.weather]`` is configured."""
     addresses = addresses or {}
     plc = connect_plc(config, clock=clock, address=addresses.get("plc"))
     dome = connect_dome(config, clock=clock, address=addresses.get("dome"))
     mount = connect_mount(config, clock=clock, address=addresses.get("mount"))
+    station = None
+    if config.devices.weather is not None:
+        station = StationWatch(
+            connect_weather_station(config, clock=clock, address=addresses.get("weather")),
+            clock,
+            poll_wall_s(config, clock),
+            queue,
+        )
     control = ControlReader(engine_factory).start()
     monitor = EnvironmentMonitor(
-        config, clock, plc, dome, mount, queue, control, NightTeller(config)
+        config, clock, plc, dome, mount, queue, control, NightTeller(config), station
     )
     return monitor, control
 

@@ -14,6 +14,7 @@ from devices.controllers.camera import CameraActivity
 from devices.controllers.dome import ShutterState
 from devices.controllers.lamp import LampLight
 from devices.controllers.mount import MountMotion
+from devices.controllers.weather import WeatherLight, WeatherState
 from devices.errors import ProtocolError
 from devices.indi import translate
 from devices.indi.frames import FrameCards, merge_headers, store_frame
@@ -194,3 +195,44 @@ def test_pyros_headers_are_merged_into_the_driver_frame(tmp_path: Path):
 def test_a_blob_that_is_not_fits_is_refused():
     with pytest.raises(ProtocolError, match="not FITS"):
         merge_headers(b"not a fits file at all", _cards())
+
+
+def _station(numbers_state: str = "Ok", **lights: str) -> dict[str, Vector]:
+    numbers = vec("WEATHER_PARAMETERS", numbers_state, WEATHER_RAIN_HOUR=10.0,
+                  WEATHER_WIND_SPEED=3.0, WEATHER_WIND_GUST=5.0)  # fmt: skip
+    status = Vector("dev", "WEATHER_STATUS", "Light", "Ok", dict(lights))
+    return {"WEATHER_PARAMETERS": numbers, "WEATHER_STATUS": status}
+
+
+def test_a_station_reports_each_parameter_with_its_light():
+    fields = translate.station_status(
+        _station(WEATHER_RAIN_HOUR="Alert", WEATHER_WIND_SPEED="Busy", WEATHER_FORECAST="Ok"),
+        "Weather Simulator",
+        WHEN,
+    )
+    assert fields["station"] == "Weather Simulator" and fields["date"] == WHEN.isoformat()
+    assert fields["light"] is WeatherLight.ALERT
+    assert [(p["name"], p["value"], p["light"]) for p in fields["parameters"]] == [
+        ("WEATHER_RAIN_HOUR", 10.0, WeatherLight.ALERT),
+        ("WEATHER_WIND_SPEED", 3.0, WeatherLight.WARNING),
+        ("WEATHER_WIND_GUST", 5.0, WeatherLight.IDLE),  # not judged by the station
+        ("WEATHER_FORECAST", None, WeatherLight.OK),  # a light without a number
+    ]
+    state = WeatherState.from_fields(fields)  # what the controller makes of it
+    assert [p.name for p in state.alerts] == ["WEATHER_RAIN_HOUR"]
+    assert state.date == WHEN and state.light is WeatherLight.ALERT
+
+
+def test_a_station_that_cannot_read_its_sensors_is_in_alert():
+    fields = translate.station_status(_station("Alert", WEATHER_RAIN_HOUR="Ok"), "WX", WHEN)
+    assert fields["light"] is WeatherLight.ALERT
+    assert fields["parameters"][-1] == {
+        "name": "WEATHER_PARAMETERS", "value": None, "light": WeatherLight.ALERT
+    }  # fmt: skip
+    quiet = translate.station_status(_station(WEATHER_RAIN_HOUR="Ok"), "WX", WHEN)
+    assert quiet["light"] is WeatherLight.OK
+
+
+def test_a_malformed_weather_status_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match="weather: malformed weather STATUS"):
+        WeatherState.from_fields({"station": "WX", "date": "yesterday", "parameters": []})
