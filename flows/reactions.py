@@ -17,7 +17,6 @@ from infra.journal import KIND_NOTICE, record
 from infra.settings import load_settings
 from infra.supervisorctl import SupervisorUnavailable, call
 
-
 #: Log level of each notice severity (an unknown severity is a warning).
 SEVERITY_LEVELS = {
     "info": logging.INFO,

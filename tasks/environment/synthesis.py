@@ -216,14 +216,44 @@ def stale_after_for(safety: SafetySection, speed: float) -> float:
     return max(safety.stale_after_s, STALE_WALL_FLOOR_S * speed)
 
 
+@dataclass(frozen=True)
+class PlcPoll:
+    """One poll of the PLC, as the synthesis sees it.
+
+    Attributes
+    ----------
+    reading : PlcReading or None
+        The parsed STATUS reply, or None when the PLC could not be read.
+    received_at : datetime or None
+        When the reply was received (the clock's).
+    error : str or None
+        Why there is no reading (unreachable PLC, malformed reply).
+    """
+
+    reading: PlcReading | None
+    received_at: datetime | None = None
+    error: str | None = None
+
+    def staleness(self, now: datetime, limit_s: float) -> str | None:
+        """Why the reading is stale at ``now`` (its own date or its reception older than
+        ``limit_s``), or None."""
+        if self.reading is None:
+            return None
+        age_plc = (now - self.reading.date).total_seconds()
+        age_rx = (now - self.received_at).total_seconds() if self.received_at is not None else 0.0
+        if age_plc > limit_s:
+            return f"stale: the PLC's date is {age_plc:.0f} s old"
+        if age_rx > limit_s:
+            return f"stale: last reply received {age_rx:.0f} s ago"
+        return None
+
+
 def synthesize(
-    reading: PlcReading | None,
+    plc: PlcPoll,
     *,
     now: datetime,
-    received_at: datetime | None,
     safety: SafetySection,
     is_night: bool,
-    error: str | None = None,
     overrides: list[Override] | None = None,
     stale_after_s: float | None = None,
     station: Sequence[ElementRecord] = (),
@@ -232,18 +262,14 @@ def synthesize(
 
     Parameters
     ----------
-    reading : PlcReading or None
-        The parsed STATUS reply, or None when the PLC could not be read.
+    plc : PlcPoll
+        The PLC's reading, when it was received, or why there is none.
     now : datetime
         Current instant (the clock's).
-    received_at : datetime or None
-        When the reply was received (the clock's).
     safety : SafetySection
         Thresholds.
     is_night : bool
         Whether it is night (doors and lights are judged differently by day).
-    error : str, optional
-        Why there is no reading (unreachable PLC, malformed reply).
     overrides : list of Override, optional
         Operator overrides; expired ones are ignored.
     stale_after_s : float, optional
@@ -253,18 +279,10 @@ def synthesize(
         The weather station's records (:func:`tasks.environment.station.station_records`),
         added to the weather's: they close the dome as the PLC's own elements do.
     """
-    reasons: list[str] = []
-    stale = None
-    limit = safety.stale_after_s if stale_after_s is None else stale_after_s
-    if reading is not None:
-        age_plc = (now - reading.date).total_seconds()
-        age_rx = (now - received_at).total_seconds() if received_at is not None else 0.0
-        if age_plc > limit:
-            stale = f"stale: the PLC's date is {age_plc:.0f} s old"
-        elif age_rx > limit:
-            stale = f"stale: last reply received {age_rx:.0f} s ago"
+    reading = plc.reading
+    stale = plc.staleness(now, safety.stale_after_s if stale_after_s is None else stale_after_s)
     if reading is None or stale is not None:
-        why = stale or f"no PLC reading: {error or 'unknown error'}"
+        why = stale or f"no PLC reading: {plc.error or 'unknown error'}"
         weather = _error_records(why)
         site = [ElementRecord("site", None, "", why, ElementState.ERROR, False)]
     else:
@@ -273,9 +291,7 @@ def synthesize(
     weather = [*weather, *station]
     weather, active = _apply_overrides(weather, overrides or [], now)
     site, _ = _apply_overrides(site, overrides or [], now)
-    for record in (*weather, *site):
-        if record.should_close:
-            reasons.append(record.line())
+    reasons = [record.line() for record in (*weather, *site) if record.should_close]
     return Synthesis(
         at=now,
         weather=tuple(weather),

@@ -17,7 +17,7 @@ from infra.journal import KIND_PLC, record
 from tasks.environment.hysteresis import SafetyGate
 from tasks.environment.observatory_state import DomeRequestState, dome_request, verdict_write
 from tasks.environment.plc import PlcReplyError, parse_status_reply
-from tasks.environment.synthesis import synthesize
+from tasks.environment.synthesis import PlcPoll, synthesize
 from tasks.night.policy import NightWindows
 
 SOURCE = "environment-monitor"
@@ -57,12 +57,10 @@ class SimulatedDome:
         except (PlcReplyError, TypeError, KeyError, ValueError) as problem:
             error = f"malformed PLC reply: {problem}"
         synthesis = synthesize(
-            reading,
+            PlcPoll(reading, at, error),
             now=at,
-            received_at=at,
             safety=self.config.safety,
             is_night=self._is_night(at),
-            error=error,
             overrides=[],
             stale_after_s=self.config.safety.stale_after_s,
         )

@@ -88,10 +88,15 @@ def test_with_prefect_configured_the_event_reaches_the_server(engine, prefect_ha
     import asyncio
 
     from prefect.events.clients import get_events_subscriber
-    from prefect.events.filters import EventFilter, EventNameFilter
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     async def scenario() -> dict:
-        event_filter = EventFilter(event=EventNameFilter(name=["pyros.watcher.heartbeat"]))
+        # This test's resource only: a monitor of an earlier test in this process may still
+        # have heartbeats in Prefect's client queue, delivered after the subscription starts.
+        event_filter = EventFilter(
+            event=EventNameFilter(name=["pyros.watcher.heartbeat"]),
+            resource=EventResourceFilter(id=["pyros.watcher.harness"]),
+        )
         async with get_events_subscriber(filter=event_filter) as subscriber:
             await asyncio.sleep(0.5)
             emit("pyros.watcher.heartbeat", "pyros.watcher.harness", {"n": 42})

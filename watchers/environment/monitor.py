@@ -50,6 +50,7 @@ from tasks.environment.synthesis import (
     SITE_ALARMS,
     GlobalStatus,
     Override,
+    PlcPoll,
     Synthesis,
     stale_after_for,
     synthesize,
@@ -100,8 +101,12 @@ class EnvironmentMonitor:
         Returns the latest :class:`ControlState` (never blocks).
     is_night : callable
         ``is_night(now)``: whether doors and lights are judged by night rules.
-    station : StationWatch, optional
-        The weather station of ``[devices.weather]`` (None: the PLC is the only source).
+
+    Attributes
+    ----------
+    station : StationWatch or None
+        The weather station of ``[devices.weather]``, set after construction when the site has
+        one (None: the PLC is the only source).
     """
 
     def __init__(
@@ -114,11 +119,10 @@ class EnvironmentMonitor:
         queue: WriteBehindQueue,
         control: Callable[[], ControlState],
         is_night: Callable[[datetime], bool],
-        station: StationWatch | None = None,
     ) -> None:
         self.config, self.clock = config, clock
         self.plc = plc
-        self.station = station
+        self.station: StationWatch | None = None
         self.reflex = SafetyReflex(dome, mount)
         #: A mount that cannot move keeps the dome closed, block or no block (#24).
         self.mount_watch = MountWatch(mount)
@@ -168,12 +172,10 @@ class EnvironmentMonitor:
         control = self.control()
         stale_after_s = stale_after_for(self.config.safety, self.clock.speed)
         synthesis = synthesize(
-            reading,
+            PlcPoll(reading, received, error),
             now=now,
-            received_at=received,
             safety=self.config.safety,
             is_night=self.is_night(now),
-            error=error,
             overrides=list(control.overrides),
             stale_after_s=stale_after_s,
             station=self._station_records(now, stale_after_s),

@@ -127,8 +127,9 @@ def build_monitor(
         )
     control = ControlReader(engine_factory).start()
     monitor = EnvironmentMonitor(
-        config, clock, plc, dome, mount, queue, control, NightTeller(config), station
+        config, clock, plc, dome, mount, queue, control, NightTeller(config)
     )
+    monitor.station = station
     return monitor, control
 
 

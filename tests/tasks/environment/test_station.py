@@ -15,7 +15,7 @@ from infra.config import load_config
 from tasks.environment.elements import ElementState
 from tasks.environment.plc import parse_status_reply
 from tasks.environment.station import STATION, group_of, station_records
-from tasks.environment.synthesis import GlobalStatus, Override, stale_after_for, synthesize
+from tasks.environment.synthesis import GlobalStatus, Override, PlcPoll, stale_after_for, synthesize
 
 SAFETY = load_config().safety
 NOW = datetime(2017, 3, 3, 13, 45, tzinfo=UTC)
@@ -114,7 +114,7 @@ def plc(seed_dir):
 
 
 def _synth(plc, station, overrides=None):
-    return synthesize(plc, now=plc.date, received_at=plc.date, safety=SAFETY, is_night=True,
+    return synthesize(PlcPoll(plc, plc.date), now=plc.date, safety=SAFETY, is_night=True,
                       station=station, overrides=overrides)  # fmt: skip
 
 

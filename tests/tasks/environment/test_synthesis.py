@@ -11,7 +11,7 @@ import pytest
 from infra.config import load_config
 from tasks.environment.elements import ElementState
 from tasks.environment.plc import PlcReplyError, parse_status_reply
-from tasks.environment.synthesis import Override, stale_after_for, synthesize
+from tasks.environment.synthesis import Override, PlcPoll, stale_after_for, synthesize
 
 SAFETY = load_config().safety
 PLC_DATE = datetime(2017, 3, 3, 13, 45, tzinfo=UTC)
@@ -47,9 +47,8 @@ def _set(reply: list, device: str, value: str, number, valid: str | None = None)
 
 def _synth(reply, *, now=PLC_DATE, received=PLC_DATE, night=True, overrides=None):
     return synthesize(
-        parse_status_reply(reply),
+        PlcPoll(parse_status_reply(reply), received),
         now=now,
-        received_at=received,
         safety=SAFETY,
         is_night=night,
         overrides=overrides,
@@ -123,12 +122,10 @@ def test_stale_plc_date_and_stale_reception_are_errors(reply):
 
 def test_unreachable_plc_is_an_error():
     synthesis = synthesize(
-        None,
+        PlcPoll(None, error="connection refused"),
         now=PLC_DATE,
-        received_at=None,
         safety=SAFETY,
         is_night=True,
-        error="connection refused",
     )
     assert synthesis.should_close and synthesis.weather_status == "ERROR"
     assert "connection refused" in synthesis.reasons[0]
@@ -189,13 +186,13 @@ def test_a_fast_clock_allows_a_wall_second_of_lateness_before_a_reading_is_stale
     assert limit == 60.0
     hiccup = PLC_DATE + timedelta(seconds=15)
     fresh = synthesize(
-        parse_status_reply(reply), now=hiccup, received_at=hiccup, safety=SAFETY, is_night=True,
+        PlcPoll(parse_status_reply(reply), hiccup), now=hiccup, safety=SAFETY, is_night=True,
         stale_after_s=limit,
     )  # fmt: skip
     assert not fresh.should_close, fresh.reasons
     dead = PLC_DATE + timedelta(seconds=120)
     stale = synthesize(
-        parse_status_reply(reply), now=dead, received_at=dead, safety=SAFETY, is_night=True,
+        PlcPoll(parse_status_reply(reply), dead), now=dead, safety=SAFETY, is_night=True,
         stale_after_s=limit,
     )  # fmt: skip
     assert stale.should_close and "the PLC's date is 120 s old" in stale.reasons[0]

@@ -113,9 +113,7 @@ def test_a_dome_stuck_open_in_the_rain_parks_the_mount_and_calls_the_operator(en
     assert len(_stuck_events(engine)) == 1
 
 
-def test_a_dome_that_will_not_close_on_request_parks_the_mount_in_fine_weather(
-    engine, monitor_rig
-):
+def test_a_dome_that_will_not_close_on_request_parks_the_mount_in_fine_weather(engine, monitor_rig):
     mrig = monitor_rig(lambda: engine, speed=20.0)
     mrig.start()
     open_dome(mrig, engine)

@@ -99,8 +99,9 @@ def test_a_station_alert_closes_the_indi_dome_and_parks_the_mount_then_safe_afte
                 monitor = EnvironmentMonitor(
                     config, bench.clock, GatewayPlc(bench.link("plc"), config=config,
                     clock=bench.clock), controller("dome"), controller("mount"), queue, control,
-                    NightTeller(config), StationWatch(station, bench.clock, 0.5, queue),
+                    NightTeller(config),
                 )  # fmt: skip
+                monitor.station = StationWatch(station, bench.clock, 0.5, queue)
                 runner = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
                 runner.start()
                 _scenario(monitor, station_server.port, controller, engine, bench, control)
