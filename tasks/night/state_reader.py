@@ -46,8 +46,8 @@ S = SequenceState
 
 #: At most this many sequences are inserted one by one into the current schedule (#18: an
 #: alert's, the sequence it interrupted, a new request's); more re-plan the rest of the night at
-#: once (a 32-tile mosaic, a burst of submissions): each insertion costs about a full plan's
-#: reading of the night, so beyond a few a full plan is as fast and plans better.
+#: once (a 32-tile mosaic, a burst of submissions): each insertion loads, plans and saves a
+#: schedule of its own, so beyond a few a full plan costs less, and it plans better.
 INSERT_AT_MOST = 5
 
 
