@@ -58,7 +58,7 @@ from tasks.night.windows import (
     windows_of,
 )
 from tasks.scheduling.night_times import Night, night_for, night_to_plan
-from tasks.scheduling.prefect_tasks import plan_night_task
+from tasks.scheduling.prefect_tasks import insert_sequences_task, plan_night_task
 
 TELESCOPE_LIMIT = "telescope"
 
@@ -137,13 +137,24 @@ def _night_loop(
         with session_scope() as session:
             return read_night_state(session, clock.now(), windows, view, label, agenda)
 
+    def replan(reason: str) -> str:
+        return str(
+            plan_night_task(reason=reason, lost=lost_instruments(seen[0].health) if seen else {})
+        )
+
+    def insert(ids: tuple[int, ...], reason: str) -> str:
+        # A lost camera: the insertion does not know of it, the full plan leaves its sequences
+        # out with the reason (#24).
+        if seen and lost_instruments(seen[0].health):
+            return replan(reason)
+        return str(insert_sequences_task(list(ids), reason))
+
     handlers = Handlers(
         execute=lambda sequence_id: str(execute_sequence_task(devices, sequence_id, owner)),
-        replan=lambda reason: str(
-            plan_night_task(reason=reason, lost=lost_instruments(seen[0].health) if seen else {})
-        ),
+        replan=replan,
         request_dome=lambda state, reason: request_dome_task(state, reason, owner),
         calibrate=lambda name: _calibrate(devices, name, label, owner),
+        insert=insert,
     )
     loop = NightLoop(
         clock,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from devices.controllers import connect_camera, connect_dome, connect_mount
+from devices.controllers import Priority, connect_camera, connect_dome, connect_mount
 from devices.controllers.base import Controller, GatewayView, LeaseInfo
 from devices.controllers.camera import CameraActivity, CameraState, GatewayCamera
 from devices.controllers.dome import DomeState, GatewayDome, ShutterState
@@ -48,6 +48,8 @@ class NightDevices:
     mount: GatewayMount
     cameras: dict[str, GatewayCamera]
     dome: GatewayDome
+    #: The mount's lease as its last ``STATUS`` reported it (who holds the telescope).
+    _mount_lease: LeaseInfo | None = field(default=None, init=False, repr=False)
 
     @property
     def telescope(self) -> Telescope:
@@ -76,12 +78,21 @@ class NightDevices:
         blocker = night_blocker(health)
         if blocker is not None:
             problems.append(blocker.describe())
+        lease, holder = self._mount_lease, ""
+        if lease is not None and lease.priority is Priority.ALERT:
+            holder = lease.owner or ""  # the reflex or the follow-up flow (#18)
         return DeviceView(
-            dome_open=dome_open, ok=not problems, problem="; ".join(problems), health=health
+            dome_open=dome_open,
+            ok=not problems,
+            problem="; ".join(problems),
+            health=health,
+            alert_holder=holder,
         )
 
     def _mount_status(self) -> StatusRead:
+        self._mount_lease = None
         state = self.mount.status()
+        self._mount_lease = state.gateway.lease if state.gateway is not None else None
         return state.motion == MountMotion.FAULT, state.gateway, mount_state_words(state)
 
     def close(self) -> None:

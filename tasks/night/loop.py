@@ -23,12 +23,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Handlers:
-    """How decisions are carried out (each returns a short description, for the summary)."""
+    """How decisions are carried out (each returns a short description, for the summary).
+
+    ``replan(reason)`` plans the whole rest of the night; ``insert(ids, reason)`` carries out
+    a re-plan by incremental insertion (#18: the decision names the sequences to insert, the
+    alert's first) and may still plan the whole night when it must (a lost camera the
+    insertion does not know of). Without ``insert`` every re-plan is a full one.
+    """
 
     execute: Callable[[int], str]
     replan: Callable[[str], str]
     request_dome: Callable[[str, str], str]
     calibrate: Callable[[str], str]
+    insert: Callable[[tuple[int, ...], str], str] | None = None
 
 
 @dataclass
@@ -129,7 +136,10 @@ class NightLoop:
             assert decision.sequence_id is not None, "the policy names the sequence to execute"
             summary.executed.append(self.handlers.execute(decision.sequence_id))
         elif action is NightAction.REPLAN:
-            self.handlers.replan(decision.reason)
+            if decision.insert and self.handlers.insert is not None:
+                self.handlers.insert(decision.insert, decision.reason)
+            else:
+                self.handlers.replan(decision.reason)
             summary.replans += 1
         elif action is NightAction.REQUEST_OPEN:
             self.handlers.request_dome(DomeRequestState.OPEN, decision.reason)

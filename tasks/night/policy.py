@@ -74,6 +74,16 @@ class NightState:
     health: tuple[DeviceHealth, ...] = ()
     #: The instruments each sequence left out for a lost device still needs.
     waiting_on: frozenset[frozenset[str]] = frozenset()
+    #: The sequences to insert into the current schedule one by one (the alert's first, then
+    #: the interrupted ones, then the new ones) when the schedule is out of date only because
+    #: of them (#18); empty: a re-plan, if one is needed, plans the whole rest of the night.
+    to_insert: tuple[int, ...] = ()
+    #: The sequences of an alert follow-up (the ``alert-follow-up`` flow runs them under the
+    #: alert's lease): the schedule keeps their time, the night never executes them (#18).
+    follow_up: frozenset[int] = frozenset()
+    #: Why the telescope is the follow-up's now ('' when it is not): one of its sequences
+    #: executing, or the mount's lease held at alert priority (the reflex, the flow).
+    alert_holds: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,9 @@ class NightDecision:
     weather: bool = False
     #: The device the night waits for (a lost mount, dome, or every camera lost; #24).
     device: str | None = None
+    #: A re-plan by incremental insertion: these sequences, one by one, into the current
+    #: schedule (#18); empty: the whole rest of the night is planned again.
+    insert: tuple[int, ...] = ()
 
 
 def _wait(reason: str, until: datetime | None) -> NightDecision:
@@ -104,8 +117,19 @@ def decide(state: NightState) -> NightDecision:
     the evening calibrations, lost devices (a lost mount closes the dome and holds the night; a
     lost camera re-plans the sequences that need it, a camera back re-plans those that waited
     for it), re-planning, device trouble, weather (a stale verdict first: the
-    monitor may be dead, so its last "safe" is not trusted), the dome, and finally the
-    schedule.
+    monitor may be dead, so its last "safe" is not trusted), the dome, an alert follow-up
+    holding the telescope (wait: the ``alert-follow-up`` flow runs its sequences; when it
+    ends, the lease goes back and the night goes on), and finally the schedule (an alert
+    follow-up's own sequences are never executed by the night: their time is kept, the flow
+    runs them).
+
+    A re-plan is either *incremental* or *full*. When the schedule is out of date only
+    because of a few sequences to add — an alert's, an interrupted one to resume with what is
+    left, a new request's — the decision carries their ids (``insert``, from
+    ``NightState.to_insert``: the alert's first) and each is inserted into the current schedule
+    without moving the rest of the night. Every other reason — no schedule yet, a cancelled
+    sequence, a missed slot, the weather safe again, a lost or recovered device, or too many
+    sequences at once — plans the whole rest of the night (``insert`` empty).
     """
     now, w = state.now, state.windows
     if w.start is None or w.end is None:
@@ -138,9 +162,18 @@ def decide(state: NightState) -> NightDecision:
     reaction = _device_reaction(state)
     if reaction is not None:
         return reaction
+    return _in_the_night(state)
+
+
+def _in_the_night(state: NightState) -> NightDecision:
+    """The dark night, once the devices have had their say: re-plan, wait, or execute."""
+    now, w = state.now, state.windows
+    assert w.end is not None, "decide() only asks during a night that ends"
     if state.replan_needed:
         return NightDecision(
-            NightAction.REPLAN, state.replan_reason or "the schedule is out of date"
+            NightAction.REPLAN,
+            state.replan_reason or "the schedule is out of date",
+            insert=state.to_insert,
         )
     if not state.devices_ok:
         return _wait(f"devices: {state.devices_problem or 'not ready'}", None)
@@ -159,7 +192,12 @@ def decide(state: NightState) -> NightDecision:
         )
     if not state.dome_open:
         return _wait("the dome is not open yet (the monitor opens it when safe)", None)
-    upcoming = sorted((e for e in state.schedule if e.end > now), key=lambda e: e.start)
+    if state.alert_holds:
+        return _wait(f"the alert follow-up has the telescope: {state.alert_holds}", None)
+    upcoming = sorted(
+        (e for e in state.schedule if e.end > now and e.sequence_id not in state.follow_up),
+        key=lambda e: e.start,
+    )
     if not upcoming:
         return _wait("nothing left in the schedule", w.end)
     first = upcoming[0]

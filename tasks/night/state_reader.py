@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import abc
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from infra.clock import Clock
 from infra.config import SafetySection
-from infra.db.models import Album, Plan, Schedule, ScheduledSequence, Sequence
-from infra.db.sequence_state import SequenceState
+from infra.db.models import Album, Alert, Plan, Request, Schedule, ScheduledSequence, Sequence
+from infra.db.sequence_state import FINAL_STATES, SequenceState
 from infra.opmode import get_operating_mode
+from tasks.alerts.decision import DecisionKind
 from tasks.environment.observatory_state import (
     DomeRequestState,
     dome_request,
@@ -26,17 +28,27 @@ from tasks.scheduling import reasons as why
 from tasks.scheduling.schedule_rows import current_schedule
 
 __all__ = [
+    "INSERT_AT_MOST",
     "DeviceView",
     "NightAgenda",
+    "ReplanNeed",
     "current_schedule",
+    "follow_up_sequences",
     "needed_instruments",
     "planned_entries",
     "read_night_state",
+    "replan_need",
     "replan_reason",
     "trusted_verdict_age_s",
 ]
 
 S = SequenceState
+
+#: At most this many sequences are inserted one by one into the current schedule (#18: an
+#: alert's, the sequence it interrupted, a new request's); more re-plan the rest of the night at
+#: once (a 32-tile mosaic, a burst of submissions): each insertion loads, plans and saves a
+#: schedule of its own, so beyond a few a full plan costs less, and it plans better.
+INSERT_AT_MOST = 5
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,8 @@ class DeviceView:
     problem: str = ""
     #: Each device's condition (#24).
     health: tuple[DeviceHealth, ...] = ()
+    #: Who holds the mount's lease at alert priority ('' when no alert holds it: #18).
+    alert_holder: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,36 +143,111 @@ def planned_entries(session: Session, schedule: Schedule | None) -> tuple[Planne
     )
 
 
+@dataclass(frozen=True)
+class ReplanNeed:
+    """Why the schedule is out of date ('' when it is not), and the sequences to insert one by
+    one when inserting them is enough (empty: plan the whole rest of the night)."""
+
+    reason: str = ""
+    insert: tuple[int, ...] = ()
+
+
 def replan_reason(
     session: Session, now: datetime, schedule: Schedule | None, weather_safe_since: datetime | None
 ) -> str:
     """Why the schedule is out of date ('' when it is not)."""
+    return replan_need(session, now, schedule, weather_safe_since).reason
+
+
+def replan_need(
+    session: Session, now: datetime, schedule: Schedule | None, weather_safe_since: datetime | None
+) -> ReplanNeed:
+    """Why the schedule is out of date, and whether inserting a few sequences brings it up to
+    date (#18).
+
+    Interrupted sequences to resume and new sequences to plan (an alert's, a new request's) are
+    inserted incrementally — the alert's first (it goes at the head), then the interrupted
+    ones, then the new ones, each by id — when they are all there is to do and at most
+    :data:`INSERT_AT_MOST`. No schedule yet, a cancelled sequence in the schedule, a missed
+    slot and the weather safe again (and more sequences than that) re-plan the whole rest of
+    the night. A sequence the planner left waiting for a later night (``later-night``) is not
+    new: it waits for that night's plan.
+    """
     if schedule is None:
-        return "no schedule yet tonight"
-    waiting = {
-        state: count
-        for state, count in session.execute(
-            select(Sequence.state, func.count())
-            .where(Sequence.state.in_((S.TO_BE_PLANNED, S.INTERRUPTED)), Sequence.window_end > now)
-            .group_by(Sequence.state)
+        return ReplanNeed("no schedule yet tonight")
+    waiting = session.execute(
+        select(Sequence.id, Sequence.state, Request.is_alert)
+        .join(Request, Request.id == Sequence.request_id)
+        .where(
+            Sequence.state.in_((S.TO_BE_PLANNED, S.INTERRUPTED)),
+            Sequence.window_end > now,
+            ~Sequence.state_reason.like(f"{why.LATER_NIGHT}:%"),
         )
-    }
-    if waiting.get(S.INTERRUPTED):
-        return f"{waiting[S.INTERRUPTED]} interrupted sequence(s) to resume"
-    if waiting.get(S.TO_BE_PLANNED):
-        return f"{waiting[S.TO_BE_PLANNED]} new sequence(s) to plan"
+    ).all()
+    interrupted = sum(1 for _, state, _ in waiting if state == S.INTERRUPTED)
+    other = _other_reason(session, now, schedule, weather_safe_since)
+    if interrupted:
+        reason = f"{interrupted} interrupted sequence(s) to resume"
+    elif waiting:
+        reason = f"{len(waiting)} new sequence(s) to plan"
+    else:
+        return ReplanNeed(other)
+    if other or len(waiting) > INSERT_AT_MOST:
+        return ReplanNeed(reason)
+    order = sorted(waiting, key=lambda row: (not row[2], row[1] != S.INTERRUPTED, row[0]))
+    return ReplanNeed(reason, tuple(sid for sid, _, _ in order))
+
+
+def _other_reason(
+    session: Session, now: datetime, schedule: Schedule, weather_safe_since: datetime | None
+) -> str:
+    """A reason to re-plan the whole night besides the sequences to add ('' when none)."""
     cancelled = _scheduled_count(
         session, schedule.id, ScheduledSequence.planned_end > now, S.CANCELLED
     )
     if cancelled:
         # A request cancelled (issue #23, `pyros request cancel`): give its time to the others.
         return f"{cancelled} cancelled sequence(s) in the schedule"
-    missed = _scheduled_count(session, schedule.id, ScheduledSequence.planned_end < now, S.PLANNED)
+    missed = _scheduled_count(
+        session,
+        schedule.id,
+        ScheduledSequence.planned_end < now,
+        S.PLANNED,
+        but=follow_up_sequences(session, now),
+    )
     if missed:
-        # The sequence before overran its slot (or the dome was closed): plan them again.
+        # The sequence before overran its slot (or the dome was closed): plan them again. An
+        # alert follow-up's slot left unused is not missed: the flow runs it, not the night.
         return f"{missed} sequence(s) missed their slot"
     if weather_safe_since is not None and weather_safe_since > schedule.created_at:
         return "the weather is safe again"
+    return ""
+
+
+def follow_up_sequences(session: Session, now: datetime) -> dict[int, str]:
+    """The sequences an alert follow-up still has to run (id -> state): those of the requests
+    of alerts decided ``follow-up`` (the ``alert-follow-up`` flow runs them under the alert's
+    lease; a ``not-observable`` alert's request is planned and executed by the night as any
+    other), neither over nor past their window."""
+    rows = session.execute(
+        select(Sequence.id, Sequence.state)
+        .join(Alert, Alert.request_id == Sequence.request_id)
+        .where(
+            Alert.decision == DecisionKind.FOLLOW_UP.value,
+            Sequence.state.not_in(tuple(state.value for state in FINAL_STATES)),
+            Sequence.window_end > now,
+        )
+    )
+    return {sid: state for sid, state in rows}
+
+
+def alert_holds(follow_up: dict[int, str], alert_holder: str) -> str:
+    """Why the telescope is an alert follow-up's now ('' when it is not)."""
+    executing = sorted(sid for sid, state in follow_up.items() if state == S.EXECUTING)
+    if executing:
+        return f"its sequence {executing[0]} is executing"
+    if alert_holder:
+        return f"the mount's lease is held by {alert_holder} at alert priority"
     return ""
 
 
@@ -196,8 +285,9 @@ def read_night_state(
         age = verdict_age_s(monitor_last_word(session, verdict), now)
         if age is not None and age > agenda.verdict_max_age_s:
             stale_s = age
-    reason = replan_reason(session, now, schedule, verdict.at if verdict.safe else None)
+    need = replan_need(session, now, schedule, verdict.at if verdict.safe else None)
     executing = session.scalar(select(Sequence.id).where(Sequence.state == S.EXECUTING).limit(1))
+    follow_up = follow_up_sequences(session, now)
     return NightState(
         now=now,
         windows=windows,
@@ -210,8 +300,11 @@ def read_night_state(
         executing=executing,
         devices_ok=devices.ok,
         devices_problem=devices.problem,
-        replan_needed=bool(reason),
-        replan_reason=reason,
+        replan_needed=bool(need.reason),
+        replan_reason=need.reason,
+        to_insert=need.insert,
+        follow_up=frozenset(follow_up),
+        alert_holds=alert_holds(follow_up, devices.alert_holder),
         calibrations_done=agenda.calibrations_done,
         early_start_s=agenda.early_start_s,
         evening_calibrations=agenda.evening_calibrations,
@@ -222,20 +315,25 @@ def read_night_state(
 
 
 def _scheduled_count(
-    session: Session, schedule_id: int, when: ColumnElement[bool], state: SequenceState
+    session: Session,
+    schedule_id: int,
+    when: ColumnElement[bool],
+    state: SequenceState,
+    but: abc.Collection[int] = (),
 ) -> int:
-    """Sequences of schedule ``schedule_id`` planned with ``when`` true, now in ``state``."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(ScheduledSequence)
-            .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
-            .where(
-                ScheduledSequence.schedule_id == schedule_id,
-                ScheduledSequence.planned.is_(True),
-                when,
-                Sequence.state == state,
-            )
+    """Sequences of schedule ``schedule_id`` planned with ``when`` true, now in ``state``
+    (those in ``but`` not counted)."""
+    query = (
+        select(func.count())
+        .select_from(ScheduledSequence)
+        .join(Sequence, Sequence.id == ScheduledSequence.sequence_id)
+        .where(
+            ScheduledSequence.schedule_id == schedule_id,
+            ScheduledSequence.planned.is_(True),
+            when,
+            Sequence.state == state,
         )
-        or 0
     )
+    if but:
+        query = query.where(Sequence.id.not_in(list(but)))
+    return session.scalar(query) or 0

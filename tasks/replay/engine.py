@@ -34,7 +34,7 @@ from tasks.replay.inputs import Input, JournalInputs
 from tasks.replay.monitor import SimulatedDome
 from tasks.requests.ingest import ingest_request_bytes
 from tasks.scheduling.night_times import night_for
-from tasks.scheduling.schedule_rows import current_schedule, plan_and_save
+from tasks.scheduling.schedule_rows import current_schedule, insert_all_and_save, plan_and_save
 
 BY = "replay"
 #: How often (simulated s) an executing sequence looks at the weather.
@@ -164,6 +164,12 @@ class _Replay:
         )
         return str(result["schedule_id"])
 
+    def insert(self, sequence_ids: tuple[int, ...], reason: str) -> str:
+        result = insert_all_and_save(
+            sequence_ids, engine=self.engine, config=self.config, clock=self.clock, cause=reason
+        )
+        return str(result["schedule_id"])
+
     def request_dome(self, state: str, reason: str) -> str:
         with session_scope(self.engine) as session:
             request_dome(session, state, BY, self.clock.now(), reason)
@@ -253,6 +259,7 @@ def replay_night(
             replan=replay.replan,
             request_dome=replay.request_dome,
             calibrate=replay.calibrate,
+            insert=replay.insert,
         ),
         poll_s=config.night.poll_s,
         min_poll_wall_s=0.0,

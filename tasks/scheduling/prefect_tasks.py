@@ -15,7 +15,7 @@ from prefect.artifacts import TableArtifact
 from infra.db import session_scope
 from infra.events import prefect_configured
 from tasks.controlroom.prefect_tasks import upsert_artifact
-from tasks.scheduling.schedule_rows import insert_and_save, plan_and_save
+from tasks.scheduling.schedule_rows import insert_all_and_save, insert_and_save, plan_and_save
 from tasks.scheduling.view import planned_rows, schedule_data
 
 #: Stable key of tonight's schedule in the Prefect UI (DESIGN §8).
@@ -73,4 +73,22 @@ def insert_sequence_task(sequence_id: int) -> dict[str, Any]:
     """
     result = insert_and_save(sequence_id)
     publish_schedule(result["schedule_id"])
+    return result
+
+
+@task(name="insert-sequences", retries=0)
+def insert_sequences_task(sequence_ids: list[int], cause: str = "") -> dict[str, Any]:
+    """Insert a few sequences one by one into the current schedule (the night's incremental
+    re-plan, #18: an alert's, an interrupted one to resume, a new request's), publish the last
+    schedule.
+
+    Returns
+    -------
+    dict
+        The last schedule's summary, with the ``inserted`` and ``skipped`` ids (a sequence no
+        longer to be planned, e.g. taken by the alert follow-up, is skipped).
+    """
+    result = insert_all_and_save(sequence_ids, cause=cause)
+    if result["schedule_id"] is not None:
+        publish_schedule(result["schedule_id"])
     return result

@@ -212,13 +212,15 @@ def insert_and_save(
     config: SiteConfig | None = None,
     clock: Clock | None = None,
     reason: str | None = None,
+    cause: str = "",
 ) -> dict[str, Any]:
     """Add one sequence to the current schedule incrementally (an alert goes at the head).
 
     The planned sequences of the current schedule are put back where they were and the new one
     inserted (:func:`~tasks.scheduling.tonight.add_sequence`); the sequences the current schedule
     left out are carried over with their reasons. Without a current schedule for the night,
-    this is a full :func:`plan_and_save`.
+    this is a full :func:`plan_and_save`. The schedule's reason is ``reason``, else
+    ``[<cause>: ](alert )sequence <id> inserted``.
 
     Raises
     ------
@@ -251,12 +253,51 @@ def insert_and_save(
     why = reason or (
         f"alert sequence {sequence_id} inserted" if is_alert else f"sequence {sequence_id} inserted"
     )
+    if cause and not reason:
+        why = f"{cause}: {why}"
     with session_scope(engine) as session:
         schedule = save_outcome(session, outcome, reason=why, clock=clock, carried=carried)
         result = {"schedule_id": schedule.id, "reason": why, **outcome.summary()}
         result["unplanned"] += len(carried)
     announce(result, clock, engine)
     return result
+
+
+def insert_all_and_save(
+    sequence_ids: abc.Sequence[int],
+    *,
+    engine: Engine | None = None,
+    config: SiteConfig | None = None,
+    clock: Clock | None = None,
+    cause: str = "",
+) -> dict[str, Any]:
+    """Insert ``sequence_ids`` one by one, in that order, into the current schedule (#18: the
+    night's re-plan when only a few sequences are new or to resume; the alert's first).
+
+    A sequence that is no longer to be planned when its turn comes (the ``alert-follow-up``
+    flow took it, an operator cancelled it) is skipped, named in ``skipped``. Without a
+    current schedule the first insertion is a full plan (:func:`insert_and_save`).
+
+    Returns
+    -------
+    dict
+        The last saved schedule's result (as :func:`insert_and_save`), with ``inserted`` and
+        ``skipped`` (ids), and ``schedule_id`` None when nothing was saved.
+    """
+    result: dict[str, Any] = {"schedule_id": None, "reason": cause}
+    inserted: list[int] = []
+    skipped: list[int] = []
+    for sequence_id in sequence_ids:
+        try:
+            result = insert_and_save(
+                sequence_id, engine=engine, config=config, clock=clock, cause=cause
+            )
+        except SchedulingError as error:
+            log.info("sequence %s not inserted: %s", sequence_id, error)
+            skipped.append(sequence_id)
+            continue
+        inserted.append(sequence_id)
+    return {**result, "inserted": inserted, "skipped": skipped}
 
 
 def _is_alert_if_plannable(session: Session, sequence_id: int) -> bool:

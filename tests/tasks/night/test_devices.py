@@ -42,3 +42,21 @@ def test_the_state_words_follow_what_the_devices_report(fake_device, gateway_for
     health = {h.name: h for h in devices.view().health}
 
     assert health["mount"].state == "tracking at RA 83.633°, Dec +22.015°"
+
+
+def test_the_view_names_an_alert_holder_of_the_mount_only(fake_device, gateway_for, controller_for):
+    """#18: the night waits while the mount's lease is held at alert priority (the reflex, the
+    follow-up flow); a routine or operator holder is not an alert."""
+    gateway = gateway_for("mount", fake_device("mount"))
+    mount, alert_mount = controller_for(gateway), controller_for(gateway)
+    dome = controller_for(gateway_for("dome", fake_device("dome")))
+    camera = controller_for(gateway_for("camera_vis", fake_device("camera")))
+    devices = NightDevices(mount=mount, cameras={"Visible camera": camera}, dome=dome)
+    assert devices.view().alert_holder == ""
+    camera.claim("alert:swift-1", "alert")  # a camera alone does not hold the telescope
+    mount.claim("execute-night:block-1", "routine")
+    assert devices.view().alert_holder == ""
+    lease = alert_mount.claim("alert:swift-1", "alert")
+    assert devices.view().alert_holder == "alert:swift-1"
+    lease.release()
+    assert devices.view().alert_holder == ""

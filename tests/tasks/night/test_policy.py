@@ -164,3 +164,47 @@ def test_a_lost_mount_closes_the_dome_holds_the_night_and_it_resumes_when_back()
     # Every camera lost holds the night too.
     nir_lost = replace(VIS_LOST, device="camera_nir", instrument="Infrared camera")
     assert decide(state(health=(MOUNT_OK, VIS_LOST, nir_lost))).device == "Infrared camera"
+
+
+def test_a_re_plan_inserts_the_sequences_the_state_names_and_any_other_re_plans_fully():
+    """#18 item 4: the decision carries the sequences to insert one by one (the alert's
+    first); without them, and for a device's re-plan, the whole rest of the night is planned."""
+    incremental = decide(
+        state(
+            replan_needed=True,
+            replan_reason="1 interrupted sequence(s) to resume",
+            to_insert=(12, 7),
+        )
+    )
+    assert (incremental.action, incremental.insert) == (NightAction.REPLAN, (12, 7))
+    full = decide(state(replan_needed=True, replan_reason="the weather is safe again"))
+    assert (full.action, full.insert) == (NightAction.REPLAN, ())
+    stranded = state(
+        health=(MOUNT_OK, VIS_LOST, NIR_OK),
+        schedule=entries(NIR, VIS | NIR),
+        replan_needed=True,
+        to_insert=(12,),
+    )
+    assert (decide(stranded).action, decide(stranded).insert) == (NightAction.REPLAN, ())
+
+
+def test_the_night_waits_while_the_follow_up_holds_the_telescope_and_never_runs_its_sequences():
+    """The alert-follow-up flow runs the alert's sequences under the alert's lease: the night
+    keeps their time in its schedule, never executes them, and waits while the follow-up holds
+    the telescope; a re-plan (inserting what the alert interrupted) still comes first."""
+    held = decide(state(alert_holds="its sequence 40 is executing"))
+    assert held.action is NightAction.WAIT and "alert follow-up has the telescope" in held.reason
+    assert "sequence 40 is executing" in held.reason and not held.weather
+    inserting = decide(state(alert_holds="x", replan_needed=True, to_insert=(3,)))
+    assert (inserting.action, inserting.insert) == (NightAction.REPLAN, (3,))
+    # Weather first: the block may end on it (the follow-up waits for the weather too).
+    assert decide(state(alert_holds="x", weather_safe=False)).weather
+    # The follow-up's sequence at the head of the schedule is not the night's: the next is.
+    alert_first = (
+        PlannedEntry(40, NIGHT - timedelta(minutes=1), NIGHT + timedelta(minutes=4)),
+        PlannedEntry(3, NIGHT + timedelta(seconds=30), NIGHT + timedelta(minutes=9)),
+    )
+    after = decide(state(schedule=alert_first, follow_up=frozenset({40})))
+    assert (after.action, after.sequence_id) == (NightAction.EXECUTE, 3)
+    only_alert = decide(state(schedule=alert_first[:1], follow_up=frozenset({40})))
+    assert only_alert.action is NightAction.WAIT and "nothing left" in only_alert.reason
