@@ -21,7 +21,7 @@ from devices.controllers import ImageType, Priority, connect_camera, connect_mou
 from infra.clock import parse_clock
 from infra.config import load_config
 from infra.db import session_scope
-from infra.db.models import Alert, Image, Sequence
+from infra.db.models import Alert, Image, JournalEntry, Sequence
 from tasks.alerts.parse import issued_at_hint
 from tests.support.artifacts import artifact_table, stack_artifacts
 from tests.support.voevents import SYNTHETIC, variant
@@ -194,3 +194,62 @@ def test_a_retraction_mid_follow_up_ends_the_run_completed_with_the_reason(
         states = session.scalars(select(Sequence.state).join(Alert, Alert.request_id ==
                                  Sequence.request_id)).all()  # fmt: skip
     assert set(states) == {"cancelled"}, states
+
+
+@pytest.mark.timeout(900)
+def test_in_manual_mode_nothing_moves_and_the_alert_is_shown_to_the_operator(
+    instance, engine, tmp_path
+):
+    clock = parse_clock(_prepare(instance))
+    instance.pyros("up", "--json", timeout=300)
+    instance.pyros("mode", "MANUAL", "--by", "night-operator", timeout=60)
+    config = load_config(instance.home / "site.toml")
+    mount = connect_mount(
+        config, clock=clock, address=("127.0.0.1", instance.gateway_ports["mount"])
+    )
+    try:
+        before = mount.status()
+        notice = tmp_path / "grb.xml"
+        notice.write_bytes(variant(SYNTHETIC, error=0.002))
+        instance.pyros("alert", "send", str(notice), timeout=120)
+
+        def alert_row() -> Alert | None:
+            with session_scope(engine) as session:
+                row = session.scalars(select(Alert)).first()
+                if row is not None:
+                    session.expunge(row)
+                return row
+
+        alert = eventually(alert_row, within_s=120, what="the alert decided", every_s=0.5)
+        assert alert.decision == "ignored" and alert.reason.startswith("MANUAL mode: would be"), (
+            alert.decision,
+            alert.reason,
+        )
+
+        # Shown: the alerts artifact has it with the reason (the operator decides).
+        def shown():
+            artifacts = {a["key"]: a for a in stack_artifacts(instance)}
+            rows = artifact_table(artifacts["pyros-alerts"]) if "pyros-alerts" in artifacts else []
+            return [r for r in rows if r.get("burst") == alert.burst_key] or None
+
+        (row,) = eventually(shown, within_s=60, what="the alert in pyros-alerts", every_s=1.0)
+        assert row["decision"] == "ignored", row
+        # Nothing moved: the mount never got a target or an alert lease; no follow-up run.
+        time.sleep(5)
+        after = mount.status()
+        assert (after.target_ra_deg, after.target_dec_deg) == (
+            before.target_ra_deg,
+            before.target_dec_deg,
+        )
+        lease = after.gateway.lease if after.gateway is not None else None
+        assert lease is None or lease.priority is not Priority.ALERT, lease
+        assert _runs(instance) == []
+        with session_scope(engine) as session:
+            attention = [
+                e.payload["payload"]["ivorn"]
+                for e in session.scalars(select(JournalEntry).where(JournalEntry.kind == "event"))
+                if e.payload["event"] == "pyros.alert.attention"
+            ]
+        assert attention == [alert.ivorn], attention
+    finally:
+        mount.disconnect()
