@@ -19,7 +19,11 @@ def _events(engine) -> list[tuple[str, dict]]:
     with session_scope(engine) as session:
         return [
             (e.payload["event"], e.payload["payload"])
-            for e in session.scalars(select(JournalEntry).where(JournalEntry.kind == "event"))
+            for e in session.scalars(
+                select(JournalEntry)
+                .where(JournalEntry.kind == "event")
+                .order_by(JournalEntry.id)  # PostgreSQL returns rows in no given order
+            )
             if e.payload["event"] in {"pyros.device.lost", "pyros.device.back"}
         ]
 
