@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from infra.config import SafetySection
@@ -55,6 +56,27 @@ class ElementRecord:
         return (
             f"{self.element.capitalize()} = {value}{unit}; {self.interpretation}; close = {close}"
         )
+
+
+def stale_reason(
+    dated: datetime,
+    received_at: datetime | None,
+    now: datetime,
+    limit_s: float,
+    *,
+    names: tuple[str, str] = ("the PLC's date", "last reply"),
+) -> str | None:
+    """Why a reading is stale at ``now`` (None: it is not): its own date (``dated``) older than
+    ``limit_s``, else its reception. The one staleness rule of the PLC and of a weather station;
+    ``names`` say whose date and whose reply, as the reason reads them.
+    """
+    age_own = (now - dated).total_seconds()
+    age_rx = (now - received_at).total_seconds() if received_at is not None else 0.0
+    if age_own > limit_s:
+        return f"stale: {names[0]} is {age_own:.0f} s old"
+    if age_rx > limit_s:
+        return f"stale: {names[1]} received {age_rx:.0f} s ago"
+    return None
 
 
 def _numbers(

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from devices.controllers.weather import WeatherLight, WeatherParameter, WeatherState, worst
-from tasks.environment.elements import ElementRecord, ElementState
+from tasks.environment.elements import ElementRecord, ElementState, stale_reason
 
 #: The station as a whole: no reading, a stale one, or parameters of no known group.
 STATION = "weather station"
@@ -105,12 +105,10 @@ def station_records(
     """
     if reading is None:
         return _error(f"no station reading: {error or 'unknown error'}")
-    age_station = (now - reading.date).total_seconds()
-    age_rx = (now - received_at).total_seconds() if received_at is not None else 0.0
-    if age_station > stale_after_s:
-        return _error(f"stale: the station's date is {age_station:.0f} s old", reading.station)
-    if age_rx > stale_after_s:
-        return _error(f"stale: last station reply received {age_rx:.0f} s ago", reading.station)
+    names = ("the station's date", "last station reply")
+    stale = stale_reason(reading.date, received_at, now, stale_after_s, names=names)
+    if stale is not None:
+        return _error(stale, reading.station)
     groups: dict[str, list[WeatherParameter]] = {}
     for parameter in reading.parameters:
         groups.setdefault(group_of(parameter.name), []).append(parameter)

@@ -22,6 +22,7 @@ from tasks.environment.elements import (
     ElementRecord,
     ElementState,
     site_records,
+    stale_reason,
     weather_records,
 )
 from tasks.environment.plc import PlcReading
@@ -239,13 +240,7 @@ class PlcPoll:
         ``limit_s``), or None."""
         if self.reading is None:
             return None
-        age_plc = (now - self.reading.date).total_seconds()
-        age_rx = (now - self.received_at).total_seconds() if self.received_at is not None else 0.0
-        if age_plc > limit_s:
-            return f"stale: the PLC's date is {age_plc:.0f} s old"
-        if age_rx > limit_s:
-            return f"stale: last reply received {age_rx:.0f} s ago"
-        return None
+        return stale_reason(self.reading.date, self.received_at, now, limit_s)
 
 
 def synthesize(
