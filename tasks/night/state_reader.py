@@ -160,7 +160,11 @@ def replan_reason(
 
 
 def replan_need(
-    session: Session, now: datetime, schedule: Schedule | None, weather_safe_since: datetime | None
+    session: Session,
+    now: datetime,
+    schedule: Schedule | None,
+    weather_safe_since: datetime | None,
+    follow_up: abc.Mapping[int, str] | None = None,
 ) -> ReplanNeed:
     """Why the schedule is out of date, and whether inserting a few sequences brings it up to
     date (#18).
@@ -171,7 +175,8 @@ def replan_need(
     :data:`INSERT_AT_MOST`. No schedule yet, a cancelled sequence in the schedule, a missed
     slot and the weather safe again (and more sequences than that) re-plan the whole rest of
     the night. A sequence the planner left waiting for a later night (``later-night``) is not
-    new: it waits for that night's plan.
+    new: it waits for that night's plan. ``follow_up`` is :func:`follow_up_sequences` when the
+    caller has read it already (read here otherwise).
     """
     if schedule is None:
         return ReplanNeed("no schedule yet tonight")
@@ -185,7 +190,9 @@ def replan_need(
         )
     ).all()
     interrupted = sum(1 for _, state, _ in waiting if state == S.INTERRUPTED)
-    other = _other_reason(session, now, schedule, weather_safe_since)
+    if follow_up is None:
+        follow_up = follow_up_sequences(session, now)
+    other = _other_reason(session, now, schedule, weather_safe_since, follow_up)
     if interrupted:
         reason = f"{interrupted} interrupted sequence(s) to resume"
     elif waiting:
@@ -199,9 +206,14 @@ def replan_need(
 
 
 def _other_reason(
-    session: Session, now: datetime, schedule: Schedule, weather_safe_since: datetime | None
+    session: Session,
+    now: datetime,
+    schedule: Schedule,
+    weather_safe_since: datetime | None,
+    follow_up: abc.Collection[int],
 ) -> str:
-    """A reason to re-plan the whole night besides the sequences to add ('' when none)."""
+    """A reason to re-plan the whole night besides the sequences to add ('' when none);
+    ``follow_up``: the alert follow-up's sequences (their slots are never missed)."""
     cancelled = _scheduled_count(
         session, schedule.id, ScheduledSequence.planned_end > now, S.CANCELLED
     )
@@ -213,7 +225,7 @@ def _other_reason(
         schedule.id,
         ScheduledSequence.planned_end < now,
         S.PLANNED,
-        but=follow_up_sequences(session, now),
+        but=follow_up,
     )
     if missed:
         # The sequence before overran its slot (or the dome was closed): plan them again. An
@@ -285,9 +297,9 @@ def read_night_state(
         age = verdict_age_s(monitor_last_word(session, verdict), now)
         if age is not None and age > agenda.verdict_max_age_s:
             stale_s = age
-    need = replan_need(session, now, schedule, verdict.at if verdict.safe else None)
-    executing = session.scalar(select(Sequence.id).where(Sequence.state == S.EXECUTING).limit(1))
     follow_up = follow_up_sequences(session, now)
+    need = replan_need(session, now, schedule, verdict.at if verdict.safe else None, follow_up)
+    executing = session.scalar(select(Sequence.id).where(Sequence.state == S.EXECUTING).limit(1))
     return NightState(
         now=now,
         windows=windows,
