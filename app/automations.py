@@ -110,6 +110,21 @@ def _run(deployment_id: UUID, parameters: dict[str, object]) -> RunDeployment:
     )
 
 
+def _notice(
+    deployments: Mapping[str, UUID], subject: str, message: str, source: str, severity: str
+) -> RunDeployment:
+    """Run ``operator-notice`` with this notice (``source`` after ``automation:``)."""
+    return _run(
+        _deployment(deployments, OPERATOR_NOTICE),
+        {
+            "subject": subject,
+            "message": message,
+            "source": f"automation:{source}",
+            "severity": severity,
+        },
+    )
+
+
 def watcher_silent(watcher: HeartbeatWatcher, deployments: Mapping[str, UUID]) -> AutomationCore:
     """No heartbeat from ``watcher`` for ``silence_s`` after a first one: notify the operator
     and ask the supervisor to restart it (``restart-watcher``). Fires once per silence."""
@@ -128,17 +143,15 @@ def watcher_silent(watcher: HeartbeatWatcher, deployments: Mapping[str, UUID]) -
         within=timedelta(seconds=watcher.silence_s),
     )
     actions: list[ActionTypesOrUnknown] = [
-        _run(
-            _deployment(deployments, OPERATOR_NOTICE),
-            {
-                "subject": f"{watcher.name} silent",
-                "message": (
-                    f"no heartbeat from {watcher.title} for {seconds} s (last at simulated "
-                    "{{ event.payload.sim_time }}); restart requested through the supervisor"
-                ),
-                "source": f"automation:{watcher.name}-silent",
-                "severity": "error",
-            },
+        _notice(
+            deployments,
+            f"{watcher.name} silent",
+            (
+                f"no heartbeat from {watcher.title} for {seconds} s (last at simulated "
+                "{{ event.payload.sim_time }}); restart requested through the supervisor"
+            ),
+            f"{watcher.name}-silent",
+            "error",
         ),
         _run(
             _deployment(deployments, RESTART_WATCHER),
@@ -213,17 +226,15 @@ def block_crashed(deployments: Mapping[str, UUID]) -> AutomationCore:
         ),
         actions=[
             _run(_deployment(deployments, EXECUTE_NIGHT), {"trigger": "a crashed block"}),
-            _run(
-                _deployment(deployments, OPERATOR_NOTICE),
-                {
-                    "subject": "night block crashed",
-                    "message": (
-                        "{{ event.resource.id }} crashed; a new execute-night block was started "
-                        "(it reconciles what was left executing)"
-                    ),
-                    "source": "automation:night-block-crashed",
-                    "severity": "error",
-                },
+            _notice(
+                deployments,
+                "night block crashed",
+                (
+                    "{{ event.resource.id }} crashed; a new execute-night block was started "
+                    "(it reconciles what was left executing)"
+                ),
+                "night-block-crashed",
+                "error",
             ),
         ],
     )
@@ -251,18 +262,16 @@ def weather_unsafe(deployments: Mapping[str, UUID]) -> AutomationCore:
         ),
         trigger=_site_event(WEATHER_UNSAFE),
         actions=[
-            _run(
-                _deployment(deployments, OPERATOR_NOTICE),
-                {
-                    "subject": "weather unsafe",
-                    "message": (
-                        "unsafe since {{ event.payload.sim_time }} (simulated): "
-                        "{{ event.payload.reason }}; the dome is closed, the night waits for "
-                        f"{WEATHER_SAFE}"
-                    ),
-                    "source": "automation:weather-unsafe",
-                    "severity": "warning",
-                },
+            _notice(
+                deployments,
+                "weather unsafe",
+                (
+                    "unsafe since {{ event.payload.sim_time }} (simulated): "
+                    "{{ event.payload.reason }}; the dome is closed, the night waits for "
+                    f"{WEATHER_SAFE}"
+                ),
+                "weather-unsafe",
+                "warning",
             )
         ],
     )
@@ -305,18 +314,16 @@ def device_notice(event: str, deployments: Mapping[str, UUID]) -> AutomationCore
             threshold=1,
         ),
         actions=[
-            _run(
-                _deployment(deployments, OPERATOR_NOTICE),
-                {
-                    "subject": f"device {word}",
-                    "message": (
-                        "{{ event.payload.device }} ({{ event.payload.kind }}) "
-                        + word
-                        + (": {{ event.payload.reason }}" if lost else "")
-                    ),
-                    "source": f"automation:device-{word}",
-                    "severity": "error" if lost else "info",
-                },
+            _notice(
+                deployments,
+                f"device {word}",
+                (
+                    "{{ event.payload.device }} ({{ event.payload.kind }}) "
+                    + word
+                    + (": {{ event.payload.reason }}" if lost else "")
+                ),
+                f"device-{word}",
+                "error" if lost else "info",
             )
         ],
     )
@@ -330,17 +337,15 @@ def dome_stuck(deployments: Mapping[str, UUID]) -> AutomationCore:
         description=f"{DOME_STUCK}: emergency notice to the operator (the mount is parked).",
         trigger=_site_event(DOME_STUCK),
         actions=[
-            _run(
-                _deployment(deployments, OPERATOR_NOTICE),
-                {
-                    "subject": "EMERGENCY: dome stuck",
-                    "message": (
-                        "{{ event.payload.reason }} at {{ event.payload.sim_time }} (simulated); "
-                        "the mount is parked; close the dome by hand"
-                    ),
-                    "source": "automation:dome-stuck",
-                    "severity": "emergency",
-                },
+            _notice(
+                deployments,
+                "EMERGENCY: dome stuck",
+                (
+                    "{{ event.payload.reason }} at {{ event.payload.sim_time }} (simulated); "
+                    "the mount is parked; close the dome by hand"
+                ),
+                "dome-stuck",
+                "emergency",
             )
         ],
     )
