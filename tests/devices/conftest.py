@@ -11,19 +11,12 @@ from typing import Any
 
 import pytest
 
-from devices.controllers import (
-    GatewayCamera,
-    GatewayDome,
-    GatewayLamp,
-    GatewayMount,
-    GatewayPlc,
-    GatewayWeatherStation,
-)
 from devices.controllers.base import GatewayController
 from devices.controllers.link import GatewayLink, LinkSettings
 from devices.gateway import Gateway, GatewayTiming
 from infra.clock import SystemClock
 from infra.config import get_config
+from tests.support.controllers import CONTROLLERS
 from tests.support.fake_device import FakeDevice
 
 #: Timings of test links (wall seconds): short, so failure paths are quick.
@@ -39,16 +32,6 @@ TEST_LINK = LinkSettings(
 #: Generous: two test workers and other jobs share two cores; a short device timeout is given
 #: explicitly where a test needs one.
 DEVICE_TIMEOUT_S = 3.0
-
-_CONTROLLERS: dict[str, type[GatewayController]] = {
-    "mount": GatewayMount,
-    "dome": GatewayDome,
-    "camera_vis": GatewayCamera,
-    "camera_nir": GatewayCamera,
-    "plc": GatewayPlc,
-    "lamp": GatewayLamp,
-    "weather": GatewayWeatherStation,
-}
 
 
 @pytest.fixture
@@ -105,7 +88,7 @@ def controller_for() -> Iterator[Callable[..., Any]]:
 
     def make(gateway: Gateway, settings: LinkSettings = TEST_LINK, clock=None) -> Any:
         link = GatewayLink(gateway.device, *gateway.address, settings)
-        kind = _CONTROLLERS[gateway.device]
+        kind = CONTROLLERS[gateway.device]
         controller = kind(link, config=get_config(), clock=clock or SystemClock())
         made.append(controller)
         return controller

@@ -104,16 +104,22 @@ def test_site_config_from_environment(tmp_path: Path, monkeypatch):
     assert get_config().site.name == "testsite"
 
 
-def _lamp(**keys: object) -> dict:
+def _with_indi_device(device: str, indi_device: str, keys: dict[str, object]) -> dict:
+    """The defaults with an optional INDI device (``lamp``, ``weather``) on a remote server;
+    ``keys`` add to or replace its keys."""
     data = _defaults()
-    data["devices"]["lamp"] = {
+    data["devices"][device] = {
         "host": "10.0.0.5",
         "port": 7624,
         "driver": "indi",
-        "indi_device": "Light Panel Simulator",
+        "indi_device": indi_device,
         **keys,
     }
     return data
+
+
+def _lamp(**keys: object) -> dict:
+    return _with_indi_device("lamp", "Light Panel Simulator", keys)
 
 
 def test_the_lamp_is_optional_and_absent_by_default():
@@ -157,15 +163,7 @@ def test_the_lamp_may_not_be_another_devices_indi_device():
 
 
 def _weather(**keys: object) -> dict:
-    data = _defaults()
-    data["devices"]["weather"] = {
-        "host": "10.0.0.5",
-        "port": 7624,
-        "driver": "indi",
-        "indi_device": "Weather Simulator",
-        **keys,
-    }
-    return data
+    return _with_indi_device("weather", "Weather Simulator", keys)
 
 
 def test_the_weather_station_is_optional_and_absent_by_default():

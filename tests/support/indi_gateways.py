@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from devices.client import ConnectionHooks
-from devices.controllers import (
-    GatewayCamera,
-    GatewayDome,
-    GatewayLamp,
-    GatewayMount,
-    GatewayPlc,
-    GatewayWeatherStation,
-)
 from devices.controllers.base import GatewayController
 from devices.controllers.link import GatewayLink, LinkSettings
+from devices.errors import DeviceDisconnected
 from devices.gateway import Gateway, GatewayTiming
 from devices.gateway.gateway import DeviceLink
 from devices.indi.upstream import IndiUpstream
 from infra.clock import Clock, SystemClock
 from infra.config import SiteConfig
+from tests.support.controllers import CONTROLLERS
+from tests.support.indi import IndiServer
+from tests.support.waiting import wait_until
 
 LINK = LinkSettings(
     timeout_s=10.0,
@@ -33,14 +31,6 @@ LINK = LinkSettings(
     reconnect_initial_s=0.02,
     reconnect_max_s=0.2,
 )
-CONTROLLERS: dict[str, type[GatewayController]] = {
-    "mount": GatewayMount,
-    "dome": GatewayDome,
-    "camera_vis": GatewayCamera,
-    "plc": GatewayPlc,
-    "lamp": GatewayLamp,
-    "weather": GatewayWeatherStation,
-}
 
 
 def indi_gateway(
@@ -100,3 +90,17 @@ def indi_devices(
             made_controller.disconnect()
         for gateway in gateways.values():
             gateway.stop()
+
+
+def assert_lost_when_the_server_stops(
+    server: IndiServer, gateway: Gateway, read: Callable[[], object]
+) -> None:
+    """Stop the INDI ``server``: within 10 s ``gateway``'s health reads down with the link
+    lost, and ``read()`` (a controller's ``status``) raises DeviceDisconnected."""
+    health = gateway.health
+    server.stop()
+    wait_until(lambda: health.snapshot()["state"] == "down", 10, 0.05)
+    snapshot = health.snapshot()
+    assert snapshot["state"] == "down" and "lost" in snapshot["last_error"]
+    with pytest.raises(DeviceDisconnected):
+        read()

@@ -4,15 +4,12 @@ property itself says (``indi_getprop``), and a dead server reported ``lost`` as 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from devices.controllers import GatewayLamp, LampLight
-from devices.errors import DeviceDisconnected
 from devices.gateway.fleet import build_gateway
 from tests.support.indi import LIGHT_PANEL, IndiServer, indi_missing, lamp_site
-from tests.support.indi_gateways import indi_devices
+from tests.support.indi_gateways import assert_lost_when_the_server_stops, indi_devices
 from tests.support.indi_night import indi_props
 
 PROGRAM, DEVICE = LIGHT_PANEL
@@ -64,12 +61,4 @@ def test_a_dead_indi_server_is_reported_lost(tmp_path):
         with indi_devices(config, tmp_path, ("lamp",)) as (gateways, controller):
             lamp = controller("lamp")
             assert lamp.status().light in set(LampLight)
-            health = gateways["lamp"].health
-            server.stop()
-            deadline = time.monotonic() + 10
-            while health.snapshot()["state"] != "down" and time.monotonic() < deadline:
-                time.sleep(0.05)
-            snapshot = health.snapshot()
-            assert snapshot["state"] == "down" and "lost" in snapshot["last_error"]
-            with pytest.raises(DeviceDisconnected):
-                lamp.status()
+            assert_lost_when_the_server_stops(server, gateways["lamp"], lamp.status)

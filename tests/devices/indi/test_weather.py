@@ -5,15 +5,12 @@ sets it, and a dead server reported ``lost`` as for any device."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from devices.controllers import GatewayWeatherStation, WeatherLight
-from devices.errors import DeviceDisconnected
 from devices.gateway.fleet import build_gateway
 from tests.support.indi import WEATHER, IndiServer, indi_missing, set_rain, weather_site
-from tests.support.indi_gateways import indi_devices
+from tests.support.indi_gateways import assert_lost_when_the_server_stops, indi_devices
 from tests.support.waiting import wait_until
 
 PROGRAM, DEVICE = WEATHER
@@ -56,12 +53,4 @@ def test_a_dead_indi_server_is_reported_lost(tmp_path):
         with indi_devices(config, tmp_path, ("weather",)) as (gateways, controller):
             station = controller("weather")
             assert station.status().light in set(WeatherLight)
-            health = gateways["weather"].health
-            server.stop()
-            deadline = time.monotonic() + 10
-            while health.snapshot()["state"] != "down" and time.monotonic() < deadline:
-                time.sleep(0.05)
-            snapshot = health.snapshot()
-            assert snapshot["state"] == "down" and "lost" in snapshot["last_error"]
-            with pytest.raises(DeviceDisconnected):
-                station.status()
+            assert_lost_when_the_server_stops(server, gateways["weather"], station.status)
