@@ -33,10 +33,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not browser" -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-# Two workers: the tests with a stack of their own run one after the other on one of them
-# (tests/integration/conftest.py); the other takes the rest.
+# First the tests that mostly wait, on two workers; then the tests with a stack of their own, one
+# after the other and alone on the machine (tests/integration/conftest.py says why).
 test-integration: $(STAMP)
-	$(BIN)/python -m pytest -m "integration and not browser" -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "integration and not browser and not stack" -n 2 --dist loadgroup --durations=10 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "integration and not browser and stack" --durations=25 $(PYTEST_ARGS)
 
 # Needs Debian's chromium and chromium-driver (.ci/run installs them when missing).
 test-browser: $(STAMP)

@@ -10,6 +10,7 @@ simulators give (:mod:`devices.indi.translate`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from devices.errors import DeviceError, DeviceTimeout
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 
 #: Property states that show a driver took new values.
 TAKEN = ("Busy", "Ok", "Alert")
+
+
+def _switched(member: str) -> Callable[[Vector], bool]:
+    """An answer is the update that shows ``member`` On (the one the command asked for)."""
+    return lambda vector: vector.on(member)
 
 
 class IndiDriver:
@@ -71,9 +77,17 @@ class IndiDriver:
 
     # ------------------------------------------------------------------ round trips
     def round_trip(
-        self, name: str, members: dict[str, Any], *, device: str | None = None
+        self,
+        name: str,
+        members: dict[str, Any],
+        *,
+        device: str | None = None,
+        answered: Callable[[Vector], bool] | None = None,
     ) -> Vector:
         """Send ``members`` of property ``name`` and return the driver's answer.
+
+        ``answered`` tells the answer from an update already on its way (a shutter's "closed"
+        from the park before): by default any Busy, Ok or Alert update is the answer.
 
         Raises
         ------
@@ -84,8 +98,13 @@ class IndiDriver:
         """
         target = device or self.indi
         before = self.link.send(target, name, members)
+        accepted = answered or (lambda _vector: True)
         answer = self.link.wait_update(
-            target, name, before, self.timeout_s, lambda v: v.state in TAKEN
+            target,
+            name,
+            before,
+            self.timeout_s,
+            lambda v: v.state == "Alert" or (v.state in TAKEN and accepted(v)),
         )
         if answer.state == "Alert":
             why = answer.message or "no message"
@@ -248,12 +267,14 @@ class DomeDriver(IndiDriver):
             self.wait_rest("DOME_PARK", self.timeout_s * 10)
             self.round_trip("DOME_PARK", {"UNPARK": "On"})
         self._stopped = False
-        self.round_trip("DOME_SHUTTER", {"SHUTTER_OPEN": "On"})
+        opening = _switched("SHUTTER_OPEN")
+        self.round_trip("DOME_SHUTTER", {"SHUTTER_OPEN": "On"}, answered=opening)
         return self.status()
 
     def cmd_close(self) -> dict[str, Any]:
         self._stopped = False
-        self.round_trip("DOME_SHUTTER", {"SHUTTER_CLOSE": "On"})
+        closing = _switched("SHUTTER_CLOSE")
+        self.round_trip("DOME_SHUTTER", {"SHUTTER_CLOSE": "On"}, answered=closing)
         park = self.link.vector(self.indi, "DOME_PARK")
         if park is not None and not park.on("PARK"):
             self.round_trip("DOME_PARK", {"PARK": "On"})

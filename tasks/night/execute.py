@@ -164,14 +164,15 @@ def _sequence(session: Session, sequence_id: int) -> Sequence:
 def _set_state(
     engine: Engine | None, sequence_id: int, state: SequenceState, reason: str, at: datetime
 ) -> None:
-    with session_scope(engine) as session:
-        sequence = _sequence(session, sequence_id)
-        if sequence.state == SequenceState.CANCELLED and state != SequenceState.EXECUTING:
-            # Cancelled while it ran (an alert withdrawn or re-pointed): that is its end. (One
-            # cancelled before it started is refused by the transition: it never starts.)
-            log.info("sequence %s was cancelled while executing: stays cancelled", sequence_id)
-            return
-        transition(session, sequence, state, reason, at)
+    try:
+        with session_scope(engine) as session:
+            transition(session, _sequence(session, sequence_id), state, reason, at)
+    except IllegalTransition as refused:
+        if refused.current != SequenceState.CANCELLED or state == SequenceState.EXECUTING:
+            raise  # (one cancelled before it started is refused: it never starts)
+        # Cancelled while it ran (an alert withdrawn or re-pointed), read before this change or
+        # stored during it (the transition's compare-and-set): that is its end.
+        log.info("sequence %s was cancelled while executing: stays cancelled", sequence_id)
 
 
 def charge_quota(engine: Engine | None, sequence_id: int, hours: float) -> None:

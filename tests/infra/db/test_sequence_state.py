@@ -132,3 +132,52 @@ def test_the_database_refuses_an_unknown_state(engine):
         sequence = _new_sequence(session)
         sequence.state = "finished"
         session.flush()
+
+
+def test_a_change_stored_meanwhile_by_another_process_is_not_overwritten(engine):
+    """The follow-up run read "executing"; the listener cancelled it (a re-point) before the run
+    stored "interrupted": the run is refused from "cancelled", which stays."""
+    from sqlalchemy.orm import Session
+
+    with session_scope(engine) as session:
+        sequence = _new_sequence(session)
+        transition(session, sequence, S.PLANNED, "planned", T0)
+        transition(session, sequence, S.EXECUTING, "started", T0)
+        sequence_id = sequence.id
+    with Session(engine, expire_on_commit=False) as run_session:
+        seen = run_session.get(Sequence, sequence_id)
+        run_session.commit()  # what the run read: "executing", kept in memory
+        with session_scope(engine) as listener:
+            transition(listener, listener.get(Sequence, sequence_id), S.CANCELLED, "re-pointed", T0)
+        assert seen.state == "executing"
+        with pytest.raises(IllegalTransition, match="'cancelled' -> 'interrupted'"):
+            transition(run_session, seen, S.INTERRUPTED, "exposure aborted", T0)
+        run_session.rollback()
+    with session_scope(engine) as session:
+        stored = session.get(Sequence, sequence_id)
+        assert (stored.state, stored.state_reason) == ("cancelled", "re-pointed")
+        reasons = session.scalars(
+            select(SequenceTransition.reason)
+            .where(SequenceTransition.sequence_id == sequence_id)
+            .order_by(SequenceTransition.id)
+        ).all()
+        assert reasons == ["submitted", "planned", "started", "re-pointed"]
+
+
+def test_a_transition_is_judged_from_the_stored_state_when_it_changed_meanwhile(engine):
+    from sqlalchemy.orm import Session
+
+    with session_scope(engine) as session:
+        sequence = _new_sequence(session)
+        sequence_id = sequence.id
+    with Session(engine, expire_on_commit=False) as stale_session:
+        stale = stale_session.get(Sequence, sequence_id)
+        stale_session.commit()  # read "to-be-planned"
+        with session_scope(engine) as other:
+            transition(other, other.get(Sequence, sequence_id), S.PLANNED, "planned", T0)
+        # planned -> cancelled is allowed: made from "planned", recorded with it.
+        record = transition(stale_session, stale, S.CANCELLED, "cancelled by the user", T0)
+        assert (record.from_state, stale.state) == ("planned", "cancelled")
+        stale_session.commit()
+    with session_scope(engine) as session:
+        assert session.get(Sequence, sequence_id).state == "cancelled"
