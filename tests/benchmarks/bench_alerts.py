@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from devices.client import NdjsonClient
 from devices.controllers import ImageType, Priority, connect_camera, connect_mount
@@ -237,7 +238,8 @@ def night_at(speed: float) -> None:
             items += grb_items(folder, config, run_start, at_s, f"grb-{number}.xml").items
         scenario = with_items(DEFAULT_SCENARIO, items, folder / "grbs.json")
         night = run_night(speed, NIGHT_HOURS, 512, scenario=scenario, inspect=_followup_starts)
-    summary, starts = night["summary"], night["inspected"]["flow_start_wall_s"]
+    summary, inspected = night["summary"], night["inspected"]
+    starts = inspected["flow_start_wall_s"]
     alerts = summary.get("alerts") or []
 
     def median(key: str) -> float | None:
@@ -260,24 +262,45 @@ def night_at(speed: float) -> None:
         per_alert=alerts,
         flow_runs_failed=summary["flow_runs_failed"],
         flow_runs_crashed=summary["flow_runs_crashed"],
+        runs_failed_or_crashed=inspected["runs_failed_or_crashed"],
         load_1min_after=round(os.getloadavg()[0], 2),
         **machine(),
     )
 
 
-def _followup_starts(home: Path, night: str) -> dict[str, list[float]]:
+def _followup_starts(home: Path, night: str) -> dict[str, Any]:
     """Wall seconds from each ``alert-follow-up`` run's creation (the event's trigger) to its
-    flow code running, read from the night's own Prefect database."""
+    flow code running, and why each failed or crashed run of the night ended so, read from the
+    night's own Prefect database (its home is removed after the night)."""
     import sqlite3
 
-    query = (
+    starts = (
         "select julianday(fr.start_time) - julianday(fr.created) from flow_run fr"
         " join flow f on f.id = fr.flow_id"
         " where f.name = 'alert-follow-up' and fr.start_time is not null"
     )
+    failed = (
+        "select fr.id, f.name, fr.name, fr.state_type, s.message from flow_run fr"
+        " join flow f on f.id = fr.flow_id join flow_run_state s on s.id = fr.state_id"
+        " where fr.state_type in ('FAILED', 'CRASHED')"
+    )
+    errors = "select message from log where flow_run_id = ? and level >= 40 order by timestamp"
     with sqlite3.connect(home / "prefect" / "prefect.db") as db:
-        days = [row[0] for row in db.execute(query)]
-    return {"flow_start_wall_s": [round(d * 86400.0, 2) for d in days]}
+        days = [row[0] for row in db.execute(starts)]
+        ended_badly = [
+            {
+                "flow": flow,
+                "run": run,
+                "state": state,
+                "message": message,
+                "errors": [row[0][-1500:] for row in db.execute(errors, (run_id,))][:3],
+            }
+            for run_id, flow, run, state, message in db.execute(failed).fetchall()
+        ]
+    return {
+        "flow_start_wall_s": [round(d * 86400.0, 2) for d in days],
+        "runs_failed_or_crashed": ended_badly,
+    }
 
 
 def main() -> None:

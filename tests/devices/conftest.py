@@ -52,10 +52,13 @@ def fake_device(tmp_path) -> Iterator[Callable[..., FakeDevice]]:
 
 @pytest.fixture
 def gateway_for() -> Iterator[Callable[..., Gateway]]:
-    """Start a gateway in front of a fake device (``gateway_for("mount", fake)``)."""
+    """Start a gateway in front of a fake device (``gateway_for("mount", fake)``; ``port``: a
+    given one, as a gateway restarted by its supervisor)."""
     started: list[Gateway] = []
 
-    def make(device: str, fake: FakeDevice, queue: Any = None, **timings: float) -> Gateway:
+    def make(
+        device: str, fake: FakeDevice, queue: Any = None, port: int = 0, **timings: float
+    ) -> Gateway:
         timing = GatewayTiming(
             **{
                 "device_timeout_s": DEVICE_TIMEOUT_S,
@@ -69,7 +72,7 @@ def gateway_for() -> Iterator[Callable[..., Gateway]]:
         gateway = Gateway(
             device,
             upstream=("127.0.0.1", fake.port),
-            listen=("127.0.0.1", 0),
+            listen=("127.0.0.1", port),
             timing=timing,
             queue=queue,
         ).start()
