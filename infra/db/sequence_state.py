@@ -101,14 +101,12 @@ def _compare_and_set(
 ) -> str | None:
     """Store ``target`` only where the stored state is the one it was judged from; returns that
     state. A sequence not yet stored (no row to race on) is simply assigned."""
-    if sequence.id is None or inspect(sequence).pending:
-        check_transition(sequence.id, sequence.state, target)
-        current = sequence.state
-        sequence.state, sequence.state_changed_at, sequence.state_reason = target, at, reason
-        return current
     for _ in range(_ATTEMPTS):
         current = sequence.state
         check_transition(sequence.id, current, target)
+        if sequence.id is None or inspect(sequence).pending:
+            sequence.state, sequence.state_changed_at, sequence.state_reason = target, at, reason
+            return current
         changed = session.execute(
             update(Sequence)
             .where(Sequence.id == sequence.id, Sequence.state == current)

@@ -156,11 +156,7 @@ def test_a_change_stored_meanwhile_by_another_process_is_not_overwritten(engine)
     with session_scope(engine) as session:
         stored = session.get(Sequence, sequence_id)
         assert (stored.state, stored.state_reason) == ("cancelled", "re-pointed")
-        reasons = session.scalars(
-            select(SequenceTransition.reason)
-            .where(SequenceTransition.sequence_id == sequence_id)
-            .order_by(SequenceTransition.id)
-        ).all()
+        reasons = [t.reason for t in stored.transitions]
         assert reasons == ["submitted", "planned", "started", "re-pointed"]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from infra.config import load_config
 from infra.db import session_scope
-from infra.db.models import Image, SequenceTransition
+from infra.db.models import Image, Sequence
 from tasks.night.images import sha256_of
 from tasks.scheduling.schedule_rows import plan_and_save
 from tests.support.alert_reflex import alert_clock, reflex_site
@@ -58,11 +58,7 @@ def test_a_camera_gateway_restarted_mid_sequence_loses_and_doubles_nothing(
         night.loop.stop.set()
         looping.join(10)
     with session_scope(engine) as session:
-        transitions = session.scalars(
-            select(SequenceTransition)
-            .where(SequenceTransition.sequence_id == routine)
-            .order_by(SequenceTransition.id)
-        ).all()
+        transitions = session.get(Sequence, routine).transitions
         images = session.scalars(select(Image).where(Image.sequence_id == routine)).all()
         interrupted = [t.reason for t in transitions if t.to_state == "interrupted"]
         # The restart interrupted the sequence, with the reason; the night resumed it.
