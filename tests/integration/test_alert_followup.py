@@ -24,6 +24,7 @@ from infra.db import session_scope
 from infra.db.models import Alert, Image, JournalEntry, Sequence
 from tasks.alerts.parse import issued_at_hint
 from tests.support.artifacts import artifact_table, stack_artifacts
+from tests.support.databases import only_on
 from tests.support.voevents import SYNTHETIC, variant
 from tests.support.waiting import eventually
 
@@ -55,6 +56,9 @@ def _prepare(instance) -> str:
     return clock
 
 
+# SQLite, the embedded default: the listener's reflex and the follow-up run write the same
+# sequence from different processes (WAL, busy timeout). PostgreSQL's follow-up: test_night_grb.
+@only_on("sqlite")
 @pytest.mark.timeout(1200)
 def test_an_alert_during_a_routine_exposure_aborts_it_slews_and_starts_one_follow_up(
     instance, engine, tmp_path
@@ -150,6 +154,9 @@ def _scenario(instance, engine, tmp_path, mount, camera) -> None:
     assert len(_runs(instance)) == 1
 
 
+# PostgreSQL: the retraction's cancel and the run's own stop race on the sequence's state (the
+# compare-and-set in infra/db/sequence_state.py) on the production backend.
+@only_on("postgresql")
 @pytest.mark.timeout(1200)
 def test_a_retraction_mid_follow_up_ends_the_run_completed_with_the_reason(
     instance, engine, tmp_path
@@ -196,6 +203,8 @@ def test_a_retraction_mid_follow_up_ends_the_run_completed_with_the_reason(
     assert set(states) == {"cancelled"}, states
 
 
+# One backend: what is shown and what does not move does not depend on it.
+@only_on("sqlite")
 @pytest.mark.timeout(900)
 def test_in_manual_mode_nothing_moves_and_the_alert_is_shown_to_the_operator(
     instance, engine, tmp_path

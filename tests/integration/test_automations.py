@@ -25,6 +25,7 @@ from infra.clock import parse_clock
 from infra.db import session_scope
 from infra.db.models import JournalEntry
 from tasks.environment.observatory_state import add_override
+from tests.support.databases import only_on
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -307,6 +308,9 @@ def run_scenario(instance, engine) -> dict[str, float]:
     return dict(FIGURES)
 
 
+# One backend: the automations live in Prefect's own database; the night's rows beside them are
+# the same code on both (PostgreSQL's nights: test_night.py, test_night_faults.py).
+@only_on("sqlite")
 @pytest.mark.timeout(1500)
 def test_automations_once_weather_stops_and_resumes_a_crash_is_followed_a_silence_noticed(
     instance, engine

@@ -16,6 +16,7 @@ import pytest
 from infra.db import session_scope
 from infra.db.models import Request
 from tests.support.cli import run_pyros
+from tests.support.databases import only_on
 from tests.support.voevents import SYNTHETIC
 
 pytestmark = pytest.mark.integration
@@ -47,6 +48,8 @@ def _wait_for_event(api: str, name: str, resource: str, within_s: float = 60) ->
         time.sleep(1)
 
 
+# PostgreSQL: a shell's commands and the stack's processes share the production database.
+@only_on("postgresql")
 def test_request_submit_and_schedule_show_act_on_the_running_stack(instance, engine, tmp_path):
     clock = f"sim:{START.isoformat().replace('+00:00', 'Z')}@1@{time.time():.3f}"
     instance.env["PYROS_CLOCK"] = clock

@@ -29,6 +29,7 @@ from infra.db.models import Image, Sequence
 from tasks.night.images import sha256_of
 from tasks.scheduling.night_times import night_to_plan
 from tests.support.cli import pyros_command
+from tests.support.databases import only_on
 from tests.support.indi import IndiServer, indi_missing
 from tests.support.indi_night import (
     IndiWatch,
@@ -144,7 +145,7 @@ def _executed(engine) -> int:
     return int(count or 0)
 
 
-@pytest.mark.parametrize("db_backend", ["sqlite"])
+@only_on("sqlite")
 @pytest.mark.timeout(1500)
 def test_a_short_night_on_the_indi_simulators(instance, engine, tmp_path):
     now = datetime.now(UTC)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from devices.client import NdjsonClient
 from infra.db import session_scope
 from infra.db.models import JournalEntry
+from tests.support.databases import only_on
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,8 @@ def _gateway(instance, device: str, command: str) -> dict:
         return gateway.call(command)
 
 
+# One backend (SQLite, the embedded default): the deployments act on devices, not on the rows.
+@only_on("sqlite")
 def test_manual_deployments_act_on_the_simulators_and_refuse_while_safety_holds(instance, engine):
     instance.pyros("up", "--json", timeout=300)
     lights = _run(instance, "lights", on=True, reason="stack test", user="tess")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from infra.db import session_scope
 from infra.db.models import Image, JournalEntry
 from tasks.night.images import sha256_of
 from tests.support.cli import pyros_command
+from tests.support.databases import only_on
 
 pytestmark = pytest.mark.integration
 SPEED = 100.0
@@ -54,11 +54,7 @@ with get_client(sync_client=True) as c:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PYROS_TEST_POSTGRES_URL"),
-    reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
-)
-@pytest.mark.parametrize("db_backend", ["postgresql"])
+@only_on("postgresql")
 @pytest.mark.site_frame_px(None)  # the real sensors, sampled as `--frame-px` says (issue 27)
 @pytest.mark.timeout(1500)  # the night's own limit is 1200 s; 300 s (the default) cut CI short
 def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
@@ -205,11 +201,7 @@ def _kill_tree(pid: int) -> int:
     return len(family)
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PYROS_TEST_POSTGRES_URL"),
-    reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
-)
-@pytest.mark.parametrize("db_backend", ["postgresql"])
+@only_on("postgresql")
 @pytest.mark.site_frame_px(None)
 @pytest.mark.timeout(2000)  # three hours of night at 100x, a restart, and the night's end
 def test_killing_the_worker_mid_sequence_loses_nothing_and_the_night_goes_on(instance, engine):

@@ -7,7 +7,6 @@ image is lost or taken twice."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from simulators import DATA_DIR
 from tasks.night.images import sha256_of
 from tasks.scheduling import reasons as why
 from tests.integration.test_night import science_frames
+from tests.support.databases import only_on
 
 pytestmark = pytest.mark.integration
 SCENARIO = DATA_DIR / "scenarios" / "night" / "camera_mount_faults.json"
@@ -42,11 +42,7 @@ def _events(session, names: set[str]) -> list[tuple[str, object, dict]]:
     return found
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PYROS_TEST_POSTGRES_URL"),
-    reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
-)
-@pytest.mark.parametrize("db_backend", ["postgresql"])
+@only_on("postgresql")
 @pytest.mark.site_frame_px(None)
 @pytest.mark.timeout(1500)
 def test_a_camera_dies_and_the_mount_faults_the_night_goes_on_and_loses_nothing(instance, engine):

@@ -12,7 +12,6 @@ tested by ``test_alert_followup.py`` and by the browser tier's night.)
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +20,7 @@ from sqlalchemy import select
 
 from infra.db import session_scope
 from infra.db.models import JournalEntry
+from tests.support.databases import only_on
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +55,7 @@ def weather_changes(engine) -> list[tuple[str, datetime]]:
         ]
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PYROS_TEST_POSTGRES_URL"),
-    reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
-)
-@pytest.mark.parametrize("db_backend", ["postgresql"])
+@only_on("postgresql")
 @pytest.mark.site_frame_px(None)
 @pytest.mark.timeout(1500)
 def test_the_default_night_chases_its_grb_through_the_rain_and_reports_the_afterglow_found(

@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from tests.support.databases import only_on
+
 pytestmark = pytest.mark.integration
 
 
@@ -15,7 +17,7 @@ pytestmark = pytest.mark.integration
     not os.environ.get("PYROS_TEST_REPLAY_STACK"),
     reason="known to fail (issue 20, below), 6 minutes: set PYROS_TEST_REPLAY_STACK=1 to run it",
 )
-@pytest.mark.parametrize("db_backend", ["sqlite"])
+@only_on("sqlite")
 @pytest.mark.timeout(1500)
 @pytest.mark.xfail(
     strict=True,

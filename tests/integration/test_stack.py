@@ -15,6 +15,7 @@ from sqlalchemy import select
 from devices.client import NdjsonClient
 from infra.db import session_scope
 from infra.db.models import Request
+from tests.support.databases import only_on
 from tests.support.ports import listening
 
 pytestmark = pytest.mark.integration
@@ -124,6 +125,8 @@ print(" ".join(states))
     assert instance.pyros("simulators", "status", check=False).returncode == 3
 
 
+# The refusals come before any database is touched: one backend is enough.
+@only_on("sqlite")
 def test_up_refuses_a_taken_port(instance):
     import socket
 
@@ -133,6 +136,7 @@ def test_up_refuses_a_taken_port(instance):
     assert f"prefect-server port {instance.prefect_port}" in result.stderr
 
 
+@only_on("sqlite")
 def test_up_refuses_a_taken_device_port(instance):
     import socket
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from infra.secrets import CLIENT_AUTH_ENV, SERVER_AUTH_ENV
+from tests.support.databases import only_on
 
 pytestmark = pytest.mark.integration
 
@@ -73,11 +73,7 @@ def _rows_holding_a_secret(engine) -> list[str]:
 
 # PostgreSQL (the trust-auth server here accepts the password it is given; what matters is where
 # the URL holding it goes: never into a file, a log, the journal or an artifact).
-@pytest.mark.skipif(
-    not os.environ.get("PYROS_TEST_POSTGRES_URL"),
-    reason="PostgreSQL suite off: set PYROS_TEST_POSTGRES_URL (as .ci/run does)",
-)
-@pytest.mark.parametrize("db_backend", ["postgresql"])
+@only_on("postgresql")
 @pytest.mark.timeout(1500)
 def test_a_night_with_basic_auth_leaves_no_secret_behind(instance, engine):
     database_url = engine.url.set(password=DB_PASSWORD).render_as_string(hide_password=False)

@@ -15,6 +15,7 @@ import pytest
 from devices.client import NdjsonClient
 from infra.clock import parse_instant
 from tests.support.cli import run_pyros
+from tests.support.databases import only_on
 
 pytestmark = pytest.mark.integration
 #: The stack's simulated start: a dark night at San Pedro Mártir, on a clock at speed 1.
@@ -28,6 +29,8 @@ def _status(instance) -> dict:
     return document["observatory"]
 
 
+# PostgreSQL: the status read by another process while the monitor writes (SQLite: make run).
+@only_on("postgresql")
 def test_status_json_reflects_a_fake_alarm_and_the_exposure_in_progress(instance, engine):
     instance.env["PYROS_CLOCK"] = (
         f"sim:{START.isoformat().replace('+00:00', 'Z')}@1@{time.time():.3f}"

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import psutil
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,23 @@ from infra.db.engine import create_pyros_engine
 
 POSTGRES_ENV = "PYROS_TEST_POSTGRES_URL"
 _NAME = re.compile(r"^pyros_t(?:pl)?_(\d+)_[0-9a-f]+$")
+
+
+def only_on(backend: str) -> pytest.MarkDecorator:
+    """Run a database test on one backend instead of both.
+
+    For the tests with a whole stack of their own (minutes each), where what they prove does not
+    depend on the backend: each says which one and why. The ``db_backend`` fixture still skips
+    PostgreSQL when the suite is off.
+
+    Parameters
+    ----------
+    backend : str
+        ``"sqlite"`` or ``"postgresql"``.
+    """
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unknown database backend {backend!r}: sqlite or postgresql")
+    return pytest.mark.parametrize("db_backend", [backend], indirect=True)
 
 
 def postgres_admin_url() -> str | None:
