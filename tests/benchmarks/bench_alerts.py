@@ -42,7 +42,7 @@ from devices.controllers import ImageType, Priority, connect_camera, connect_mou
 from infra.clock import parse_clock
 from infra.config import load_config
 from tests.benchmarks.bench_night import run_night, simulated_night_start
-from tests.benchmarks.common import emit, isolated_home, machine
+from tests.benchmarks.common import emit, failed_runs, isolated_home, machine
 from tests.support.alert_intake import PYROS, IntakeRig
 from tests.support.ports import free_port, wait_port
 from tests.support.voevents import SYNTHETIC, variant
@@ -279,27 +279,11 @@ def _followup_starts(home: Path, night: str) -> dict[str, Any]:
         " join flow f on f.id = fr.flow_id"
         " where f.name = 'alert-follow-up' and fr.start_time is not null"
     )
-    failed = (
-        "select fr.id, f.name, fr.name, fr.state_type, s.message from flow_run fr"
-        " join flow f on f.id = fr.flow_id join flow_run_state s on s.id = fr.state_id"
-        " where fr.state_type in ('FAILED', 'CRASHED')"
-    )
-    errors = "select message from log where flow_run_id = ? and level >= 40 order by timestamp"
     with sqlite3.connect(home / "prefect" / "prefect.db") as db:
         days = [row[0] for row in db.execute(starts)]
-        ended_badly = [
-            {
-                "flow": flow,
-                "run": run,
-                "state": state,
-                "message": message,
-                "errors": [row[0][-1500:] for row in db.execute(errors, (run_id,))][:3],
-            }
-            for run_id, flow, run, state, message in db.execute(failed).fetchall()
-        ]
     return {
         "flow_start_wall_s": [round(d * 86400.0, 2) for d in days],
-        "runs_failed_or_crashed": ended_badly,
+        "runs_failed_or_crashed": failed_runs(home),
     }
 
 

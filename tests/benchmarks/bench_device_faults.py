@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks.bench_night import run_night, simulated_night_start
-from tests.benchmarks.common import emit, machine
+from tests.benchmarks.common import emit, failed_runs, machine
 from tests.benchmarks.device_faults_draw import (
     DrawnFault,
     ImageRecord,
@@ -98,6 +98,7 @@ def inspect_night(faults: list[DrawnFault], hours: float):
             "sky_time_lost_fraction": timing["orchestration_loss_fraction"],
             "lateness_p95_sim_s": timing["lateness_p95_sim_s"],
             "executions": timing["executions"],
+            "runs_failed_or_crashed": failed_runs(home),
         }
 
     return inspect

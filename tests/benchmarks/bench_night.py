@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.common import emit, isolated_home, machine
+from tests.benchmarks.common import emit, failed_runs, isolated_home, machine
 from tests.support.cli import pyros_command
 from tests.support.stack_site import write_site_with_free_ports
 
@@ -138,7 +138,7 @@ def _recorded_timing(home: Path, label: str, hours: float) -> tuple[dict[str, An
 def night_part(delay_s: float) -> None:
     """The long night at speed 100 and its figures."""
     hours = float(os.environ.get("NIGHT_HOURS") or HOURS)
-    night = run_night(SPEED, hours, FRAME_PX, delay_s)
+    night = run_night(SPEED, hours, FRAME_PX, delay_s, inspect=lambda home, _: failed_runs(home))
     summary = night["summary"]
     emit(
         "night",
@@ -152,6 +152,7 @@ def night_part(delay_s: float) -> None:
         images=summary["images"],
         flow_runs_failed=summary["flow_runs_failed"],
         flow_runs_crashed=summary["flow_runs_crashed"],
+        runs_failed_or_crashed=night["inspected"],
         **night["timing"],
         load_1min_after=round(os.getloadavg()[0], 2),
         **machine(),

@@ -54,3 +54,28 @@ def isolated_home() -> Iterator[Path]:
             else:
                 os.environ[key] = value
         shutil.rmtree(home, ignore_errors=True)
+
+
+def failed_runs(home: Path) -> list[dict]:
+    """Why each failed or crashed flow run of a night in ``home`` ended so (its state's message
+    and its first error logs), read from the night's own Prefect database: a figure of failed
+    runs says which, since the home is removed after the night."""
+    import sqlite3
+
+    failed = (
+        "select fr.id, f.name, fr.name, fr.state_type, s.message from flow_run fr"
+        " join flow f on f.id = fr.flow_id join flow_run_state s on s.id = fr.state_id"
+        " where fr.state_type in ('FAILED', 'CRASHED')"
+    )
+    errors = "select message from log where flow_run_id = ? and level >= 40 order by timestamp"
+    with sqlite3.connect(home / "prefect" / "prefect.db") as db:
+        return [
+            {
+                "flow": flow,
+                "run": run,
+                "state": state,
+                "message": message,
+                "errors": [row[0][-1500:] for row in db.execute(errors, (run_id,))][:3],
+            }
+            for run_id, flow, run, state, message in db.execute(failed).fetchall()
+        ]
