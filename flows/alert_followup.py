@@ -27,7 +27,6 @@ from tasks.alerts.prefect_tasks import (
     publish_followup,
 )
 from tasks.alerts.reflex import owner_for
-from tasks.controlroom.latest_only import flush_publications
 from tasks.night.devices import connect_night_devices
 from tasks.night.prefect_tasks import request_dome_task
 from tasks.nrt.consumer import NrtConsumer
@@ -69,7 +68,5 @@ def alert_follow_up(burst_key: str, ivorn: str = "") -> State[Any]:
         result = work.run()
     finally:
         devices.close()
-        if not flush_publications(timeout_s=30.0):
-            logger.warning("the control room's last progress not published within 30 s")
     logger.info("follow-up of %s ended: %s", burst_key, result.reason)
     return Completed(message=result.reason, data=result.as_dict())

@@ -8,12 +8,9 @@ instants travel in parameters and event payloads.
 
 from __future__ import annotations
 
-import contextvars
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, cast
 
 from prefect import flow, get_run_logger
@@ -32,9 +29,7 @@ from infra.db import session_scope
 from infra.events import NIGHT_DEVICE_HOLD, NIGHT_DEVICE_RESUMED, emit
 from infra.settings import load_settings
 from tasks.calibration.camera_acquisition import CameraAcquisition
-from tasks.controlroom.latest_only import flush_publications, publish_later
 from tasks.controlroom.prefect_tasks import DeviceHealthArtifact
-from tasks.controlroom.views import DEVICE_HEALTH_KEY
 from tasks.environment.observatory_state import DomeRequestState
 from tasks.night.calibrations import take_night_calibrations
 from tasks.night.device_health import hold_change, lost_instruments
@@ -93,20 +88,6 @@ def schedule_run(
     return str(run.id)
 
 
-def _in_background(calls: Sequence[Callable[[], str]]) -> Future[list[str]]:
-    """Make ``calls`` one after the other in a thread, in this run's context.
-
-    A block's first sequence does not wait for the runs it schedules: each costs the Prefect
-    API two or three requests, seconds under a night's load (py-spy, 2026-12-06: up to 12 s in
-    ``run_deployment``), which at speed 100 is a quarter of an hour of dark time lost after
-    every re-opening of the dome."""
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyros-schedule")
-    try:
-        return executor.submit(contextvars.copy_context().run, lambda: [call() for call in calls])
-    finally:
-        executor.shutdown(wait=False)
-
-
 @flow(name="plan-night")
 def plan_night_flow(night: str | None = None) -> dict[str, Any]:
     """In daytime: compute tonight's twilights, schedule the night's runs at those instants,
@@ -145,7 +126,7 @@ def _night_loop(
     def look(done: frozenset[str]) -> NightState:
         view = devices.view()
         seen[:] = [view]
-        publish_later(DEVICE_HEALTH_KEY, partial(health_artifact.update, view.health))
+        health_artifact.update(view.health)
         agenda = NightAgenda(
             calibrations_done=done,
             evening_calibrations=evening,
@@ -200,11 +181,7 @@ def _night_loop(
             emit(event, f"pyros.night.{label}", payload, source=owner, clock=clock)
 
     loop.on_decision = tell
-    try:
-        return loop.run(stop_at)
-    finally:  # the run's artifacts show where it ended before it ends
-        if not flush_publications(timeout_s=30.0):
-            logger.warning("the control room's last artifacts not published within 30 s")
+    return loop.run(stop_at)
 
 
 def _calibrate(devices: NightDevices, name: str, label: str, owner: str) -> str:
@@ -296,33 +273,23 @@ def execute_night(
             logger.info("not started (%s): %s", trigger, refusal)
             return Completed(message=f"not started ({trigger}): {refusal}")
         end, follows = resumed_block_end(end, clock.now(), scheduled_block_starts(tonight.label))
-    follow_ons = [
-        partial(
-            schedule_run,
-            "nrt-analysis",
-            clock.now(),
-            f"nrt-analysis:{tonight.label}:{format_instant(start)}",
-            {"until": format_instant(end)},
-        )
-    ]
     if not follows and tonight.end is not None and end < tonight.end:
         lead = timedelta(seconds=config.night.block_lead_wall_s * clock.speed)
-        follow_ons.append(
-            partial(
-                schedule_run,
-                EXECUTE_NIGHT,
-                end - lead,
-                f"{EXECUTE_NIGHT}:{tonight.label}:{format_instant(end)}",
-                {"night": tonight.label, "block_start": format_instant(end)},
-            )
+        schedule_run(
+            EXECUTE_NIGHT,
+            end - lead,
+            f"{EXECUTE_NIGHT}:{tonight.label}:{format_instant(end)}",
+            {"night": tonight.label, "block_start": format_instant(end)},
         )
-    scheduled = _in_background(follow_ons)
-    try:
-        with _on_the_telescope(config, clock) as devices:
-            _close_dead_run(devices, tonight.label, clock)
-            summary = _night_loop(devices, tonight.label, end, end_on_weather=True)
-    finally:  # a block that could not schedule what follows it fails, after its work
-        scheduled.result(timeout=config.night.telescope_lease_wall_s)
+    schedule_run(
+        "nrt-analysis",
+        clock.now(),
+        f"nrt-analysis:{tonight.label}:{format_instant(start)}",
+        {"until": format_instant(end)},
+    )
+    with _on_the_telescope(config, clock) as devices:
+        _close_dead_run(devices, tonight.label, clock)
+        summary = _night_loop(devices, tonight.label, end, end_on_weather=True)
     result = {
         "night": tonight.label,
         "block_end": format_instant(end),

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -12,9 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from infra.events import SEQUENCE_EXECUTED, SEQUENCE_INTERRUPTED, emit
 from tasks.alerts.followup_policy import FollowUpRecord, render_markdown
-from tasks.controlroom.latest_only import publish_later
 from tasks.controlroom.prefect_tasks import publish_sequence_progress
-from tasks.controlroom.progress import SEQUENCE_PROGRESS_KEY
 from tasks.night.execute import PlanWork, SequenceOutcome, SequenceRun
 from tasks.night.images import StoredImage
 from tasks.night.prefect_tasks import announce_image
@@ -50,10 +47,7 @@ def execute_followup_task(run: SequenceRun, sequence_id: int) -> SequenceOutcome
             source=run.owner,
             clock=run.clock,
         )
-    publish_later(
-        SEQUENCE_PROGRESS_KEY,
-        partial(publish_sequence_progress, sequence_id, outcome.state.value),
-    )
+    publish_sequence_progress(sequence_id, outcome.state.value)
     return outcome
 
 
@@ -63,10 +57,7 @@ def announce_followup_image(
     """A follow-up's frame: ``pyros.image.acquired``, and the control room's current-sequence
     progress (the follow-up is the sequence on the sky now)."""
     announce_image(image, plan, instrument, sequence_id, owner)
-    # Off the exposures' path: the afterglow's next frame does not wait for the control room.
-    publish_later(
-        SEQUENCE_PROGRESS_KEY, partial(publish_sequence_progress, sequence_id, "follow-up running")
-    )
+    publish_sequence_progress(sequence_id, "follow-up running")
 
 
 def publish_followup(record: FollowUpRecord) -> None:

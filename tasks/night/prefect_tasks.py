@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,7 @@ from infra.config import get_config
 from infra.db import session_scope
 from infra.events import IMAGE_ACQUIRED, SEQUENCE_EXECUTED, SEQUENCE_INTERRUPTED, emit
 from infra.settings import load_settings
-from tasks.controlroom.latest_only import publish_later
 from tasks.controlroom.prefect_tasks import publish_sequence_progress
-from tasks.controlroom.progress import SEQUENCE_PROGRESS_KEY
 from tasks.environment.observatory_state import request_dome
 from tasks.night.devices import NightDevices
 from tasks.night.execute import PlanWork, SequenceRun
@@ -79,8 +76,7 @@ def execute_sequence_task(devices: NightDevices, sequence_id: int, owner: str) -
 
     def announce(image: StoredImage, plan: PlanWork, instrument: str) -> None:
         announce_image(image, plan, instrument, sequence_id, owner)
-        # Off the exposures' path (tasks/controlroom/latest_only.py says what it cost there).
-        publish_later(SEQUENCE_PROGRESS_KEY, partial(publish_sequence_progress, sequence_id))
+        publish_sequence_progress(sequence_id)
 
     run = SequenceRun(
         None,
@@ -108,15 +104,9 @@ def execute_sequence_task(devices: NightDevices, sequence_id: int, owner: str) -
             source=owner,
             clock=clock,
         )
-    # The request's artifact shows the sequence's end and the images that arrived (issue #23);
-    # published while the next sequence starts (the flow flushes them before it ends).
-    publish_later(
-        ("request-of-sequence", sequence_id), partial(publish_request_of_sequence, sequence_id)
-    )
-    publish_later(
-        SEQUENCE_PROGRESS_KEY,
-        partial(publish_sequence_progress, sequence_id, outcome.state.value),
-    )
+    # The request's artifact shows the sequence's end and the images that arrived (issue #23).
+    publish_request_of_sequence(sequence_id)
+    publish_sequence_progress(sequence_id, outcome.state.value)
     return result
 
 
