@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -15,6 +14,7 @@ from infra.db.engine import create_pyros_engine
 from infra.db.models import JournalEntry, ObservatoryState
 from infra.journal import record
 from infra.writebehind import WriteBehindQueue
+from tests.support.databases import only_on
 from tests.support.tcp_proxy import TcpProxy
 
 EVENING = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -57,9 +57,8 @@ def test_a_full_queue_drops_the_oldest_and_never_blocks():
     assert applied == []
 
 
-def test_writes_queued_while_the_database_is_unreachable_land_when_it_is_back(db_backend, db_url):
-    if db_backend != "postgresql":
-        pytest.skip("the outage is a cut TCP proxy in front of PostgreSQL")
+@only_on("postgresql")  # the outage is a cut TCP proxy in front of PostgreSQL
+def test_writes_queued_while_the_database_is_unreachable_land_when_it_is_back(db_url):
     url = make_url(db_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     proxied = create_pyros_engine(

@@ -28,6 +28,7 @@ from tasks.night.execute import SequenceRun, Telescope
 from tasks.night.images import sha256_of
 from tasks.requests.ingest import ingest_request_bytes
 from tests.devices.helpers import sky_position
+from tests.support.databases import only_on
 from tests.support.indi import IndiServer, indi_missing, indi_site
 from tests.support.indi_gateways import assert_lost_when_the_server_stops, indi_devices
 from tests.support.requests import plan_xml, request_xml, sequence_xml
@@ -183,13 +184,13 @@ def test_a_driver_that_stops_answering_is_lost(tmp_path):
             assert gateways["mount"].health.snapshot()["state"] == "up"
 
 
+# One backend: the reflex does not depend on the database backend.
+@only_on("sqlite")
 def test_the_safety_reflex_closes_the_indi_dome_and_parks_the_indi_mount(
-    db_backend, engine, indi_server, tmp_path
+    engine, indi_server, tmp_path
 ):
     # The rain comes from a PyROS PLC reading (INDI's weather simulator has no humidity or dew
     # point, so alone it never lets the synthesis say safe); dome and mount are INDI's.
-    if db_backend != "sqlite":
-        pytest.skip("the reflex does not depend on the database backend")
     rig_config = site_config(sections={"safety": {"poll_interval_s": 0.5, "hold_good_s": 60.0}})
     bench = start_rig(tmp_path, speed=1.0, config=rig_config, gateways=("plc",))
     config = indi_site(indi_server.port, base=rig_config)
@@ -245,10 +246,10 @@ def _planned(engine, filter_name: str, nb_images: int, alt_deg: float, az_deg: f
     return sequence_id
 
 
-def test_two_sequences_execute_on_the_indi_devices(db_backend, engine, setup, tmp_path):
+# One backend: the INDI path does not depend on the database backend.
+@only_on("sqlite")
+def test_two_sequences_execute_on_the_indi_devices(engine, setup, tmp_path):
     # The night's own executor (tasks/night/execute.py) on INDI's telescope, CCD and wheel.
-    if db_backend != "sqlite":
-        pytest.skip("the INDI path does not depend on the database backend")
     config, _, controller = setup
     camera = controller("camera_vis")
     scope = Telescope(mount=controller("mount"), cameras={config.instruments[0].name: camera})

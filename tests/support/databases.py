@@ -29,8 +29,9 @@ _NAME = re.compile(r"^pyros_t(?:pl)?_(\d+)_[0-9a-f]+$")
 def only_on(backend: str) -> pytest.MarkDecorator:
     """Run a database test on one backend instead of both.
 
-    For the tests with a whole stack of their own (minutes each), where what they prove does not
-    depend on the backend: each says which one and why. The ``db_backend`` fixture still skips
+    For a test whose proof needs one backend (a cut proxy in front of PostgreSQL, SQLite's
+    locking) or does not depend on it (the stack tests, minutes each): each says which and why.
+    No database of the other backend is made for it. The ``db_backend`` fixture still skips
     PostgreSQL when the suite is off.
 
     Parameters

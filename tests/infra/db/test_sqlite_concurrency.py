@@ -8,16 +8,15 @@ import os
 import subprocess
 import sys
 
-import pytest
 from sqlalchemy import func, select
 
 from infra.db import session_scope
 from infra.db.models import JournalEntry, Request, Sequence
+from tests.support.databases import only_on
 
 
-def test_journal_and_request_writers_in_two_processes(engine, db_backend):
-    if db_backend != "sqlite":
-        pytest.skip("the locking question is SQLite's")
+@only_on("sqlite")  # the locking question is SQLite's
+def test_journal_and_request_writers_in_two_processes(engine):
     env = {**os.environ}
     writers = [
         subprocess.Popen(

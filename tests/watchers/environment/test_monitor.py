@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -17,6 +16,7 @@ from infra.db.models import JournalEntry, WeatherWatch, WeatherWatchHistory
 from simulators import DATA_DIR
 from simulators.scenario import load_scenario
 from tasks.environment.observatory_state import request_dome, weather_verdict
+from tests.support.databases import only_on
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_until
 
@@ -68,11 +68,11 @@ def test_the_seed_rain_scenario_gives_raining_rows_while_it_rains(engine, monito
     assert episode.end is None and episode.elements == ("rain",), episode
 
 
+# PostgreSQL: the outage is a cut TCP proxy in front of it.
+@only_on("postgresql")
 def test_unsafe_closes_the_dome_with_the_database_and_prefect_away_and_writes_land_later(
-    db_backend, db_url, monitor_rig, monkeypatch
+    db_url, monitor_rig, monkeypatch
 ):
-    if db_backend != "postgresql":
-        pytest.skip("the outage is a cut TCP proxy in front of PostgreSQL")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     url = make_url(db_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)

@@ -23,6 +23,7 @@ from infra.config import get_config
 from infra.db import session_scope
 from infra.writebehind import WriteBehindQueue
 from tasks.environment.observatory_state import request_dome
+from tests.support.databases import only_on
 from tests.support.indi import (
     WEATHER,
     IndiServer,
@@ -75,11 +76,10 @@ def test_the_monitor_reads_a_station_only_when_configured():
 
 
 @pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
+@only_on("sqlite")  # the reflex does not depend on the database backend
 def test_a_station_alert_closes_the_indi_dome_and_parks_the_mount_then_safe_after_the_hold(
-    db_backend, engine, tmp_path
+    engine, tmp_path
 ):
-    if db_backend != "sqlite":
-        pytest.skip("the reflex does not depend on the database backend")
     rig_config = site_config(sections={"safety": safety(hold_good_s=HOLD_S)})
     # Speed 1 from now: the station's dates (the clock at the gateway) and the PLC's agree.
     bench = start_rig(tmp_path, speed=1.0, config=rig_config, gateways=("plc",),
