@@ -9,13 +9,15 @@ Everything runs in a temporary PYROS_HOME (SQLite) deleted afterwards; every fra
    a warm-up frame), and the same frames with the photutils engine, side by side
    (``photutils_*``), with each engine's accuracy on those frames.
 2. **Accuracy** on configurations the pipeline was not tuned on, drawn here from a seeded RNG
-   (seeing, field density, SIP distortion, pointing error and rotation, sky seed — printed in
+   (the fields, anywhere on the sky high at the benchmark's instant, away from the galactic
+   plane; seeing, SIP distortion, pointing error and rotation, sky seed — printed in
    ``acceptance_configs``), 2048² frames each with an afterglow at an alert position (error
    circle 3–10″), magnitudes spread over SNR 6–80: ``completeness_snr10``, ``phot_rms_mag_snr50``,
    ``astrom_rms_arcsec`` (fitted vs true WCS over the frame, from ``pointing_error_arcsec`` of
    70–150″), ``afterglow_recovery_rate`` (SNR >= 10), ``afterglow_offset_arcsec_max``,
    ``false_candidates_per_frame``.
-3. **Crowding** (reported, not a goal): the same figures in the galactic plane (b = −1°).
+3. **Crowding** (reported, not a goal): the same figures on a field drawn within 3° of the
+   galactic plane, its knobs drawn as above (``crowded_config``).
 4. **The night's frames** (``tests/support/night_sky.py``): frames of both cameras taken as
    ``pyros night --simulate`` takes them — its derived site file (``NIGHT_FRAME_PX``, default
    512 as ``--frame-px``: the pixels up to 4× coarser and 1.3″ at most), the night's
@@ -58,7 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.benchmarks.common import emit, isolated_home, machine
-from tests.benchmarks.pipeline_blind import blind
+from tests.benchmarks.pipeline_blind import blind, draw_fields
 from tests.benchmarks.pipeline_common import Setup, Tally
 
 SEED = int(os.environ.get("PIPELINE_SEED") or secrets.randbelow(2**31))
@@ -67,12 +69,11 @@ PARTS = set((os.environ.get("PIPELINE_PARTS") or "speed,accuracy,crowded,blind,n
 NIGHT_FRAME_PX = int(os.environ.get("NIGHT_FRAME_PX", 512))
 #: Scenario sequences and alert follow-ups drawn for the night's frames.
 NIGHT_SEQUENCES, NIGHT_ALERTS = 24, 4
-#: Tuning field (RA, Dec; the defaults were tuned here: b = −31°, altitude 68° at NIGHT) and the
-#: acceptance fields, all high in the sky at NIGHT: b = −12° (alt 79°), −23° (67°), +11.5° (66°).
+#: Tuning field (RA, Dec; the defaults were tuned here: b = −31°, altitude 68° at NIGHT). The
+#: acceptance fields and the crowded one are drawn from the seed (``draw_configs``).
 TUNED_FIELD = (60.0, 10.0)
-ACCEPTANCE_FIELDS = ((75.35, 22.24), (40.0, 35.0), (95.0, 40.0))
-#: The galactic plane: b = −1.1°, altitude 76°.
-CROWDED_FIELD = (70.0, 45.0)
+#: Acceptance configurations away from the galactic plane; one more is drawn in it (crowded).
+ACCEPTANCE_COUNT = 3
 
 
 def speed(home: Path) -> dict:
@@ -115,14 +116,20 @@ def speed(home: Path) -> dict:
     return figures
 
 
-def draw_configs(rng: np.random.Generator) -> list[dict]:
-    """Acceptance configurations: every knob away from the tuning values (drawn, seeded)."""
+def draw_configs(rng: np.random.Generator) -> tuple[list[dict], dict]:
+    """Acceptance configurations and the crowded one, every knob away from the tuning values.
+
+    The fields are drawn uniformly on the sphere among those high in the sky at the benchmark's
+    instant (``pipeline_blind.draw_fields``): ``ACCEPTANCE_COUNT`` away from the galactic plane,
+    the last one in it; seeing either sharper or broader than the tuning's 1.4″.
+    """
     configs = []
-    for ra, dec in ACCEPTANCE_FIELDS:
+    for ra, dec, b in draw_fields(rng, ACCEPTANCE_COUNT + 1):
         seeing = float(rng.choice([rng.uniform(0.9, 1.2), rng.uniform(1.7, 2.4)]))
         configs.append(
             {
                 "field": [ra, dec],
+                "galactic_b": b,
                 "seeing_fwhm_arcsec": round(seeing, 3),
                 "sip_amplitude_px": round(float(rng.uniform(2.0, 4.0)), 3),
                 "pointing_error_arcsec": round(float(rng.uniform(70.0, 150.0)), 1),
@@ -130,7 +137,7 @@ def draw_configs(rng: np.random.Generator) -> list[dict]:
                 "seed": int(rng.integers(1, 2**31)),
             }
         )
-    return configs
+    return configs[:-1], configs[-1]
 
 
 def accuracy(home: Path, configs: list[dict], frames: int, name: str, rng) -> tuple[Tally, float]:
@@ -141,7 +148,7 @@ def accuracy(home: Path, configs: list[dict], frames: int, name: str, rng) -> tu
     tally = Tally()
     seconds = []
     for index, knobs in enumerate(configs):
-        sky = {k: v for k, v in knobs.items() if k != "field"}
+        sky = {k: v for k, v in knobs.items() if k not in ("field", "galactic_b")}
         setup = Setup(sky_config(2048, **sky), home, f"{name}{index}")
         ra, dec = knobs["field"]
         half = 2048 * 0.38 / 3600 / 2 * 0.85
@@ -295,7 +302,7 @@ def main() -> None:
     load = os.getloadavg()
     rng = np.random.default_rng(SEED)
     night_rng = np.random.default_rng([SEED, 27])  # the night's draws leave the others unchanged
-    configs = draw_configs(rng)
+    configs, crowded_config = draw_configs(rng)
     started = time.perf_counter()
     figures: dict = {}
     with isolated_home() as home:
@@ -307,19 +314,10 @@ def main() -> None:
             figures["acceptance_nrt_seconds_2048"] = round(median, 3)
             figures["acceptance_configs"] = configs
         if "crowded" in PARTS:
-            crowded_cfg = [
-                {
-                    "field": list(CROWDED_FIELD),
-                    "seeing_fwhm_arcsec": 1.6,
-                    "sip_amplitude_px": 2.5,
-                    "pointing_error_arcsec": 90.0,
-                    "rotation_error_deg": 0.1,
-                    "seed": 77,
-                }
-            ]
-            crowded, crowded_median = accuracy(home, crowded_cfg, 6, "crowded", rng)
+            crowded, crowded_median = accuracy(home, [crowded_config], 6, "crowded", rng)
             figures.update(crowded.figures("crowded_"))
             figures["crowded_nrt_seconds_2048"] = round(crowded_median, 3)
+            figures["crowded_config"] = crowded_config
         if "blind" in PARTS:
             # Its own stream of draws: adding it leaves the other parts' draws unchanged.
             figures.update(blind(home, np.random.default_rng([SEED, 25])))
