@@ -34,6 +34,13 @@ if TYPE_CHECKING:
 SIM_EVENING_S = 1800.0
 #: The deployments whose runs make a night (cancelled when a simulation is cut short).
 NIGHT_RUNS = ["start-of-night", "execute-night", "end-of-night", "nrt-analysis"]
+#: The runs a night cut short by --hours stops, running or not: all but the analysis (which goes
+#: on with the frames taken), and the bursts' follow-ups — a follow-up left running past the cut
+#: had its sequence interrupted by the night's close and then failed on finishing it
+#: (``make bench B=alerts``, 2026-12-06: IllegalTransition 'interrupted' -> 'executed').
+CUT_SHORT_STOPS = ["start-of-night", "execute-night", "end-of-night", "alert-follow-up"]
+#: Why those runs end Cancelled (their state's message in the Prefect UI).
+CUT_SHORT_REASON = "the simulated night was cut short (--hours): its runs stop"
 #: Smaller simulation frames grow their pixels by at most this factor (the rest of the field
 #: is cropped).
 MAX_PIXEL_GROWTH = 4.0
@@ -182,10 +189,13 @@ def _run_now(name: str, parameters: dict[str, Any], timeout_s: float | None = 0)
     return run_deployment(f"{name}/{name}", parameters=parameters, timeout=timeout_s)
 
 
-def _stop_the_night(names: list[str] | None = None, *, running: bool = True) -> list[Any]:
+def _stop_the_night(
+    names: list[str] | None = None, *, running: bool = True, reason: str | None = None
+) -> list[Any]:
     """Cancel the night's scheduled runs, and its running ones with ``running`` (a simulation
-    cut short by --hours; ``names``: these deployments only, default :data:`NIGHT_RUNS`);
-    returns the ids of the running ones asked to stop (see :func:`_wait_until_stopped`)."""
+    cut short by --hours; ``names``: these deployments only, default :data:`NIGHT_RUNS`;
+    ``reason``: the cancelled states' message); returns the ids of the running ones asked to
+    stop (see :func:`_wait_until_stopped`)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -211,10 +221,20 @@ def _stop_the_night(names: list[str] | None = None, *, running: bool = True) -> 
         )
         stopping = []
         for run in runs:
-            running = run.state is not None and run.state.type == StateType.RUNNING
-            client.set_flow_run_state(run.id, Cancelling() if running else Cancelled(), force=True)
-            if running:
+            in_flight = run.state is not None and run.state.type == StateType.RUNNING
+            state = Cancelling(message=reason) if in_flight else Cancelled(message=reason)
+            client.set_flow_run_state(run.id, state, force=True)
+            if in_flight:
                 stopping.append(run.id)
+    return stopping
+
+
+def _stop_cut_short() -> list[Any]:
+    """Stop a night cut short by --hours: :data:`CUT_SHORT_STOPS` cancelled, running or not, and
+    the analysis's scheduled runs (a running one goes on with the frames taken), each with
+    :data:`CUT_SHORT_REASON`; returns the running runs asked to stop."""
+    stopping = _stop_the_night(CUT_SHORT_STOPS, reason=CUT_SHORT_REASON)
+    _stop_the_night(["nrt-analysis"], running=False, reason=CUT_SHORT_REASON)
     return stopping
 
 
@@ -402,10 +422,7 @@ def _follow_the_night(
                 break
         if not ended:
             if hours is not None:
-                # The analysis goes on with the frames taken: only the night's other runs stop.
-                stopping = _stop_the_night([name for name in NIGHT_RUNS if name != "nrt-analysis"])
-                _stop_the_night(["nrt-analysis"], running=False)
-                still = _wait_until_stopped(stopping)
+                still = _wait_until_stopped(_stop_cut_short())
                 if still:
                     display.say(f"{len(still)} cancelled run(s) not ended after "
                                 f"{STOP_WAIT_WALL_S:g} s: the night's end goes on")  # fmt: skip
@@ -418,8 +435,8 @@ def _follow_the_night(
                 "end-of-night", {"night": plan.night, "dawn_flats": hours is None}, timeout_s=600
             )
             if hours is not None:
-                # A block cancelled mid-sequence leaves it executing (its process is killed):
-                # end-of-night has taken the mount, so that run holds nothing any more.
+                # A block or follow-up cancelled mid-sequence leaves it executing (its process
+                # is killed): end-of-night has taken the mount, so that run holds nothing now.
                 from infra.settings import load_settings
                 from tasks.night.left_frames import close_left_sequences
 

@@ -315,45 +315,30 @@ class SequenceRun:
             self._slew(work)
             if not self._stop.is_set():
                 self._expose_albums(work, cameras)
+            # Its end is stored while the run still holds the mount: a reconciliation (a block's
+            # start, the night's end) interrupts an executing sequence whose run holds it no
+            # more, and this run would then fail on storing it.
+            return self._conclude(sequence_id, work, start)
         finally:
             for lease in leases:
                 lease.release()
+
+    def _conclude(self, sequence_id: int, work: SequenceWork, start: datetime) -> SequenceOutcome:
+        """Store how the execution of ``sequence_id`` (begun at ``start``) ended, charge its
+        time, and say so."""
         end = self.clock.now()
         if self._cancelled is not None:  # cancelled: the frames in progress completed, kept
-            _set_state(self.engine, sequence_id, SequenceState.CANCELLED, self._cancelled, end)
-            charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)
-            return SequenceOutcome(
-                sequence_id,
-                ExecutionResult.CANCELLED,
-                self._cancelled,
-                list(self._images),
-                self._device_wall_s(),
-            )
-        if self._problem is None:
-            _set_state(
-                self.engine,
-                sequence_id,
-                SequenceState.EXECUTED,
-                _done_reason(work, self._images),
-                end,
-            )
-            charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)
-            return SequenceOutcome(
-                sequence_id,
-                ExecutionResult.EXECUTED,
-                "all plans done",
-                list(self._images),
-                self._device_wall_s(),
-            )
-        _set_state(self.engine, sequence_id, SequenceState.INTERRUPTED, self._problem, end)
+            state, result = SequenceState.CANCELLED, ExecutionResult.CANCELLED
+            stored = said = self._cancelled
+        elif self._problem is None:
+            state, result = SequenceState.EXECUTED, ExecutionResult.EXECUTED
+            stored, said = _done_reason(work, self._images), "all plans done"
+        else:
+            state, result = SequenceState.INTERRUPTED, ExecutionResult.INTERRUPTED
+            stored = said = self._problem
+        _set_state(self.engine, sequence_id, state, stored, end)
         charge_quota(self.engine, sequence_id, (end - start).total_seconds() / 3600.0)
-        return SequenceOutcome(
-            sequence_id,
-            ExecutionResult.INTERRUPTED,
-            self._problem,
-            list(self._images),
-            self._device_wall_s(),
-        )
+        return SequenceOutcome(sequence_id, result, said, list(self._images), self._device_wall_s())
 
     def _attempt(
         self, what: str, operation: Callable[[], object], *, album: bool = False

@@ -243,7 +243,14 @@ def _weather_stops_and_resumes_the_night(instance, engine, client):
         every_s=0.5,
     )
     second = _started_block(client, "weather safe", set(), "the night resumed")
-    safe = _events(instance, "pyros.weather.safe")[0]  # newest first
+    # The automation acts on the event as it streams in; the feed stores it in batches, so it
+    # may be read a little after the block it started runs (bench, 2026-12-06: not yet there).
+    safe = eventually(
+        lambda: _events(instance, "pyros.weather.safe"),
+        within_s=60,
+        what="pyros.weather.safe in the event feed",
+        every_s=1.0,
+    )[0]  # newest first
     resumed = (_wall(second.start_time) - _wall(safe["occurred"])).total_seconds()
     _figure("weather_safe_to_block_running_s", resumed)
     return second

@@ -55,3 +55,22 @@ def test_scheduled_runs_are_cancelled_without_being_waited_for(prefect_harness):
 
         assert _stop_the_night([deployment]) == []
         assert client.read_flow_run(run.id).state.type == StateType.CANCELLED
+
+
+def test_a_night_cut_short_stops_a_running_follow_up_with_the_reason(prefect_harness):
+    # A follow-up left running past the cut had its sequence interrupted by the night's close
+    # (the sequences left executing) and failed on finishing it (bench alerts, 2026-12-06).
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    from app.cli.nightsim import CUT_SHORT_REASON, _stop_cut_short
+
+    with get_client(sync_client=True) as client:
+        follow_up = _running_deployment_run(client, "alert-follow-up")
+        analysis = _running_deployment_run(client, "nrt-analysis")
+
+        assert follow_up in _stop_cut_short()
+        state = client.read_flow_run(follow_up).state
+        assert state.type == StateType.CANCELLING and state.message == CUT_SHORT_REASON
+        # The analysis goes on with the frames taken.
+        assert client.read_flow_run(analysis).state.type == StateType.RUNNING

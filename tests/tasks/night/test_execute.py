@@ -139,6 +139,31 @@ def test_a_sequence_runs_both_albums_and_stores_every_frame(engine, telescope, t
         assert states == ["to-be-planned", "planned", "executing", "executed"]
 
 
+def test_its_end_is_stored_while_the_run_still_holds_the_mount(engine, telescope, tmp_path):
+    # A reconciliation (a block's start, the night's end) interrupts an executing sequence whose
+    # run does not hold the mount: an end stored after the leases went back let one interrupt a
+    # finished follow-up, which then failed on 'interrupted' -> 'executed' (bench, 2026-12-06).
+    from sqlalchemy import event
+
+    scope, _, mounts = telescope
+    observer = mounts()
+    sequence_id = planned_sequence(engine, nb_images=1, nir_images=1)
+    holders = []
+
+    def seen(mapper, connection, record):
+        if record.to_state == SequenceState.EXECUTED:
+            holders.append(observer.lease_info().owner)
+
+    event.listen(SequenceTransition, "before_insert", seen)
+    try:
+        outcome = run(engine, scope, sequence_id, tmp_path)
+    finally:
+        event.remove(SequenceTransition, "before_insert", seen)
+    assert outcome.state == "executed", outcome.reason
+    assert holders == ["flow-test"]
+    assert observer.lease_info().owner is None  # and released once stored
+
+
 def test_a_resumed_sequence_takes_only_what_is_left_and_adopts_a_frame_left_by_a_crash(
     engine, telescope, tmp_path
 ):
