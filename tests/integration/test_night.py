@@ -20,6 +20,10 @@ from tests.support.databases import only_on
 
 pytestmark = pytest.mark.integration
 SPEED = 100.0
+#: The rainy night's clock: slow enough for this 2-core machine to keep up (issue 19's "≥ 80 %
+#: of the schedulable sequences executed" is about the night's decisions; how fast a machine
+#: keeps up is the night benchmark's figure: at 100x here it does not).
+RAINY_SPEED = 50.0
 RAIN_ENDS_S = 10200.0  # the default scenario: rain from 8400 s to 10200 s after the start
 
 
@@ -62,7 +66,7 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
         "night",
         "--simulate",
         "--speed",
-        f"{SPEED:g}",
+        f"{RAINY_SPEED:g}",
         "--hours",
         "2",
         "--frame-px",
@@ -73,11 +77,9 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     label = summary["night"]
 
-    # The night worked; what it did not do is accounted for with its reason (below). How much
-    # of it a run executes depends on how fast the machine keeps up with 100x (requests, plans
-    # and executions all start late on a loaded machine): a benchmark figure (`make bench
-    # B=night`: lateness, orchestration loss), printed here, never asserted. Runs gave 9/10 on a
-    # quiet machine, 4/6 in CI, 2/3 at a load of 18.
+    # The night worked; what it did not do is accounted for with its reason (below). At 100x
+    # this machine does not keep up (runs gave 9/10 executed quiet, 4/6 in CI, 2/3 at load 18):
+    # hence RAINY_SPEED; at 50x alone, 2026-12-06: 14 of the 15 a hindsight plan places.
     assert summary["sequences_executed"] >= 1, summary
     report = json.loads((instance.home / "reports" / f"{label}.json").read_text())
     left = [
@@ -160,7 +162,7 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
         assert len(planned) == 1, (name, runs)
         wall = datetime.fromisoformat(planned[0]["expected"])
         due = datetime.fromtimestamp(
-            epoch + (expected[name] - sim_start).total_seconds() / SPEED, UTC
+            epoch + (expected[name] - sim_start).total_seconds() / RAINY_SPEED, UTC
         )
         late = (wall - due).total_seconds()
         if name == "start-of-night":
@@ -171,8 +173,8 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
     states = {r["state"] for r in runs}
     assert not states & {"FAILED", "CRASHED"}, runs
 
-    # The night against what a plan made in hindsight (the rain known) could have executed; and
-    # how the orchestration kept up (figures of the benchmark, printed here, not goals).
+    # The night against what a plan made in hindsight (the rain known) could have executed
+    # (issue 19: at least 80 %); how the orchestration kept up is printed (benchmark figures).
     from tasks.night.hindsight import executed_over_hindsight
 
     with session_scope(engine) as session:
@@ -182,6 +184,7 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
     print("hindsight:", json.dumps(hindsight), file=sys.stderr)
     print("orchestration:", json.dumps(summary["orchestration"]), file=sys.stderr)
     assert hindsight["hindsight_schedulable"] >= 1 and hindsight["weather_closed_s"] > 0
+    assert hindsight["executed_over_hindsight"] >= 0.8, hindsight
     assert summary["orchestration"]["executions"] >= summary["sequences_executed"]
 
 
