@@ -204,7 +204,7 @@ def _stop_the_night(
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
-    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.objects import State, StateType
     from prefect.states import Cancelled, Cancelling
 
     wanted = [StateType.SCHEDULED, StateType.PENDING]
@@ -222,8 +222,8 @@ def _stop_the_night(
         stopping = []
         for run in runs:
             in_flight = run.state is not None and run.state.type == StateType.RUNNING
-            state = Cancelling(message=reason) if in_flight else Cancelled(message=reason)
-            client.set_flow_run_state(run.id, state, force=True)
+            stop: State[Any] = (Cancelling if in_flight else Cancelled)(message=reason)
+            client.set_flow_run_state(run.id, stop, force=True)
             if in_flight:
                 stopping.append(run.id)
     return stopping
