@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,22 +52,31 @@ def observatory_status(
 
 
 def watch_status(run_dir: Path, every_s: float, timeout_s: float) -> None:
-    """Redraw the status every ``every_s`` wall seconds until Ctrl-C (which ends it normally)."""
+    """Redraw the status every ``every_s`` wall seconds until Ctrl-C (which ends it normally).
+
+    Ctrl-C only asks (a flag seen between draws): a KeyboardInterrupt raised inside a draw's
+    thread pool, while it joins its threads, can leave the interpreter waiting for them forever
+    at exit (python/cpython#111358; CI, 2026-12-06: the watch did not end within 30 s).
+    """
+    import signal
+    import threading
+
     from rich.console import Console
     from rich.live import Live
 
     from app.statusview.render import render_status
 
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda number, frame: stop.set())
     try:
         engine, _ = _engine()
         status = observatory_status(supervisor_processes(run_dir), timeout_s, engine)
         with Live(render_status(status), console=Console(), auto_refresh=False) as live:
-            while True:
-                time.sleep(every_s)
+            while not stop.wait(every_s):
                 status = observatory_status(supervisor_processes(run_dir), timeout_s, engine)
                 live.update(render_status(status), refresh=True)
-    except KeyboardInterrupt:
-        return
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def print_observatory(status: ObservatoryStatus) -> None:
