@@ -38,7 +38,7 @@ NIGHT_RUNS = ["start-of-night", "execute-night", "end-of-night", "nrt-analysis"]
 #: on with the frames taken), and the bursts' follow-ups — a follow-up left running past the cut
 #: had its sequence interrupted by the night's close and then failed on finishing it
 #: (``make bench B=alerts``, 2026-12-06: IllegalTransition 'interrupted' -> 'executed').
-CUT_SHORT_STOPS = ["start-of-night", "execute-night", "end-of-night", "alert-follow-up"]
+CUT_SHORT_STOPS = [name for name in NIGHT_RUNS if name != "nrt-analysis"] + ["alert-follow-up"]
 #: Why those runs end Cancelled (their state's message in the Prefect UI).
 CUT_SHORT_REASON = "the simulated night was cut short (--hours): its runs stop"
 #: Smaller simulation frames grow their pixels by at most this factor (the rest of the field
