@@ -43,7 +43,13 @@ from tasks.night.loop import Handlers, LoopSummary, NightLoop
 from tasks.night.policy import NightDecision, NightState
 from tasks.night.prefect_tasks import execute_sequence_task, night_report_task, request_dome_task
 from tasks.night.reconcile import reconcile
-from tasks.night.resume import resume_refusal, resumed_block_end, weather_wait_message
+from tasks.night.report import recorded_span_end
+from tasks.night.resume import (
+    cut_short_refusal,
+    resume_refusal,
+    resumed_block_end,
+    weather_wait_message,
+)
 from tasks.night.state_reader import (
     DeviceView,
     NightAgenda,
@@ -264,6 +270,11 @@ def execute_night(
     logger = get_run_logger()
     config, clock = get_config(), get_clock()
     tonight = _tonight(night, config, clock)
+    with session_scope() as session:
+        cut = cut_short_refusal(recorded_span_end(session, tonight.label), clock.now())
+    if cut:  # before its successor is scheduled: the chain of blocks ends here
+        logger.info("not started: %s", cut)
+        return Completed(message=f"not started: {cut}")
     start = parse_instant(block_start) if block_start else clock.now()
     end = block_end(max(start, clock.now()), tonight, config)
     follows = False

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,13 +189,9 @@ def _run_now(name: str, parameters: dict[str, Any], timeout_s: float | None = 0)
     return run_deployment(f"{name}/{name}", parameters=parameters, timeout=timeout_s)
 
 
-def _stop_the_night(
-    names: list[str] | None = None, *, running: bool = True, reason: str | None = None
-) -> list[Any]:
-    """Cancel the night's scheduled runs, and its running ones with ``running`` (a simulation
-    cut short by --hours; ``names``: these deployments only, default :data:`NIGHT_RUNS`;
-    ``reason``: the cancelled states' message); returns the ids of the running ones asked to
-    stop (see :func:`_wait_until_stopped`)."""
+def _night_runs(names: list[str], states: list[Any]) -> list[Any]:
+    """The runs of deployments ``names`` (only the night's own: the server may be shared,
+    PREFECT_API_URL) whose state is of one of the types ``states``."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -204,22 +200,44 @@ def _stop_the_night(
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
+
+    with get_client(sync_client=True) as client:
+        return list(
+            client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states))
+                ),
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names)),
+                limit=200,
+            )
+        )
+
+
+def _analysis_alive() -> bool:
+    """Whether an ``nrt-analysis`` run is scheduled, pending or running."""
+    from prefect.client.schemas.objects import StateType
+
+    alive = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+    return bool(_night_runs(["nrt-analysis"], alive))
+
+
+def _stop_the_night(
+    names: list[str] | None = None, *, running: bool = True, reason: str | None = None
+) -> list[Any]:
+    """Cancel the night's scheduled runs, and its running ones with ``running`` (a simulation
+    cut short by --hours; ``names``: these deployments only, default :data:`NIGHT_RUNS`;
+    ``reason``: the cancelled states' message); returns the ids of the running ones asked to
+    stop (see :func:`_wait_until_stopped`)."""
+    from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import State, StateType
     from prefect.states import Cancelled, Cancelling
 
     wanted = [StateType.SCHEDULED, StateType.PENDING]
     if running:
         wanted.append(StateType.RUNNING)
+    runs = _night_runs(names or NIGHT_RUNS, wanted)
+    stopping = []
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=wanted))
-            ),
-            # Only the night's own runs: the server may be shared (PREFECT_API_URL).
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names or NIGHT_RUNS)),
-            limit=200,
-        )
-        stopping = []
         for run in runs:
             in_flight = run.state is not None and run.state.type == StateType.RUNNING
             stop: State[Any] = (Cancelling if in_flight else Cancelled)(message=reason)
@@ -413,6 +431,7 @@ def _follow_the_night(
         reader.start_at_end(session)
     display.start_night(plan.start, plan.end)
     ended = False
+    night_end_wall: datetime | None = None  # when a night cut short began to end
     try:
         while clock.now() < plan.end:
             _show_changes(reader, engine, display, clock)
@@ -430,23 +449,32 @@ def _follow_the_night(
                     record_span(session, plan, clock)
             _show_changes(reader, engine, display, clock)
             display.say(f"{clock.now():%H:%M:%S} end of the night: park, close the dome, report")
-            # Cut short: no waiting for the dawn flats hours ahead; park, close, report.
-            _run_now(
-                "end-of-night", {"night": plan.night, "dawn_flats": hours is None}, timeout_s=600
-            )
-            if hours is not None:
-                # A block or follow-up cancelled mid-sequence leaves it executing (its process
-                # is killed): end-of-night has taken the mount, so that run holds nothing now.
-                from infra.settings import load_settings
-                from tasks.night.left_frames import close_left_sequences
-
-                close_left_sequences(
-                    engine, load_settings().frames_dir, plan.night, clock.now(), live_owner=None
-                )
+            if hours is None:
+                _run_now("end-of-night", {"night": plan.night, "dawn_flats": True}, timeout_s=600)
+            else:
+                night_end_wall = datetime.now(UTC)
+                _end_cut_short(plan, engine, clock)
         _show_changes(reader, engine, display, clock)
     finally:
         display.close()
     _wait_for_analysis(plan, engine, display, cut_short=hours is not None)
+    if night_end_wall is not None and _sweep_runs_past_the_end(plan, night_end_wall, display):
+        _end_cut_short(plan, engine, clock)
+        # The night's analysis runs are stopped: the wait starts one for the frames left.
+        _wait_for_analysis(plan, engine, display, cut_short=True)
+
+
+def _end_cut_short(plan: SimulationPlan, engine: Engine, clock: Clock) -> None:
+    """The end of a night cut short: end-of-night without the dawn flats hours ahead (park,
+    close, report), then what a cancelled block or follow-up left executing interrupted (its
+    process is killed; end-of-night has taken the mount, so that run holds nothing now)."""
+    from infra.settings import load_settings
+    from tasks.night.left_frames import close_left_sequences
+
+    _run_now("end-of-night", {"night": plan.night, "dawn_flats": False}, timeout_s=600)
+    close_left_sequences(
+        engine, load_settings().frames_dir, plan.night, clock.now(), live_owner=None
+    )
 
 
 def record_span(session: Any, plan: SimulationPlan, clock: Clock) -> None:
@@ -478,12 +506,19 @@ def _wait_for_analysis(
     """Wait (at most :data:`ANALYSIS_WAIT_WALL_S`) until every science frame of the night has
     its analysis, then stop what is left of the night's analysis runs. A night cut short stays
     stopped meanwhile: a block that scheduled its successor while being cancelled would
-    otherwise go on observing past the span."""
+    otherwise go on observing past the span. While frames wait and no analysis run is left
+    (they end at their block's end, or were stopped), or none of them was analysed for a
+    claim's lease and a drain's idle time (a run shown running may be a dead one: a killed
+    worker's), an analysis run is started: it takes over the claims of a consumer stopped
+    mid-analysis once they are abandoned (:data:`~tasks.nrt.analysis_rows.CLAIM_LEASE_WALL_S`)."""
     from infra.db import session_scope
     from tasks.night.report import frames_pending
+    from tasks.nrt import analysis_rows
 
+    drain_s = analysis_rows.CLAIM_LEASE_WALL_S + DRAIN_IDLE_WALL_S
     deadline = time.monotonic() + ANALYSIS_WAIT_WALL_S
     said = -1
+    moved = time.monotonic()  # when the frames waiting last changed, or a run was started
     while True:
         if cut_short:
             _stop_the_night(["start-of-night", "execute-night"])
@@ -493,11 +528,71 @@ def _wait_for_analysis(
             break
         if pending != said:
             display.say(f"waiting for the analysis of {pending} frame(s)")
-            said = pending
+            said, moved = pending, time.monotonic()
+        stalled = time.monotonic() - moved >= drain_s
+        if stalled or not _analysis_alive():
+            why = f"no frame analysed for {drain_s:g} s" if stalled else "no analysis run left"
+            display.say(f"{why}: an analysis run started for the frames waiting")
+            _run_now("nrt-analysis", {"idle_timeout_s": drain_s})
+            moved = time.monotonic()
         time.sleep(2.0)
     if pending:
         display.say(f"{pending} frame(s) not analysed after {ANALYSIS_WAIT_WALL_S:g} s")
     _stop_the_night(["nrt-analysis"])
+
+
+#: How long (wall seconds without a frame) the run analysing the frames left after a sweep lasts.
+DRAIN_IDLE_WALL_S = 10.0
+
+
+def _sweep_runs_past_the_end(plan: SimulationPlan, since: datetime, display: NightDisplay) -> bool:
+    """After a night cut short: if a block or follow-up ran past the night's end (``since``,
+    wall: a successor a cancelled block scheduled, a block an automation started, a run whose
+    process outlived the wait), stop it and wait for it; returns whether there was one (the
+    caller then ends the night again, which lets its exposures end and adopts its frames).
+
+    CI, 2026-12-06 (the worker killed near the night's end): the first frames of a sequence were
+    on disk without rows, exposed after the night's end had adopted what it found.
+    """
+    late = _runs_alive_at(CUT_SHORT_STOPS, since)
+    if not late:
+        return False
+    display.say(f"{len(late)} run(s) went on past the end of the night: stopped; end of the "
+                "night again for what they left")  # fmt: skip
+    _wait_until_stopped(_stop_the_night(CUT_SHORT_STOPS, reason=CUT_SHORT_REASON))
+    return True
+
+
+def _runs_alive_at(names: list[str], since: datetime) -> list[Any]:
+    """The ids of the runs of deployments ``names`` that started and had not ended at ``since``
+    (still running, or ended after it)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterEndTime,
+        FlowRunFilterStartTime,
+    )
+
+    # Filtered by the server: a shared server's older nights never crowd out tonight's runs.
+    still_running = FlowRunFilter(
+        start_time=FlowRunFilterStartTime(is_null_=False),
+        end_time=FlowRunFilterEndTime(is_null_=True),
+    )
+    # Validated, not constructed: the filter's type is Prefect's pendulum DateTime.
+    ended_since = FlowRunFilter(end_time=FlowRunFilterEndTime.model_validate({"after_": since}))
+    deployments = DeploymentFilter(name=DeploymentFilterName(any_=names))
+    with get_client(sync_client=True) as client:
+        return list(
+            {
+                run.id
+                for wanted in (still_running, ended_since)
+                for run in client.read_flow_runs(
+                    flow_run_filter=wanted, deployment_filter=deployments, limit=200
+                )
+            }
+        )
 
 
 def _run_figures(plan: SimulationPlan, clock: Clock, wall_start: float) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from tasks.alerts.reflex import owner_for
 from tasks.night.devices import NightDevices
 from tasks.night.execute import PlanWork, SequenceOutcome, SequenceRun
 from tasks.night.images import StoredImage
+from tasks.nrt.analysis_rows import stored_summary
 from tasks.nrt.consumer import FrameSummary, NrtConsumer
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class FollowUpHooks:
     on_image: Callable[[StoredImage, PlanWork, str, int], None] = _no_image
     on_update: Callable[[FollowUpRecord], None] = lambda record: None
     request_dome: Callable[[str], None] = lambda reason: None
-    analyse: Callable[[NrtConsumer, ImageRow], FrameSummary] | None = None
+    analyse: Callable[[NrtConsumer, ImageRow], FrameSummary | None] | None = None
 
 
 @dataclass
@@ -261,9 +262,15 @@ class FollowUpRun:
         consumer = self.consumer
         analyse = self.hooks.analyse
 
-        def runner(image: ImageRow) -> FrameSummary:
-            summary = analyse(consumer, image) if analyse else consumer.process(image)
-            self._take(summary)
+        def attempt(image: ImageRow) -> FrameSummary | None:
+            return analyse(consumer, image) if analyse else consumer.process(image)
+
+        def runner(image: ImageRow) -> FrameSummary | None:
+            summary = attempt(image)
+            if summary is None:  # the block's consumer claimed the frame first: take its result
+                summary = _analysed_elsewhere(consumer, image, attempt)
+            if summary is not None:
+                self._take(summary)
             return summary
 
         try:
@@ -277,3 +284,28 @@ class FollowUpRun:
         if summary.get("light_curves"):
             self.record.light_curve = list(summary["light_curves"])
         self.hooks.on_update(self.record)
+
+
+#: Longest wait (wall seconds) for a follow-up frame's analysis claimed by another consumer.
+ELSEWHERE_WAIT_S = 120.0
+
+
+def _analysed_elsewhere(
+    consumer: NrtConsumer,
+    image: ImageRow,
+    attempt: Callable[[ImageRow], FrameSummary | None],
+) -> FrameSummary | None:
+    """The result of the frame's analysis by another consumer, once it has ended, or this
+    follow-up's own analysis when that consumer stopped mid-analysis (``attempt`` claims again:
+    an abandoned claim is taken over, see ``analysis_rows.claim``). None after
+    :data:`ELSEWHERE_WAIT_S`: the frame is counted by that consumer, not by the follow-up."""
+    image_id = image["id"]
+    deadline = time.monotonic() + ELSEWHERE_WAIT_S
+    while time.monotonic() < deadline:
+        summary = stored_summary(consumer.db, image_id) or attempt(image)
+        if summary is not None:
+            return summary
+        time.sleep(WATCH_POLL_S)
+    log.warning("follow-up: the analysis of %s did not end within %g s", image_id,
+                ELSEWHERE_WAIT_S)  # fmt: skip
+    return None

@@ -353,6 +353,11 @@ def _recorded_run(session: Session, label: str) -> tuple[datetime | None, dict[s
     return span_end, figures
 
 
+def recorded_span_end(session: Session, label: str) -> datetime | None:
+    """The end of the span journaled for night ``label`` (a simulated night cut short), if any."""
+    return _recorded_run(session, label)[0]
+
+
 def night_has_data(session: Session, label: str, config: SiteConfig) -> bool:
     """Whether night ``label`` has anything to report: a schedule, an image, a sequence that
     started executing or a weather change."""

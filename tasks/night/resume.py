@@ -18,6 +18,20 @@ from tasks.environment.observatory_state import monitor_last_word, weather_verdi
 from tasks.scheduling.night_times import Night
 
 
+def cut_short_refusal(span_end: datetime | None, now: datetime) -> str | None:
+    """Why a block should not run at ``now`` in a night cut short at ``span_end`` (None: it may).
+
+    A simulated night cut short (``pyros night --simulate --hours``) journals its span's end and
+    ends; the clock runs on, and each block scheduled its successor when it started: without
+    this, the chain went on for the rest of the simulated night, each block cancelled as it
+    began, and the Prefect server's SQLite locked under it (the browser tier's form submitted
+    then created no run, CI 2026-12-06).
+    """
+    if span_end is not None and now >= span_end:
+        return f"the night was cut short at {span_end:%H:%M:%S} (simulated): its span is over"
+    return None
+
+
 def resume_refusal(night: Night, now: datetime, running: Iterable[str] = ()) -> str | None:
     """Why a block started by an event should not run now (None: it should).
 

@@ -6,11 +6,12 @@ Short transactions only: the consumer never holds a lock while it computes, so a
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import ColumnElement, Engine, exists, or_, select, true
 
 from devices.controllers.camera import ImageType
 from infra.db import session_scope
@@ -18,6 +19,8 @@ from infra.db.models import Alert, Image, NrtAnalysis, Sequence
 from infra.db.sequence_state import SequenceState
 from infra.journal import to_json_payload
 from tasks.nrt.candidates import AlertRegion
+
+log = logging.getLogger(__name__)
 
 #: Sequence states after which no more frames come for it (a per-sequence consumer may stop).
 SEQUENCE_DONE = frozenset(
@@ -49,12 +52,16 @@ def pending_images(
     sequence_id: int | None = None,
     since: datetime | None = None,
     limit: int = 20,
+    stale_before: datetime | None = None,
 ) -> list[ImageRow]:
-    """Light frames without an analysis, oldest first (optionally of one sequence or since)."""
+    """Light frames without an analysis, oldest first (optionally of one sequence or since);
+    with ``stale_before``, also those whose only analysis is a claim still ``running`` that was
+    made before it (abandoned: see :func:`claim`)."""
+    live = exists().where(NrtAnalysis.image_id == Image.id, _keeps_its_frame(stale_before))
     query = (
         select(Image.id, Image.path, Image.sequence_id, Image.alert_ivorn, Image.acquired_at)
         .where(Image.image_type == ImageType.LIGHT.value)
-        .where(~exists().where(NrtAnalysis.image_id == Image.id))
+        .where(~live)
         .order_by(Image.acquired_at, Image.id)
         .limit(limit)
     )
@@ -66,13 +73,114 @@ def pending_images(
         return [row._asdict() for row in session.execute(query)]
 
 
-def claim(engine: Engine | None, image_id: str, now: datetime) -> int:
-    """Insert the image's analysis row (``running``) and return its id."""
+#: How long (wall seconds) a claim may stay ``running`` before another consumer takes it over:
+#: its consumer was stopped mid-analysis (a cancelled follow-up, a killed worker). An analysis
+#: takes seconds (a crowded 2048² frame about 6 s); a live one is never this slow.
+CLAIM_LEASE_WALL_S = 60.0
+#: A frame whose analysis this many consumers abandoned is recorded failed instead of taken over.
+MAX_ABANDONED = 3
+
+
+def claim(
+    engine: Engine | None,
+    image_id: str,
+    now: datetime,
+    stale_before: datetime | None = None,
+) -> int | None:
+    """Insert the image's analysis row (``running``) and return its id, or None when the frame
+    already has one: each frame is analysed once, however many consumers poll.
+
+    Consumers overlap (a block's and the next block's around their boundary; a follow-up's and
+    its block's), and each works through a batch read before it claims: without this check, a
+    frame was analysed twice, and a second analysis cut off by the night's end left the frame
+    counted pending (CI, 2026-12-06: 75 of 76 frames analysed).
+
+    With ``stale_before``, a claim still ``running`` that was made before it is abandoned (its
+    consumer stopped mid-analysis) and is taken over: the same row, claimed again at ``now``,
+    its id returned. Without it, such a frame stayed pending for good (the landing CI of
+    2026-12-06: a night that never ended its wait for the analysis). Abandoned
+    :data:`MAX_ABANDONED` times, the analysis is recorded ``failed`` with the reason instead.
+    """
     with session_scope(engine) as session:
-        row = NrtAnalysis(image_id=image_id, status=AnalysisStatus.RUNNING.value, started_at=now)
-        session.add(row)
-        session.flush()
-        return row.id
+        # PostgreSQL: claimers of one frame queue on its row, and the check below then sees a
+        # committed claim (SQLite's transactions are BEGIN IMMEDIATE: one writer at a time).
+        session.execute(select(Image.id).where(Image.id == image_id).with_for_update())
+        rows = list(session.scalars(select(NrtAnalysis).where(NrtAnalysis.image_id == image_id)))
+        if not rows:
+            row = NrtAnalysis(
+                image_id=image_id, status=AnalysisStatus.RUNNING.value, started_at=now
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+        live = exists().where(NrtAnalysis.image_id == image_id, _keeps_its_frame(stale_before))
+        if session.scalar(select(live)):
+            return None
+        taken = max(rows, key=lambda row: row.id)
+        abandoned = int((taken.results or {}).get("abandoned", 0)) + 1
+        if abandoned >= MAX_ABANDONED:
+            # A frame whose analysis stops every consumer (memory, a crash in a library) is not
+            # handed on to the next one for ever: it is recorded failed, with why.
+            taken.status = AnalysisStatus.FAILED.value
+            taken.reason = (
+                f"the analysis never ended: {abandoned} consumers stopped during it "
+                "(does this frame stop its consumer?)"
+            )
+            taken.finished_at = now
+            log.error("NRT analysis of %s: %s", image_id, taken.reason)
+            return None
+        log.warning(
+            "NRT analysis of %s: the claim made at %s never ended (its consumer stopped): "
+            "taken over",
+            image_id,
+            taken.started_at,
+        )
+        taken.started_at = now
+        taken.results = {"abandoned": abandoned}
+        return taken.id
+
+
+def _keeps_its_frame(stale_before: datetime | None) -> ColumnElement[bool]:
+    """An analysis row that keeps its frame from being claimed: any, without ``stale_before``;
+    with it, all but a claim still ``running`` that was made before it (abandoned)."""
+    if stale_before is None:
+        return true()
+    return or_(
+        NrtAnalysis.status != AnalysisStatus.RUNNING.value,
+        NrtAnalysis.started_at.is_(None),
+        NrtAnalysis.started_at >= stale_before,
+    )
+
+
+def stored_summary(engine: Engine | None, image_id: str) -> dict[str, Any] | None:
+    """The frame's ended analysis as a consumer's summary (``image_id``, ``analysis_id``,
+    ``status``, ``reason``, the figures, ``candidates``, ``light_curves``), or None while it is
+    running or when there is none."""
+    with session_scope(engine) as session:
+        row = session.scalar(
+            select(NrtAnalysis)
+            .where(NrtAnalysis.image_id == image_id)
+            .order_by(NrtAnalysis.id.desc())
+            .limit(1)
+        )
+        if row is None or row.status == AnalysisStatus.RUNNING.value:
+            return None
+        results = row.results or {}
+        return {
+            "image_id": image_id,
+            "analysis_id": row.id,
+            "path": results.get("path", ""),
+            "status": row.status,
+            "reason": row.reason,
+            "n_sources": row.n_sources,
+            "fwhm_arcsec": row.fwhm_arcsec,
+            "limiting_mag": row.limiting_mag,
+            "zero_point": row.zero_point,
+            "astrometry_rms_arcsec": row.astrometry_rms_arcsec,
+            "candidates": results.get("candidates", []),
+            "light_curves": results.get("light_curves", []),
+            "seconds": 0.0,
+        }
 
 
 def finish(

@@ -17,12 +17,13 @@ results, emit ``pyros.nrt.candidate`` for each candidate. Any failure of a frame
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -120,14 +121,26 @@ class NrtConsumer:
         """Wake the polling loop now (a frame was announced in this process)."""
         self._wake.set()
 
-    def process(self, image: ImageRow) -> FrameSummary:
+    def stale_before(self) -> datetime:
+        """Claims still ``running`` that were made before this instant (simulated) are abandoned
+        and taken over (:data:`~tasks.nrt.analysis_rows.CLAIM_LEASE_WALL_S`, wall seconds)."""
+        # A discrete-event clock (replay, tests) has no wall time: its seconds stand for it.
+        speed = self.clock.speed if math.isfinite(self.clock.speed) else 1.0
+        lease = timedelta(seconds=store.CLAIM_LEASE_WALL_S * speed)
+        return self.clock.now() - lease
+
+    def process(self, image: ImageRow) -> FrameSummary | None:
         """Analyse one image row (``id``, ``path``, ``sequence_id``, ``alert_ivorn``).
 
-        Returns the frame's summary (``image_id``, ``status``, ``reason``, figures, candidates).
+        Returns the frame's summary (``image_id``, ``status``, ``reason``, figures, candidates),
+        or None when another consumer has claimed the frame (see ``analysis_rows.claim``).
         Never raises for a bad frame: the failure is recorded with its reason.
         """
         image_id = image["id"]
-        analysis_id = store.claim(self.db, image_id, self.clock.now())
+        analysis_id = store.claim(self.db, image_id, self.clock.now(), self.stale_before())
+        if analysis_id is None:
+            log.debug("NRT analysis of %s: claimed by another consumer", image_id)
+            return None
         started = time.perf_counter()
         alert = store.alert_region(self.db, image.get("alert_ivorn"))
         try:
@@ -186,7 +199,7 @@ class NrtConsumer:
         max_images: int | None = None,
         stop: threading.Event | None = None,
         since: datetime | None = None,
-        runner: Callable[[ImageRow], FrameSummary] | None = None,
+        runner: Callable[[ImageRow], FrameSummary | None] | None = None,
     ) -> RunSummary:
         """Analyse frames as they come, until one of the stop conditions.
 
@@ -207,7 +220,8 @@ class NrtConsumer:
         since : datetime, optional
             Ignore frames acquired before this instant.
         runner : callable, optional
-            Runs :meth:`process` for one image (the flow wraps it in a Prefect task).
+            Runs :meth:`process` for one image (the flow wraps it in a Prefect task); None
+            when another consumer claimed the frame (not counted here).
         """
         nrt = self.config.nrt
         idle_limit = nrt.idle_timeout_s if idle_timeout_s is None else idle_timeout_s
@@ -217,9 +231,13 @@ class NrtConsumer:
             if stop is not None and stop.is_set():
                 summary.stopped = "stop requested"
                 break
-            batch = store.pending_images(self.db, sequence_id=sequence_id, since=since)
+            batch = store.pending_images(
+                self.db, sequence_id=sequence_id, since=since, stale_before=self.stale_before()
+            )
             for image in batch:
                 result = runner(image) if runner is not None else self.process(image)
+                if result is None:
+                    continue
                 summary.results.append(_brief(result))
                 summary.seconds.append(result["seconds"])
                 if result["status"] == AnalysisStatus.DONE:

@@ -19,7 +19,7 @@ from tasks.nrt.analysis_rows import ImageRow
 from tasks.nrt.consumer import FrameSummary, NrtConsumer, RunSummary
 
 #: Runs the consumer's ``process`` for one image (the flow wraps it in a Prefect task).
-FrameRunner = Callable[[ImageRow], FrameSummary]
+FrameRunner = Callable[[ImageRow], FrameSummary | None]
 
 
 def parse_until(until: str | datetime | None) -> datetime | None:

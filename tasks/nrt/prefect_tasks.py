@@ -26,8 +26,9 @@ def artifact_key(sequence_id: int | None) -> str:
 
 
 @task(name="nrt-analyse-frame", retries=0, cache_policy=NO_CACHE)
-def analyse_frame_task(consumer: NrtConsumer, image: ImageRow) -> FrameSummary:
-    """Analyse one frame with the flow's long-lived consumer (a failure is recorded, not raised).
+def analyse_frame_task(consumer: NrtConsumer, image: ImageRow) -> FrameSummary | None:
+    """Analyse one frame with the flow's long-lived consumer (a failure is recorded, not raised;
+    None when another consumer claimed the frame).
 
     The consumer's state (masters, catalog fields, light curves) stays in the flow's process;
     no inputs are cached or persisted.

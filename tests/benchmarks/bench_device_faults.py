@@ -18,7 +18,9 @@ devices, instants inside the dark span and durations, never two at once on one d
   every fault that stops the telescope (mount, dome, PLC) counted as an instant it was free again —
   the dark time lost beyond the faults' own durations — over the span's dark time (goal <= 0.05).
 
-``DEVICE_FAULTS_HOURS`` and ``DEVICE_FAULTS_COUNT`` change the night's length and the faults.
+``DEVICE_FAULTS_HOURS`` and ``DEVICE_FAULTS_COUNT`` change the night's length and the faults,
+``DEVICE_FAULTS_SPEED`` the clock's speed (default 100; at a speed the orchestration keeps up with,
+the lateness left is the faults').
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ def main() -> None:
     seed = int(os.environ.get("DEVICE_FAULTS_SEED") or random.SystemRandom().randrange(2**31))
     hours = float(os.environ.get("DEVICE_FAULTS_HOURS") or HOURS)
     count = int(os.environ.get("DEVICE_FAULTS_COUNT") or FAULTS)
+    speed = float(os.environ.get("DEVICE_FAULTS_SPEED") or SPEED)
     sys.stderr.write(f"device_faults: seed {seed} (DEVICE_FAULTS_SEED={seed} to draw it again)\n")
     faults = draw_faults(random.Random(seed), count, dark_span_s(hours))
     for fault in faults:
@@ -156,14 +159,14 @@ def main() -> None:
             DATA_DIR / "scenarios" / "night" / "night.json", faults, Path(tmp) / "faults.json"
         )
         night = run_night(
-            SPEED, hours, FRAME_PX, scenario=scenario, inspect=inspect_night(faults, hours)
+            speed, hours, FRAME_PX, scenario=scenario, inspect=inspect_night(faults, hours)
         )
     summary = night["summary"]
     emit(
         "device_faults",
         seed=seed,
         hours=hours,
-        speed=SPEED,
+        speed=speed,
         faults=len(faults),
         fault_kinds=kinds_count(faults),
         telescope_stopped_by_faults_s=fault_seconds(faults),

@@ -16,9 +16,10 @@ read back measures nothing (issue 25). Printed instead, from what the night reco
   which the executed sequences and their order equal those at speed 20 (goal >= 200).
 
 ``NIGHT_PARTS`` chooses the parts (``night,speeds``; default both), ``NIGHT_HOURS`` the long
-night's hours (default 10). ``NIGHT_DELAY_S`` sleeps that
-many wall seconds before each sequence (the test switch ``PYROS_TEST_SEQUENCE_DELAY_S``): a
-deliberately slow orchestration, whose figures must miss their goals.
+night's hours (default 10), ``NIGHT_SPEED`` its clock speed (default 100). ``NIGHT_DELAY_S``
+sleeps that many wall seconds before each sequence (the test switch
+``PYROS_TEST_SEQUENCE_DELAY_S``): a deliberately slow orchestration, whose figures must miss
+their goals.
 """
 
 from __future__ import annotations
@@ -136,15 +137,16 @@ def _recorded_timing(home: Path, label: str, hours: float) -> tuple[dict[str, An
 
 
 def night_part(delay_s: float) -> None:
-    """The long night at speed 100 and its figures."""
+    """The long night (speed 100 unless ``NIGHT_SPEED``) and its figures."""
     hours = float(os.environ.get("NIGHT_HOURS") or HOURS)
-    night = run_night(SPEED, hours, FRAME_PX, delay_s, inspect=lambda home, _: failed_runs(home))
+    speed = float(os.environ.get("NIGHT_SPEED") or SPEED)
+    night = run_night(speed, hours, FRAME_PX, delay_s, inspect=lambda home, _: failed_runs(home))
     summary = night["summary"]
     emit(
         "night",
         hours=hours,
         frame_px=FRAME_PX,
-        speed=SPEED,
+        speed=speed,
         sequence_delay_s=delay_s,
         wall_seconds=summary["wall_seconds"],
         sequences_plannable=summary["sequences_plannable"],

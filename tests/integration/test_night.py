@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from infra.db import session_scope
-from infra.db.models import Image, JournalEntry
+from infra.db.models import Image, JournalEntry, NrtAnalysis
 from tasks.night.images import sha256_of
 from tests.support.cli import pyros_command
 from tests.support.databases import only_on
@@ -120,6 +120,9 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
         for image in images:
             assert sha256_of(Path(image.path)) == (image.sha256, image.size_bytes), image.id
         assert science_frames(instance, label) == {image.id for image in images}
+        # Each frame analysed once, though the blocks' consumers overlap (CI, 2026-12-06).
+        analysed = session.scalars(select(NrtAnalysis.image_id)).all()
+        assert len(analysed) == len(set(analysed)), sorted(analysed)
 
         # The monitor closed the dome in the rain and re-opened it after the hold time.
         changes = []
@@ -273,13 +276,15 @@ def test_killing_the_worker_mid_sequence_loses_nothing_and_the_night_goes_on(ins
             # be planned past the three simulated hours (planned again), or no block runs between
             # the restart and the simulation's end (100x: a flow run's start is minutes of
             # simulated time), and the night's end leaves it interrupted, to resume another night.
-            # Either way what it took is kept, nothing taken twice (the checksums below).
+            # Either way what it took is kept, nothing taken twice (the checksums below). All of it
+            # may have been taken: the read above and the kill are not atomic (CI, 2026-12-06: 7 of
+            # 7, the frames after the read stored, or in flight at the kill and adopted).
             assert sequence.state in ("planned", "interrupted"), (
                 sequence.state,
                 sequence.state_reason,
                 states,
             )
-            assert 1 <= len(images) < wanted, (len(images), wanted)
+            assert 1 <= len(images) <= wanted, (len(images), wanted)
         print("victim ended", sequence.state, "with", len(images), "of", wanted, file=sys.stderr)
         # A frame taken again would have rewritten a recorded file (its checksum would no longer
         # match its row).

@@ -5,6 +5,8 @@ with the reason when the burst is withdrawn, exposures aborted."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +15,8 @@ from devices.controllers import Priority
 from infra.config import load_config
 from infra.db import session_scope
 from infra.db.models import Image, Sequence
-from tasks.alerts.followup_run import FollowUpHooks, FollowUpRun
+from tasks.alerts.followup_run import FollowUpHooks, FollowUpRun, _analysed_elsewhere
+from tasks.nrt import analysis_rows as store
 from tests.devices.conftest import controller_for, fake_device, gateway_for  # noqa: F401
 from tests.support.alert_reflex import alert_clock, deliver, reflex_listener, reflex_site
 from tests.support.voevents import SYNTHETIC, variant
@@ -150,3 +153,80 @@ def test_unsafe_weather_holds_the_follow_up_until_the_monitor_gives_the_mount_ba
     assert _states(engine, decision.request_id) == ["executed"]
     assert len(site.fakes["mount"].received("GOTO")) == 1  # the follow-up's own slew
     reflex.close()
+
+
+def _light_frame(engine, image_id: str, now: datetime) -> None:
+    """A visible light frame's Image row (its file is never read)."""
+    with session_scope(engine) as session:
+        session.add(
+            Image(
+                id=image_id,
+                index=0,
+                instrument="Visible camera",
+                filter="r",
+                image_type="light",
+                exposure_s=30.0,
+                path=f"/nowhere/{image_id}.fits",
+                sha256="0" * 64,
+                size_bytes=0,
+                acquired_at=now,
+                wall_acquired_at=now,
+            )
+        )
+
+
+def test_a_frame_the_block_s_consumer_claimed_first_is_taken_from_its_result(engine):
+    # The follow-up's consumer lost the claim: it waits for the other analysis and counts it.
+    now = datetime.now(UTC)
+    _light_frame(engine, "F1", now)
+    analysis_id = store.claim(engine, "F1", now)
+    assert analysis_id is not None and store.claim(engine, "F1", now) is None
+    candidate = {"ra_deg": 1.0, "dec_deg": 2.0, "snr": 12.0}
+
+    def finish_elsewhere() -> None:
+        threading.Event().wait(0.5)
+        store.finish(engine, analysis_id, status=store.AnalysisStatus.DONE, now=now,
+                     figures={"n_sources": 40}, results={"candidates": [candidate]})  # fmt: skip
+
+    other = threading.Thread(target=finish_elsewhere)
+    other.start()
+    attempts: list[str] = []
+
+    def attempt(image) -> None:  # the other claim is live: claiming again gets nothing
+        attempts.append(image["id"])
+        return store.claim(engine, image["id"], now, stale_before=now - timedelta(seconds=60))
+
+    summary = _analysed_elsewhere(SimpleNamespace(db=engine), {"id": "F1"}, attempt)
+    other.join()
+    assert attempts  # it kept trying while it waited
+    assert summary is not None
+    assert (summary["status"], summary["n_sources"], summary["candidates"]) == (
+        "done",
+        40,
+        [candidate],
+    )
+
+
+def test_a_frame_whose_other_consumer_stopped_mid_analysis_is_analysed_by_the_follow_up(engine):
+    # The block's consumer was cut off after its claim: the follow-up's claims again until the
+    # claim is abandoned (analysis_rows.claim takes it over), then analyses the frame itself.
+    now = datetime.now(UTC)
+    _light_frame(engine, "F2", now)
+    dead = store.claim(engine, "F2", now)
+    tries: list[datetime] = []
+
+    def attempt(image) -> dict | None:
+        # Each try a second later on the follow-up's clock; the lease here is 2 s.
+        at = now + timedelta(seconds=len(tries) + 1)
+        tries.append(at)
+        analysis_id = store.claim(engine, image["id"], at, stale_before=at - timedelta(seconds=2))
+        if analysis_id is None:
+            return None
+        store.finish(engine, analysis_id, status=store.AnalysisStatus.DONE, now=at,
+                     figures={"n_sources": 7})  # fmt: skip
+        return store.stored_summary(engine, image["id"])
+
+    summary = _analysed_elsewhere(SimpleNamespace(db=engine), {"id": "F2"}, attempt)
+    assert summary is not None and summary["analysis_id"] == dead, summary
+    assert (summary["status"], summary["n_sources"]) == ("done", 7)
+    assert len(tries) == 3  # refused at +1 s and +2 s (live), taken over at +3 s

@@ -12,7 +12,12 @@ from infra.db import session_scope
 from tasks.environment.observatory_state import verdict_write
 from tasks.night.loop import NightLoop
 from tasks.night.policy import NightAction, decide
-from tasks.night.resume import resume_refusal, resumed_block_end, weather_wait_message
+from tasks.night.resume import (
+    cut_short_refusal,
+    resume_refusal,
+    resumed_block_end,
+    weather_wait_message,
+)
 from tasks.scheduling.night_times import night_for
 from tests.tasks.night.test_loop import World
 from tests.tasks.night.test_policy import START
@@ -73,3 +78,26 @@ def test_the_loop_ends_for_the_weather_only_when_told():
     waiting = NightLoop(clock, rainy, world.handlers(), poll_s=30.0, min_poll_wall_s=0.01)
     assert waiting.run(START + timedelta(hours=1)).ended == "until"
     assert not decide(world.look(frozenset())).weather
+
+
+def test_a_block_past_the_span_of_a_night_cut_short_does_not_run(engine):
+    # The span journaled by a night cut short ends the chain of blocks: a block at or after its
+    # end refuses (before scheduling a successor), one before it, or in a night not cut, runs.
+    from datetime import UTC, datetime
+
+    from tasks.night.report import record_night_run, recorded_span_end
+
+    span_end = datetime(2026, 12, 7, 3, 6, tzinfo=UTC)
+    with session_scope(engine) as session:
+        assert recorded_span_end(session, "2026-12-06") is None
+        record_night_run(session, "2026-12-06", span_end, span_end=span_end)
+        record_night_run(session, "2026-12-06", span_end, figures={"wall_seconds": 183.1})
+    with session_scope(engine) as session:
+        recorded = recorded_span_end(session, "2026-12-06")
+        assert recorded == span_end
+        assert recorded_span_end(session, "2026-12-05") is None
+    refusal = cut_short_refusal(recorded, span_end)
+    assert refusal and "cut short at 03:06:00" in refusal
+    assert cut_short_refusal(recorded, span_end + timedelta(hours=1))
+    assert cut_short_refusal(recorded, span_end - timedelta(seconds=1)) is None
+    assert cut_short_refusal(None, span_end + timedelta(hours=1)) is None

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from infra.db import session_scope
 from infra.db.models import Alert, Image, JournalEntry, NrtAnalysis, Sequence
 from simulators.sky import SimulatedReferenceCatalog
+from tasks.nrt import analysis_rows as store
 from tasks.nrt.consumer import NrtConsumer
 from tasks.requests.ingest import ingest_request_bytes
 from tests.support.nrt_sky import NIGHT
@@ -206,3 +207,159 @@ def test_the_consumer_waits_for_frames_and_stops_when_asked(nrt_bank, engine, si
         consumer.notify()
         thread.join(timeout=30)
     assert outcome["s"].done == 1 and outcome["s"].stopped == "stop requested"
+
+
+def test_a_frame_two_consumers_see_is_analysed_once_and_the_loser_can_read_the_result(
+    nrt_bank, engine, sim_clock, masters
+):
+    # Both consumers read the same batch before either claims (as overlapping blocks do).
+    config = nrt_bank.config
+    _image(engine, nrt_bank.bad["no-filter"], "SHARED")
+    first, second = (
+        NrtConsumer(SimulatedReferenceCatalog(config.sky), engine=engine, config=config)
+        for _ in range(2)
+    )
+    batch = store.pending_images(engine)
+    assert [row["id"] for row in batch] == ["SHARED"]
+    assert store.stored_summary(engine, "SHARED") is None
+    won = first.process(batch[0])
+    assert won is not None and won["status"] == "failed"
+    assert second.process(batch[0]) is None
+    assert [row[:2] for row in _rows(engine)] == [("SHARED", "failed")]
+    stored = store.stored_summary(engine, "SHARED")
+    assert stored is not None
+    assert (stored["status"], stored["reason"]) == ("failed", won["reason"])
+    assert stored["analysis_id"] == won["analysis_id"]
+    ran = second.run(idle_timeout_s=0.0)
+    assert ran.done + ran.failed == 0
+
+
+def test_concurrent_claims_of_one_frame_give_exactly_one_analysis(nrt_bank, engine, sim_clock):
+    _image(engine, nrt_bank.bad["no-filter"], "RACED")
+    start = threading.Barrier(6)
+    claims: list[int | None] = []
+
+    def claim() -> None:
+        start.wait()
+        claims.append(store.claim(engine, "RACED", NIGHT))
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(claims) == 6
+    assert len([c for c in claims if c is not None]) == 1, claims
+    assert len(_rows(engine)) == 1
+
+
+def _dead_claim(engine, image_id: str, at: datetime) -> int:
+    """A claim whose consumer stopped mid-analysis (a cancelled follow-up, a killed worker)."""
+    analysis_id = store.claim(engine, image_id, at)
+    assert analysis_id is not None
+    return analysis_id
+
+
+def test_a_claim_abandoned_mid_analysis_is_taken_over_once_its_lease_has_passed(
+    nrt_bank, engine, sim_clock
+):
+    _image(engine, nrt_bank.bad["no-filter"], "ORPHAN")
+    dead = _dead_claim(engine, "ORPHAN", NIGHT)
+    lease = timedelta(seconds=store.CLAIM_LEASE_WALL_S)
+    # Within the lease the claim is live: not listed, not claimable.
+    assert store.pending_images(engine, stale_before=NIGHT) == []
+    assert store.claim(engine, "ORPHAN", NIGHT + lease / 2, stale_before=NIGHT) is None
+    # Past it, listed again and taken over: the same row, claimed again, never a second one.
+    later = NIGHT + lease * 2
+    listed = store.pending_images(engine, stale_before=later - lease)
+    assert [row["id"] for row in listed] == ["ORPHAN"]
+    assert store.claim(engine, "ORPHAN", later, stale_before=later - lease) == dead
+    with session_scope(engine) as session:
+        row = session.get(NrtAnalysis, dead)
+        assert (row.status, row.started_at) == ("running", later)
+    # Taken over just now: live again for everyone else.
+    assert store.claim(engine, "ORPHAN", later, stale_before=later - lease) is None
+    assert len(_rows(engine)) == 1
+
+
+def test_an_ended_analysis_is_never_taken_over_however_old(nrt_bank, engine, sim_clock):
+    _image(engine, nrt_bank.bad["no-filter"], "ENDED")
+    consumer = NrtConsumer(
+        SimulatedReferenceCatalog(nrt_bank.config.sky), engine=engine, config=nrt_bank.config
+    )
+    assert consumer.process(store.pending_images(engine)[0]) is not None
+    much_later = NIGHT + timedelta(days=2)
+    assert store.pending_images(engine, stale_before=much_later) == []
+    assert store.claim(engine, "ENDED", much_later, stale_before=much_later) is None
+
+
+def test_a_consumer_analyses_a_frame_whose_consumer_stopped_mid_analysis(
+    nrt_bank, engine, sim_clock
+):
+    # The follow-up cut off by a night's end left its claim running: the next consumer, once the
+    # lease has passed on its clock, analyses the frame (the frame is no longer pending).
+    _image(engine, nrt_bank.bad["no-filter"], "CUT-OFF")
+    dead = _dead_claim(engine, "CUT-OFF", sim_clock.now())
+    consumer = NrtConsumer(
+        SimulatedReferenceCatalog(nrt_bank.config.sky), engine=engine, config=nrt_bank.config
+    )
+    assert consumer.run(idle_timeout_s=0.0).failed == 0  # still within the lease
+    sim_clock.advance(store.CLAIM_LEASE_WALL_S + 1)
+    ran = consumer.run(idle_timeout_s=0.0)
+    assert ran.done + ran.failed == 1
+    assert [row[:2] for row in _rows(engine)] == [("CUT-OFF", "failed")]
+    assert store.stored_summary(engine, "CUT-OFF")["analysis_id"] == dead
+
+
+def test_the_lease_is_wall_seconds_whatever_the_clock_s_speed(nrt_bank, engine):
+    # The lease is wall seconds: at 100x, 60 of them are 6,000 simulated seconds.
+    import time
+
+    from infra.clock import SimulatedClock
+
+    clock = SimulatedClock(NIGHT, speed=100.0, wall_epoch=time.time())
+    consumer = NrtConsumer(
+        SimulatedReferenceCatalog(nrt_bank.config.sky),
+        engine=engine,
+        config=nrt_bank.config,
+        clock=clock,
+    )
+    lease = consumer.clock.now() - consumer.stale_before()
+    assert abs(lease.total_seconds() - store.CLAIM_LEASE_WALL_S * 100.0) < 100.0
+
+
+def test_concurrent_takeovers_of_an_abandoned_claim_give_it_to_one(nrt_bank, engine, sim_clock):
+    _image(engine, nrt_bank.bad["no-filter"], "ABANDONED")
+    dead = _dead_claim(engine, "ABANDONED", NIGHT)
+    later = NIGHT + timedelta(hours=1)
+    start = threading.Barrier(6)
+    claims: list[int | None] = []
+
+    def take_over() -> None:
+        start.wait()
+        claims.append(store.claim(engine, "ABANDONED", later, stale_before=later))
+
+    threads = [threading.Thread(target=take_over) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(claims, key=lambda c: c is None) == [dead] + [None] * 5, claims
+    assert len(_rows(engine)) == 1
+
+
+def test_a_frame_that_stops_every_consumer_is_recorded_failed_not_handed_on(
+    nrt_bank, engine, sim_clock
+):
+    _image(engine, nrt_bank.bad["no-filter"], "POISON")
+    at = NIGHT
+    dead = _dead_claim(engine, "POISON", at)
+    for _ in range(store.MAX_ABANDONED - 1):  # taken over, and abandoned again
+        at += timedelta(hours=1)
+        assert store.claim(engine, "POISON", at, stale_before=at) == dead
+    at += timedelta(hours=1)
+    assert store.claim(engine, "POISON", at, stale_before=at) is None
+    ((image_id, status, reason, *_),) = _rows(engine)
+    assert (image_id, status) == ("POISON", "failed")
+    assert f"{store.MAX_ABANDONED} consumers stopped during it" in reason
+    assert store.pending_images(engine, stale_before=at + timedelta(hours=1)) == []
