@@ -60,6 +60,15 @@ def check_ports_free(ports: dict[str, int]) -> None:
 #: so the next block could idle for up to 30 wall seconds, an hour of sky at 100x.
 SLOT_RETRY_CAP_WALL_S = 1.0
 
+#: How many times a Prefect client (the worker submitting a run, a run reporting its states)
+#: retries before giving up. The stack's Prefect server answers 503 while its SQLite database is
+#: locked (``server/api/server.py``: retryable), and the client sleeps 2, 4, 8... s between tries
+#: (``client/base.py``): Prefect's 5 give up after about a minute of contention, which a busy
+#: night exceeded (the device-faults benchmark of 2026-12-06 at speed 20: four runs Crashed at
+#: submission on ``PATCH /flow_runs/<id>/labels``; PrefectHQ/prefect#16828, #10188). Seven
+#: outlast about four minutes.
+PREFECT_CLIENT_RETRIES = 7
+
 
 def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str], bool]:
     """Prefect settings for every process; True when this stack runs its own server."""
@@ -79,6 +88,7 @@ def prefect_env(settings: Settings, config: SiteConfig) -> tuple[dict[str, str],
         "PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": (
             f"{SLOT_RETRY_CAP_WALL_S:g}"
         ),
+        "PREFECT_CLIENT_MAX_RETRIES": str(PREFECT_CLIENT_RETRIES),
     }
     if own_server and not is_loopback(config.stack.prefect_host):
         # The UI is served to other machines' browsers: the API is where they loaded the UI

@@ -36,7 +36,7 @@ from tasks.alerts.reflex import owner_for
 from tasks.night.devices import NightDevices
 from tasks.night.execute import PlanWork, SequenceOutcome, SequenceRun
 from tasks.night.images import StoredImage
-from tasks.nrt.analysis_rows import stored_summary
+from tasks.nrt.analysis_rows import claimable, stored_summary
 from tasks.nrt.consumer import FrameSummary, NrtConsumer
 
 log = logging.getLogger(__name__)
@@ -296,13 +296,16 @@ def _analysed_elsewhere(
     attempt: Callable[[ImageRow], FrameSummary | None],
 ) -> FrameSummary | None:
     """The result of the frame's analysis by another consumer, once it has ended, or this
-    follow-up's own analysis when that consumer stopped mid-analysis (``attempt`` claims again:
-    an abandoned claim is taken over, see ``analysis_rows.claim``). None after
+    follow-up's own analysis when that consumer stopped mid-analysis (``attempt`` claims again
+    once the claim is abandoned: it is taken over, see ``analysis_rows.claim``). None after
     :data:`ELSEWHERE_WAIT_S`: the frame is counted by that consumer, not by the follow-up."""
     image_id = image["id"]
     deadline = time.monotonic() + ELSEWHERE_WAIT_S
     while time.monotonic() < deadline:
-        summary = stored_summary(consumer.db, image_id) or attempt(image)
+        summary = stored_summary(consumer.db, image_id)
+        # Claiming is a write (a lock on SQLite's one writer): tried only once it can succeed.
+        if summary is None and claimable(consumer.db, image_id, consumer.stale_before()):
+            summary = attempt(image)
         if summary is not None:
             return summary
         time.sleep(WATCH_POLL_S)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Engine, exists, or_, select, true
 
@@ -81,14 +81,22 @@ CLAIM_LEASE_WALL_S = 60.0
 MAX_ABANDONED = 3
 
 
+class Claim(NamedTuple):
+    """A consumer's hold on a frame's analysis: the row, and which claim of it this is (0 the
+    first, ``n`` the n-th takeover). Only the latest claim records an outcome (:func:`finish`)."""
+
+    analysis_id: int
+    takeover: int
+
+
 def claim(
     engine: Engine | None,
     image_id: str,
     now: datetime,
     stale_before: datetime | None = None,
-) -> int | None:
-    """Insert the image's analysis row (``running``) and return its id, or None when the frame
-    already has one: each frame is analysed once, however many consumers poll.
+) -> Claim | None:
+    """Insert the image's analysis row (``running``) and return the claim, or None when the
+    frame already has one: each frame is analysed once, however many consumers poll.
 
     Consumers overlap (a block's and the next block's around their boundary; a follow-up's and
     its block's), and each works through a batch read before it claims: without this check, a
@@ -96,9 +104,9 @@ def claim(
     counted pending (CI, 2026-12-06: 75 of 76 frames analysed).
 
     With ``stale_before``, a claim still ``running`` that was made before it is abandoned (its
-    consumer stopped mid-analysis) and is taken over: the same row, claimed again at ``now``,
-    its id returned. Without it, such a frame stayed pending for good (the landing CI of
-    2026-12-06: a night that never ended its wait for the analysis). Abandoned
+    consumer stopped mid-analysis) and is taken over: the same row, claimed again at ``now``
+    (a claim with the next ``takeover``). Without it, such a frame stayed pending for good (the
+    landing CI of 2026-12-06: a night that never ended its wait for the analysis). Abandoned
     :data:`MAX_ABANDONED` times, the analysis is recorded ``failed`` with the reason instead.
     """
     with session_scope(engine) as session:
@@ -112,12 +120,12 @@ def claim(
             )
             session.add(row)
             session.flush()
-            return row.id
+            return Claim(row.id, 0)
         live = exists().where(NrtAnalysis.image_id == image_id, _keeps_its_frame(stale_before))
         if session.scalar(select(live)):
             return None
         taken = max(rows, key=lambda row: row.id)
-        abandoned = int((taken.results or {}).get("abandoned", 0)) + 1
+        abandoned = _takeovers(taken) + 1
         if abandoned >= MAX_ABANDONED:
             # A frame whose analysis stops every consumer (memory, a crash in a library) is not
             # handed on to the next one for ever: it is recorded failed, with why.
@@ -137,7 +145,21 @@ def claim(
         )
         taken.started_at = now
         taken.results = {"abandoned": abandoned}
-        return taken.id
+        return Claim(taken.id, abandoned)
+
+
+def _takeovers(row: NrtAnalysis) -> int:
+    """How many times a ``running`` claim was taken over (kept in its results until it ends)."""
+    return int((row.results or {}).get("abandoned", 0))
+
+
+def claimable(engine: Engine | None, image_id: str, stale_before: datetime) -> bool:
+    """Whether :func:`claim` would give the frame now (no analysis row keeps it: none, or an
+    abandoned claim), read without taking a lock: a consumer waiting for another's analysis asks
+    this, not ``claim`` (a write transaction), at each of its polls."""
+    kept = exists().where(NrtAnalysis.image_id == image_id, _keeps_its_frame(stale_before))
+    with session_scope(engine) as session:
+        return not session.scalar(select(kept))
 
 
 def _keeps_its_frame(stale_before: datetime | None) -> ColumnElement[bool]:
@@ -185,25 +207,44 @@ def stored_summary(engine: Engine | None, image_id: str) -> dict[str, Any] | Non
 
 def finish(
     engine: Engine | None,
-    analysis_id: int,
+    claimed: Claim,
     *,
     status: AnalysisStatus,
     now: datetime,
     reason: str = "",
     figures: dict[str, float] | None = None,
     results: dict[str, Any] | None = None,
-) -> None:
-    """Record the outcome of an analysis (``done`` with figures, or ``failed`` with the reason)."""
+) -> bool:
+    """Record the outcome of an analysis (``done`` with figures, or ``failed`` with the reason).
+
+    Only while ``claimed`` is the frame's latest claim: an analysis that outlived its lease was
+    taken over (:func:`claim`), and the later claim's outcome is the one kept, never overwritten
+    by the earlier one ending late (nor the reverse).
+
+    Returns
+    -------
+    bool
+        Whether the outcome was recorded (False: the claim was taken over; nothing written).
+    """
     with session_scope(engine) as session:
-        row = session.get(NrtAnalysis, analysis_id)
+        row = session.get(NrtAnalysis, claimed.analysis_id, with_for_update=True)
         if row is None:
-            raise LookupError(f"NRT analysis {analysis_id} does not exist")
+            raise LookupError(f"NRT analysis {claimed.analysis_id} does not exist")
+        if row.status != AnalysisStatus.RUNNING.value or _takeovers(row) != claimed.takeover:
+            log.warning(
+                "NRT analysis of %s: its claim was taken over while it ran (it outlived its "
+                "lease of %g wall s); the later claim's outcome is kept",
+                row.image_id,
+                CLAIM_LEASE_WALL_S,
+            )
+            return False
         row.status = status.value
         row.reason = reason[:4000]
         row.finished_at = now
         for key, value in (figures or {}).items():
             setattr(row, key, value)
         row.results = to_json_payload(results or {})
+        return True
 
 
 def alert_region(engine: Engine | None, ivorn: str | None) -> AlertRegion | None:

@@ -133,12 +133,13 @@ class NrtConsumer:
         """Analyse one image row (``id``, ``path``, ``sequence_id``, ``alert_ivorn``).
 
         Returns the frame's summary (``image_id``, ``status``, ``reason``, figures, candidates),
-        or None when another consumer has claimed the frame (see ``analysis_rows.claim``).
+        or None when another consumer has claimed the frame (see ``analysis_rows.claim``) or
+        took it over while this analysis outlived its lease (its outcome is the one kept).
         Never raises for a bad frame: the failure is recorded with its reason.
         """
         image_id = image["id"]
-        analysis_id = store.claim(self.db, image_id, self.clock.now(), self.stale_before())
-        if analysis_id is None:
+        claimed = store.claim(self.db, image_id, self.clock.now(), self.stale_before())
+        if claimed is None:
             log.debug("NRT analysis of %s: claimed by another consumer", image_id)
             return None
         started = time.perf_counter()
@@ -153,12 +154,12 @@ class NrtConsumer:
                 engine=self.extraction_engine,
             )
         except NrtError as exc:
-            return self._failed(analysis_id, image, str(exc), started)
+            return self._failed(claimed, image, str(exc), started)
         except Exception as exc:  # a bug or a library failure: recorded, the consumer goes on
             log.warning(
                 "NRT analysis of %s failed unexpectedly:\n%s", image_id, traceback.format_exc()
             )
-            return self._failed(analysis_id, image, f"{type(exc).__name__}: {exc}", started)
+            return self._failed(claimed, image, f"{type(exc).__name__}: {exc}", started)
         tracker = self._tracker(image.get("sequence_id"), alert)
         tracks = tracker.update(
             analysis.frame.mid_time, image_id, analysis.candidates, analysis.forced
@@ -168,17 +169,19 @@ class NrtConsumer:
         if alert is None and image.get("alert_ivorn"):
             results["notes"].append(f"alert {image['alert_ivorn']} has no stored position")
         figures = analysis.figures()
-        store.finish(
+        recorded = store.finish(
             self.db,
-            analysis_id,
+            claimed,
             status=AnalysisStatus.DONE,
             now=self.clock.now(),
             figures=figures,
             results=results,
         )
+        if not recorded:
+            return None
         summary = {
             "image_id": image_id,
-            "analysis_id": analysis_id,
+            "analysis_id": claimed.analysis_id,
             "path": str(image["path"]),
             "status": AnalysisStatus.DONE.value,
             "reason": "",
@@ -282,20 +285,22 @@ class NrtConsumer:
         return tracker
 
     def _failed(
-        self, analysis_id: int, image: ImageRow, reason: str, started: float
-    ) -> FrameSummary:
-        store.finish(
+        self, claimed: store.Claim, image: ImageRow, reason: str, started: float
+    ) -> FrameSummary | None:
+        recorded = store.finish(
             self.db,
-            analysis_id,
+            claimed,
             status=AnalysisStatus.FAILED,
             now=self.clock.now(),
             reason=reason,
             results={"path": str(image["path"])},
         )
+        if not recorded:
+            return None
         log.info("NRT analysis of %s failed: %s", image["id"], reason)
         summary = {
             "image_id": image["id"],
-            "analysis_id": analysis_id,
+            "analysis_id": claimed.analysis_id,
             "path": str(image["path"]),
             "status": AnalysisStatus.FAILED.value,
             "reason": reason,

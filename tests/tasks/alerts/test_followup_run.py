@@ -179,26 +179,27 @@ def test_a_frame_the_block_s_consumer_claimed_first_is_taken_from_its_result(eng
     # The follow-up's consumer lost the claim: it waits for the other analysis and counts it.
     now = datetime.now(UTC)
     _light_frame(engine, "F1", now)
-    analysis_id = store.claim(engine, "F1", now)
-    assert analysis_id is not None and store.claim(engine, "F1", now) is None
+    claimed = store.claim(engine, "F1", now)
+    assert claimed is not None and store.claim(engine, "F1", now) is None
     candidate = {"ra_deg": 1.0, "dec_deg": 2.0, "snr": 12.0}
 
     def finish_elsewhere() -> None:
         threading.Event().wait(0.5)
-        store.finish(engine, analysis_id, status=store.AnalysisStatus.DONE, now=now,
+        store.finish(engine, claimed, status=store.AnalysisStatus.DONE, now=now,
                      figures={"n_sources": 40}, results={"candidates": [candidate]})  # fmt: skip
 
     other = threading.Thread(target=finish_elsewhere)
     other.start()
     attempts: list[str] = []
 
-    def attempt(image) -> None:  # the other claim is live: claiming again gets nothing
+    def attempt(image) -> None:
         attempts.append(image["id"])
         return store.claim(engine, image["id"], now, stale_before=now - timedelta(seconds=60))
 
-    summary = _analysed_elsewhere(SimpleNamespace(db=engine), {"id": "F1"}, attempt)
+    consumer = SimpleNamespace(db=engine, stale_before=lambda: now - timedelta(seconds=60))
+    summary = _analysed_elsewhere(consumer, {"id": "F1"}, attempt)
     other.join()
-    assert attempts  # it kept trying while it waited
+    assert attempts == []  # the other claim was live throughout: never claimed again
     assert summary is not None
     assert (summary["status"], summary["n_sources"], summary["candidates"]) == (
         "done",
@@ -213,20 +214,27 @@ def test_a_frame_whose_other_consumer_stopped_mid_analysis_is_analysed_by_the_fo
     now = datetime.now(UTC)
     _light_frame(engine, "F2", now)
     dead = store.claim(engine, "F2", now)
+    polls: list[datetime] = []
     tries: list[datetime] = []
 
+    def stale_before() -> datetime:
+        # Each poll a second later on the follow-up's clock; the lease here is 2 s.
+        polls.append(now + timedelta(seconds=len(polls) + 1))
+        return polls[-1] - timedelta(seconds=2)
+
     def attempt(image) -> dict | None:
-        # Each try a second later on the follow-up's clock; the lease here is 2 s.
-        at = now + timedelta(seconds=len(tries) + 1)
+        at = polls[-1]
         tries.append(at)
-        analysis_id = store.claim(engine, image["id"], at, stale_before=at - timedelta(seconds=2))
-        if analysis_id is None:
+        claimed = store.claim(engine, image["id"], at, stale_before=at - timedelta(seconds=2))
+        if claimed is None:
             return None
-        store.finish(engine, analysis_id, status=store.AnalysisStatus.DONE, now=at,
+        store.finish(engine, claimed, status=store.AnalysisStatus.DONE, now=at,
                      figures={"n_sources": 7})  # fmt: skip
         return store.stored_summary(engine, image["id"])
 
-    summary = _analysed_elsewhere(SimpleNamespace(db=engine), {"id": "F2"}, attempt)
-    assert summary is not None and summary["analysis_id"] == dead, summary
+    consumer = SimpleNamespace(db=engine, stale_before=stale_before)
+    summary = _analysed_elsewhere(consumer, {"id": "F2"}, attempt)
+    assert summary is not None and summary["analysis_id"] == dead.analysis_id, summary
     assert (summary["status"], summary["n_sources"]) == ("done", 7)
-    assert len(tries) == 3  # refused at +1 s and +2 s (live), taken over at +3 s
+    # Live at +1 s and +2 s (not claimed), abandoned at +3 s: claimed once, and taken over.
+    assert (len(polls), tries) == (3, [now + timedelta(seconds=3)])

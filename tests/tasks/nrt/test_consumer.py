@@ -237,7 +237,7 @@ def test_a_frame_two_consumers_see_is_analysed_once_and_the_loser_can_read_the_r
 def test_concurrent_claims_of_one_frame_give_exactly_one_analysis(nrt_bank, engine, sim_clock):
     _image(engine, nrt_bank.bad["no-filter"], "RACED")
     start = threading.Barrier(6)
-    claims: list[int | None] = []
+    claims: list[store.Claim | None] = []
 
     def claim() -> None:
         start.wait()
@@ -253,11 +253,11 @@ def test_concurrent_claims_of_one_frame_give_exactly_one_analysis(nrt_bank, engi
     assert len(_rows(engine)) == 1
 
 
-def _dead_claim(engine, image_id: str, at: datetime) -> int:
+def _dead_claim(engine, image_id: str, at: datetime) -> store.Claim:
     """A claim whose consumer stopped mid-analysis (a cancelled follow-up, a killed worker)."""
-    analysis_id = store.claim(engine, image_id, at)
-    assert analysis_id is not None
-    return analysis_id
+    claimed = store.claim(engine, image_id, at)
+    assert claimed is not None and claimed.takeover == 0
+    return claimed
 
 
 def test_a_claim_abandoned_mid_analysis_is_taken_over_once_its_lease_has_passed(
@@ -273,9 +273,12 @@ def test_a_claim_abandoned_mid_analysis_is_taken_over_once_its_lease_has_passed(
     later = NIGHT + lease * 2
     listed = store.pending_images(engine, stale_before=later - lease)
     assert [row["id"] for row in listed] == ["ORPHAN"]
-    assert store.claim(engine, "ORPHAN", later, stale_before=later - lease) == dead
+    assert store.claim(engine, "ORPHAN", later, stale_before=later - lease) == (
+        dead.analysis_id,
+        1,
+    )
     with session_scope(engine) as session:
-        row = session.get(NrtAnalysis, dead)
+        row = session.get(NrtAnalysis, dead.analysis_id)
         assert (row.status, row.started_at) == ("running", later)
     # Taken over just now: live again for everyone else.
     assert store.claim(engine, "ORPHAN", later, stale_before=later - lease) is None
@@ -308,7 +311,7 @@ def test_a_consumer_analyses_a_frame_whose_consumer_stopped_mid_analysis(
     ran = consumer.run(idle_timeout_s=0.0)
     assert ran.done + ran.failed == 1
     assert [row[:2] for row in _rows(engine)] == [("CUT-OFF", "failed")]
-    assert store.stored_summary(engine, "CUT-OFF")["analysis_id"] == dead
+    assert store.stored_summary(engine, "CUT-OFF")["analysis_id"] == dead.analysis_id
 
 
 def test_the_lease_is_wall_seconds_whatever_the_clock_s_speed(nrt_bank, engine):
@@ -333,7 +336,7 @@ def test_concurrent_takeovers_of_an_abandoned_claim_give_it_to_one(nrt_bank, eng
     dead = _dead_claim(engine, "ABANDONED", NIGHT)
     later = NIGHT + timedelta(hours=1)
     start = threading.Barrier(6)
-    claims: list[int | None] = []
+    claims: list[store.Claim | None] = []
 
     def take_over() -> None:
         start.wait()
@@ -344,7 +347,7 @@ def test_concurrent_takeovers_of_an_abandoned_claim_give_it_to_one(nrt_bank, eng
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert sorted(claims, key=lambda c: c is None) == [dead] + [None] * 5, claims
+    assert sorted(claims, key=lambda c: c is None) == [(dead.analysis_id, 1)] + [None] * 5
     assert len(_rows(engine)) == 1
 
 
@@ -354,12 +357,58 @@ def test_a_frame_that_stops_every_consumer_is_recorded_failed_not_handed_on(
     _image(engine, nrt_bank.bad["no-filter"], "POISON")
     at = NIGHT
     dead = _dead_claim(engine, "POISON", at)
-    for _ in range(store.MAX_ABANDONED - 1):  # taken over, and abandoned again
+    for takeover in range(1, store.MAX_ABANDONED):  # taken over, and abandoned again
         at += timedelta(hours=1)
-        assert store.claim(engine, "POISON", at, stale_before=at) == dead
+        assert store.claim(engine, "POISON", at, stale_before=at) == (dead.analysis_id, takeover)
     at += timedelta(hours=1)
     assert store.claim(engine, "POISON", at, stale_before=at) is None
     ((image_id, status, reason, *_),) = _rows(engine)
     assert (image_id, status) == ("POISON", "failed")
     assert f"{store.MAX_ABANDONED} consumers stopped during it" in reason
     assert store.pending_images(engine, stale_before=at + timedelta(hours=1)) == []
+
+
+def test_an_analysis_that_outlived_its_lease_records_nothing_over_its_taker_s(
+    nrt_bank, engine, sim_clock
+):
+    # The first consumer was slow, not dead: its claim was taken over. Whichever ends first,
+    # only the taker's outcome is stored, once.
+    _image(engine, nrt_bank.bad["no-filter"], "SLOW")
+    slow = _dead_claim(engine, "SLOW", NIGHT)
+    later = NIGHT + timedelta(hours=1)
+    taker = store.claim(engine, "SLOW", later, stale_before=later)
+    assert taker == (slow.analysis_id, 1)
+    done = store.AnalysisStatus.DONE
+    assert not store.finish(engine, slow, status=done, now=later, figures={"n_sources": 1})
+    assert [row[:2] for row in _rows(engine)] == [("SLOW", "running")]
+    assert store.finish(engine, taker, status=store.AnalysisStatus.FAILED, now=later, reason="r")
+    assert not store.finish(engine, slow, status=done, now=later, figures={"n_sources": 1})
+    assert [row[:3] for row in _rows(engine)] == [("SLOW", "failed", "r")]
+
+
+def test_a_consumer_whose_claim_was_taken_over_mid_analysis_reports_nothing(
+    nrt_bank, engine, sim_clock
+):
+    # The lease passes while the consumer analyses (here its calibration is that slow: another
+    # consumer takes the claim over meanwhile): no summary, no outcome over the taker's.
+    from tasks.calibration.calibrator import ScienceCalibrator
+
+    _image(engine, nrt_bank.bad["no-filter"], "OVERTAKEN")
+    taken: list[store.Claim | None] = []
+
+    class OvertakenCalibrator(ScienceCalibrator):
+        def calibrate(self, *args, **kwargs):
+            later = NIGHT + timedelta(days=1)
+            taken.append(store.claim(engine, "OVERTAKEN", later, stale_before=later))
+            return super().calibrate(*args, **kwargs)
+
+    config = nrt_bank.config
+    consumer = NrtConsumer(
+        SimulatedReferenceCatalog(config.sky),
+        engine=engine,
+        config=config,
+        calibrator=OvertakenCalibrator(engine=engine, config=config),
+    )
+    assert consumer.process(store.pending_images(engine)[0]) is None
+    assert taken and taken[0] is not None and taken[0].takeover == 1
+    assert [row[:2] for row in _rows(engine)] == [("OVERTAKEN", "running")]
