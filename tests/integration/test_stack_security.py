@@ -85,8 +85,11 @@ def test_a_night_with_basic_auth_leaves_no_secret_behind(instance, engine):
     instance.env["GCN_KAFKA_CLIENT_SECRET"] = KAFKA_SECRET
     result = instance.pyros(
         # The test site's own 64-pixel sensors (--frame-px 0): the night's frames are not the
-        # point here, their flows through an authenticated API are.
-        "night", "--simulate", "--speed", "120", "--hours", "0.5", "--frame-px", "0", "--json",
+        # point here, their flows through an authenticated API are. A minute of wall time in the
+        # span: a cut-short night's blocks stop at its end, and a block takes about 10 wall
+        # seconds to start (CI, 2026-12-07: half an hour at 120x, 15 wall seconds, and the one
+        # block that started in it executed nothing before the rain).
+        "night", "--simulate", "--speed", "60", "--hours", "1", "--frame-px", "0", "--json",
         timeout=1200,
     )  # fmt: skip
     summary = json.loads(result.stdout.strip().splitlines()[-1])
