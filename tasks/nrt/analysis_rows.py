@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Engine, exists, or_, select, true
+from sqlalchemy import ColumnElement, Engine, Exists, exists, or_, select, true
 
 from devices.controllers.camera import ImageType
 from infra.db import session_scope
@@ -121,8 +121,7 @@ def claim(
             session.add(row)
             session.flush()
             return Claim(row.id, 0)
-        live = exists().where(NrtAnalysis.image_id == image_id, _keeps_its_frame(stale_before))
-        if session.scalar(select(live)):
+        if session.scalar(select(_kept(image_id, stale_before))):
             return None
         taken = max(rows, key=lambda row: row.id)
         abandoned = _takeovers(taken) + 1
@@ -157,9 +156,13 @@ def claimable(engine: Engine | None, image_id: str, stale_before: datetime) -> b
     """Whether :func:`claim` would give the frame now (no analysis row keeps it: none, or an
     abandoned claim), read without taking a lock: a consumer waiting for another's analysis asks
     this, not ``claim`` (a write transaction), at each of its polls."""
-    kept = exists().where(NrtAnalysis.image_id == image_id, _keeps_its_frame(stale_before))
     with session_scope(engine) as session:
-        return not session.scalar(select(kept))
+        return not session.scalar(select(_kept(image_id, stale_before)))
+
+
+def _kept(image_id: str, stale_before: datetime | None) -> Exists:
+    """Whether an analysis row keeps frame ``image_id`` from being claimed."""
+    return exists().where(NrtAnalysis.image_id == image_id, _keeps_its_frame(stale_before))
 
 
 def _keeps_its_frame(stale_before: datetime | None) -> ColumnElement[bool]:
