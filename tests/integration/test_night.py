@@ -22,8 +22,11 @@ pytestmark = pytest.mark.integration
 SPEED = 100.0
 #: The rainy night's clock: slow enough for this 2-core machine to keep up (issue 19's "≥ 80 %
 #: of the schedulable sequences executed" is about the night's decisions; how fast a machine
-#: keeps up is the night benchmark's figure: at 100x here it does not).
-RAINY_SPEED = 50.0
+#: keeps up is the night benchmark's figure: at 100x here it does not). At 50x a quiet run gave 14
+#: of the 15 sequences a hindsight plan places, but CI of 2026-12-07 gave 11 of 15 (0.733): its
+#: orchestration lost 13 % of the dark time (lateness p95 281 simulated s, resume after the rain
+#: 566 s, about 11 wall seconds at 50x). Each wall second costs half as much sky at 25x.
+RAINY_SPEED = 25.0
 RAIN_ENDS_S = 10200.0  # the default scenario: rain from 8400 s to 10200 s after the start
 
 
@@ -79,7 +82,7 @@ def test_two_hours_of_a_rainy_night_through_the_stack(instance, engine):
 
     # The night worked; what it did not do is accounted for with its reason (below). At 100x
     # this machine does not keep up (runs gave 9/10 executed quiet, 4/6 in CI, 2/3 at load 18):
-    # hence RAINY_SPEED; at 50x alone, 2026-12-06: 14 of the 15 a hindsight plan places.
+    # hence RAINY_SPEED (its comment gives the runs at 50x).
     assert summary["sequences_executed"] >= 1, summary
     report = json.loads((instance.home / "reports" / f"{label}.json").read_text())
     left = [
