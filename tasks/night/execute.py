@@ -312,8 +312,11 @@ class SequenceRun:
                 lease.release()
             return SequenceOutcome(sequence_id, ExecutionResult.NOT_STARTED, str(moved))
         try:
-            self._slew(work)
-            if not self._stop.is_set():
+            # Nothing left to take (its last frame adopted after its run died): done, no slew.
+            # The mount is still claimed above: its end is stored under the lease (below).
+            if cameras:
+                self._slew(work)
+            if cameras and not self._stop.is_set():
                 self._expose_albums(work, cameras)
             # Its end is stored while the run still holds the mount: a reconciliation (a block's
             # start, the night's end) interrupts an executing sequence whose run holds it no

@@ -202,6 +202,27 @@ def test_a_resumed_sequence_takes_only_what_is_left_and_adopts_a_frame_left_by_a
         assert session.scalar(select(func.count()).select_from(Image)) == 5
 
 
+def test_a_sequence_interrupted_with_every_image_taken_ends_executed_without_a_slew(
+    engine, telescope, tmp_path
+):
+    # A kill during a sequence's last exposure: the frame is adopted (tasks/night/left_frames.py),
+    # the sequence interrupted, then planned again with nothing left to take.
+    scope, fakes, _ = telescope
+    sequence_id = planned_sequence(engine, nb_images=2, nir_images=1)
+    with session_scope(engine) as session:
+        for plan in session.scalars(select(Plan)):
+            plan.images_done = plan.nb_images
+    before = len(fakes["mount"].received("GOTO"))
+    outcome = run(engine, scope, sequence_id, tmp_path)
+    assert outcome.state == "executed", outcome.reason
+    assert outcome.reason == "all plans done" and outcome.images == []
+    assert len(fakes["mount"].received("GOTO")) == before == 0
+    assert (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"])) == (0, 0)
+    with session_scope(engine) as session:
+        reason = session.get(Sequence, sequence_id).state_reason
+    assert reason == "all plans done: 3 image(s), 0 taken in this run, the rest earlier"
+
+
 def test_an_alert_claim_interrupts_the_sequence_which_never_fails(engine, telescope, tmp_path):
     scope, fakes, new_mount = telescope
     sequence_id = planned_sequence(engine, nb_images=50, nir_images=50)
