@@ -316,8 +316,8 @@ class SequenceRun:
             # The mount is still claimed above: its end is stored under the lease (below).
             if cameras:
                 self._slew(work)
-            if cameras and not self._stop.is_set():
-                self._expose_albums(work, cameras)
+                if not self._stop.is_set():
+                    self._expose_albums(work, cameras)
             # Its end is stored while the run still holds the mount: a reconciliation (a block's
             # start, the night's end) interrupts an executing sequence whose run holds it no
             # more, and this run would then fail on storing it.

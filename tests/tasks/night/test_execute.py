@@ -212,11 +212,10 @@ def test_a_sequence_interrupted_with_every_image_taken_ends_executed_without_a_s
     with session_scope(engine) as session:
         for plan in session.scalars(select(Plan)):
             plan.images_done = plan.nb_images
-    before = len(fakes["mount"].received("GOTO"))
     outcome = run(engine, scope, sequence_id, tmp_path)
     assert outcome.state == "executed", outcome.reason
     assert outcome.reason == "all plans done" and outcome.images == []
-    assert len(fakes["mount"].received("GOTO")) == before == 0
+    assert fakes["mount"].received("GOTO") == []
     assert (exposures(fakes["camera_vis"]), exposures(fakes["camera_nir"])) == (0, 0)
     with session_scope(engine) as session:
         reason = session.get(Sequence, sequence_id).state_reason
