@@ -30,6 +30,7 @@ Significance: the measured SNR (and, for alert candidates, the chance probabilit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -361,16 +362,39 @@ def candidate_record(
     snr: float,
 ) -> Candidate:
     """One candidate as stored and sent (JSON-able, rounded; a non-finite magnitude is None)."""
-    return {
-        "kind": kind.value,
-        "ra": round(float(ra), 7),
-        "dec": round(float(dec), 7),
-        "x": round(float(x), 2),
-        "y": round(float(y), 2),
-        "mag": round(float(mag), 4) if np.isfinite(mag) else None,
-        "mag_err": round(float(mag_err), 4) if np.isfinite(mag_err) else None,
-        "snr": round(float(snr), 2),
-    }
+    return candidate_records(
+        [kind.value], *([value] for value in (ra, dec, x, y, mag, mag_err, snr))
+    )[0]
+
+
+def candidate_records(
+    kinds: Sequence[str],
+    ra: npt.ArrayLike,
+    dec: npt.ArrayLike,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    mag: npt.ArrayLike,
+    mag_err: npt.ArrayLike,
+    snr: npt.ArrayLike,
+) -> list[Candidate]:
+    """Many candidates at once, as :func:`candidate_record` makes one (rounded as arrays: the
+    difference search records tens of thousands of rejected peaks in a crowded field)."""
+
+    def rounded(values: npt.ArrayLike, digits: int) -> list[float]:
+        listed: list[float] = np.round(np.asarray(values, dtype=float), digits).tolist()
+        return listed
+
+    def optional(values: npt.ArrayLike) -> list[float | None]:
+        return [v if math.isfinite(v) else None for v in rounded(values, 4)]
+
+    columns = zip(
+        kinds, rounded(ra, 7), rounded(dec, 7), rounded(x, 2), rounded(y, 2),
+        optional(mag), optional(mag_err), rounded(snr, 2), strict=True,
+    )  # fmt: skip
+    return [
+        {"kind": k, "ra": a, "dec": d, "x": px, "y": py, "mag": m, "mag_err": e, "snr": q}
+        for k, a, d, px, py, m, e, q in columns
+    ]
 
 
 def alert_fields(alert: AlertRegion, distance_arcsec: float, chance: float) -> Candidate:

@@ -11,7 +11,11 @@ analyse_frame` (calibrated, background subtracted, WCS and zero point fitted) an
    the filtered variance (an SNR map), keeping local maxima at ``snr_min`` or more;
 4. measures forced PSF photometry at each peak (the local Moffat, optimal weights);
 5. vets each peak: frame edge, masked (bad or saturated) pixels and saturated stars' blobs,
-   dipoles (a negative lobe beside it: misalignment), cosmic rays (sharper than the PSF), and
+   dipoles (a negative lobe beside it: misalignment), cosmic rays (sharper than the PSF, or not
+   shaped like it: the PSF fit's chi-square), PSF residuals (a peak beside a much brighter star
+   with a comparable flux, of either sign, at its mirror image through the star: an error of
+   the model's profile is centrally symmetric, an error of its position antisymmetric, and a
+   transient beside a star is neither), and
    the catalog's depth: the flux the difference adds must be significantly brighter than the
    catalog's limit (a star just below it is in the frame, not in the reference — in a crowded
    field such stars lie within a FWHM of a catalog star everywhere).
@@ -19,7 +23,7 @@ analyse_frame` (calibrated, background subtracted, WCS and zero point fitted) an
 It is not wired into the night's flow: a separate function the pipeline can call later. The
 candidates are :func:`tasks.nrt.candidates.candidate_record` dicts of kind ``new`` (away from
 catalog stars) or ``brightened`` (on a star: a transient merged with it), with ``vetting`` (the
-rule-based real/bogus verdict: ``real`` or the first failed test).
+rule-based real/bogus verdict: ``real`` or the first failed test) and ``fit_chi2``.
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from infra.refcat import CatalogStars
-from tasks.nrt.candidates import Candidate, CandidateKind, candidate_record, near_saturated_blobs
+from tasks.nrt.candidates import Candidate, CandidateKind, candidate_records, near_saturated_blobs
 from tasks.nrt.catalog import CatalogCache
 from tasks.nrt.photcal import ZeroPoint
 from tasks.nrt.pipeline import FrameAnalysis, _catalog_stars
 from tasks.nrt.reference import FieldPsf, Reference, measure_field_psf, render_reference
 
 Floats = npt.NDArray[np.float64]
+#: A peak's centroid climbs at most this many pixels from the SNR map's peak to the flux's.
+CLIMB_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class DifferenceParams:
     dipole_ratio: float = 0.5
     #: Brightest pixel over forced flux, over the PSF's peak fraction, at most (cosmic rays).
     sharpness_max: float = 2.0
+    #: The PSF fit's reduced chi-square within 1 FWHM, at most: a cosmic ray's track is no PSF
+    #: (its chi-square runs to hundreds where a transient's, the PSF's own error counted, stays
+    #: near 1), however wide the track makes it for the sharpness test under good seeing.
+    fit_chi2_max: float = 10.0
     #: A peak this close to a catalog star (FWHM) is on it (``brightened``).
     star_radius_fwhm: float = 1.0
     #: SNR a peak on a catalog star needs (the star's PSF residual adds to the noise there).
@@ -66,6 +76,19 @@ class DifferenceParams:
     psf_error: float = 0.03
     #: Masked pixels within this many FWHM of a peak reject it.
     mask_radius_fwhm: float = 1.5
+    #: A peak within this many FWHM of a brighter catalog star is fitted jointly with its mirror
+    #: image through the star ...
+    mirror_radius_fwhm: float = 3.0
+    #: ... at least this much brighter (mag): a residual of the model is a few per cent of the
+    #: star's flux (a transient that bright beside a star keeps its chance) ...
+    mirror_min_contrast_mag: float = 2.5
+    #: ... and is a PSF residual when the mirror's flux, of either sign, is at least this
+    #: fraction of its own and significant (a transient beside a star leaves the mirror empty:
+    #: at 3 sigma, 0.3 % of them are lost to noise).
+    mirror_ratio_max: float = 0.3
+    mirror_snr_min: float = 3.0
+    #: Closer to the star than this (FWHM) the peak and its mirror cannot be told apart.
+    mirror_min_offset_fwhm: float = 0.25
 
 
 @dataclass
@@ -192,12 +215,13 @@ class _Maps:
 
 
 class _Peak(NamedTuple):
-    """A peak's centroid, forced-photometry SNR and sharpness."""
+    """A peak's centroid, forced-photometry SNR, sharpness and PSF-fit chi-square."""
 
     x: float
     y: float
     snr: float
     sharp: float
+    chi2: float
 
 
 def _lap(mark: float) -> float:
@@ -240,7 +264,7 @@ def _measure_and_vet(
     n = len(peaks)
     # The filtered difference, not the SNR map, whose noise grows towards a star's core.
     x, y = _centroids(maps.filtered, peaks)
-    flux, flux_err, sharp = _forced(diff, var, psf, x, y)
+    flux, flux_err, sharp, chi2 = _forced(diff, var, psf, x, y, params.psf_error)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(flux_err > 0, flux / flux_err, 0.0)
         mag_err = np.where(s > 0, 1.0857362 / s, np.nan)
@@ -269,14 +293,22 @@ def _measure_and_vet(
     alive = np.flatnonzero(verdicts == "real")
     saturated = near_saturated_blobs(x[alive], y[alive], frame.mask, 2.0 * fwhm)
     for i, near_saturation in zip(alive, saturated, strict=True):
-        peak = _Peak(float(x[i]), float(y[i]), float(s[i]), float(sharp[i]))
+        peak = _Peak(float(x[i]), float(y[i]), float(s[i]), float(sharp[i]), float(chi2[i]))
         verdicts[i] = _verdict(frame, peak, psf, near_saturation, snr, params)
-    for k in range(n):
-        kind = CandidateKind.BRIGHTENED if on_star[k] else CandidateKind.NEW
-        record = candidate_record(kind, ra[k], dec[k], x[k], y[k], mag[k], mag_err[k], s[k])
-        record["method"] = "difference"
-        record["vetting"] = str(verdicts[k])
-        (kept if verdicts[k] == "real" else rejected).append(record)
+    alive = np.flatnonzero(verdicts == "real")
+    for i, star in zip(alive, _brighter_star(x[alive], y[alive], mag[alive], stars, sx, sy, fwhm,
+                                             params), strict=True):  # fmt: skip
+        if star is None:
+            continue
+        ratio, mirror_snr = _mirror(maps, psf, (x[i], y[i]), star)
+        if abs(ratio) >= params.mirror_ratio_max and abs(mirror_snr) >= params.mirror_snr_min:
+            verdicts[i] = "PSF residual"
+    kinds = np.where(on_star, CandidateKind.BRIGHTENED.value, CandidateKind.NEW.value).tolist()
+    records = candidate_records(kinds, ra, dec, x, y, mag, mag_err, s)
+    for record, verdict, fit in zip(records, verdicts.tolist(), np.round(chi2, 2).tolist(),
+                                    strict=True):  # fmt: skip
+        record.update(method="difference", vetting=verdict, fit_chi2=fit)
+        (kept if verdict == "real" else rejected).append(record)
     return _merge(kept, fwhm), rejected
 
 
@@ -290,7 +322,7 @@ def _verdict(
 ) -> str:
     """``real``, or the first per-pixel vetting test the peak fails (saturated star, bad
     pixels, dipole, cosmic ray)."""
-    x, y, snr, sharp = peak
+    x, y, snr, sharp, chi2 = peak
     fwhm = psf.shape.fwhm_px
     if near_saturated:
         return "saturated star"
@@ -305,25 +337,110 @@ def _verdict(
     lobe = snr_map[max(iy - r, 0) : iy + r + 1, max(ix - r, 0) : ix + r + 1]
     if float(lobe.min()) <= -max(params.dipole_ratio * snr, params.snr_min):
         return "dipole"
-    if sharp > params.sharpness_max * psf.at(x, y).peak_fraction:
+    if sharp > params.sharpness_max * psf.at(x, y).peak_fraction or chi2 > params.fit_chi2_max:
         return "cosmic ray"
     return "real"
+
+
+def _brighter_star(
+    x: Floats,
+    y: Floats,
+    mag: Floats,
+    stars: CatalogStars,
+    sx: Floats,
+    sy: Floats,
+    fwhm: float,
+    params: DifferenceParams,
+) -> list[tuple[float, float] | None]:
+    """Per peak, the brightest catalog star within the mirror radius, far enough for the mirror
+    test and brighter than it by the contrast (pixel position), or None."""
+    ok = np.flatnonzero(np.isfinite(sx) & np.isfinite(sy))
+    if len(ok) == 0 or len(x) == 0:
+        return [None] * len(x)
+    tree = cKDTree(np.column_stack([sx[ok], sy[ok]]))
+    found: list[tuple[float, float] | None] = []
+    for near, px, py, m in zip(
+        tree.query_ball_point(np.column_stack([x, y]), params.mirror_radius_fwhm * fwhm),
+        x, y, np.nan_to_num(mag, nan=99.0), strict=True,
+    ):  # fmt: skip
+        index = ok[np.asarray(near, dtype=np.intp)]
+        offset = np.hypot(sx[index] - px, sy[index] - py)
+        brighter = stars.mag[index] <= m - params.mirror_min_contrast_mag
+        index = index[(offset >= params.mirror_min_offset_fwhm * fwhm) & brighter]
+        if len(index) == 0:
+            found.append(None)
+            continue
+        brightest = int(index[np.argmin(stars.mag[index])])
+        found.append((float(sx[brightest]), float(sy[brightest])))
+    return found
+
+
+def _mirror(
+    maps: _Maps, psf: FieldPsf, peak: tuple[float, float], star: tuple[float, float]
+) -> tuple[float, float]:
+    """Flux at the peak's mirror image through the star over the peak's, and the mirror flux's
+    SNR: both PSFs fitted together to the difference (optimal weights) so that their overlap is
+    not counted twice.
+
+    A transient beside a star gives about 0, a residual of the star's profile (its width or
+    shape) about +1, a misplaced star (a shift) about -1. A mirror off the frame, or a fit with
+    no positive flux at the peak, gives (0, 0): the test does not apply.
+    """
+    height, width = maps.diff.shape
+    mx, my = 2.0 * star[0] - peak[0], 2.0 * star[1] - peak[1]
+    if not (0.0 <= mx <= width - 1 and 0.0 <= my <= height - 1):
+        return 0.0, 0.0
+    shape = psf.at(star[0], star[1])
+    half = math.ceil(2.0 * shape.fwhm_px)
+    x0, x1 = (
+        max(math.floor(min(peak[0], mx)) - half, 0),
+        min(math.ceil(max(peak[0], mx)) + half + 1, width),
+    )
+    y0, y1 = (
+        max(math.floor(min(peak[1], my)) - half, 0),
+        min(math.ceil(max(peak[1], my)) + half + 1, height),
+    )
+    gy, gx = np.mgrid[y0:y1, x0:x1].astype(float)
+    model = np.stack([shape.evaluate(gx - peak[0], gy - peak[1]), shape.evaluate(gx - mx, gy - my)])
+    weight = 1.0 / maps.var[y0:y1, x0:x1].astype(float)
+    data = maps.diff[y0:y1, x0:x1].astype(float)
+    normal = np.einsum("iyx,jyx,yx->ij", model, model, weight)
+    if abs(float(np.linalg.det(normal))) < 1e-12 * float(normal[0, 0] * normal[1, 1]):
+        return 0.0, 0.0
+    covariance = np.linalg.inv(normal)
+    own, mirror = covariance @ np.einsum("iyx,yx,yx->i", model, weight, data)
+    if own <= 0:
+        return 0.0, 0.0
+    return float(mirror / own), float(mirror / math.sqrt(covariance[1, 1]))
 
 
 def _centroids(
     image: npt.NDArray[np.float32], peaks: npt.NDArray[np.intp]
 ) -> tuple[Floats, Floats]:
-    """Sub-pixel maxima of ``image`` near each (row, column): the brightest pixel within one
-    pixel, then a parabola through the 3 pixels on each axis."""
+    """Sub-pixel maxima of ``image`` near each (row, column): uphill to the brightest pixel of
+    its 3×3 neighbourhood (at most ``CLIMB_STEPS`` steps), then a parabola through the 3 pixels
+    on each axis.
+
+    The climb matters beside a star: the SNR map's peak is pushed away from the star, whose
+    photon noise lowers the SNR towards its core, by more than a pixel from the flux's peak.
+    """
     height, width = image.shape
-    padded = np.pad(image, 2, mode="edge")
-    rows, cols = peaks[:, 0] + 2, peaks[:, 1] + 2
+
+    def at(r: npt.NDArray[np.intp], c: npt.NDArray[np.intp]) -> Floats:
+        # Off the frame, the nearest edge pixel (no padded copy of a 4096² frame).
+        values: Floats = image[np.clip(r, 0, height - 1), np.clip(c, 0, width - 1)].astype(float)
+        return values
+
+    rows, cols = peaks[:, 0].copy(), peaks[:, 1].copy()
     steps = np.array([-1, 0, 1])
-    box = padded[
-        rows[:, None, None] + steps[None, :, None], cols[:, None, None] + steps[None, None, :]
-    ]
-    best = np.argmax(box.reshape(len(peaks), 9), axis=1)
-    rows, cols = rows + best // 3 - 1, cols + best % 3 - 1
+    for _ in range(CLIMB_STEPS):
+        box = at(
+            rows[:, None, None] + steps[None, :, None], cols[:, None, None] + steps[None, None, :]
+        )
+        best = np.argmax(box.reshape(len(peaks), 9), axis=1)
+        if np.all(best == 4):
+            break
+        rows, cols = rows + best // 3 - 1, cols + best % 3 - 1
 
     def offset(minus: Floats, centre: Floats, plus: Floats) -> Floats:
         curvature = minus - 2.0 * centre + plus
@@ -332,11 +449,10 @@ def _centroids(
         clipped: Floats = np.clip(np.nan_to_num(shift), -0.5, 0.5)
         return clipped
 
-    p = padded.astype(float)
-    dx = offset(p[rows, cols - 1], p[rows, cols], p[rows, cols + 1])
-    dy = offset(p[rows - 1, cols], p[rows, cols], p[rows + 1, cols])
-    x = np.clip(cols - 2 + dx, 0, width - 1)
-    y = np.clip(rows - 2 + dy, 0, height - 1)
+    dx = offset(at(rows, cols - 1), at(rows, cols), at(rows, cols + 1))
+    dy = offset(at(rows - 1, cols), at(rows, cols), at(rows + 1, cols))
+    x = np.clip(cols + dx, 0, width - 1)
+    y = np.clip(rows + dy, 0, height - 1)
     return x, y
 
 
@@ -346,21 +462,24 @@ def _forced(
     psf: FieldPsf,
     x: Floats,
     y: Floats,
-) -> tuple[Floats, Floats, Floats]:
-    """Optimal PSF fluxes at fixed positions, their errors, and the sharpness (brightest pixel,
-    lowered by three pixel sigmas, over the flux) — pixels within 2 FWHM, off the frame none."""
+    psf_error: float,
+) -> tuple[Floats, Floats, Floats, Floats]:
+    """Optimal PSF fluxes at fixed positions, their errors, the sharpness (brightest pixel,
+    lowered by three pixel sigmas, over the flux) — pixels within 2 FWHM, off the frame none —
+    and the fit's reduced chi-square within 1 FWHM (``psf_error`` of the fitted model counted
+    as its error)."""
     half = max(2, math.ceil(2.0 * psf.shape.fwhm_px * (1.0 + max(psf.slope, 0.0))))
     d_pad = np.pad(diff, half)
     v_pad = np.pad(var, half, constant_values=np.inf)
     chunk = 2000  # bounded memory: a few (chunk, 2 half + 1, 2 half + 1) arrays at a time
     parts = [
-        _forced_padded(d_pad, v_pad, psf, half, x[k : k + chunk], y[k : k + chunk])
+        _forced_padded(d_pad, v_pad, psf, half, x[k : k + chunk], y[k : k + chunk], psf_error)
         for k in range(0, len(x), chunk)
     ]
     if not parts:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    flux, err, sharp = (np.concatenate(column) for column in zip(*parts, strict=True))
-    return flux, err, sharp
+        return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
+    flux, err, sharp, chi2 = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return flux, err, sharp, chi2
 
 
 def _forced_padded(
@@ -370,7 +489,8 @@ def _forced_padded(
     half: int,
     x: Floats,
     y: Floats,
-) -> tuple[Floats, Floats, Floats]:
+    psf_error: float,
+) -> tuple[Floats, Floats, Floats, Floats]:
     ix, iy = np.rint(x).astype(np.intp), np.rint(y).astype(np.intp)
     steps = np.arange(-half, half + 1)
     rows = (iy + half)[:, None, None] + steps[None, :, None]
@@ -390,7 +510,12 @@ def _forced_padded(
         core = slice(half - 1, half + 2)
         peak = np.max(d[:, core, core] - 3.0 * np.sqrt(v[:, core, core]), axis=(1, 2))
         sharp = np.where(flux > 0, peak / flux, np.inf)
-    return flux, err, sharp
+        model = flux[:, None, None] * profile
+        inner = dx * dx + dy * dy <= base.fwhm_px**2 / s  # within 1 local FWHM
+        residual = (d - model) ** 2 / (v + (psf_error * model) ** 2)
+        n = np.sum(inner, axis=(1, 2))
+        chi2 = np.sum(np.where(inner, residual, 0.0), axis=(1, 2)) / np.maximum(n - 1, 1)
+    return flux, err, sharp, chi2
 
 
 def _merge(found: list[Candidate], fwhm: float) -> list[Candidate]:

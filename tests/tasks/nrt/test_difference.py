@@ -179,3 +179,65 @@ def test_a_frame_that_is_not_an_image_or_has_a_wrong_mask_is_refused():
         difference_search(wrong_mask, _catalog(x, y, mag), PSF)
     with pytest.raises(ValueError, match="must be positive"):
         difference_search(replace(frame, gain=0.0), _catalog(x, y, mag), PSF)
+
+
+def _with_bright_star(extra, beta: float, flux_scale: float, seed: int = 3, mag: float = 13.5):
+    """The field plus a star of ``mag`` at the centre drawn with ``beta`` and ``flux_scale``
+    times its catalog flux (the model draws it with BETA and its catalog flux), plus ``extra``."""
+    x, y, mags = _stars()
+    frame = _frame([*zip(x, y, mags, strict=True), *extra], seed)
+    star = (128.3, 127.6, mag)
+    flux = flux_scale * 10 ** (-0.4 * (star[2] - ZP))
+    stamp_moffat(frame.data, np.array([star[0]]), np.array([star[1]]), np.array([flux]),
+                 np.array([FWHM]), beta)  # fmt: skip
+    catalog = _catalog(np.append(x, star[0]), np.append(y, star[1]), np.append(mags, star[2]))
+    return frame, catalog, star
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_wings_of_a_star_the_model_draws_too_thin_leave_no_candidate(seed):
+    frame, catalog, (sx, sy, _) = _with_bright_star([], beta=2.8, flux_scale=1.03, seed=seed)
+
+    def near(records):
+        return [r for r in records if math.hypot(r["x"] - sx, r["y"] - sy) < 4 * FWHM]
+
+    result = difference_search(frame, catalog, PSF)
+    assert near(result.candidates) == []
+    assert "PSF residual" in {r["vetting"] for r in near(result.rejected)}
+    # The mirror test is what rejects it: without it the residual is a candidate.
+    without = difference_search(frame, catalog, PSF, DifferenceParams(mirror_ratio_max=math.inf))
+    assert len(near(without.candidates)) == 1
+
+
+@pytest.mark.parametrize("offset_fwhm", [0.4, 0.8, 1.5])
+def test_a_transient_beside_a_bright_star_has_an_empty_mirror_and_is_kept(offset_fwhm):
+    angle = 2.2
+    transient = (128.3 + offset_fwhm * FWHM * math.cos(angle),
+                 127.6 + offset_fwhm * FWHM * math.sin(angle), 18.0)  # fmt: skip
+    frame, catalog, _ = _with_bright_star([transient], beta=BETA, flux_scale=1.0, mag=15.0)
+    result = difference_search(frame, catalog, PSF)
+    found = _nearest(result.candidates, transient[0], transient[1])
+    # On the star's photon noise the centroid wanders more than in the open (up to 0.9 px here).
+    assert math.hypot(found["x"] - transient[0], found["y"] - transient[1]) < 0.3 * FWHM
+    assert found["vetting"] == "real"
+    assert not [r for r in result.rejected if r["vetting"] == "PSF residual"]
+
+
+def test_a_cosmic_ray_track_no_sharper_than_the_psf_is_rejected_by_its_fit():
+    x, y, mag = _stars()
+    frame = _frame(list(zip(x, y, mag, strict=True)))
+    for k in range(16):  # a long faint track: its brightest pixel is no sharper than a star's
+        frame.data[130 + k // 2, 88 + k] += 200.0
+    catalog = _catalog(x, y, mag)
+
+    def on_track(records):
+        return [r for r in records if 125 < r["y"] < 140 and 85 < r["x"] < 106]
+
+    result = difference_search(frame, catalog, PSF)
+    assert result.candidates == []
+    track = on_track(result.rejected)
+    assert [r["vetting"] for r in track] == ["cosmic ray"]
+    assert track[0]["fit_chi2"] > 10
+    # The fit is what rejects it: the sharpness test alone lets it through.
+    alone = difference_search(frame, catalog, PSF, DifferenceParams(fit_chi2_max=math.inf))
+    assert len(on_track(alone.candidates)) == 1
