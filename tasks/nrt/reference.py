@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -194,10 +193,12 @@ def render_reference(
     half = sizes[np.minimum(np.searchsorted(sizes, np.ceil(reach)), len(sizes) - 1)]
     # The catalog's error is drawn only where it reaches a twentieth of the noise.
     erring = peak * ferr > 0.05 * rms_adu
-    index_parts: list[npt.NDArray[np.int64]] = []
-    value_parts: list[Floats32] = []
-    error_index: list[npt.NDArray[np.int64]] = []
-    error_parts: list[Floats32] = []
+    # Stamps are added straight onto the frames (float32 ufunc.at, fast since NumPy 2): keeping
+    # every stamp's pixels for one bincount held 0.8 GB in a crowded 4096² field (32.6 M stamp
+    # pixels, twice that while concatenated), and faulting in that fresh memory was most of the
+    # reference's time (3.4 s against 0.9 s drawn in place).
+    model = np.zeros(height * width, dtype=np.float32)
+    catalog_error = np.zeros(height * width, dtype=np.float32)
     for h in np.unique(half):
         group = np.flatnonzero(half == h)
         # Bounded memory: at most ~4 M stamp pixels at a time.
@@ -205,28 +206,18 @@ def render_reference(
         for start in range(0, len(group), step):
             g = group[start : start + step]
             idx, val = _stamps(x[g], y[g], flux[g], scale[g], base, int(h), width, height)
-            index_parts.append(idx.ravel())
-            value_parts.append(val.ravel())
+            np.add.at(model, idx.ravel(), val.ravel())
             if erring[g].any():
                 e = erring[g]
-                error_index.append(idx[e].ravel())
-                error_parts.append((val[e] * ferr[g][e, None].astype(np.float32)).ravel())
-    model = _sum_on_grid(index_parts, value_parts, shape)
-    catalog_error = _sum_on_grid(error_index, error_parts, shape)
+                np.add.at(
+                    catalog_error,
+                    idx[e].ravel(),
+                    (val[e] * ferr[g][e, None].astype(np.float32)).ravel(),
+                )
+    model = model.reshape(shape)
+    catalog_error = catalog_error.reshape(shape)
     error = np.hypot(catalog_error, np.float32(psf_error) * model)
     return Reference(model=model, error=error, psf=psf, n_stars=len(x))
-
-
-def _sum_on_grid(
-    indices: list[npt.NDArray[np.int64]], values: list[Floats32], shape: tuple[int, int]
-) -> Floats32:
-    """The ``values`` summed at their flat pixel ``indices`` on a ``shape`` grid (float32)."""
-    size = shape[0] * shape[1]
-    if not indices:
-        return np.zeros(shape, dtype=np.float32)
-    # With weights, bincount sums float64 (its stubs say integers).
-    total = cast(Floats, np.bincount(np.concatenate(indices), np.concatenate(values), size))
-    return total.reshape(shape).astype(np.float32)
 
 
 def _stamps(
