@@ -164,7 +164,7 @@ def difference_search(
     var: npt.NDArray[np.float32] = np.maximum(reference.model, np.float32(0.0))
     var /= np.float32(frame.gain)
     var += np.float32(frame.rms_adu**2)
-    numerator = np.multiply(reference.error, reference.error)
+    numerator = np.square(reference.error)  # the reference's variance, then the scratch below
     var += numerator
     if bad is not None:
         diff[bad] = 0.0
@@ -275,10 +275,10 @@ def _measure_and_vet(
         mag_err = np.where(s > 0, 1.0857362 / s, np.nan)
     mag = frame.zero_point.magnitude(flux)
     ra, dec = frame.wcs.all_pix2world(x, y, 0)
-    ok = np.isfinite(sx) & np.isfinite(sy)
+    placed = _place(stars, sx, sy)
     on_star = np.zeros(n, dtype=bool)
-    if ok.any():
-        d, _ = cKDTree(np.column_stack([sx[ok], sy[ok]])).query(np.column_stack([x, y]))
+    if placed.tree is not None:
+        d, _ = placed.tree.query(np.column_stack([x, y]))
         on_star = d <= params.star_radius_fwhm * fwhm
     limit = stars.mag_limit
     if limit is None and len(stars):
@@ -301,8 +301,8 @@ def _measure_and_vet(
         peak = _Peak(float(x[i]), float(y[i]), float(s[i]), float(sharp[i]), float(chi2[i]))
         verdicts[i] = _verdict(frame, peak, psf, near_saturation, snr, params)
     alive = np.flatnonzero(verdicts == "real")
-    for i, star in zip(alive, _brighter_star(x[alive], y[alive], mag[alive], stars, sx, sy, fwhm,
-                                             params), strict=True):  # fmt: skip
+    hosts = _brighter_star(x[alive], y[alive], mag[alive], placed, fwhm, params)
+    for i, star in zip(alive, hosts, strict=True):
         if star is None:
             continue
         ratio, mirror_snr = _mirror(maps, psf, (x[i], y[i]), star)
@@ -347,35 +347,49 @@ def _verdict(
     return "real"
 
 
+class _Placed(NamedTuple):
+    """The catalog stars with a pixel position: one tree of them, for "on a star" and the
+    mirror test (~90,000 stars in a crowded field)."""
+
+    tree: cKDTree | None
+    rows: npt.NDArray[np.intp]  # their rows in the catalog
+    x: Floats  # every catalog star's pixel position (NaN off the projection) ...
+    y: Floats
+    mag: Floats  # ... and magnitude
+
+
+def _place(stars: CatalogStars, sx: Floats, sy: Floats) -> _Placed:
+    index = np.flatnonzero(np.isfinite(sx) & np.isfinite(sy))
+    tree = cKDTree(np.column_stack([sx[index], sy[index]])) if len(index) else None
+    return _Placed(tree, index, sx, sy, np.asarray(stars.mag, float))
+
+
 def _brighter_star(
     x: Floats,
     y: Floats,
     mag: Floats,
-    stars: CatalogStars,
-    sx: Floats,
-    sy: Floats,
+    placed: _Placed,
     fwhm: float,
     params: DifferenceParams,
 ) -> list[tuple[float, float] | None]:
     """Per peak, the brightest catalog star within the mirror radius, far enough for the mirror
     test and brighter than it by the contrast (pixel position), or None."""
-    ok = np.flatnonzero(np.isfinite(sx) & np.isfinite(sy))
-    if len(ok) == 0 or len(x) == 0:
+    if placed.tree is None or len(x) == 0:
         return [None] * len(x)
-    tree = cKDTree(np.column_stack([sx[ok], sy[ok]]))
+    sx, sy, star_mag = placed.x, placed.y, placed.mag
     found: list[tuple[float, float] | None] = []
     for near, px, py, m in zip(
-        tree.query_ball_point(np.column_stack([x, y]), params.mirror_radius_fwhm * fwhm),
+        placed.tree.query_ball_point(np.column_stack([x, y]), params.mirror_radius_fwhm * fwhm),
         x, y, np.nan_to_num(mag, nan=99.0), strict=True,
     ):  # fmt: skip
-        index = ok[np.asarray(near, dtype=np.intp)]
+        index = placed.rows[np.asarray(near, dtype=np.intp)]
         offset = np.hypot(sx[index] - px, sy[index] - py)
-        brighter = stars.mag[index] <= m - params.mirror_min_contrast_mag
+        brighter = star_mag[index] <= m - params.mirror_min_contrast_mag
         index = index[(offset >= params.mirror_min_offset_fwhm * fwhm) & brighter]
         if len(index) == 0:
             found.append(None)
             continue
-        brightest = int(index[np.argmin(stars.mag[index])])
+        brightest = int(index[np.argmin(star_mag[index])])
         found.append((float(sx[brightest]), float(sy[brightest])))
     return found
 

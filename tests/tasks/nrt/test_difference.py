@@ -217,8 +217,9 @@ def test_a_transient_beside_a_bright_star_has_an_empty_mirror_and_is_kept(offset
     frame, catalog, _ = _with_bright_star([transient], beta=BETA, flux_scale=1.0, mag=15.0)
     result = difference_search(frame, catalog, PSF)
     found = _nearest(result.candidates, transient[0], transient[1])
-    # On the star's photon noise the centroid wanders more than in the open (up to 0.9 px here).
-    assert math.hypot(found["x"] - transient[0], found["y"] - transient[1]) < 0.3 * FWHM
+    # Within half a pixel: the SNR map's peak lies up to 0.9 px away, pushed off the star by its
+    # photon noise; the centroid climbs back to the flux's peak.
+    assert math.hypot(found["x"] - transient[0], found["y"] - transient[1]) < 0.5
     assert found["vetting"] == "real"
     assert not [r for r in result.rejected if r["vetting"] == "PSF residual"]
 
