@@ -51,6 +51,9 @@ class NrtSection(_Section):
     brightening_mag: float = Field(default=0.5, gt=0.0, le=10.0)
     edge_margin_fwhm: float = Field(default=2.0, ge=0.0, le=50.0)
     sharpness_max: float = Field(default=1.8, gt=1.0, le=100.0)
+    # Follow-up frames searched by difference imaging, without the alert circle's help: "tiled"
+    # when the circle does not fit in the frame (a tiled error box), "always", or "off".
+    blind_search: Literal["off", "tiled", "always"] = "tiled"
     # Light curves: detections of consecutive frames within this distance are the same source.
     link_radius_arcsec: float = Field(default=1.0, gt=0.0, le=60.0)
     # The consumer: how often it looks for new frames (wall seconds), when it gives up waiting.

@@ -74,6 +74,14 @@ def night(
         max=1440.0,
         help="Minutes into the dark night of the GRB (none when the run ends before).",
     ),
+    grb_error_deg: float | None = typer.Option(
+        None,
+        "--grb-error-deg",
+        min=0.001,
+        max=180.0,
+        help="Make the GRB a Fermi GBM one with this error radius (deg): a box the follow-up "
+        "tiles ([[alerts.strategies]] must cover it), its afterglow in one of the tiles.",
+    ),
 ) -> None:
     """Simulate a night from dusk to dawn at the site (``--simulate``), ending with its report."""
     if context.invoked_subcommand is not None:
@@ -95,6 +103,7 @@ def night(
                 down=down,
                 display=display,
                 grb_after_dark_s=grb_after_dark * 60.0 if grb else None,
+                grb_error_deg=grb_error_deg,
             )
     except ValueError as exc:
         raise CliError(str(exc)) from None

@@ -296,11 +296,13 @@ def simulate_night(
     down: bool,
     display: NightDisplay,
     grb_after_dark_s: float | None = None,
+    grb_error_deg: float | None = None,
 ) -> dict[str, Any]:
     """Run a simulated night (see the module docstring); returns the summary figures and the
     report's Markdown. With the default scenario, ``grb_after_dark_s`` puts a GRB (its notice
     through the broker, its afterglow in the sky) that long into the dark night, when the run
-    reaches it."""
+    reaches it; ``grb_error_deg`` makes it a Fermi GBM burst with that error radius, its
+    afterglow in one of the tiles."""
     from app.supervisor.launch import down as stop_stack
     from infra.clock import get_clock
     from infra.config import get_config
@@ -317,7 +319,9 @@ def simulate_night(
     )
     settings, config = _switch_to_simulation(plan)
     if scenario is None and grb_after_dark_s is not None:
-        scenario = _default_with_grb(plan, config, settings.run_dir, grb_after_dark_s, display.say)
+        scenario = _default_with_grb(
+            plan, config, settings.run_dir, (grb_after_dark_s, grb_error_deg), display.say
+        )
     stack, wall_start = _bring_up_stack(settings, config, scenario, display.say)
     clock = get_clock()
     display.say(
@@ -338,14 +342,16 @@ def _default_with_grb(
     plan: SimulationPlan,
     config: SiteConfig,
     folder: Path,
-    after_dark_s: float,
+    burst: tuple[float, float | None],
     say: Callable[[str], None],
 ) -> Path | None:
-    """The default scenario with a GRB ``after_dark_s`` into the dark night, written into
-    ``folder`` (None, the default scenario as it is, when the run ends before it)."""
+    """The default scenario with a GRB (``burst``: seconds into the dark night, error radius in
+    degrees or None for the Swift drill's), written into ``folder`` (None, the default scenario
+    as it is, when the run ends before it)."""
     from app.cli.nightgrb import scenario_with_grb
     from tasks.scheduling.night_times import night_for
 
+    after_dark_s, error_deg = burst
     night = night_for(plan.night, config)
     if night.start is None:
         return None
@@ -354,7 +360,7 @@ def _default_with_grb(
         say(f"no GRB tonight: the run ends before {at:%H:%M} UTC (--grb-after-dark)")
         return None
     at_s = (at - plan.start).total_seconds()
-    scenario, grb = scenario_with_grb(DEFAULT_SCENARIO, folder, config, plan.start, at_s)
+    scenario, grb = scenario_with_grb(DEFAULT_SCENARIO, folder, config, plan.start, at_s, error_deg)
     say(f"a GRB at {at:%H:%M:%S} UTC: {grb.ivorn} ({grb.ra_deg:.3f}, {grb.dec_deg:+.3f})")
     return scenario
 

@@ -1,7 +1,8 @@
 """The ``fake-alert`` drill's notice: the bundled Swift BAT position notice (GRB 181213's,
-``tasks/alerts/data/``) moved to a position observable now, issued now, with a trigger id of its
-own, so the stack decides it as a new burst to follow up (when the sky allows: in daytime no
-position is observable, and the notice is moved to the highest one, far from the moon).
+``tasks/alerts/data/``; for a large error box, the Fermi GBM one of GRB 201016A) moved to a
+position observable now, issued now, with a trigger id of its own, so the stack decides it as a
+new burst to follow up (when the sky allows: in daytime no position is observable, and the
+notice is moved to the highest one, far from the moon).
 
 Pure: the instant and the site come in; the bytes go out (the flow sends them to the broker).
 """
@@ -18,6 +19,8 @@ from lxml import etree
 from infra.config import SiteConfig
 
 TEMPLATE = "drill_swift_bat_grb_pos.xml"
+#: A large error box's drill: the Fermi GBM final position notice of GRB 201016A.
+GBM_TEMPLATE = "drill_fermi_gbm_fin_pos.xml"
 #: Drill trigger ids start here (far above Swift's real ones, about 1.3 million in 2026).
 DRILL_TRIGGER_BASE = 900_000_000
 
@@ -53,17 +56,32 @@ def observable_position(config: SiteConfig, now: datetime) -> tuple[float, float
     return float(ra[best]), float(dec[best])
 
 
-def drill_notice(config: SiteConfig, now: datetime) -> DrillNotice:
+def drill_notice(config: SiteConfig, now: datetime, error_deg: float | None = None) -> DrillNotice:
     """The bundled notice moved to :func:`observable_position` at ``now`` (an aware UTC
-    datetime), issued now; trigger id and IVORN from the instant (one drill per second)."""
+    datetime), issued now; trigger id and IVORN from the instant (one drill per second).
+
+    With ``error_deg``, the notice is the bundled Fermi GBM final position (GRB 201016A's)
+    with that error radius instead: a large error box, which the follow-up tiles.
+    """
     # Import time: tasks.sky loads astropy.coordinates (not paid by importers of this module).
     from tasks.sky import visibility_at
 
+    if error_deg is not None and not 0.0 < error_deg <= 180.0:
+        raise ValueError(f"a drill's error radius must be within (0, 180] deg (got {error_deg})")
     ra, dec = observable_position(config, now)
     trigger = DRILL_TRIGGER_BASE + int(now.timestamp()) % 100_000_000
-    ivorn = f"ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_{trigger}-000"
-    template = files("tasks.alerts").joinpath("data", TEMPLATE).read_bytes()
+    if error_deg is None:
+        ivorn = f"ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_{trigger}-000"
+        template_name = TEMPLATE
+    else:
+        ivorn = f"ivo://nasa.gsfc.gcn/Fermi#GBM_Fin_Pos{now:%Y-%m-%dT%H:%M:%S}_{trigger}_0-000"
+        template_name = GBM_TEMPLATE
+    template = files("tasks.alerts").joinpath("data", template_name).read_bytes()
     root = etree.fromstring(template, etree.XMLParser(resolve_entities=False, no_network=True))
+    for citations in root.findall("Citations"):  # the template's own burst is not this one
+        root.remove(citations)
+    if error_deg is not None:
+        root.find(".//Error2Radius").text = f"{error_deg:.4f}"
     root.set("ivorn", ivorn)
     for param in root.iter("Param"):
         if param.get("name") == "TrigID":

@@ -97,6 +97,22 @@ def should_stop(current: FollowUp | None, sequence_id: int) -> str | None:
 
 
 @dataclass
+class TileProgress:
+    """One pointing of a follow-up (a tile of a tiled error box), as the artifact shows it."""
+
+    index: int
+    sequence_id: int
+    state: str = "waiting"
+    images: int = 0
+    analysed: int = 0
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    def best(self) -> dict[str, Any] | None:
+        """The tile's candidate of highest SNR."""
+        return max(self.candidates, key=lambda c: c.get("snr") or 0.0, default=None)
+
+
+@dataclass
 class FollowUpRecord:
     """What the follow-up artifact shows, updated as results come."""
 
@@ -110,6 +126,14 @@ class FollowUpRecord:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     #: The NRT's light-curve tracks of the follow-up (the latest frame's view).
     light_curve: list[dict[str, Any]] = field(default_factory=list)
+    #: The follow-up's pointings by sequence id, in the strategy's order (tiles: by probability).
+    tiles: dict[int, TileProgress] = field(default_factory=dict)
+
+    def tile(self, sequence_id: int) -> TileProgress:
+        """The pointing of ``sequence_id`` (numbered in the order they are first seen)."""
+        if sequence_id not in self.tiles:
+            self.tiles[sequence_id] = TileProgress(len(self.tiles) + 1, sequence_id)
+        return self.tiles[sequence_id]
 
     def best_position(self) -> dict[str, Any] | None:
         """The alert-region candidate of highest SNR (the afterglow's position so far)."""
@@ -144,5 +168,32 @@ def render_markdown(record: FollowUpRecord) -> str:
                 f"| {point.get('time', '')} | {point.get('image_id', '')} | "
                 f"{point.get('mag', '')} | {point.get('mag_err', '')} |"
             )
+    if len(record.tiles) > 1:
+        lines += ["", *_tile_table(record)]
     lines += ["", "## Steps", *[f"- {step}" for step in record.steps[-30:]]]
     return "\n".join(lines) + "\n"
+
+
+def _tile_table(record: FollowUpRecord) -> list[str]:
+    """The tiles of a tiled error box: which are done, and what each one's search found."""
+    tiles = sorted(record.tiles.values(), key=lambda t: t.index)
+    done = sum(t.state == "executed" for t in tiles)
+    lines = [
+        f"## Tiles ({done} of {len(tiles)} observed)",
+        "",
+        "| tile | sequence | state | images | analysed | candidates | best candidate |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for tile in tiles:
+        best = tile.best()
+        where = (
+            f"RA {best['ra']:.5f}°, Dec {best['dec']:+.5f}°, mag {best.get('mag')}, "
+            f"SNR {best.get('snr')} ({best.get('kind')}, {best.get('method', 'aperture')})"
+            if best is not None
+            else ""
+        )
+        lines.append(
+            f"| {tile.index}/{len(tiles)} | {tile.sequence_id} | {tile.state} | {tile.images} | "
+            f"{tile.analysed} | {len(tile.candidates)} | {where} |"
+        )
+    return lines

@@ -91,6 +91,18 @@ class FollowUpResult:
             "candidates": len(self.record.candidates),
             "position": best,
             "sequences": self.outcomes,
+            "tiles": [
+                {
+                    "tile": t.index,
+                    "sequence_id": t.sequence_id,
+                    "state": t.state,
+                    "images": t.images,
+                    "analysed": t.analysed,
+                    "candidates": len(t.candidates),
+                    "best": t.best(),
+                }
+                for t in sorted(self.record.tiles.values(), key=lambda t: t.index)
+            ],
         }
 
 
@@ -159,6 +171,8 @@ class FollowUpRun:
             self.record.ivorn = current.ivorn
             self.record.circle = (current.ra_deg, current.dec_deg, current.radius_deg)
             self.record.decision = "follow-up"
+            for sequence_id in current.sequences:
+                self.record.tile(sequence_id)
             skipped = [s for s in current.sequences if self.tries.get(s, 0) >= MAX_TRIES]
             if skipped:
                 left = tuple(s for s in current.sequences if s not in skipped)
@@ -194,10 +208,15 @@ class FollowUpRun:
         """Execute one sequence with its watcher and its NRT consumer."""
         self.tries[sequence_id] = self.tries.get(sequence_id, 0) + 1
         if not make_ready(self.engine, sequence_id, self.clock.now()):
+            self.record.tile(sequence_id).state = "skipped"
             return {"sequence_id": sequence_id, "state": "skipped", "reason": "not executable"}
+
+        tile = self.record.tile(sequence_id)
+        tile.state = "executing"
 
         def on_image(image: StoredImage, plan: PlanWork, instrument: str) -> None:
             self.record.images += 1
+            tile.images += 1
             self.hooks.on_image(image, plan, instrument, sequence_id)
             if self.consumer is not None:
                 self.consumer.notify()
@@ -235,6 +254,7 @@ class FollowUpRun:
         done.set()
         watcher.join()
         analysis.join(5.0)
+        tile.state = outcome.state.value
         result = {
             "sequence_id": sequence_id,
             "state": outcome.state.value,
@@ -270,7 +290,7 @@ class FollowUpRun:
             if summary is None:  # the block's consumer claimed the frame first: take its result
                 summary = _analysed_elsewhere(consumer, image, attempt)
             if summary is not None:
-                self._take(summary)
+                self._take(summary, sequence_id)
             return summary
 
         try:
@@ -278,9 +298,13 @@ class FollowUpRun:
         except Exception:
             log.exception("NRT consumer of the follow-up %s", self.burst_key)
 
-    def _take(self, summary: FrameSummary) -> None:
+    def _take(self, summary: FrameSummary, sequence_id: int) -> None:
+        candidates = summary.get("candidates") or []
+        tile = self.record.tile(sequence_id)
+        tile.analysed += 1
+        tile.candidates.extend(candidates)
         self.record.analysed += 1
-        self.record.candidates.extend(summary.get("candidates") or [])
+        self.record.candidates.extend(candidates)
         if summary.get("light_curves"):
             self.record.light_curve = list(summary["light_curves"])
         self.hooks.on_update(self.record)

@@ -4,7 +4,9 @@ A strategy covers a burst of its missions up to ``max_error_radius_deg``. The er
 one pointing when its radius is at most half the field of view (the smallest field among the
 strategy's cameras, pixel scale x size, so every band covers it); otherwise, if the strategy
 allows tiling, a square grid of pointings (``alerts.tile_overlap`` overlap) keeps every tile
-whose cell touches the circle, and at most ``max_tiles`` are allowed.
+whose cell touches the circle, and at most ``max_tiles`` are allowed. The tiles are observed by
+probability (nearest the position first), those below the altitude limit when the window opens
+last (:func:`order_tiles`).
 
 The follow-up is an ordinary request (:class:`~tasks.requests.parse.RequestSpec`) built here and
 then validated and stored by the same code as astronomers' requests.
@@ -124,6 +126,30 @@ def tile_centres(ra_deg: float, dec_deg: float, coverage: Coverage) -> list[tupl
     return [(float(a) % 360.0, float(b)) for a, b in zip(lon.deg, lat.deg, strict=True)]
 
 
+def order_tiles(
+    centres: list[tuple[float, float]], at: datetime, config: SiteConfig
+) -> list[tuple[float, float]]:
+    """The tiles in the order they are observed: by probability, the visible ones first.
+
+    ``centres`` come by probability (nearest the burst's position first: the error circle is a
+    Gaussian's, centred). A tile below the site's ``min_altitude_deg`` at ``at`` (the window's
+    start) goes after every visible one, keeping its probability rank among them: in a large
+    box near the horizon, the tiles that can be observed now are not kept waiting for those
+    that cannot. The follow-up executes its sequences in this order.
+    """
+    if len(centres) <= 1:
+        return centres
+    # Import time: tasks.sky loads astropy.coordinates (only tiled follow-ups need it here).
+    from tasks.sky import altitudes_deg, as_time
+
+    ra = [c[0] for c in centres]
+    dec = [c[1] for c in centres]
+    altitude = altitudes_deg(ra, dec, as_time(at), config)[:, 0]
+    low = altitude < config.limits.min_altitude_deg
+    ranked = sorted(range(len(centres)), key=lambda k: (bool(low[k]), k))
+    return [centres[k] for k in ranked]
+
+
 def _albums(strategy: AlertStrategy, path: str) -> tuple[AlbumSpec, ...]:
     by_instrument: dict[str, list[StrategyPlan]] = {}
     for plan in strategy.plans:
@@ -175,14 +201,15 @@ def followup_spec(
     now: datetime,
     config: SiteConfig,
 ) -> RequestSpec:
-    """The follow-up request: one sequence per tile, one album per camera, at the top priority.
+    """The follow-up request: one sequence per tile (:func:`order_tiles`' order), one album per
+    camera, at the top priority.
 
     Windows are relative (seconds after ``now``, the submission instant).
     """
     label = label[:200]
     start = max(0.0, (window[0] - now).total_seconds())
     end = (window[1] - now).total_seconds()
-    centres = tile_centres(ra_deg, dec_deg, coverage)
+    centres = order_tiles(tile_centres(ra_deg, dec_deg, coverage), max(window[0], now), config)
     sequences = []
     for index, (ra, dec) in enumerate(centres, start=1):
         path = f"/request/sequence[{index}]"

@@ -35,11 +35,12 @@ from infra.refcat import ReferenceCatalog
 from tasks.calibration.calibrator import ScienceCalibrator
 from tasks.nrt import analysis_rows as store
 from tasks.nrt.analysis_rows import AnalysisStatus, ImageRow
+from tasks.nrt.blind import blind_candidates, wants_blind_search
 from tasks.nrt.candidates import AlertRegion
 from tasks.nrt.catalog import CatalogCache
 from tasks.nrt.frame import Calibrator, NrtError
 from tasks.nrt.lightcurve import LightCurveTracker
-from tasks.nrt.pipeline import analyse_frame, configured_engine
+from tasks.nrt.pipeline import FrameAnalysis, analyse_frame, configured_engine
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +161,15 @@ class NrtConsumer:
                 "NRT analysis of %s failed unexpectedly:\n%s", image_id, traceback.format_exc()
             )
             return self._failed(claimed, image, f"{type(exc).__name__}: {exc}", started)
+        blind = self._blind_search(analysis, alert)
         tracker = self._tracker(image.get("sequence_id"), alert)
         tracks = tracker.update(
             analysis.frame.mid_time, image_id, analysis.candidates, analysis.forced
         )
         results = analysis.results()
         results["light_curves"] = tracks
+        if blind is not None:
+            results["blind_search"] = blind
         if alert is None and image.get("alert_ivorn"):
             results["notes"].append(f"alert {image['alert_ivorn']} has no stored position")
         figures = analysis.figures()
@@ -191,6 +195,28 @@ class NrtConsumer:
             "seconds": round(time.perf_counter() - started, 3),
         }
         self._announce(summary, image)
+        return summary
+
+    def _blind_search(
+        self, analysis: FrameAnalysis, alert: AlertRegion | None
+    ) -> dict[str, Any] | None:
+        """Search a tiled follow-up's frame by difference imaging (:mod:`tasks.nrt.blind`):
+        its candidates join the analysis's; returns the search's summary (None: not searched).
+
+        A search that fails leaves the frame's analysis as it is, with the reason."""
+        nrt = self.config.nrt
+        frame = analysis.frame
+        if alert is None or not wants_blind_search(
+            nrt.blind_search, alert, frame.shape, frame.pixel_scale_arcsec
+        ):
+            return None
+        try:
+            analysis.candidates, summary = blind_candidates(
+                analysis, self.catalog, alert, nrt.max_offset_arcsec, nrt.link_radius_arcsec
+            )
+        except Exception as exc:  # the frame's own analysis stands without it
+            log.warning("blind search of %s failed:\n%s", frame.path, traceback.format_exc())
+            return {"failed": f"{type(exc).__name__}: {exc}"}
         return summary
 
     def run(

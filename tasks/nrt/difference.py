@@ -42,6 +42,7 @@ from scipy.spatial import cKDTree
 from infra.refcat import CatalogStars
 from tasks.nrt.candidates import Candidate, CandidateKind, candidate_records, near_saturated_blobs
 from tasks.nrt.catalog import CatalogCache
+from tasks.nrt.forced import best_fit_chi2, forced_psf
 from tasks.nrt.photcal import ZeroPoint
 from tasks.nrt.pipeline import FrameAnalysis, _catalog_stars
 from tasks.nrt.reference import FieldPsf, Reference, measure_field_psf, render_reference
@@ -49,6 +50,9 @@ from tasks.nrt.reference import FieldPsf, Reference, measure_field_psf, render_r
 Floats = npt.NDArray[np.float64]
 #: A peak's centroid climbs at most this many pixels from the SNR map's peak to the flux's.
 CLIMB_STEPS = 3
+#: The verdict of a peak whose PSF fit fails only at its centroid: refitted at its best
+#: position, then a cosmic ray or real (never a final verdict).
+_MISFIT = "misfit at the centroid"
 
 
 @dataclass(frozen=True)
@@ -269,7 +273,9 @@ def _measure_and_vet(
     n = len(peaks)
     # The filtered difference, not the SNR map, whose noise grows towards a star's core.
     x, y = _centroids(maps.filtered, peaks)
-    flux, flux_err, sharp, chi2 = _forced(diff, var, psf, x, y, params.psf_error)
+    flux, flux_err, sharp, chi2 = forced_psf(
+        diff, var, psf, x, y, params.psf_error, gain=frame.gain
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(flux_err > 0, flux / flux_err, 0.0)
         mag_err = np.where(s > 0, 1.0857362 / s, np.nan)
@@ -300,6 +306,12 @@ def _measure_and_vet(
     for i, near_saturation in zip(alive, saturated, strict=True):
         peak = _Peak(float(x[i]), float(y[i]), float(s[i]), float(sharp[i]), float(chi2[i]))
         verdicts[i] = _verdict(frame, peak, psf, near_saturation, snr, params)
+    # A peak that failed only the fit's chi-square is refitted at its best position (few are).
+    misfit = np.flatnonzero(verdicts == _MISFIT)
+    chi2[misfit] = best_fit_chi2(
+        diff, var, psf, x[misfit], y[misfit], (params.psf_error, frame.gain)
+    )
+    verdicts[misfit] = np.where(chi2[misfit] > params.fit_chi2_max, "cosmic ray", "real")
     alive = np.flatnonzero(verdicts == "real")
     hosts = _brighter_star(x[alive], y[alive], mag[alive], placed, fwhm, params)
     for i, star in zip(alive, hosts, strict=True):
@@ -326,7 +338,7 @@ def _verdict(
     params: DifferenceParams,
 ) -> str:
     """``real``, or the first per-pixel vetting test the peak fails (saturated star, bad
-    pixels, dipole, cosmic ray)."""
+    pixels, dipole, cosmic ray by its sharpness, :data:`_MISFIT` by its fit's chi-square)."""
     x, y, snr, sharp, chi2 = peak
     fwhm = psf.shape.fwhm_px
     if near_saturated:
@@ -342,9 +354,9 @@ def _verdict(
     lobe = snr_map[max(iy - r, 0) : iy + r + 1, max(ix - r, 0) : ix + r + 1]
     if float(lobe.min()) <= -max(params.dipole_ratio * snr, params.snr_min):
         return "dipole"
-    if sharp > params.sharpness_max * psf.at(x, y).peak_fraction or chi2 > params.fit_chi2_max:
+    if sharp > params.sharpness_max * psf.at(x, y).peak_fraction:
         return "cosmic ray"
-    return "real"
+    return _MISFIT if chi2 > params.fit_chi2_max else "real"
 
 
 class _Placed(NamedTuple):
@@ -473,68 +485,6 @@ def _centroids(
     x = np.clip(cols + dx, 0, width - 1)
     y = np.clip(rows + dy, 0, height - 1)
     return x, y
-
-
-def _forced(
-    diff: npt.NDArray[np.float32],
-    var: npt.NDArray[np.float32],
-    psf: FieldPsf,
-    x: Floats,
-    y: Floats,
-    psf_error: float,
-) -> tuple[Floats, Floats, Floats, Floats]:
-    """Optimal PSF fluxes at fixed positions, their errors, the sharpness (brightest pixel,
-    lowered by three pixel sigmas, over the flux) — pixels within 2 FWHM, off the frame none —
-    and the fit's reduced chi-square within 1 FWHM (``psf_error`` of the fitted model counted
-    as its error)."""
-    half = max(2, math.ceil(2.0 * psf.shape.fwhm_px * (1.0 + max(psf.slope, 0.0))))
-    d_pad = np.pad(diff, half)
-    v_pad = np.pad(var, half, constant_values=np.inf)
-    chunk = 2000  # bounded memory: a few (chunk, 2 half + 1, 2 half + 1) arrays at a time
-    parts = [
-        _forced_padded(d_pad, v_pad, psf, half, x[k : k + chunk], y[k : k + chunk], psf_error)
-        for k in range(0, len(x), chunk)
-    ]
-    if not parts:
-        return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
-    flux, err, sharp, chi2 = (np.concatenate(column) for column in zip(*parts, strict=True))
-    return flux, err, sharp, chi2
-
-
-def _forced_padded(
-    d_pad: npt.NDArray[np.float32],
-    v_pad: npt.NDArray[np.float32],
-    psf: FieldPsf,
-    half: int,
-    x: Floats,
-    y: Floats,
-    psf_error: float,
-) -> tuple[Floats, Floats, Floats, Floats]:
-    ix, iy = np.rint(x).astype(np.intp), np.rint(y).astype(np.intp)
-    steps = np.arange(-half, half + 1)
-    rows = (iy + half)[:, None, None] + steps[None, :, None]
-    cols = (ix + half)[:, None, None] + steps[None, None, :]
-    d = d_pad[rows, cols].astype(float)
-    v = v_pad[rows, cols].astype(float)
-    base, s = psf.shape, psf.scale(x, y)[:, None, None]
-    dx = (ix - x)[:, None, None] + steps[None, None, :]
-    dy = (iy - y)[:, None, None] + steps[None, :, None]
-    q = s * (base.a * dx * dx + 2.0 * base.b * dx * dy + base.c * dy * dy)
-    profile = base.peak_fraction * s * (1.0 + q) ** -base.beta
-    weight = profile / v
-    info = np.sum(weight * profile, axis=(1, 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        flux = np.where(info > 0, np.sum(weight * d, axis=(1, 2)) / info, 0.0)
-        err = np.where(info > 0, 1.0 / np.sqrt(info), np.inf)
-        core = slice(half - 1, half + 2)
-        peak = np.max(d[:, core, core] - 3.0 * np.sqrt(v[:, core, core]), axis=(1, 2))
-        sharp = np.where(flux > 0, peak / flux, np.inf)
-        model = flux[:, None, None] * profile
-        inner = dx * dx + dy * dy <= base.fwhm_px**2 / s  # within 1 local FWHM
-        residual = (d - model) ** 2 / (v + (psf_error * model) ** 2)
-        n = np.sum(inner, axis=(1, 2))
-        chi2 = np.sum(np.where(inner, residual, 0.0), axis=(1, 2)) / np.maximum(n - 1, 1)
-    return flux, err, sharp, chi2
 
 
 def _merge(found: list[Candidate], fwhm: float) -> list[Candidate]:

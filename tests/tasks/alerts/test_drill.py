@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from infra.config import load_config
 from tasks.alerts.drill import drill_notice
 from tasks.alerts.evaluate import evaluate
@@ -34,3 +36,20 @@ def test_in_daytime_the_drill_is_decided_not_observable_with_the_daylight_reason
     assert not notice.observable and notice.reason.startswith("daylight")
     decision = evaluate(notice.raw, DAY, InMemoryHistory(), config)
     assert decision.decision == "not-observable" and "daylight" in decision.reason
+
+
+def test_a_large_box_drill_is_a_fermi_gbm_burst_tiled_by_the_wide_strategy():
+    config = load_config()
+    notice = drill_notice(config, NIGHT, error_deg=0.8)
+    assert notice.observable and "Fermi#GBM_Fin_Pos" in notice.ivorn
+    decision = evaluate(notice.raw, NIGHT, InMemoryHistory(), config)
+    assert (decision.decision, decision.mission, decision.strategy) == (
+        "follow-up", "Fermi", "gbm-gecam-wide")  # fmt: skip
+    assert decision.ra_deg == notice.ra_deg and decision.error_radius_deg == 0.8
+    assert decision.tiles > 1
+    # Beyond what the site's strategies cover (1 deg): decided, with the reason.
+    wide = evaluate(drill_notice(config, NIGHT, error_deg=3.0).raw, NIGHT, InMemoryHistory(),
+                    config)  # fmt: skip
+    assert wide.decision != "follow-up" and "larger than the strategy can cover" in wide.reason
+    with pytest.raises(ValueError, match="error radius"):
+        drill_notice(config, NIGHT, error_deg=0.0)

@@ -68,3 +68,28 @@ def test_the_artifact_shows_the_position_found_and_the_light_curve():
                            "points": [{"time": "t1", "image_id": "i1", "mag": 17.0}]}]  # fmt: skip
     text = render_markdown(record)
     assert "RA 10.001000°" in text and "radius 3.00′" in text and "| t1 | i1 | 17.0 |" in text
+
+
+def test_the_artifact_of_a_tiled_box_shows_the_tiles_done_and_candidates_per_tile():
+    record = FollowUpRecord("fermi:1", "follow-up", "ivo://x#2", (10.0, 20.0, 3.0))
+    for sequence_id in (7, 8, 9):
+        record.tile(sequence_id)
+    record.tile(7).state, record.tile(7).images, record.tile(7).analysed = "executed", 2, 2
+    record.tile(8).state = "executing"
+    record.tile(8).candidates = [
+        {"ra": 10.4, "dec": 20.3, "snr": 8.0, "mag": 18.2, "kind": "new", "method": "difference"},
+        {"ra": 10.5, "dec": 20.2, "snr": 31.0, "mag": 16.9, "kind": "brightened",
+         "method": "difference"},
+    ]  # fmt: skip
+    assert record.tile(9).index == 3 and len(record.tiles) == 3
+    text = render_markdown(record)
+    assert "## Tiles (1 of 3 observed)" in text
+    assert "| 1/3 | 7 | executed | 2 | 2 | 0 |  |" in text
+    assert (
+        "| 2/3 | 8 | executing | 0 | 0 | 2 | RA 10.50000°, Dec +20.20000°, mag 16.9, SNR 31.0"
+        in text
+    )
+    assert "| 3/3 | 9 | waiting | 0 | 0 | 0 |  |" in text
+    single = FollowUpRecord("swift:1", "follow-up", "ivo://x#1", (10.0, 20.0, 0.05))
+    single.tile(1)
+    assert "## Tiles" not in render_markdown(single)

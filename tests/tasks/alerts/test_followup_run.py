@@ -4,6 +4,8 @@ with the reason when the burst is withdrawn, exposures aborted."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -15,11 +17,13 @@ from devices.controllers import Priority
 from infra.config import load_config
 from infra.db import session_scope
 from infra.db.models import Image, Sequence
+from tasks.alerts.followup_policy import render_markdown
 from tasks.alerts.followup_run import FollowUpHooks, FollowUpRun, _analysed_elsewhere
+from tasks.alerts.parse import issued_at_hint
 from tasks.nrt import analysis_rows as store
 from tests.devices.conftest import controller_for, fake_device, gateway_for  # noqa: F401
 from tests.support.alert_reflex import alert_clock, deliver, reflex_listener, reflex_site
-from tests.support.voevents import SYNTHETIC, variant
+from tests.support.voevents import FERMI_LONG, SYNTHETIC, read_voevents, variant
 from tests.support.waiting import eventually
 
 
@@ -126,6 +130,39 @@ def test_a_re_point_moves_the_mount_and_the_follow_up_continues_with_the_new_cir
     assert _states(engine, first.request_id) == ["cancelled"]
     assert _states(engine, moved.request_id) == ["executed"]
     assert work.record.ivorn == moved.ivorn
+    reflex.close()
+
+
+def test_a_tiled_error_box_is_observed_tile_by_tile_in_the_strategy_s_order(engine, site, tmp_path):
+    clock = alert_clock()
+    listener, reflex = reflex_listener(tmp_path / "spool", engine, site, clock)
+    issued = issued_at_hint(SYNTHETIC)
+    ra, dec = _synthetic_position()  # observable at the clock
+    gbm = variant(
+        read_voevents()[FERMI_LONG], ivorn="ivo://nasa.gsfc.gcn/Fermi#GBM_Fin_Pos_test-1",
+        ra=ra, dec=dec, error=0.5, date=issued, event_time=issued - timedelta(seconds=40),
+    )  # fmt: skip
+    deliver(listener, gbm)
+    decision = listener.last_decision
+    assert (decision.decision, decision.strategy, decision.tiles) == (
+        "follow-up", "gbm-gecam-wide", 9), decision  # fmt: skip
+    result = _follow(engine, site, tmp_path, clock, decision.burst_key).run()
+    assert result.reason == "follow-up done: no sequence left", result.record.steps
+    tiles = result.as_dict()["tiles"]
+    assert [t["tile"] for t in tiles] == list(range(1, 10))
+    ids = [t["sequence_id"] for t in tiles]
+    assert ids == sorted(ids) and [o["sequence_id"] for o in result.outcomes] == ids
+    assert {(t["state"], t["images"]) for t in tiles} == {("executed", 2)}  # 2 x 60 s r each
+    # The mount went to the tiles' centres in the request's order: nearest the burst first.
+    gotos = [r.line["command"][0] for r in site.fakes["mount"].received("GOTO")]
+    with session_scope(engine) as session:
+        targets = [session.get(Sequence, i).target_coords for i in ids]
+    expected = [tuple(float(v) for v in t.split()) for t in targets]
+    went = [value for g in gotos[-9:] for value in (g["ra_deg"], g["dec_deg"])]
+    assert went == pytest.approx([value for pair in expected for value in pair], abs=1e-4)
+    offsets = [_separation_deg(r, d, ra, dec) for r, d in expected]
+    assert offsets[0] < 1e-6 and all(b >= a - 1e-6 for a, b in itertools.pairwise(offsets))
+    assert "## Tiles (9 of 9 observed)" in render_markdown(result.record)
     reflex.close()
 
 
@@ -238,3 +275,16 @@ def test_a_frame_whose_other_consumer_stopped_mid_analysis_is_analysed_by_the_fo
     assert (summary["status"], summary["n_sources"]) == ("done", 7)
     # Live at +1 s and +2 s (not claimed), abandoned at +3 s: claimed once, and taken over.
     assert (len(polls), tries) == (3, [now + timedelta(seconds=3)])
+
+
+def _synthetic_position() -> tuple[float, float]:
+    from lxml import etree
+
+    root = etree.fromstring(SYNTHETIC)
+    return float(root.find(".//C1").text), float(root.find(".//C2").text)
+
+
+def _separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    from astropy.coordinates import angular_separation
+
+    return math.degrees(angular_separation(*(math.radians(v) for v in (ra1, dec1, ra2, dec2))))

@@ -15,6 +15,7 @@ from tasks.alerts.strategy import (
     choose_strategy,
     field_of_view_deg,
     followup_spec,
+    order_tiles,
     render_request_xml,
     tile_centres,
     tile_offsets,
@@ -71,6 +72,37 @@ def test_tile_centres_lie_at_their_offsets_on_the_sky(config):
     for (ra, dec), (east, north) in zip(centres, coverage.offsets, strict=True):
         assert separation_deg(10.0, 80.0, ra, dec) == pytest.approx(math.hypot(east, north))
         assert 0.0 <= ra < 360.0
+
+
+def _at_altitude(altitude_deg: float, config) -> tuple[float, float]:
+    """RA, Dec that stand at ``altitude_deg`` due south at :data:`NOW`."""
+    import astropy.units as u
+    from astropy.coordinates import AltAz, SkyCoord
+
+    from infra.astro import site_location
+    from tasks.sky import as_time
+
+    frame = AltAz(obstime=as_time(NOW), location=site_location(config.site))
+    icrs = SkyCoord(alt=altitude_deg * u.deg, az=180.0 * u.deg, frame=frame).icrs
+    return float(icrs.ra.deg), float(icrs.dec.deg)
+
+
+def test_tiles_below_the_altitude_limit_go_after_the_visible_ones_in_probability_order(config):
+    from tasks.sky import altitudes_deg, as_time
+
+    coverage = choose_strategy("Fermi", 1.0, config)
+    limit = config.limits.min_altitude_deg
+    centres = tile_centres(*_at_altitude(limit + 0.3, config), coverage)
+    ordered = order_tiles(centres, NOW, config)
+    low = altitudes_deg([c[0] for c in ordered], [c[1] for c in ordered], as_time(NOW), config)
+    below = [bool(a < limit) for a in low[:, 0]]
+    assert 0 < sum(below) < len(below)  # the box straddles the limit
+    assert below == sorted(below)  # every visible tile first
+    ranks = [centres.index(c) for c in ordered]
+    visible = below.index(True)
+    assert ranks[:visible] == sorted(ranks[:visible]) and ranks[visible:] == sorted(ranks[visible:])
+    high = tile_centres(*_at_altitude(60.0, config), coverage)
+    assert order_tiles(high, NOW, config) == high  # all visible: probability order
 
 
 def test_the_follow_up_request_goes_through_the_request_path_unchanged(config):

@@ -7,17 +7,20 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from astropy.io import fits
+from astropy.table import Table
 from sqlalchemy import select, update
 
 from infra.db import session_scope
 from infra.db.models import Alert, Image, JournalEntry, NrtAnalysis, Sequence
 from simulators.sky import SimulatedReferenceCatalog
 from tasks.nrt import analysis_rows as store
+from tasks.nrt.astrometry import separation_arcsec
 from tasks.nrt.consumer import NrtConsumer
 from tasks.requests.ingest import ingest_request_bytes
-from tests.support.nrt_sky import NIGHT
+from tests.support.nrt_sky import NIGHT, afterglow
 from tests.support.requests import request_xml, sequence_xml
-from tests.tasks.nrt.conftest import IVORN, TRIGGER
+from tests.tasks.nrt.conftest import FIELD, IVORN, TRIGGER
 
 
 def _sequence(engine, config) -> int:
@@ -148,6 +151,72 @@ def test_a_follow_up_sequence_gives_candidates_a_fading_light_curve_and_events(
         assert curve["detections"] == 4
     finally:
         copy.unlink()
+
+
+def _near(candidates, ra, dec, arcsec=1.0):
+    return [c for c in candidates if separation_arcsec(c["ra"], c["dec"], ra, dec) <= arcsec]
+
+
+def _lone_star(frame, mag_range=(16.0, 18.0), margin_px=100, alone_arcsec=10.0):
+    """A star of the rendered ``frame`` (its truth table), well inside it, with no star brighter
+    than magnitude 21 within ``alone_arcsec``."""
+    truth = Table.read(str(frame).replace(".fits", ".truth.ecsv"))
+    stars = truth[(truth["kind"] == "star") & (truth["mag"] < 21.0)]
+    height, width = fits.getdata(frame).shape
+    for star in stars:
+        inside = (
+            margin_px < star["x"] < width - margin_px and margin_px < star["y"] < height - margin_px
+        )
+        if not (inside and mag_range[0] <= star["mag"] <= mag_range[1]):
+            continue
+        others = separation_arcsec(stars["ra"], stars["dec"], star["ra"], star["dec"])
+        if (others < alone_arcsec).sum() == 1:
+            return float(star["ra"]), float(star["dec"]), float(star["mag"])
+    raise AssertionError("no lone star in the test field")
+
+
+def test_a_tile_of_a_large_error_box_is_searched_blindly_and_finds_afterglows_even_on_stars(
+    nrt_bank, engine, sim_clock, masters
+):
+    """A GBM-like circle (3 deg, centred 1.5 deg away) covers the whole frame, so the circle
+    cannot tell an afterglow from a star: an afterglow merged with a catalog star is found only
+    by the blind difference search, and one away from stars by both paths."""
+    config, maker = nrt_bank.config, nrt_bank.maker
+    catalog = SimulatedReferenceCatalog(config.sky)
+    star_ra, star_dec, star_mag = _lone_star(nrt_bank.sequence[0])
+    on_ra, on_dec = star_ra, star_dec + 0.4 / 3600.0  # 0.4 arcsec from the star's centre
+    glows = (
+        afterglow(nrt_bank.glow_ra, nrt_bank.glow_dec, NIGHT, mag_at_start=18.5),
+        afterglow(on_ra, on_dec, NIGHT, mag_at_start=star_mag + 0.3, name="on a star"),
+    )
+    path = maker.light("tile", *FIELD, NIGHT, afterglows=glows, alert_ivorn=IVORN)
+    sequence_id = _sequence(engine, config)
+    _alert(engine, on_ra, on_dec + 1.5, 3.0 * 3600.0)
+    for image_id in ("TILE", "CIRCLE-ONLY"):
+        _image(engine, path, image_id, sequence_id, 0, IVORN)
+    row = {"path": path, "sequence_id": sequence_id, "alert_ivorn": IVORN}
+    off = config.model_copy(update={"nrt": config.nrt.model_copy(update={"blind_search": "off"})})
+    without = NrtConsumer(catalog, engine=engine, config=off).process({**row, "id": "CIRCLE-ONLY"})
+    tiled = NrtConsumer(catalog, engine=engine, config=config).process({**row, "id": "TILE"})
+
+    assert without["status"] == tiled["status"] == "done"
+    # Without the blind search: the afterglow away from stars is an aperture "new" candidate;
+    # the one on the star is not found (as a brightened star, the 1.5 deg chance rejects it).
+    (away,) = _near(without["candidates"], nrt_bank.glow_ra, nrt_bank.glow_dec)
+    assert away["kind"] == "new" and "method" not in away
+    assert not _near(without["candidates"], on_ra, on_dec, 2.0), without["candidates"]
+    # With it: both, measured on the difference, each carrying the alert.
+    (away,) = _near(tiled["candidates"], nrt_bank.glow_ra, nrt_bank.glow_dec)
+    (on_star,) = _near(tiled["candidates"], on_ra, on_dec)
+    for found in (away, on_star):
+        assert found["method"] == "difference" and found["alert_ivorn"] == IVORN, found
+    assert on_star["kind"] == "brightened"
+    assert on_star["alert_distance_arcsec"] == pytest.approx(5400.0, abs=5.0)
+    assert on_star["mag"] == pytest.approx(star_mag + 0.3, abs=0.3)
+    results = {r[0]: r[8] for r in _rows(engine)}
+    assert "blind_search" not in results["CIRCLE-ONLY"]
+    assert results["TILE"]["blind_search"]["kept"] >= 2, results["TILE"]["blind_search"]
+    assert on_star in results["TILE"]["candidates"]
 
 
 def test_bad_frames_are_failed_with_their_reason_and_the_consumer_goes_on(
