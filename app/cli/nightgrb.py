@@ -9,7 +9,6 @@ as ``t^-1``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -89,23 +88,16 @@ def afterglow_position(
     """
     if error_deg is None:
         return ra_deg, dec_deg
-    # Import time: astropy (not paid by every CLI command).
-    from astropy.coordinates import offset_by
-
-    from tasks.alerts.strategy import Coverage, choose_strategy
+    # Import time: the strategies load the request path (not paid by every CLI command).
+    from tasks.alerts.strategy import Coverage, choose_strategy, sky_positions
 
     coverage = choose_strategy("Fermi", error_deg, config)
     if not isinstance(coverage, Coverage) or coverage.tiles == 1:
         return ra_deg, dec_deg
     east, north = coverage.offsets[min(AFTERGLOW_TILE, coverage.tiles) - 1]
-    east, north = east + 0.2 * coverage.field_deg, north + 0.2 * coverage.field_deg
-    lon, lat = offset_by(
-        math.radians(ra_deg),
-        math.radians(dec_deg),
-        math.atan2(east, north),
-        math.radians(math.hypot(east, north)),
-    )
-    return float(lon.deg) % 360.0, float(lat.deg)
+    shift = 0.2 * coverage.field_deg
+    ((ra, dec),) = sky_positions(ra_deg, dec_deg, [(east + shift, north + shift)])
+    return ra, dec
 
 
 def scenario_with_grb(

@@ -15,6 +15,7 @@ then validated and stored by the same code as astronomers' requests.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,12 +112,19 @@ def tile_centres(ra_deg: float, dec_deg: float, coverage: Coverage) -> list[tupl
     """Sky positions (RA, Dec in degrees) of the tiles."""
     if coverage.tiles == 1:
         return [(ra_deg, dec_deg)]
+    return sky_positions(ra_deg, dec_deg, coverage.offsets)
+
+
+def sky_positions(
+    ra_deg: float, dec_deg: float, offsets: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Sky positions (RA, Dec in degrees) at (east, north) offsets in degrees from (RA, Dec)."""
     # Import time: astropy.coordinates is heavy and only tiled follow-ups need it.
     import numpy as np
     from astropy.coordinates import offset_by
 
-    east = np.array([o[0] for o in coverage.offsets])
-    north = np.array([o[1] for o in coverage.offsets])
+    east = np.array([o[0] for o in offsets])
+    north = np.array([o[1] for o in offsets])
     lon, lat = offset_by(
         np.radians(ra_deg),
         np.radians(dec_deg),

@@ -14,7 +14,7 @@ frames whose alert circle does not fit in them — or ``always``, every follow-u
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from typing import Any, Literal
 
 import numpy as np
@@ -92,13 +92,11 @@ def blind_candidates(
             chance_probability=None,
         )
     kept = [c for c in analysis.candidates if not _replaced(c, found, link_radius_arcsec)]
-    reasons: dict[str, int] = {}
-    for rejected in result.rejected:
-        reasons[rejected["vetting"]] = reasons.get(rejected["vetting"], 0) + 1
+    reasons = Counter(rejected["vetting"] for rejected in result.rejected)
     summary = {
         "kept": len(found),
         "rejected": len(result.rejected),
-        "rejected_by": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "rejected_by": dict(reasons.most_common()),
         "seconds": round(result.seconds.get("total", 0.0), 3),
     }
     return kept + found, summary
@@ -108,10 +106,7 @@ def _replaced(candidate: Candidate, found: list[Candidate], radius_arcsec: float
     """Whether an aperture ``new`` candidate is one the difference search found."""
     if candidate.get("kind") != CandidateKind.NEW.value or not found:
         return False
-    # A small-angle tangent plane around the candidate (RA differences wrapped at 0/360).
-    cos_dec = math.cos(math.radians(candidate["dec"]))
     ra = np.array([c["ra"] for c in found], dtype=float)
     dec = np.array([c["dec"] for c in found], dtype=float)
-    east = ((ra - candidate["ra"] + 180.0) % 360.0 - 180.0) * cos_dec * 3600.0
-    north = (dec - candidate["dec"]) * 3600.0
-    return bool(np.any(np.hypot(east, north) <= radius_arcsec))
+    distance = separation_arcsec(candidate["ra"], candidate["dec"], ra, dec)
+    return bool(np.any(distance <= radius_arcsec))

@@ -18,6 +18,8 @@ import numpy.typing as npt
 from tasks.nrt.reference import FieldPsf
 
 Floats = npt.NDArray[np.float64]
+#: Sources fitted at once: bounded memory, a few (chunk, 2 half + 1, 2 half + 1) arrays at a time.
+_CHUNK = 2000
 
 
 def forced_psf(
@@ -38,10 +40,11 @@ def forced_psf(
     ``gain``, e-/ADU) besides ``var``, and ``psf_error`` of the fitted model as the PSF's
     error; the sharpness keeps ``var`` alone (a cosmic ray's charge is no source's noise)."""
     half = _half_width(psf)
-    chunk = 2000  # bounded memory: a few (chunk, 2 half + 1, 2 half + 1) arrays at a time
     parts = [
-        _forced_stamps(diff, var, psf, half, x[k : k + chunk], y[k : k + chunk], (psf_error, gain))
-        for k in range(0, len(x), chunk)
+        _forced_stamps(
+            diff, var, psf, half, x[k : k + _CHUNK], y[k : k + _CHUNK], (psf_error, gain)
+        )
+        for k in range(0, len(x), _CHUNK)
     ]
     if not parts:
         return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
@@ -73,8 +76,8 @@ def best_fit_chi2(
     """
     half = _half_width(psf) + 1
     best = np.full(len(x), np.inf)
-    for k in range(0, len(x), 2000):
-        part = slice(k, k + 2000)
+    for k in range(0, len(x), _CHUNK):
+        part = slice(k, k + _CHUNK)
         at_x, at_y = x[part].copy(), y[part].copy()
         chi2_part = _forced_stamps(image, var, psf, half, at_x, at_y, errors)[3]
         # A pattern search: the 8 neighbours at a step, moving to the best; the step halved.
