@@ -382,7 +382,22 @@ class AlertStrategy(_Section):
     max_error_radius_deg: float = Field(gt=0.0, le=180.0)
     allow_tiling: bool = False
     max_tiles: int = Field(default=1, ge=1, le=1000)
+    #: The fraction of the burst's probability inside a notice's error radius (the circle read as
+    #: a circular Gaussian's): 0.9 for Swift BAT and SVOM ECLAIRs, 0.68 for Fermi GBM.
+    error_containment: float = Field(default=0.9, gt=0.0, lt=1.0)
+    #: None: a circle needing more than ``max_tiles`` tiles is not followed. A fraction: the
+    #: ``max_tiles`` most probable tiles are observed when they hold at least this much of the
+    #: burst's probability (a GBM box of degrees, partly covered).
+    min_probability: float | None = Field(default=None, gt=0.0, le=1.0)
     plans: list[StrategyPlan] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _partial_needs_tiling(self) -> AlertStrategy:
+        if self.min_probability is not None and not self.allow_tiling:
+            raise ValueError(
+                f"strategy {self.name}: min_probability (partial tiling) needs allow_tiling = true"
+            )
+        return self
 
 
 #: Event kinds the alert parser recognises (docs/alerts.md).

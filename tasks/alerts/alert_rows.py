@@ -176,6 +176,8 @@ def store_alert(
         "cancelled_request_id": verdict.cancel_request_id,
         "continuing_request_id": verdict.request_id if request_id is None else None,
         "tiles": coverage.tiles if coverage is not None else 0,
+        "tiles_needed": coverage.tiles_needed if coverage is not None else 0,
+        "probability_covered": round(coverage.probability, 4) if coverage is not None else None,
         "window": list(verdict.window) if verdict.window else None,
         "attention": verdict.attention,
         **verdict.details,

@@ -120,6 +120,8 @@ class FollowUpRecord:
     decision: str = ""
     ivorn: str = ""
     circle: tuple[float, float, float] | None = None
+    #: How much of the circle the tiles cover, in words ("" for one pointing).
+    coverage: str = ""
     steps: list[str] = field(default_factory=list)
     images: int = 0
     analysed: int = 0
@@ -148,6 +150,8 @@ def render_markdown(record: FollowUpRecord) -> str:
     if record.circle is not None:
         ra, dec, radius = record.circle
         lines.append(f"- error circle: RA {ra:.5f}°, Dec {dec:+.5f}°, radius {radius * 60:.2f}′")
+    if record.coverage:
+        lines.append(f"- tiled: {record.coverage}")
     lines.append(f"- images taken: {record.images}; analysed: {record.analysed}")
     best = record.best_position()
     if best is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -58,6 +59,8 @@ class FollowUp:
         Its sequences still to execute, in order.
     withdrawn : str or None
         Why the burst was withdrawn (a retraction, a lost lock), None while it stands.
+    coverage : str
+        How much of the error circle the tiles cover, in words ("" for one pointing).
     """
 
     burst_key: str
@@ -69,6 +72,18 @@ class FollowUp:
     window_end: datetime | None
     sequences: tuple[int, ...]
     withdrawn: str | None = None
+    coverage: str = ""
+
+
+def coverage_words(details: dict[str, Any] | None) -> str:
+    """The tiling of a followed alert (its row's details) in words: "" for one pointing."""
+    details = details or {}
+    tiles, needed = details.get("tiles") or 0, details.get("tiles_needed") or 0
+    probability = details.get("probability_covered")
+    if tiles <= 1 or probability is None:
+        return ""
+    which = "all" if tiles >= needed else f"the most probable {tiles} of {needed}"
+    return f"{which} tiles, {probability:.0%} of the burst's probability"
 
 
 def current_follow_up(engine: Engine | None, burst_key: str) -> FollowUp | None:
@@ -104,6 +119,7 @@ def current_follow_up(engine: Engine | None, burst_key: str) -> FollowUp | None:
             window_end=window_end,
             sequences=tuple(s.id for s in rows),
             withdrawn=withdrawn,
+            coverage=coverage_words(latest.details),
         )
 
 

@@ -145,6 +145,11 @@ class FollowUpRun:
         self.record = FollowUpRecord(burst_key)
         self.tries: dict[int, int] = {}
         self._dome_asked = False
+        #: The follow-up's frames: image id -> its sequence (tile).
+        self.frames: dict[str, int] = {}
+        #: The frames whose analysis the record counts.
+        self._taken: set[str] = set()
+        self._taking = threading.Lock()
 
     # ------------------------------------------------------------------ looking
     def weather_safe(self) -> bool:
@@ -170,6 +175,7 @@ class FollowUpRun:
         if current is not None:
             self.record.ivorn = current.ivorn
             self.record.circle = (current.ra_deg, current.dec_deg, current.radius_deg)
+            self.record.coverage = current.coverage
             self.record.decision = "follow-up"
             for sequence_id in current.sequences:
                 self.record.tile(sequence_id)
@@ -194,6 +200,7 @@ class FollowUpRun:
                 self._note(step.reason)
                 last = step.reason
             if step.kind is StepKind.END:
+                self.catch_up(wait_s=ANALYSIS_GRACE_S)
                 return FollowUpResult(step.reason, self.record, outcomes)
             if step.kind is StepKind.WAIT:
                 if step.request_dome:
@@ -215,6 +222,7 @@ class FollowUpRun:
         tile.state = "executing"
 
         def on_image(image: StoredImage, plan: PlanWork, instrument: str) -> None:
+            self.frames[image.image_id] = sequence_id
             self.record.images += 1
             tile.images += 1
             self.hooks.on_image(image, plan, instrument, sequence_id)
@@ -254,6 +262,7 @@ class FollowUpRun:
         done.set()
         watcher.join()
         analysis.join(5.0)
+        self.catch_up()
         tile.state = outcome.state.value
         result = {
             "sequence_id": sequence_id,
@@ -298,14 +307,41 @@ class FollowUpRun:
         except Exception:
             log.exception("NRT consumer of the follow-up %s", self.burst_key)
 
-    def _take(self, summary: FrameSummary, sequence_id: int) -> None:
+    def catch_up(self, wait_s: float = 0.0) -> None:
+        """Take the stored analyses of the follow-up's frames that another consumer made.
+
+        The night's NRT service analyses every frame too; a frame it claimed first is never
+        pending for this run's consumer, so without this its tile would show it unanalysed
+        (seen in a night: the afterglow found in the database, its tile's row empty). Waits up
+        to ``wait_s`` for analyses still running (the end of the follow-up).
+        """
+        if self.consumer is None:
+            return
+        deadline = time.monotonic() + wait_s
+        while True:
+            missing = [i for i in self.frames if i not in self._taken]
+            for image_id in missing:
+                summary = stored_summary(self.consumer.db, image_id)
+                if summary is not None:  # an older frame's light curve is not the latest
+                    self._take(summary, self.frames[image_id], light_curve=False)
+            if len(self._taken) >= len(self.frames) or time.monotonic() >= deadline:
+                return
+            time.sleep(WATCH_POLL_S)
+
+    def _take(self, summary: FrameSummary, sequence_id: int, light_curve: bool = True) -> None:
+        with self._taking:
+            image_id = summary.get("image_id")
+            if image_id in self._taken:
+                return  # taken by the consumer and by the catch-up: counted once
+            if image_id is not None:
+                self._taken.add(image_id)
         candidates = summary.get("candidates") or []
         tile = self.record.tile(sequence_id)
         tile.analysed += 1
         tile.candidates.extend(candidates)
         self.record.analysed += 1
         self.record.candidates.extend(candidates)
-        if summary.get("light_curves"):
+        if light_curve and summary.get("light_curves"):
             self.record.light_curve = list(summary["light_curves"])
         self.hooks.on_update(self.record)
 

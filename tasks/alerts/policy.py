@@ -322,8 +322,7 @@ def _from_the_sky(
         "moon_separation_deg": round(visibility.moon_separation_deg, 2),
         "deadline": deadline,
     }
-    tiles = "" if coverage.tiles == 1 else f", {coverage.tiles} tiles"
-    plan = f"strategy {coverage.strategy.name}{tiles}"
+    plan = f"strategy {coverage.strategy.name}{coverage.describe()}"
     verdict = AlertVerdict(
         DecisionKind.NOT_OBSERVABLE,
         "",

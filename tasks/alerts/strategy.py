@@ -4,9 +4,12 @@ A strategy covers a burst of its missions up to ``max_error_radius_deg``. The er
 one pointing when its radius is at most half the field of view (the smallest field among the
 strategy's cameras, pixel scale x size, so every band covers it); otherwise, if the strategy
 allows tiling, a square grid of pointings (``alerts.tile_overlap`` overlap) keeps every tile
-whose cell touches the circle, and at most ``max_tiles`` are allowed. The tiles are observed by
-probability (nearest the position first), those below the altitude limit when the window opens
-last (:func:`order_tiles`).
+whose cell touches the circle, and at most ``max_tiles`` are allowed. A strategy with a
+``min_probability`` covers a larger circle partly: its ``max_tiles`` most probable tiles, when they
+hold at least that much of the burst's probability (the circle read as a circular Gaussian's
+holding ``error_containment`` within its radius). The tiles are observed by probability (nearest
+the position first), those below the altitude limit when the window opens last
+(:func:`order_tiles`).
 
 The follow-up is an ordinary request (:class:`~tasks.requests.parse.RequestSpec`) built here and
 then validated and stored by the same code as astronomers' requests.
@@ -35,13 +38,30 @@ class Coverage:
 
     strategy: AlertStrategy
     field_deg: float
-    #: Tile centres as (east, north) offsets in degrees from the burst position.
+    #: Tile centres as (east, north) offsets in degrees from the burst position, most probable
+    #: first.
     offsets: tuple[tuple[float, float], ...]
+    #: The fraction of the burst's probability in the tiles (each tile counted over its own cell
+    #: of the grid, so overlaps are not counted twice).
+    probability: float = 1.0
+    #: Tiles the whole circle needs: more than :attr:`tiles` when only the most probable are kept.
+    tiles_needed: int = 1
 
     @property
     def tiles(self) -> int:
         """Number of pointings."""
         return len(self.offsets)
+
+    def describe(self) -> str:
+        """The coverage in words, for a decision's reason: "" for one pointing of the circle."""
+        if self.tiles == 1 and self.tiles_needed == 1:
+            return ""
+        if self.tiles == self.tiles_needed:
+            return f", {self.tiles} tiles"
+        return (
+            f", the {self.tiles} most probable of {self.tiles_needed} tiles "
+            f"({self.probability:.0%} of the probability)"
+        )
 
 
 def field_of_view_deg(strategy: AlertStrategy, config: SiteConfig) -> float:
@@ -72,6 +92,38 @@ def tile_offsets(radius_deg: float, field_deg: float, overlap: float) -> list[tu
     return sorted(offsets, key=lambda o: (math.hypot(*o), o[1], o[0]))
 
 
+def gaussian_sigma_deg(radius_deg: float, containment: float) -> float:
+    """The per-axis sigma of the circular Gaussian holding ``containment`` within ``radius_deg``.
+
+    A circular Gaussian holds ``1 - exp(-r² / 2σ²)`` of its probability within ``r``.
+    """
+    return radius_deg / math.sqrt(-2.0 * math.log(1.0 - containment))
+
+
+def cell_probability(east: float, north: float, side: float, sigma: float) -> float:
+    """The probability a centred circular Gaussian (``sigma`` per axis) puts in the square of
+    ``side`` centred at (``east``, ``north``), all in degrees (the flat-sky approximation: the
+    offsets are the tangent plane's, good to a percent for boxes of a few degrees)."""
+    if sigma <= 0.0:  # a point: all of it in the cell holding the position
+        return 1.0 if max(abs(east), abs(north)) <= side / 2.0 else 0.0
+    scale = sigma * math.sqrt(2.0)
+
+    def along(centre: float) -> float:
+        low, high = (centre - side / 2.0) / scale, (centre + side / 2.0) / scale
+        return 0.5 * (math.erf(high) - math.erf(low))
+
+    return along(east) * along(north)
+
+
+def rank_tiles(
+    offsets: Sequence[tuple[float, float]], side: float, sigma: float
+) -> list[tuple[tuple[float, float], float]]:
+    """The tiles with their probability, most probable first (then nearest, south, west)."""
+    probable = [(o, cell_probability(o[0], o[1], side, sigma)) for o in offsets]
+    # Rounded: mirror-image tiles hold the same probability up to the last bits of erf.
+    return sorted(probable, key=lambda t: (-round(t[1], 12), math.hypot(*t[0]), t[0][1], t[0][0]))
+
+
 def _coverage(strategy: AlertStrategy, radius_deg: float, config: SiteConfig) -> Coverage | str:
     field = field_of_view_deg(strategy, config)
     if radius_deg > strategy.max_error_radius_deg:
@@ -80,10 +132,24 @@ def _coverage(strategy: AlertStrategy, radius_deg: float, config: SiteConfig) ->
         return (
             f"{strategy.name} needs the circle inside one {field:.3f} deg field and does not tile"
         )
-    offsets = tile_offsets(radius_deg, field, config.alerts.tile_overlap)
-    if len(offsets) > strategy.max_tiles:
+    overlap = config.alerts.tile_overlap
+    offsets = tile_offsets(radius_deg, field, overlap)
+    if len(offsets) > strategy.max_tiles and strategy.min_probability is None:
         return f"{strategy.name} would need {len(offsets)} tiles (max {strategy.max_tiles})"
-    return Coverage(strategy, field, tuple(offsets))
+    cell = field if len(offsets) == 1 else field * (1.0 - overlap)
+    sigma = gaussian_sigma_deg(radius_deg, strategy.error_containment)
+    kept = rank_tiles(offsets, cell, sigma)[: strategy.max_tiles]
+    probability = sum(p for _, p in kept)
+    if strategy.min_probability is not None and probability < strategy.min_probability:
+        return (
+            f"{strategy.name}'s {len(kept)} most probable of {len(offsets)} tiles would hold "
+            f"{probability:.1%} of the burst's probability (at least "
+            f"{strategy.min_probability:.0%} wanted)"
+        )
+    return Coverage(
+        strategy, field, tuple(o for o, _ in kept), probability=probability,
+        tiles_needed=len(offsets),
+    )  # fmt: skip
 
 
 def choose_strategy(mission: str, radius_deg: float, config: SiteConfig) -> Coverage | str:

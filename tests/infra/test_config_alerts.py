@@ -32,6 +32,12 @@ def test_alert_policy_defaults():
         (lambda a: a.update(window_step_s=1.0), "alerts.window_step_s"),
         (lambda a: a["strategies"].append(dict(a["strategies"][0])), "duplicate strategy names"),
         (lambda a: a.update(surprise=1), "alerts.surprise: unknown key"),
+        (
+            lambda a: a["strategies"][0].update(min_probability=0.1),
+            "strategy swift-bat: min_probability (partial tiling) needs allow_tiling = true",
+        ),
+        (lambda a: a["strategies"][2].update(min_probability=1.5), "min_probability"),
+        (lambda a: a["strategies"][2].update(error_containment=1.0), "error_containment"),
     ],
 )
 def test_bad_alert_settings_name_the_key(change, expected):

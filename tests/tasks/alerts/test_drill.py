@@ -47,8 +47,13 @@ def test_a_large_box_drill_is_a_fermi_gbm_burst_tiled_by_the_wide_strategy():
         "follow-up", "Fermi", "gbm-gecam-wide")  # fmt: skip
     assert decision.ra_deg == notice.ra_deg and decision.error_radius_deg == 0.8
     assert decision.tiles > 1
-    # Beyond what the site's strategies cover (1 deg): decided, with the reason.
-    wide = evaluate(drill_notice(config, NIGHT, error_deg=3.0).raw, NIGHT, InMemoryHistory(),
+    # A 3 deg box: its 36 most probable tiles, with the share of the probability they hold.
+    partial = evaluate(drill_notice(config, NIGHT, error_deg=3.0).raw, NIGHT, InMemoryHistory(),
+                       config)  # fmt: skip
+    assert (partial.decision, partial.tiles) == ("follow-up", 36), partial.reason
+    assert "the 36 most probable of" in partial.reason and "of the probability" in partial.reason
+    # Beyond what the site's strategies cover (5 deg): decided, with the reason.
+    wide = evaluate(drill_notice(config, NIGHT, error_deg=6.0).raw, NIGHT, InMemoryHistory(),
                     config)  # fmt: skip
     assert wide.decision != "follow-up" and "larger than the strategy can cover" in wide.reason
     with pytest.raises(ValueError, match="error radius"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -162,7 +163,11 @@ def test_a_tiled_error_box_is_observed_tile_by_tile_in_the_strategy_s_order(engi
     assert went == pytest.approx([value for pair in expected for value in pair], abs=1e-4)
     offsets = [_separation_deg(r, d, ra, dec) for r, d in expected]
     assert offsets[0] < 1e-6 and all(b >= a - 1e-6 for a, b in itertools.pairwise(offsets))
-    assert "## Tiles (9 of 9 observed)" in render_markdown(result.record)
+    text = render_markdown(result.record)
+    assert "## Tiles (9 of 9 observed)" in text
+    # A 0.5 deg GBM circle (68 % within it) is wholly tiled: the 9 cells hold more than that.
+    covered = re.search(r"- tiled: all tiles, (\d+)% of the burst's probability", text)
+    assert covered is not None and 68 < int(covered.group(1)) < 100, text
     reflex.close()
 
 
@@ -275,6 +280,36 @@ def test_a_frame_whose_other_consumer_stopped_mid_analysis_is_analysed_by_the_fo
     assert (summary["status"], summary["n_sources"]) == ("done", 7)
     # Live at +1 s and +2 s (not claimed), abandoned at +3 s: claimed once, and taken over.
     assert (len(polls), tries) == (3, [now + timedelta(seconds=3)])
+
+
+def test_frames_the_night_s_service_analysed_first_are_counted_in_their_tiles(
+    engine, site, tmp_path
+):
+    # The night's NRT service claimed two of the follow-up's frames first: they were never
+    # pending for the follow-up's consumer. Their stored results fill their tiles' rows, once.
+    now = datetime.now(UTC)
+    candidate = {"ra": 1.0, "dec": 2.0, "snr": 40.0, "kind": "new", "method": "difference"}
+    claims = {}
+    for image_id in ("F5", "F6"):
+        _light_frame(engine, image_id, now)
+        claims[image_id] = store.claim(engine, image_id, now)
+    store.finish(engine, claims["F5"], status=store.AnalysisStatus.DONE, now=now,
+                 figures={"n_sources": 40}, results={"candidates": [candidate]})  # fmt: skip
+    clock = alert_clock()
+    service_only = SimpleNamespace(db=engine)  # this run's consumer analyses nothing
+    work = FollowUpRun("GRB-X", site.night_devices(clock), load_config(), clock,
+                       tmp_path / "frames", engine, consumer=service_only)  # fmt: skip
+    work.frames.update({"F5": 11, "F6": 12})
+    work.catch_up()  # F6's analysis is still running: not waited for between tiles
+    assert (work.record.tile(11).analysed, work.record.tile(11).candidates) == (1, [candidate])
+    assert work.record.tile(12).analysed == 0
+    work.catch_up()
+    assert work.record.analysed == 1  # counted once
+    store.finish(engine, claims["F6"], status=store.AnalysisStatus.DONE, now=now,
+                 figures={"n_sources": 30})  # fmt: skip
+    work.catch_up(wait_s=5.0)
+    assert [(t.analysed, len(t.candidates)) for t in work.record.tiles.values()] == [(1, 1), (1, 0)]
+    assert "| 1/2 | 11 | waiting | 0 | 1 | 1 | RA 1.00000°" in render_markdown(work.record)
 
 
 def _synthetic_position() -> tuple[float, float]:

@@ -12,9 +12,11 @@ import pytest
 from tasks.alerts.identity import separation_deg
 from tasks.alerts.strategy import (
     Coverage,
+    cell_probability,
     choose_strategy,
     field_of_view_deg,
     followup_spec,
+    gaussian_sigma_deg,
     order_tiles,
     render_request_xml,
     tile_centres,
@@ -61,7 +63,7 @@ def test_the_most_specific_strategy_wins_and_refusals_say_why(config):
     fermi = choose_strategy("fermi", 1.0, config)
     assert (fermi.strategy.name, fermi.tiles) == ("gbm-gecam-wide", 32)
     assert "swift-bat covers up to 0.15 deg" in choose_strategy("Swift", 0.3, config)
-    assert "gbm-gecam-wide covers up to 1 deg" in choose_strategy("GECAM", 3.6, config)
+    assert "gbm-gecam-wide covers up to 5 deg" in choose_strategy("GECAM", 5.6, config)
     assert "no follow-up strategy for MAXI" in choose_strategy("MAXI", 0.1, config)
 
 
@@ -137,3 +139,68 @@ def test_the_follow_up_request_goes_through_the_request_path_unchanged(config):
             assert [(p.name, p.filter, p.exposure_s, p.nb_images) for p in a.plans] == [
                 (p.name, p.filter, p.exposure_s, p.nb_images) for p in b.plans
             ]
+
+
+@pytest.mark.parametrize("containment", [0.5, 0.68, 0.9])
+def test_the_gaussian_holds_its_containment_within_the_radius(containment):
+    sigma = gaussian_sigma_deg(2.0, containment)
+    assert 1.0 - math.exp(-(2.0**2) / (2.0 * sigma**2)) == pytest.approx(containment)
+    # Cells tiling the whole plane hold all of the probability.
+    cells = [(0.5 * i, 0.5 * j) for i in range(-40, 41) for j in range(-40, 41)]
+    assert sum(cell_probability(x, y, 0.5, sigma) for x, y in cells) == pytest.approx(1.0)
+
+
+def _with_strategy(config, strategy, **changes):
+    """``config`` whose only strategy is ``strategy`` with ``changes``."""
+    alerts = config.alerts.model_copy(update={"strategies": [strategy.model_copy(update=changes)]})
+    return config.model_copy(update={"alerts": alerts})
+
+
+def _draws(radius_deg: float, containment: float, n: int, seed: int):
+    import numpy as np
+
+    sigma = gaussian_sigma_deg(radius_deg, containment)
+    return np.random.default_rng(seed).normal(0.0, sigma, size=(n, 2))
+
+
+def test_a_box_larger_than_the_tiles_is_covered_by_its_most_probable_tiles(config):
+    import numpy as np
+
+    coverage = choose_strategy("Fermi", 3.0, config)
+    assert isinstance(coverage, Coverage), coverage
+    strategy = coverage.strategy
+    assert coverage.tiles == strategy.max_tiles < coverage.tiles_needed
+    # Every tile kept is at least as probable as every tile left out.
+    whole = choose_strategy("Fermi", 3.0, _with_strategy(config, strategy, max_tiles=1000))
+    assert whole.tiles == coverage.tiles_needed and whole.offsets[:36] == coverage.offsets
+    cell = coverage.field_deg * (1.0 - config.alerts.tile_overlap)
+    sigma = gaussian_sigma_deg(3.0, strategy.error_containment)
+    probability = [cell_probability(x, y, cell, sigma) for x, y in whole.offsets]
+    assert min(probability[:36]) >= max(probability[36:]) - 1e-12
+    # The probability said is the share of bursts drawn from the circle's Gaussian that fall in
+    # a kept tile's cell (a draw of 200,000; binomial sigma ~0.001).
+    seed = random.randrange(2**32)
+    points = _draws(3.0, strategy.error_containment, 200_000, seed)
+    inside = np.zeros(len(points), dtype=bool)
+    for x, y in coverage.offsets:
+        inside |= (np.abs(points[:, 0] - x) <= cell / 2) & (np.abs(points[:, 1] - y) <= cell / 2)
+    assert inside.mean() == pytest.approx(coverage.probability, abs=0.005), f"seed {seed}"
+    assert 0.05 <= coverage.probability < strategy.error_containment
+    assert "the 36 most probable of" in coverage.describe()
+
+
+def test_a_wholly_tiled_circle_holds_at_least_its_containment(config):
+    coverage = choose_strategy("Fermi", 1.0, config)
+    assert coverage.tiles == coverage.tiles_needed == 32
+    assert coverage.strategy.error_containment <= coverage.probability < 1.0
+    assert coverage.describe() == ", 32 tiles"
+
+
+def test_too_little_probability_in_the_allowed_tiles_is_refused_with_the_figure(config):
+    gbm = next(s for s in config.alerts.strategies if s.name == "gbm-gecam-wide")
+    reason = choose_strategy("Fermi", 3.0, _with_strategy(config, gbm, min_probability=0.5))
+    assert isinstance(reason, str)
+    assert "36 most probable of" in reason and "(at least 50% wanted)" in reason
+    # Without min_probability the box is refused as before: too many tiles.
+    strict = _with_strategy(config, gbm, min_probability=None)
+    assert "would need" in choose_strategy("Fermi", 3.0, strict)
