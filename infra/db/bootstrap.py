@@ -134,6 +134,8 @@ def init_defaults(session: Session, config: SiteConfig) -> InitReport:
         row.max_error_radius_deg = strategy.max_error_radius_deg
         row.allow_tiling = strategy.allow_tiling
         row.max_tiles = strategy.max_tiles
+        row.error_containment = strategy.error_containment
+        row.min_probability = strategy.min_probability
         row.plans = [plan.model_dump(mode="json") for plan in strategy.plans]
         row.is_active = True
     configured = {s.name for s in config.alerts.strategies}

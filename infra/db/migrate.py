@@ -17,7 +17,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 #: The newest migration. Kept here so that commands checking the schema need not import Alembic
 #: (half a second); tests/infra/db/test_migrations.py proves it equals Alembic's head.
-SCHEMA_HEAD = "0007_request_cancel"
+SCHEMA_HEAD = "0008_strategy_probability"
 
 
 class DatabaseNotReady(RuntimeError):

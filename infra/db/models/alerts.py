@@ -53,6 +53,11 @@ class StrategyObs(Base):
     max_error_radius_deg: Mapped[float] = mapped_column(Float)
     allow_tiling: Mapped[bool] = mapped_column(Boolean, default=False)
     max_tiles: Mapped[int] = mapped_column(Integer, default=1)
+    #: The share of the burst's probability inside a notice's error radius.
+    error_containment: Mapped[float] = mapped_column(Float, default=0.9, server_default="0.9")
+    #: None: whole circles only; a fraction: the most probable ``max_tiles`` tiles when they hold
+    #: at least this much of the probability.
+    min_probability: Mapped[float | None] = mapped_column(Float)
     plans: Mapped[list[Any]] = mapped_column(JSON)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     notes: Mapped[str] = mapped_column(Text, default="")
