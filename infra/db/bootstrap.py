@@ -124,6 +124,12 @@ def init_defaults(session: Session, config: SiteConfig) -> InitReport:
         if instrument is not None:
             device.status = {"instrument": instrument.model_dump(mode="json")}
 
+    _mirror_strategies(session, config, report)
+    return report
+
+
+def _mirror_strategies(session: Session, config: SiteConfig, report: InitReport) -> None:
+    """The ``strategy_obs`` rows follow ``[[alerts.strategies]]``; the others are deactivated."""
     for strategy in config.alerts.strategies:
         row = session.scalar(select(StrategyObs).filter_by(name=strategy.name))
         if row is None:
@@ -143,7 +149,6 @@ def init_defaults(session: Session, config: SiteConfig) -> InitReport:
         if row.name not in configured and row.is_active:
             row.is_active = False
             report.updated.append(f"strategy {row.name} deactivated")
-    return report
 
 
 def init_database(engine: Engine, config: SiteConfig) -> InitReport:
