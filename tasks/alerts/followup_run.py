@@ -329,20 +329,21 @@ class FollowUpRun:
             time.sleep(WATCH_POLL_S)
 
     def _take(self, summary: FrameSummary, sequence_id: int, light_curve: bool = True) -> None:
+        # Under the lock: the analysis thread and the catch-up may take frames at once.
         with self._taking:
             image_id = summary.get("image_id")
             if image_id in self._taken:
                 return  # taken by the consumer and by the catch-up: counted once
             if image_id is not None:
                 self._taken.add(image_id)
-        candidates = summary.get("candidates") or []
-        tile = self.record.tile(sequence_id)
-        tile.analysed += 1
-        tile.candidates.extend(candidates)
-        self.record.analysed += 1
-        self.record.candidates.extend(candidates)
-        if light_curve and summary.get("light_curves"):
-            self.record.light_curve = list(summary["light_curves"])
+            candidates = summary.get("candidates") or []
+            tile = self.record.tile(sequence_id)
+            tile.analysed += 1
+            tile.candidates.extend(candidates)
+            self.record.analysed += 1
+            self.record.candidates.extend(candidates)
+            if light_curve and summary.get("light_curves"):
+                self.record.light_curve = list(summary["light_curves"])
         self.hooks.on_update(self.record)
 
 

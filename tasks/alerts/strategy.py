@@ -43,9 +43,9 @@ class Coverage:
     offsets: tuple[tuple[float, float], ...]
     #: The fraction of the burst's probability in the tiles (each tile counted over its own cell
     #: of the grid, so overlaps are not counted twice).
-    probability: float = 1.0
+    probability: float
     #: Tiles the whole circle needs: more than :attr:`tiles` when only the most probable are kept.
-    tiles_needed: int = 1
+    tiles_needed: int
 
     @property
     def tiles(self) -> int:
@@ -89,7 +89,7 @@ def tile_offsets(radius_deg: float, field_deg: float, overlap: float) -> list[tu
             dy = max(0.0, abs(y) - step / 2.0)
             if math.hypot(dx, dy) <= radius_deg:
                 offsets.append((x, y))
-    return sorted(offsets, key=lambda o: (math.hypot(*o), o[1], o[0]))
+    return offsets  # in grid order: :func:`rank_tiles` orders them
 
 
 def gaussian_sigma_deg(radius_deg: float, containment: float) -> float:
