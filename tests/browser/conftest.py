@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.support.stack_instance import Instance, instance
+from tests.support.stack_instance import Instance, instance, prefect_template
 
-__all__ = ["Instance", "instance"]
+__all__ = ["Instance", "instance", "prefect_template"]

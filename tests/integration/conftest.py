@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.stack_instance import DEVICES, Instance, instance
+from tests.support.stack_instance import DEVICES, Instance, instance, prefect_template
 
-__all__ = ["DEVICES", "Instance", "instance"]
+__all__ = ["DEVICES", "Instance", "instance", "prefect_template"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker (the mark plugin's own hook)

@@ -44,12 +44,42 @@ with get_client(sync_client=True) as c:
 """
 
 
+DELETE_SUBMIT_REQUEST = """
+from prefect.client.orchestration import get_client
+with get_client(sync_client=True) as c:
+    c.delete_deployment(c.read_deployment_by_name("submit-request/submit-request").id)
+print("deleted")
+"""
+
+
+def _bootstrap_again(instance) -> str:
+    """Run the bootstrap as ``pyros up`` does; returns what it did with the deployments."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app.prefect_bootstrap"],
+        env={**instance.env, "PREFECT_API_URL": f"http://127.0.0.1:{instance.prefect_port}/api"},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return _deployments_done(result.stderr)
+
+
+def _deployments_done(log: str) -> str:
+    (line,) = [line for line in log.splitlines() if "prefect bootstrap done" in line]
+    return line.split("'deployments': '")[1].split("'")[0]
+
+
 # SQLite, `make run`'s embedded default: what `pyros up` applies to Prefect does not depend on
 # PyROS's database, and eight PostgreSQL stack tests bring the stack up on PostgreSQL (CI of
-# 2026-12-07: 110 s per backend, in a stack tier of 50 minutes).
+# 2026-12-07: 110 s per backend, in a stack tier of 50 minutes). On an empty Prefect home, as
+# the first `pyros up` of an observatory (the other stack tests start from a template).
 @only_on("sqlite")
+@pytest.mark.fresh_prefect
 def test_up_applies_everything_once_runs_a_deployment_and_down_stops_all(instance, engine):
     status = json.loads(instance.pyros("up", "--json").stdout)
+    log = (instance.home / "logs" / "prefect-bootstrap.log").read_text()
+    assert _deployments_done(log) == "applied"
     assert status["phase"] == "running"
     names = {p["name"]: p for p in status["processes"]}
     assert names["prefect-bootstrap"]["last_exit"] == 0
@@ -72,14 +102,12 @@ def test_up_applies_everything_once_runs_a_deployment_and_down_stops_all(instanc
     first = json.loads(_prefect(instance, COUNT))
     assert "submit-request" in first["deployments"] and first["telescope"] == 1
     assert first["pools"].count("pyros") == 1
-    # Bootstrapping again (a restart of `pyros up`) duplicates nothing.
-    subprocess.run(
-        [sys.executable, "-m", "app.prefect_bootstrap"],
-        env={**instance.env, "PREFECT_API_URL": f"http://127.0.0.1:{instance.prefect_port}/api"},
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    # Bootstrapping again (a restart of `pyros up`) duplicates nothing and does not apply the
+    # unchanged deployments again; a deployment deleted in the UI is applied again.
+    assert _bootstrap_again(instance) == "unchanged"
+    assert json.loads(_prefect(instance, COUNT)) == first
+    assert _prefect(instance, DELETE_SUBMIT_REQUEST) == "deleted"
+    assert _bootstrap_again(instance) == "applied"
     assert json.loads(_prefect(instance, COUNT)) == first
 
     xml = (REPO / "simulators" / "data" / "requests" / "routine_request_01.xml").read_text(

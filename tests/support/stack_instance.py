@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_pyros
+from tests.support.prefect_template import copy_template, prefect_template
 from tests.support.stack_site import DEVICES, write_site_with_free_ports
 
-__all__ = ["DEVICES", "Instance", "instance"]
+__all__ = ["DEVICES", "Instance", "instance", "prefect_template"]
 
 
 @dataclass
@@ -40,6 +41,8 @@ def instance(request, tmp_path, engine) -> Iterator[Instance]:
 
     Its cameras take 64-pixel frames unless the test is marked ``site_frame_px(N)`` (``None``:
     the bundled site's own sensors, which a simulated night then samples with ``--frame-px``).
+    Its Prefect home starts as the session's template (tests/support/prefect_template.py), or
+    empty when the test is marked ``fresh_prefect`` (what a first ``pyros up`` meets).
     """
     home = tmp_path / "home"
     home.mkdir()
@@ -50,6 +53,8 @@ def instance(request, tmp_path, engine) -> Iterator[Instance]:
     for name in ("PREFECT_API_URL", "PYROS_SITE_CONFIG"):
         env.pop(name, None)
     env["PREFECT_HOME"] = str(home / "prefect")
+    if request.node.get_closest_marker("fresh_prefect") is None:
+        copy_template(request.getfixturevalue("prefect_template"), home / "prefect")
     stack = Instance(
         home=home,
         env=env,
