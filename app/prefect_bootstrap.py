@@ -93,10 +93,13 @@ def deploy_all(repo: Path = REPO_ROOT, env: Mapping[str, str] | None = None) -> 
         raise RuntimeError(f"prefect deploy failed:\n{tail}")
 
 
-def declared_deployments(repo: Path = REPO_ROOT) -> list[str]:
-    """The names of the deployments ``prefect.yaml`` declares."""
+def declared_deployments(repo: Path = REPO_ROOT) -> tuple[list[str], list[str]]:
+    """The names of the deployments ``prefect.yaml`` declares, and of their triggers (``prefect
+    deploy`` makes each trigger an automation of that name)."""
     document = yaml.safe_load((repo / "prefect.yaml").read_text(encoding="utf-8"))
-    return [str(deployment["name"]) for deployment in document["deployments"]]
+    deployments = document["deployments"]
+    triggers = [str(t["name"]) for d in deployments for t in d.get("triggers") or []]
+    return [str(deployment["name"]) for deployment in deployments], triggers
 
 
 def deployments_fingerprint(repo: Path, env: Mapping[str, str]) -> str:
@@ -127,19 +130,21 @@ def deployments_fingerprint(repo: Path, env: Mapping[str, str]) -> str:
 
 def apply_deployments(client: SyncPrefectClient, repo: Path = REPO_ROOT) -> str:
     """Apply ``prefect.yaml`` (:func:`deploy_all`) unless the server already holds this very
-    fingerprint and every declared deployment; returns ``applied`` or ``unchanged``.
+    fingerprint, every declared deployment and every deployment trigger's automation; returns
+    ``applied`` or ``unchanged``.
 
-    A deployment deleted in the UI is applied again; a deployment edited in the UI keeps its
-    edits until ``prefect.yaml``, the code or the site's plan hour changes.
+    A deployment or a trigger deleted in the UI is applied again; a deployment edited in the UI
+    keeps its edits until ``prefect.yaml``, the code or the site's plan hour changes.
     """
     env = deploy_env(repo)
     fingerprint = deployments_fingerprint(repo, env)
     stored = client.read_variable_by_name(DEPLOYED_VARIABLE)
-    present = {deployment.name for deployment in client.read_deployments()}
+    deployments, triggers = declared_deployments(repo)
     if (
         stored is not None
         and stored.value == fingerprint
-        and set(declared_deployments(repo)) <= present
+        and set(deployments) <= {deployment.name for deployment in client.read_deployments()}
+        and set(triggers) <= {automation.name for automation in client.read_automations()}
     ):
         return "unchanged"
     deploy_all(repo, env)

@@ -68,7 +68,8 @@ def test_what_is_not_the_deployments_does_not_change_it(repo):
     assert deployments_fingerprint(repo, {**ENV, "PYROS_HOME": "/elsewhere"}) == before
 
 
-def test_the_declared_deployments_are_prefect_yaml_s():
-    names = declared_deployments(REPO_ROOT)
+def test_the_declared_deployments_and_triggers_are_prefect_yaml_s():
+    names, triggers = declared_deployments(REPO_ROOT)
     assert len(names) == len(set(names)) == 28
     assert {"plan-night", "execute-night", "submit-request", "replay-night"} <= set(names)
+    assert triggers == ["alert follow-up: one run per burst"]

@@ -50,6 +50,13 @@ with get_client(sync_client=True) as c:
     c.delete_deployment(c.read_deployment_by_name("submit-request/submit-request").id)
 print("deleted")
 """
+DELETE_FOLLOW_UP_TRIGGER = """
+from prefect.client.orchestration import get_client
+with get_client(sync_client=True) as c:
+    (trigger,) = c.read_automations_by_name("alert follow-up: one run per burst")
+    c.delete_automation(trigger.id)
+print("deleted")
+"""
 
 
 def _bootstrap_again(instance) -> str:
@@ -103,12 +110,14 @@ def test_up_applies_everything_once_runs_a_deployment_and_down_stops_all(instanc
     assert "submit-request" in first["deployments"] and first["telescope"] == 1
     assert first["pools"].count("pyros") == 1
     # Bootstrapping again (a restart of `pyros up`) duplicates nothing and does not apply the
-    # unchanged deployments again; a deployment deleted in the UI is applied again.
+    # unchanged deployments again; a deployment, or a deployment's trigger, deleted in the UI is
+    # applied again.
     assert _bootstrap_again(instance) == "unchanged"
     assert json.loads(_prefect(instance, COUNT)) == first
-    assert _prefect(instance, DELETE_SUBMIT_REQUEST) == "deleted"
-    assert _bootstrap_again(instance) == "applied"
-    assert json.loads(_prefect(instance, COUNT)) == first
+    for delete in (DELETE_SUBMIT_REQUEST, DELETE_FOLLOW_UP_TRIGGER):
+        assert _prefect(instance, delete) == "deleted"
+        assert _bootstrap_again(instance) == "applied"
+        assert json.loads(_prefect(instance, COUNT)) == first
 
     xml = (REPO / "simulators" / "data" / "requests" / "routine_request_01.xml").read_text(
         encoding="utf-8"

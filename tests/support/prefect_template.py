@@ -5,9 +5,10 @@ the 28 deployments: a third of the stack tier's fixed cost, paid by every test w
 its own. The template is what ``pyros up`` leaves there: the database migrated, the work pool, the
 ``telescope`` limit, the deployments and their fingerprint (``app.prefect_bootstrap``). Each
 stack's own bootstrap still runs and finds the deployments unchanged, or applies them again when
-its site reads other templates' values. The template holds no automations (each stack creates its
-own: a copied automation's time windows would have started in the template's past), no flow run
-and no active calendar schedule.
+its site reads other templates' values. The template holds none of PyROS's ``pyros:`` automations
+(each stack creates its own: a copied automation's time windows would have started in the
+template's past; the deployments' own triggers, made by ``prefect deploy``, stay: the bootstrap
+does not make them when it skips the deploy), no flow run and no active calendar schedule.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ DATABASE_FILES = ("prefect.db", "prefect.db-wal", "prefect.db-shm")
 
 CLEAN = """
 from prefect.client.orchestration import get_client
+from app.automations import PREFIX
 from app.prefect_bootstrap import set_calendar_schedules
 with get_client(sync_client=True) as client:
     for automation in client.read_automations():
-        client.delete_automation(automation.id)
+        if automation.name.startswith(PREFIX):  # not the deployments' triggers: prefect deploy's
+            client.delete_automation(automation.id)
     set_calendar_schedules(client, active=False)
     assert not client.read_flow_runs(limit=1), "the template must hold no flow run"
 """
