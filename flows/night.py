@@ -56,7 +56,7 @@ from tasks.night.state_reader import (
     read_night_state,
     trusted_verdict_age_s,
 )
-from tasks.night.vocabulary import CalibrationSet, LoopEnd
+from tasks.night.vocabulary import PLAN_NIGHT, CalibrationSet, LoopEnd
 from tasks.night.windows import (
     EXECUTE_NIGHT,
     block_end,
@@ -113,7 +113,7 @@ def plan_night_flow(night: str | None = None) -> dict[str, Any]:
             "run": schedule_run(name, at, f"{name}:{tonight.label}", parameters),
         }
         logger.info("%s scheduled at %s (simulated)", name, format_instant(at))
-    plan = plan_night_task(reason="plan-night")
+    plan = plan_night_task(reason=PLAN_NIGHT)
     return {"night": tonight.label, "runs": runs, "schedule_id": plan["schedule_id"]}
 
 

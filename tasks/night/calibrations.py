@@ -14,8 +14,10 @@ from infra.config import SiteConfig, get_config
 from infra.db import session_scope
 from infra.db.models import Album, Plan, ScheduledSequence
 from infra.db.models.calibration import MasterStatus
+from infra.journal import KIND_CALIBRATION, record
 from tasks.calibration.acquisition import Acquire, plan_acquisitions
 from tasks.calibration.service import take_and_build
+from tasks.night.calibration_record import calibration_payload
 from tasks.night.vocabulary import CalibrationSet
 from tasks.scheduling.schedule_rows import current_schedule
 from tasks.sky import as_time, sun_altitude_deg
@@ -58,7 +60,8 @@ def take_night_calibrations(name: str, label: str, acquire: Acquire) -> str:
         kinds, filters = ("flat",), flat_filters(label, config)
     else:
         raise ValueError(f"unknown calibration set {name!r}")
-    sun = float(sun_altitude_deg(as_time(clock.now()), config)[0])
+    started = clock.now()
+    sun = float(sun_altitude_deg(as_time(started), config)[0])
     built = failed = 0
     for camera, camera_filters in filters.items():
         plan = plan_acquisitions(config, camera, kinds, camera_filters, sun)
@@ -67,4 +70,7 @@ def take_night_calibrations(name: str, label: str, acquire: Acquire) -> str:
                 built += 1
             else:
                 failed += 1
-    return f"{name}: {built} master(s) built, {failed} failed"
+    summary = f"{name}: {built} master(s) built, {failed} failed"
+    record(KIND_CALIBRATION, "night", calibration_payload(name, started, clock.now(), summary),
+           sim_time=started, clock=clock)  # fmt: skip
+    return summary

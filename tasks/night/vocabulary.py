@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+#: The reason of the schedule ``plan-night`` makes (the night's first plan; a replay plans when
+#: the recorded one did).
+PLAN_NIGHT = "plan-night"
+
 
 class NightAction(StrEnum):
     """What the night does next (the night policy's decision)."""

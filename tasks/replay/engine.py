@@ -4,8 +4,10 @@ One process, no sockets, no Prefect. The journal's inputs (requests, PLC reading
 their recorded instants into a fresh database of the replay's own; the night loop
 (:class:`tasks.night.loop.NightLoop`) asks the same policy, the scheduler plans with the same
 code (:func:`tasks.scheduling.schedule_rows.plan_and_save`), the monitor's synthesis and gate
-decide the dome (:mod:`tasks.replay.monitor`). Sequences are executed by simulation: they take
-their planned duration and end ``interrupted`` when the weather turns unsafe meanwhile.
+decide the dome (:mod:`tasks.replay.monitor`). What the devices took is taken from the record:
+a calibration set takes as long as it took (its n-th taking), an execution that ended executed
+as long as its n-th recorded execution; an execution the record has not completed takes its
+planned duration. Either ends ``interrupted`` when the weather turns unsafe meanwhile.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from infra.db import session_scope
 from infra.db.bootstrap import init_database
 from infra.db.models import ScheduledSequence, Sequence
 from infra.db.sequence_state import SequenceState, transition
-from infra.journal import KIND_PLC, KIND_REQUEST
+from infra.journal import KIND_CALIBRATION, KIND_PLC, KIND_REQUEST, record
 from tasks.environment.observatory_state import request_dome
+from tasks.night.calibration_record import calibration_payload
 from tasks.night.loop import Handlers, LoopSummary, NightLoop
 from tasks.night.policy import NightState
 from tasks.night.state_reader import DeviceView, NightAgenda, read_night_state
-from tasks.night.vocabulary import CalibrationSet
+from tasks.night.vocabulary import PLAN_NIGHT, CalibrationSet
 from tasks.night.windows import windows_of
 from tasks.replay.inputs import Input, JournalInputs
 from tasks.replay.monitor import SimulatedDome
@@ -68,6 +71,8 @@ class _Replay:
         self.dome = SimulatedDome(config, self.windows, self.clock)
         self.no_plc = not inputs.of(KIND_PLC)
         self.warnings: list[str] = []
+        #: How many times each calibration set, and each sequence, was taken in this replay.
+        self.taken: dict[str | int, int] = {}
 
     # -------------------------------------------------------------- inputs
     def schedule_inputs(self) -> None:
@@ -141,7 +146,8 @@ class _Replay:
                 else 0.0
             )
             transition(session, sequence, SequenceState.EXECUTING, "replay: executing", now)
-        end = now + timedelta(seconds=planned)
+        recorded = self._nth(sequence_id, self.inputs.executions.get(sequence_id, []))
+        end = now + timedelta(seconds=planned if recorded is None else recorded)
         while self.clock.now() < end and self.dome.safe and self.dome.open:
             self.clock.run_until(min(end, self.clock.now() + timedelta(seconds=EXECUTION_STEP_S)))
         done = self.clock.now() >= end and self.dome.open
@@ -170,6 +176,20 @@ class _Replay:
         )
         return str(result["schedule_id"])
 
+    def plan_nights(self, start: datetime) -> None:
+        """``plan-night`` plans when it did in the record (its calendar or the simulation ran
+        it: an input), else at the start; the loop starts after the first (plan-night creates
+        the night's runs, docs/night.md)."""
+        times = [at for at in self.inputs.plan_nights if at >= start] or [start]
+        self.clock.run_until(times[0])
+        self.replan(PLAN_NIGHT)
+
+        def plan() -> None:
+            self.replan(PLAN_NIGHT)
+
+        for at in times[1:]:
+            self.clock.call_at(at, plan)
+
     def request_dome(self, state: str, reason: str) -> str:
         with session_scope(self.engine) as session:
             request_dome(session, state, BY, self.clock.now(), reason)
@@ -178,7 +198,24 @@ class _Replay:
         return state
 
     def calibrate(self, name: str) -> str:
-        return name  # not simulated: takes no time (docs/replay.md)
+        started = self.clock.now()
+        took = self._nth(name, self.inputs.calibrations.get(name, []))
+        if took is None:
+            self.warnings.append(
+                f"calibration set {name!r} at {started:%H:%M:%S}: not in the journal "
+                "(a night recorded before calibrations were journaled?): it takes no time"
+            )
+        self.clock.run_until(started + timedelta(seconds=took or 0.0))
+        summary = f"{name}: {took or 0.0:g} s, as recorded"
+        payload = calibration_payload(name, started, self.clock.now(), summary)
+        record(KIND_CALIBRATION, BY, payload, sim_time=started, into=self.engine, clock=self.clock)
+        return summary
+
+    def _nth(self, key: str | int, recorded: list[float | None] | list[float]) -> float | None:
+        """The recorded duration of this key's next taking (None: not recorded)."""
+        index = self.taken.get(key, 0)
+        self.taken[key] = index + 1
+        return recorded[index] if index < len(recorded) else None
 
 
 def _telling(
@@ -249,8 +286,7 @@ def replay_night(
         with session_scope(engine) as session:
             replay.dome.assume_safe(session, start)
     replay.schedule_inputs()
-    # plan-night plans once when the night's runs are created (docs/night.md): at the start.
-    replay.replan("plan-night")
+    replay.plan_nights(start)
     loop = NightLoop(
         replay.clock,
         _telling(replay, progress, start, until),

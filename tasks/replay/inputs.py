@@ -1,5 +1,6 @@
 """What a night's journal gives a replay: requests, PLC readings and alerts, in time order,
-and a warning for every piece that is missing or damaged (never an exception)."""
+how long the devices took (calibration sets, complete executions), and a warning for every piece
+that is missing or damaged (never an exception)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from infra.db import session_scope
+from infra.db.models import Schedule, SequenceTransition
+from infra.db.sequence_state import SequenceState
 from infra.journal import KIND_ALERT, KIND_PLC, KIND_REQUEST, entries
+from infra.journal import night_label as label_of
+from tasks.night.calibration_record import calibration_durations
 from tasks.night.report import KIND_NIGHT_RUN
+from tasks.night.vocabulary import PLAN_NIGHT
 
 #: A gap between two PLC readings longer than this many median intervals (and than
 #: :data:`MIN_GAP_S`) is reported: readings were lost or deleted.
@@ -41,6 +48,13 @@ class JournalInputs:
     warnings: list[str] = field(default_factory=list)
     #: The end of the span a shortened run reported (``pyros night --hours``), if journaled.
     span_end: datetime | None = None
+    #: How long (simulated s) each calibration set took, per set in the order taken.
+    calibrations: dict[str, list[float]] = field(default_factory=dict)
+    #: Per sequence, each of its executions in order: how long it took when it ended executed,
+    #: None when it ended otherwise (interrupted, failed: the replay decides those itself).
+    executions: dict[int, list[float | None]] = field(default_factory=dict)
+    #: When ``plan-night`` made the night's plan (its calendar, or the simulation, ran it).
+    plan_nights: list[datetime] = field(default_factory=list)
 
     def of(self, kind: str) -> list[Input]:
         """The inputs of one kind."""
@@ -52,8 +66,9 @@ class JournalInputs:
         return max((item.at for item in self.items), default=None)
 
 
-def load_inputs(engine: Engine, night: str) -> JournalInputs:
-    """Read night ``night``'s requests, PLC readings and alerts from ``engine``'s journal.
+def load_inputs(engine: Engine, night: str, longitude_deg: float | None = None) -> JournalInputs:
+    """Read night ``night``'s requests, PLC readings, alerts and the devices' durations from
+    ``engine``.
 
     Parameters
     ----------
@@ -61,6 +76,9 @@ def load_inputs(engine: Engine, night: str) -> JournalInputs:
         The recorded night's database (only read).
     night : str
         Night label (``YYYY-MM-DD``).
+    longitude_deg : float, optional
+        The site's longitude: which night a sequence transition belongs to (None: every
+        transition of the database is the night's).
     """
     found = JournalInputs(night)
     with session_scope(engine) as session:
@@ -71,8 +89,39 @@ def load_inputs(engine: Engine, night: str) -> JournalInputs:
             payload = run.payload if isinstance(run.payload, dict) else {}
             if payload.get("span_end"):
                 found.span_end = datetime.fromisoformat(str(payload["span_end"]))
+        found.calibrations = calibration_durations(session, night)
+        found.executions = _executions(session, night, longitude_deg)
+        found.plan_nights = list(
+            session.scalars(
+                select(Schedule.created_at)
+                .where(Schedule.night == night, Schedule.reason == PLAN_NIGHT)
+                .order_by(Schedule.created_at, Schedule.id)
+            )
+        )
     found.items.sort(key=lambda item: item.at)  # stable: journal order within an instant
     _check(found)
+    return found
+
+
+def _executions(
+    session: Session, night: str, longitude_deg: float | None
+) -> dict[int, list[float | None]]:
+    """Each sequence's executions in order: seconds from ``executing`` to ``executed``, None
+    for one that ended otherwise."""
+    found: dict[int, list[float | None]] = {}
+    began: dict[int, datetime] = {}
+    for row in session.scalars(
+        select(SequenceTransition).order_by(SequenceTransition.at, SequenceTransition.id)
+    ):
+        if longitude_deg is not None and label_of(row.at, longitude_deg) != night:
+            continue
+        if row.to_state == SequenceState.EXECUTING:
+            began[row.sequence_id] = row.at
+        elif row.sequence_id in began:
+            start = began.pop(row.sequence_id)
+            took = (row.at - start).total_seconds()
+            complete = row.to_state == SequenceState.EXECUTED
+            found.setdefault(row.sequence_id, []).append(took if complete else None)
     return found
 
 

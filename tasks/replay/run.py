@@ -147,7 +147,7 @@ def replay_and_compare(
     """
     started = time.perf_counter()
     changed = apply_overrides(config, overrides)
-    inputs = load_inputs(source, night)
+    inputs = load_inputs(source, night, config.site.longitude_deg)
     if not inputs.items:
         raise ReplayError(f"night {night}: nothing journaled to replay")
     inputs.warnings[:0] = provenance_warnings(source, night, config)
