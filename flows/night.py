@@ -56,6 +56,7 @@ from tasks.night.state_reader import (
     read_night_state,
     trusted_verdict_age_s,
 )
+from tasks.night.timing_journal import journal_loop_start
 from tasks.night.vocabulary import PLAN_NIGHT, CalibrationSet, LoopEnd
 from tasks.night.windows import (
     EXECUTE_NIGHT,
@@ -187,6 +188,7 @@ def _night_loop(
             emit(event, f"pyros.night.{label}", payload, source=owner, clock=clock)
 
     loop.on_decision = tell
+    journal_loop_start(owner, clock)  # a replay's loop begins when this one did
     return loop.run(stop_at)
 
 

@@ -17,7 +17,7 @@ from infra.db.models.calibration import MasterStatus
 from infra.journal import KIND_CALIBRATION, record
 from tasks.calibration.acquisition import Acquire, plan_acquisitions
 from tasks.calibration.service import take_and_build
-from tasks.night.calibration_record import calibration_payload
+from tasks.night.timing_journal import calibration_payload
 from tasks.night.vocabulary import CalibrationSet
 from tasks.scheduling.schedule_rows import current_schedule
 from tasks.sky import as_time, sun_altitude_deg

@@ -27,11 +27,11 @@ from infra.db.models import ScheduledSequence, Sequence
 from infra.db.sequence_state import SequenceState, transition
 from infra.journal import KIND_CALIBRATION, KIND_PLC, KIND_REQUEST, record
 from tasks.environment.observatory_state import request_dome
-from tasks.night.calibration_record import calibration_payload
 from tasks.night.loop import Handlers, LoopSummary, NightLoop
 from tasks.night.policy import NightState
 from tasks.night.state_reader import DeviceView, NightAgenda, read_night_state
-from tasks.night.vocabulary import PLAN_NIGHT, CalibrationSet
+from tasks.night.timing_journal import calibration_payload
+from tasks.night.vocabulary import PLAN_NIGHT, CalibrationSet, LoopEnd
 from tasks.night.windows import windows_of
 from tasks.replay.inputs import Input, JournalInputs
 from tasks.replay.monitor import SimulatedDome
@@ -42,6 +42,9 @@ from tasks.scheduling.schedule_rows import current_schedule, insert_all_and_save
 BY = "replay"
 #: How often (simulated s) an executing sequence looks at the weather.
 EXECUTION_STEP_S = 10.0
+#: A recorded loop beginning at most this long (simulated s) after the weather became safe is
+#: the block that resumed the night (its latency); one later began for another reason.
+RESUME_LATENCY_MAX_S = 1800.0
 
 
 @dataclass
@@ -178,17 +181,52 @@ class _Replay:
 
     def plan_nights(self, start: datetime) -> None:
         """``plan-night`` plans when it did in the record (its calendar or the simulation ran
-        it: an input), else at the start; the loop starts after the first (plan-night creates
-        the night's runs, docs/night.md)."""
+        it: an input), else at the start; the loop begins after the first (plan-night creates
+        the night's runs, docs/night.md), when the recorded night's first loop began if that is
+        later (the start-of-night run's latency)."""
         times = [at for at in self.inputs.plan_nights if at >= start] or [start]
         self.clock.run_until(times[0])
         self.replan(PLAN_NIGHT)
+        began = [at for at in self.inputs.loop_starts if at >= times[0]]
+        if began:
+            self.clock.run_until(began[0])
 
         def plan() -> None:
             self.replan(PLAN_NIGHT)
 
         for at in times[1:]:
             self.clock.call_at(at, plan)
+
+    def loop(
+        self, look: Callable[[frozenset[str]], NightState], *, end_on_weather: bool
+    ) -> NightLoop:
+        """A night loop of this replay (start-of-night's, or an execute-night block's)."""
+        handlers = Handlers(
+            execute=self.execute,
+            replan=self.replan,
+            request_dome=self.request_dome,
+            calibrate=self.calibrate,
+            insert=self.insert,
+        )
+        return NightLoop(
+            self.clock,
+            look,
+            handlers,
+            poll_s=self.config.night.poll_s,
+            min_poll_wall_s=0.0,
+            end_on_weather=end_on_weather,
+        )
+
+    def resume_after_weather(self, until: datetime) -> None:
+        """Wait, as the night does after a block ended on the weather, until the monitor says
+        safe (``pyros.weather.safe`` starts the next block), then until the next loop of the
+        recorded night began when that is soon after (the new block's latency)."""
+        while self.clock.now() < until and not self.dome.safe:
+            self.clock.run_until(min(until, self.clock.now() + timedelta(seconds=EXECUTION_STEP_S)))
+        safe_at = self.clock.now()
+        later = [at for at in self.inputs.loop_starts if safe_at <= at]
+        if later and later[0] - safe_at <= timedelta(seconds=RESUME_LATENCY_MAX_S):
+            self.clock.run_until(min(until, later[0]))
 
     def request_dome(self, state: str, reason: str) -> str:
         with session_scope(self.engine) as session:
@@ -216,6 +254,16 @@ class _Replay:
         index = self.taken.get(key, 0)
         self.taken[key] = index + 1
         return recorded[index] if index < len(recorded) else None
+
+
+def _add(summary: LoopSummary, part: LoopSummary) -> None:
+    """Count a block's loop ``part`` in the night's ``summary`` (its end is the night's)."""
+    summary.ended, summary.reason = part.ended, part.reason
+    summary.decisions += part.decisions
+    summary.executed += part.executed
+    summary.replans += part.replans
+    summary.calibrations += part.calibrations
+    summary.waits += part.waits
 
 
 def _telling(
@@ -287,20 +335,22 @@ def replay_night(
             replay.dome.assume_safe(session, start)
     replay.schedule_inputs()
     replay.plan_nights(start)
-    loop = NightLoop(
-        replay.clock,
-        _telling(replay, progress, start, until),
-        Handlers(
-            execute=replay.execute,
-            replan=replay.replan,
-            request_dome=replay.request_dome,
-            calibrate=replay.calibrate,
-            insert=replay.insert,
-        ),
-        poll_s=config.night.poll_s,
-        min_poll_wall_s=0.0,
-    )
-    summary = loop.run(until)
+    look = _telling(replay, progress, start, until)
+    # The evening is start-of-night's loop (it waits out the weather); the dark night is
+    # execute-night's blocks, each ending when the weather closes the night, the next one
+    # begun once it is safe again (flows/night.py).
+    start_of_night = replay.loop(look, end_on_weather=False)
+    summary = start_of_night.run(min(until, night.start) if night.start else until)
+    done = start_of_night.calibrations
+    blocks = summary.ended is LoopEnd.UNTIL
+    while blocks and replay.clock.now() < until:
+        block = replay.loop(look, end_on_weather=True)
+        block.calibrations = done
+        part = block.run(until)
+        _add(summary, part)
+        if part.ended is not LoopEnd.WEATHER:
+            break
+        replay.resume_after_weather(until)
     replay.clock.run_until(max(until, replay.clock.now()))
     return ReplayRun(
         inputs.night,

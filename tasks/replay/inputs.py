@@ -18,8 +18,8 @@ from infra.db.models import Schedule, SequenceTransition
 from infra.db.sequence_state import SequenceState
 from infra.journal import KIND_ALERT, KIND_PLC, KIND_REQUEST, entries
 from infra.journal import night_label as label_of
-from tasks.night.calibration_record import calibration_durations
 from tasks.night.report import KIND_NIGHT_RUN
+from tasks.night.timing_journal import calibration_durations, loop_starts
 from tasks.night.vocabulary import PLAN_NIGHT
 
 #: A gap between two PLC readings longer than this many median intervals (and than
@@ -55,6 +55,8 @@ class JournalInputs:
     executions: dict[int, list[float | None]] = field(default_factory=dict)
     #: When ``plan-night`` made the night's plan (its calendar, or the simulation, ran it).
     plan_nights: list[datetime] = field(default_factory=list)
+    #: When the night's loops (start-of-night, execute-night runs) began.
+    loop_starts: list[datetime] = field(default_factory=list)
 
     def of(self, kind: str) -> list[Input]:
         """The inputs of one kind."""
@@ -91,6 +93,7 @@ def load_inputs(engine: Engine, night: str, longitude_deg: float | None = None) 
                 found.span_end = datetime.fromisoformat(str(payload["span_end"]))
         found.calibrations = calibration_durations(session, night)
         found.executions = _executions(session, night, longitude_deg)
+        found.loop_starts = loop_starts(session, night)
         found.plan_nights = list(
             session.scalars(
                 select(Schedule.created_at)

@@ -9,8 +9,8 @@ from infra.config import get_config
 from infra.db import session_scope
 from infra.journal import night_label
 from tasks.calibration.acquisition import AcquisitionRequest
-from tasks.night.calibration_record import calibration_durations
 from tasks.night.calibrations import take_night_calibrations
+from tasks.night.timing_journal import calibration_durations
 from tasks.night.vocabulary import CalibrationSet
 from tests.conftest import EVENING
 

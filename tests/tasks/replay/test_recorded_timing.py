@@ -15,9 +15,15 @@ from infra.db.bootstrap import init_database
 from infra.db.engine import create_pyros_engine
 from infra.db.models import Schedule, SequenceTransition
 from infra.db.sequence_state import SequenceState
-from infra.journal import KIND_CALIBRATION, forget_nights_cache, record
-from tasks.night.calibration_record import calibration_durations, calibration_payload
+from infra.journal import KIND_CALIBRATION, entries, forget_nights_cache, night_label, record
+from tasks.night.timing_journal import (
+    calibration_durations,
+    calibration_payload,
+    journal_loop_start,
+    loop_starts,
+)
 from tasks.night.vocabulary import PLAN_NIGHT, CalibrationSet
+from tasks.replay.decisions import DOME, TRANSITIONS, night_decisions
 from tasks.replay.engine import replay_night
 from tasks.replay.inputs import load_inputs
 from tests.support.replay_night import NIGHT, record_inputs
@@ -117,4 +123,71 @@ def test_plan_night_plans_when_it_did_in_the_record_and_nothing_plans_before(jou
     assert schedules[0] == (later, PLAN_NIGHT), schedules
     assert load_inputs(engine, NIGHT).plan_nights == [later]
     for engine_ in (baseline, engine):
+        engine_.dispose()
+
+
+def test_the_loop_begins_when_the_recorded_night_s_first_loop_did(journal, tmp_path):
+    baseline, run = _replayed(tmp_path, "baseline", load_inputs(journal, NIGHT))
+    with session_scope(baseline) as session:
+        first_set = min(calibration_starts(session))
+    assert first_set == run.start  # no loop recorded: right after plan-night, at the start
+    inputs = load_inputs(journal, NIGHT)
+    began = run.start + timedelta(minutes=9)
+    inputs.loop_starts = [run.start - timedelta(minutes=1), began]  # one before plan-night
+    engine, _ = _replayed(tmp_path, "late", inputs)
+    with session_scope(engine) as session:
+        assert min(calibration_starts(session)) == began
+    for engine_ in (baseline, engine):
+        engine_.dispose()
+
+
+def calibration_starts(session) -> list[datetime]:
+    """When the replay's calibration sets began (its journal)."""
+    rows = entries(session, night=NIGHT, kinds=[KIND_CALIBRATION])
+    return [datetime.fromisoformat(row.payload["started"]) for row in rows]
+
+
+def test_a_loop_start_is_journaled_and_read_back_in_order(engine, sim_clock):
+    later = sim_clock.now() + timedelta(hours=2)
+    journal_loop_start("execute-night:block", sim_clock)
+    first = sim_clock.now()
+    sim_clock.sleep_until(later)
+    journal_loop_start("start-of-night:again", sim_clock)
+    label = night_label(first, get_config().site.longitude_deg)
+    with session_scope(engine) as session:
+        assert loop_starts(session, label) == [first, later]
+
+
+def test_a_block_ends_in_the_rain_and_the_next_begins_when_the_recorded_one_did(tmp_path):
+    longitude = get_config().site.longitude_deg
+    forget_nights_cache()
+    journal = create_pyros_engine(f"sqlite:///{tmp_path / 'long.db'}")
+    record_inputs(journal, get_config(), hours=1.5)  # sequences left to execute after the rain
+    baseline, run = _replayed(tmp_path, "baseline", load_inputs(journal, NIGHT))
+    dome = night_decisions(baseline, NIGHT, longitude)[DOME]
+    closed = next(d.at for d in dome if d.what == "dome close")
+    reopened = next(d.at for d in dome if d.what == "dome open" and d.at > closed)
+    with session_scope(baseline) as session:
+        created = session.scalars(select(Schedule.created_at)).all()
+    # The block ends when the weather closes the night (flows/night.py): the interrupted
+    # sequence's re-plan, then none while the night waits (a loop that waited re-planned at
+    # every slot it missed: docs/replay.md, the stack night of 2026-12-07).
+    assert len([at for at in created if closed < at < reopened]) <= 1, created
+    inputs = load_inputs(journal, NIGHT)
+    resumed = reopened + timedelta(minutes=3)  # the next block's latency, as recorded
+    inputs.loop_starts = [run.start, resumed]
+    engine, _ = _replayed(tmp_path, "resumed", inputs)
+    executing = [
+        d.at
+        for d in night_decisions(engine, NIGHT, longitude)[TRANSITIONS]
+        if d.what.endswith("-> executing") and d.at > closed
+    ]
+    assert executing and min(executing) >= resumed, (executing, resumed)
+    first_after = [
+        d.at
+        for d in night_decisions(baseline, NIGHT, longitude)[TRANSITIONS]
+        if d.what.endswith("-> executing") and d.at > closed
+    ]
+    assert min(first_after) < resumed  # without the record, the night resumed sooner
+    for engine_ in (journal, baseline, engine):
         engine_.dispose()

@@ -1,6 +1,8 @@
-"""The journal's record of the calibration sets a night took (``KIND_CALIBRATION``): which set,
-when it started and ended. The night writes it (:mod:`tasks.night.calibrations`); a replay
-reads how long each set took, the devices' time it cannot compute (docs/replay.md)."""
+"""What a night journals of its timing that a replay cannot compute and takes as input
+(docs/replay.md): each calibration set taken (``KIND_CALIBRATION``: which set, when it started
+and ended: the devices' time; written by :mod:`tasks.night.calibrations`), and when each night
+loop began (``KIND_NIGHT_LOOP``: a start-of-night or execute-night run got going, the
+orchestration's latency; written by the night flows)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from infra.journal import KIND_CALIBRATION, entries
+from infra.clock import Clock
+from infra.journal import KIND_CALIBRATION, entries, record
+
+#: A night loop began (a start-of-night or execute-night run): its owner and instant.
+KIND_NIGHT_LOOP = "night-loop"
 
 
 def calibration_payload(
@@ -37,3 +43,16 @@ def calibration_durations(session: Session, night: str) -> dict[str, list[float]
             continue
         found.setdefault(str(payload.get("set")), []).append(max(0.0, took.total_seconds()))
     return found
+
+
+def journal_loop_start(owner: str, clock: Clock) -> None:
+    """Journal that ``owner``'s night loop begins now (``KIND_NIGHT_LOOP``)."""
+    now = clock.now()
+    record(KIND_NIGHT_LOOP, owner, {"started": now.isoformat()}, sim_time=now, clock=clock)
+
+
+def loop_starts(session: Session, night: str) -> list[datetime]:
+    """When the night loops of night ``night`` began, in order."""
+    return sorted(
+        entry.sim_time for entry in entries(session, night=night, kinds=[KIND_NIGHT_LOOP])
+    )
