@@ -223,9 +223,14 @@ class _Replay:
         recorded night began when that is soon after (the new block's latency)."""
         while self.clock.now() < until and not self.dome.safe:
             self.clock.run_until(min(until, self.clock.now() + timedelta(seconds=EXECUTION_STEP_S)))
-        safe_at = self.clock.now()
-        later = [at for at in self.inputs.loop_starts if safe_at <= at]
-        if later and later[0] - safe_at <= timedelta(seconds=RESUME_LATENCY_MAX_S):
+        self.begin_as_recorded(until)
+
+    def begin_as_recorded(self, until: datetime) -> None:
+        """A block due now begins when the recorded night's next loop began, if that was soon
+        (within :data:`RESUME_LATENCY_MAX_S`: the run's latency through Prefect)."""
+        due = self.clock.now()
+        later = [at for at in self.inputs.loop_starts if due <= at]
+        if later and later[0] - due <= timedelta(seconds=RESUME_LATENCY_MAX_S):
             self.clock.run_until(min(until, later[0]))
 
     def request_dome(self, state: str, reason: str) -> str:
@@ -343,6 +348,8 @@ def replay_night(
     summary = start_of_night.run(min(until, night.start) if night.start else until)
     done = start_of_night.calibrations
     blocks = summary.ended is LoopEnd.UNTIL
+    if blocks:
+        replay.begin_as_recorded(until)  # the first block, due at the dark night's start
     while blocks and replay.clock.now() < until:
         block = replay.loop(look, end_on_weather=True)
         block.calibrations = done

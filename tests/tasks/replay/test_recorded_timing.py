@@ -191,3 +191,21 @@ def test_a_block_ends_in_the_rain_and_the_next_begins_when_the_recorded_one_did(
     assert min(first_after) < resumed  # without the record, the night resumed sooner
     for engine_ in (journal, baseline, engine):
         engine_.dispose()
+
+
+def test_the_first_block_begins_when_the_recorded_one_did(journal, tmp_path):
+    longitude = get_config().site.longitude_deg
+    baseline, run = _replayed(tmp_path, "baseline", load_inputs(journal, NIGHT))
+    first = _first_execution(baseline, longitude)
+    inputs = load_inputs(journal, NIGHT)
+    late = first + timedelta(minutes=4)  # the first execute-night run's latency, as recorded
+    inputs.loop_starts = [run.start, late]
+    engine, _ = _replayed(tmp_path, "late", inputs)
+    assert _first_execution(engine, longitude) == late
+    for engine_ in (baseline, engine):
+        engine_.dispose()
+
+
+def _first_execution(engine, longitude: float) -> datetime:
+    transitions = night_decisions(engine, NIGHT, longitude)[TRANSITIONS]
+    return min(d.at for d in transitions if d.what.endswith("-> executing"))
