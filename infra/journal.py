@@ -44,9 +44,6 @@ KIND_EVENT = "event"
 KIND_SCENARIO = "scenario"
 #: A notification for the operator (an automation reacting to an event, a watcher gone silent).
 KIND_NOTICE = "notice"
-#: A calibration set taken by the night (its name, when it started and ended): how long the
-#: devices took, which a replay takes again (docs/replay.md).
-KIND_CALIBRATION = "calibration"
 
 #: Where a journal write goes: the caller's transaction (its entry commits or rolls back with it),
 #: a write-behind queue (never blocks), or an engine for the entry's own short transaction.

@@ -14,10 +14,9 @@ from infra.config import SiteConfig, get_config
 from infra.db import session_scope
 from infra.db.models import Album, Plan, ScheduledSequence
 from infra.db.models.calibration import MasterStatus
-from infra.journal import KIND_CALIBRATION, record
 from tasks.calibration.acquisition import Acquire, plan_acquisitions
 from tasks.calibration.service import take_and_build
-from tasks.night.timing_journal import calibration_payload
+from tasks.night.timing_journal import journal_calibration
 from tasks.night.vocabulary import CalibrationSet
 from tasks.scheduling.schedule_rows import current_schedule
 from tasks.sky import as_time, sun_altitude_deg
@@ -71,6 +70,5 @@ def take_night_calibrations(name: str, label: str, acquire: Acquire) -> str:
             else:
                 failed += 1
     summary = f"{name}: {built} master(s) built, {failed} failed"
-    record(KIND_CALIBRATION, "night", calibration_payload(name, started, clock.now(), summary),
-           sim_time=started, clock=clock)  # fmt: skip
+    journal_calibration(name, started, clock.now(), summary, source="night")
     return summary

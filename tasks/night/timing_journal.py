@@ -11,22 +11,32 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from infra.clock import Clock
-from infra.journal import KIND_CALIBRATION, entries, record
+from infra.journal import JournalTarget, entries, record
 
+#: A calibration set taken by the night: its name, when it started and ended (the devices' time).
+KIND_CALIBRATION = "calibration"
 #: A night loop began (a start-of-night or execute-night run): its owner and instant.
 KIND_NIGHT_LOOP = "night-loop"
 
 
-def calibration_payload(
-    name: str, started: datetime, ended: datetime, summary: str
-) -> dict[str, str]:
-    """The record of calibration set ``name`` taken from ``started`` to ``ended``."""
-    return {
+def journal_calibration(
+    name: str,
+    started: datetime,
+    ended: datetime,
+    summary: str,
+    *,
+    source: str,
+    into: JournalTarget | None = None,
+) -> None:
+    """Journal calibration set ``name`` taken from ``started`` to ``ended`` (at ``started``;
+    ``into``: as :func:`infra.journal.record`, default the process database)."""
+    payload = {
         "set": name,
         "started": started.isoformat(),
         "ended": ended.isoformat(),
         "summary": summary,
     }
+    record(KIND_CALIBRATION, source, payload, sim_time=started, into=into)
 
 
 def calibration_durations(session: Session, night: str) -> dict[str, list[float]]:

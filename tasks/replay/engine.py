@@ -25,12 +25,12 @@ from infra.db import session_scope
 from infra.db.bootstrap import init_database
 from infra.db.models import ScheduledSequence, Sequence
 from infra.db.sequence_state import SequenceState, transition
-from infra.journal import KIND_CALIBRATION, KIND_PLC, KIND_REQUEST, record
+from infra.journal import KIND_PLC, KIND_REQUEST
 from tasks.environment.observatory_state import request_dome
 from tasks.night.loop import Handlers, LoopSummary, NightLoop
 from tasks.night.policy import NightState
 from tasks.night.state_reader import DeviceView, NightAgenda, read_night_state
-from tasks.night.timing_journal import calibration_payload
+from tasks.night.timing_journal import journal_calibration
 from tasks.night.vocabulary import PLAN_NIGHT, CalibrationSet, LoopEnd
 from tasks.night.windows import windows_of
 from tasks.replay.inputs import Input, JournalInputs
@@ -250,8 +250,7 @@ class _Replay:
             )
         self.clock.run_until(started + timedelta(seconds=took or 0.0))
         summary = f"{name}: {took or 0.0:g} s, as recorded"
-        payload = calibration_payload(name, started, self.clock.now(), summary)
-        record(KIND_CALIBRATION, BY, payload, sim_time=started, into=self.engine, clock=self.clock)
+        journal_calibration(name, started, self.clock.now(), summary, source=BY, into=self.engine)
         return summary
 
     def _nth(self, key: str | int, recorded: list[float | None] | list[float]) -> float | None:

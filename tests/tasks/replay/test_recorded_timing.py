@@ -15,10 +15,11 @@ from infra.db.bootstrap import init_database
 from infra.db.engine import create_pyros_engine
 from infra.db.models import Schedule, SequenceTransition
 from infra.db.sequence_state import SequenceState
-from infra.journal import KIND_CALIBRATION, entries, forget_nights_cache, night_label, record
+from infra.journal import entries, forget_nights_cache, night_label, record
 from tasks.night.timing_journal import (
+    KIND_CALIBRATION,
     calibration_durations,
-    calibration_payload,
+    journal_calibration,
     journal_loop_start,
     loop_starts,
 )
@@ -51,8 +52,8 @@ def test_the_calibration_record_gives_each_set_s_durations_in_order(tmp_path):
     engine = create_pyros_engine(f"sqlite:///{tmp_path / 'night.db'}")
     init_database(engine, get_config())
     for started, seconds in ((T0, 1500), (T0 + timedelta(hours=1), 20)):
-        payload = calibration_payload("evening", started, started + timedelta(seconds=seconds), "")
-        record(KIND_CALIBRATION, "night", payload, sim_time=started, into=engine)
+        ended = started + timedelta(seconds=seconds)
+        journal_calibration("evening", started, ended, "", source="night", into=engine)
     damaged = {"set": "dusk_flats", "started": T0.isoformat()}  # no end: skipped
     record(KIND_CALIBRATION, "night", damaged, sim_time=T0, into=engine)
     with session_scope(engine) as session:
